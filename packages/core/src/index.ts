@@ -1,0 +1,6 @@
+export type { Region, Granularity } from './region.js';
+export { CACHE_LINE, ATOMIC_WORD, lineStart } from './region.js';
+export type { ErrorCode } from './errors.js';
+export { FerriteError, PoolFullError, CorruptionError, TooBigError, isFerriteError, invariant } from './errors.js';
+export { crc32c } from './checksum.js';
+export { checkRange } from './bounds.js';

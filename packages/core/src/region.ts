@@ -1,0 +1,68 @@
+/**
+ * The contract between ferrite's heap and the memory it lives in.
+ *
+ * A `Region` is a run of bytes that may be persistent: the native mapping of a pool file
+ * (`@ferrite/native`) or the simulated NVM used for crash testing (`@ferrite/core/testing`).
+ * Stores into `bytes` are volatile until the lines they touched have been flushed and a
+ * drain has followed; any dirty line may also reach the media earlier, at any moment, and
+ * only aligned 8-byte words are failure-atomic (see DESIGN.md, "The persistency model").
+ */
+export type Granularity = 'cache-line' | 'page';
+
+/** Size of a CPU cache line: the unit a cache-line flush writes back. */
+export const CACHE_LINE = 64;
+
+/** Size of the failure-atomic unit: an aligned 8-byte word. */
+export const ATOMIC_WORD = 8;
+
+export interface Region {
+  /**
+   * The live bytes, without a copy. After `grow` (or an unmap) a Region may hand out a new
+   * array and detach the old one, so hold on to `region.bytes`, not to an old array.
+   */
+  readonly bytes: Uint8Array;
+  /** Length in bytes, equal to `bytes.length` while the region is usable. */
+  readonly length: number;
+  /** 'cache-line' when flushes are per 64-byte line (DAX or forced), else 'page' (msync). */
+  readonly granularity: Granularity;
+  /** True when stores reach persistence by cache flushes (DAX mapping or forcePmem). */
+  readonly isPmem: boolean;
+  /** False for read-only regions; a store into their bytes throws or faults. */
+  readonly writable: boolean;
+
+  /**
+   * Starts write-back of every line that overlaps [offset, offset + length). The data is
+   * durable only after a following `drain()`.
+   * @throws RangeError-like `FerriteError` (code ERANGE) when the range is outside the region.
+   */
+  flush(offset: number, length: number): void;
+
+  /**
+   * Flushes many ranges in one call. `ranges` holds pairs (offset, length); only the first
+   * `count` pairs are used (default: all). One crossing into native code per call.
+   */
+  flushRanges(ranges: ArrayLike<number>, count?: number): void;
+
+  /** Waits until every flush issued before it has reached the media (sfence). */
+  drain(): void;
+
+  /** `flush(offset, length)` then `drain()`, in one call where the implementation can. */
+  persist(offset: number, length: number): void;
+
+  /**
+   * Optional: makes the region larger, keeping its contents; new bytes read as zero and are
+   * durable zeros. After it returns `bytes` is a new array and the old one must not be used.
+   * Regions that cannot grow do not define it.
+   */
+  grow?(newLength: number): void;
+
+  /**
+   * Releases the region (unmaps a mapping). Idempotent. Afterwards `bytes` is detached.
+   */
+  close(): void;
+}
+
+/** Rounds `offset` down to the start of its cache line. */
+export function lineStart(offset: number): number {
+  return offset - (offset % CACHE_LINE);
+}
