@@ -1,0 +1,59 @@
+/**
+ * The contract between the Store and its collections (internal, not exported to users).
+ *
+ * A collection is a persistent data structure whose root lives in a header block in the pool;
+ * the registry maps the collection's name to that header's offset. Collections never open
+ * transactions themselves: every write goes through `ctx.write`, which joins the store's
+ * current transaction or opens one of its own (a write outside `store.transaction` is its own
+ * transaction), so several collections can change atomically together.
+ */
+import type { Pool, Transaction } from '@ferrite/heap';
+
+/** Encodes keys to bytes whose unsigned lexicographic order is the keys' order. */
+export interface KeyCodec {
+  /** Encodes `key`; TooBigError (ETOOBIG) over `maxKeySize`, FerriteError EINVAL for an unsupported key type. The returned array may be a scratch buffer valid until the next call. */
+  encode(key: unknown): Uint8Array;
+  /** Decodes bytes[start, end) produced by `encode`. */
+  decode(bytes: Uint8Array, start: number, end: number): unknown;
+}
+
+/** Encodes values with msgpackr; record structures live in the pool (see codec/values.ts). */
+export interface ValueCodec {
+  /** Encodes `value` (may record a new structure persistently inside `tx`); ETOOBIG over `maxValueSize`. The returned array may be a scratch buffer valid until the next call. */
+  encode(value: unknown, tx: Transaction): Uint8Array;
+  /** Decodes bytes[start, end). */
+  decode(bytes: Uint8Array, start: number, end: number): unknown;
+}
+
+export interface Limits {
+  /** Largest encoded key, in bytes. */
+  readonly maxKeySize: number;
+  /** Largest encoded value, in bytes. */
+  readonly maxValueSize: number;
+}
+
+export interface CollectionContext {
+  readonly pool: Pool;
+  readonly keys: KeyCodec;
+  readonly values: ValueCodec;
+  readonly limits: Limits;
+  readonly readOnly: boolean;
+  /** Runs `fn` inside the store's transaction (joining the current one, or its own). EROFS when read-only, ECLOSED when closed. */
+  write<T>(fn: (tx: Transaction) => T): T;
+  /** Throws ECLOSED when the store is closed. Called at the start of every public method. */
+  assertOpen(): void;
+}
+
+/**
+ * What every collection kind implements for the store (registry, drop, reachability checks).
+ * `create` allocates a header block inside `tx` and returns its offset; the collection class is
+ * constructed over an existing header with `new Kind(ctx, headerOffset)`.
+ */
+export interface CollectionInternals {
+  /** Every pool block this collection owns (header included), for reachability checks. */
+  ownedBlocks(): Iterable<number>;
+  /** Frees every block this collection owns, header included, inside `tx`. */
+  destroy(tx: Transaction): void;
+  /** Drops DRAM caches (called after an aborted transaction and at reopen). */
+  invalidateCache(): void;
+}
