@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every benchmark script of the workspace (packages/*/bench/*.bench.ts), one after the
+// Runs every benchmark script of the workspace (packages/*/bench/*.bench.ts and bench/*.bench.ts), one after the
 // other so they do not disturb each other, and prints their result lines. A benchmark prints
 // lines of the form `name: median X µs (n samples)`; the medium it measured on is part of
 // the name. Usage: node scripts/bench.mjs [filter...]
@@ -18,6 +18,8 @@ for (const top of ['packages', 'examples']) {
     for (const f of readdirSync(dir)) if (f.endsWith('.bench.ts')) files.push(join(dir, f));
   }
 }
+const rootBench = join(root, 'bench');
+if (existsSync(rootBench)) for (const f of readdirSync(rootBench)) if (f.endsWith('.bench.ts')) files.push(join(rootBench, f));
 files.sort();
 const filters = process.argv.slice(2);
 const selected = filters.length ? files.filter((f) => filters.some((x) => f.includes(x))) : files;

@@ -1,0 +1,197 @@
+/*
+ * PMDK libpmemobj measured on this machine, for comparison with ferrite in the same run.
+ *
+ * Operations mirror ferrite's benchmarks: a transaction that snapshots and sets 8 bytes,
+ * a transactional alloc+free of 64 bytes, a hash-map insert / get / update with 32-byte
+ * values (one transaction each; a plain chained table, as PMDK's hashmap_tx example), and the
+ * time to open a pool holding a million allocations.
+ *
+ * Usage: pmdk-bench DIR [OPEN_POOL_MB] [OPEN_ALLOCS]
+ * Run with PMEM_IS_PMEM_FORCE=1 on tmpfs to emulate NVM with cache-line flushes.
+ * Prints lines `pmdk <name>: median X µs (n samples)`.
+ */
+#include <libpmemobj.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LAYOUT "ferrite-bench"
+#define BATCH 1000
+#define ROUNDS 15
+#define BUCKETS (1u << 17)
+
+struct entry {
+	uint64_t key;
+	PMEMoid next;
+	char value[32];
+};
+
+struct root {
+	uint64_t counter;
+	uint64_t count;
+	PMEMoid buckets; /* array of BUCKETS PMEMoid */
+};
+
+static double now_us(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, double *per_op, int n) {
+	qsort(per_op, (size_t)n, sizeof(double), cmp_double);
+	printf("pmdk %s: median %.3f µs (%d samples of %d ops)\n", name, per_op[n / 2], n, BATCH);
+	fflush(stdout);
+}
+
+static uint64_t mix(uint64_t x) {
+	x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33;
+	return x;
+}
+
+static PMEMoid *bucket_of(struct root *r, uint64_t key) {
+	PMEMoid *b = pmemobj_direct(r->buckets);
+	return &b[mix(key) & (BUCKETS - 1)];
+}
+
+static void map_insert(PMEMobjpool *pop, struct root *r, uint64_t key, const char *value) {
+	TX_BEGIN(pop) {
+		PMEMoid oid = pmemobj_tx_alloc(sizeof(struct entry), 1);
+		struct entry *e = pmemobj_direct(oid);
+		PMEMoid *slot = bucket_of(r, key);
+		e->key = key;
+		e->next = *slot;
+		memcpy(e->value, value, 32);
+		pmemobj_tx_add_range_direct(slot, sizeof(PMEMoid));
+		*slot = oid;
+		pmemobj_tx_add_range_direct(&r->count, sizeof(uint64_t));
+		r->count++;
+	} TX_ONABORT {
+		fprintf(stderr, "insert aborted\n");
+		exit(1);
+	} TX_END
+}
+
+static struct entry *map_get(struct root *r, uint64_t key) {
+	PMEMoid oid = *bucket_of(r, key);
+	while (!OID_IS_NULL(oid)) {
+		struct entry *e = pmemobj_direct(oid);
+		if (e->key == key) return e;
+		oid = e->next;
+	}
+	return NULL;
+}
+
+static void map_update(PMEMobjpool *pop, struct root *r, uint64_t key, const char *value) {
+	struct entry *e = map_get(r, key);
+	if (e == NULL) { fprintf(stderr, "missing key\n"); exit(1); }
+	TX_BEGIN(pop) {
+		pmemobj_tx_add_range_direct(e->value, 32);
+		memcpy(e->value, value, 32);
+	} TX_END
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) { fprintf(stderr, "usage: %s DIR [OPEN_POOL_MB] [OPEN_ALLOCS]\n", argv[0]); return 2; }
+	const char *dir = argv[1];
+	size_t open_mb = argc > 2 ? (size_t)atol(argv[2]) : 1024;
+	long open_allocs = argc > 3 ? atol(argv[3]) : 1000000;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/pmdk-bench-%d.pool", dir, (int)getpid());
+	unlink(path);
+	PMEMobjpool *pop = pmemobj_create(path, LAYOUT, 256u << 20, 0600);
+	if (pop == NULL) { perror("pmemobj_create"); return 1; }
+	PMEMoid root_oid = pmemobj_root(pop, sizeof(struct root));
+	struct root *r = pmemobj_direct(root_oid);
+	TX_BEGIN(pop) {
+		pmemobj_tx_add_range_direct(r, sizeof *r);
+		r->buckets = pmemobj_tx_zalloc(sizeof(PMEMoid) * BUCKETS, 2);
+	} TX_END
+
+	double samples[ROUNDS];
+	/* 1. transaction that snapshots and sets 8 bytes */
+	for (int s = 0; s < ROUNDS; s++) {
+		double t0 = now_us();
+		for (int i = 0; i < BATCH; i++) {
+			TX_BEGIN(pop) {
+				pmemobj_tx_add_range_direct(&r->counter, 8);
+				r->counter++;
+			} TX_END
+		}
+		samples[s] = (now_us() - t0) / BATCH;
+	}
+	report("tx set 8 bytes", samples, ROUNDS);
+
+	/* 2. alloc + free of 64 bytes, each in its own transaction */
+	for (int s = 0; s < ROUNDS; s++) {
+		double t0 = now_us();
+		for (int i = 0; i < BATCH; i++) {
+			PMEMoid oid = OID_NULL;
+			TX_BEGIN(pop) { oid = pmemobj_tx_alloc(64, 3); } TX_END
+			TX_BEGIN(pop) { pmemobj_tx_free(oid); } TX_END
+		}
+		samples[s] = (now_us() - t0) / BATCH;
+	}
+	report("tx alloc+free 64 bytes", samples, ROUNDS);
+
+	/* 3. hash map with 32-byte values: insert, get, update */
+	char value[32];
+	memset(value, 'v', sizeof value);
+	uint64_t next_key = 1;
+	for (int s = 0; s < ROUNDS; s++) {
+		double t0 = now_us();
+		for (int i = 0; i < BATCH; i++) map_insert(pop, r, next_key++, value);
+		samples[s] = (now_us() - t0) / BATCH;
+	}
+	report("map insert 32-byte value (1 tx each)", samples, ROUNDS);
+	volatile uint64_t sink = 0;
+	for (int s = 0; s < ROUNDS; s++) {
+		double t0 = now_us();
+		for (int i = 0; i < BATCH; i++) sink += map_get(r, 1 + (uint64_t)((i * 7919) % (next_key - 1)))->value[0];
+		samples[s] = (now_us() - t0) / BATCH;
+	}
+	report("map get", samples, ROUNDS);
+	for (int s = 0; s < ROUNDS; s++) {
+		double t0 = now_us();
+		for (int i = 0; i < BATCH; i++) { value[0] = (char)i; map_update(pop, r, 1 + (uint64_t)((i * 104729) % (next_key - 1)), value); }
+		samples[s] = (now_us() - t0) / BATCH;
+	}
+	report("map update 32 bytes (1 tx each)", samples, ROUNDS);
+	pmemobj_close(pop);
+	unlink(path);
+
+	/* 4. open time of a large pool holding many allocations */
+	if (open_mb > 0 && open_allocs > 0) {
+		pop = pmemobj_create(path, LAYOUT, open_mb << 20, 0600);
+		if (pop == NULL) { perror("pmemobj_create (open test)"); return 1; }
+		for (long i = 0; i < open_allocs; i++) {
+			if (pmemobj_alloc(pop, NULL, 64, 4, NULL, NULL) != 0) { perror("pmemobj_alloc"); return 1; }
+		}
+		pmemobj_close(pop);
+		double opens[5];
+		for (int s = 0; s < 5; s++) {
+			double t0 = now_us();
+			pop = pmemobj_open(path, LAYOUT);
+			if (pop == NULL) { perror("pmemobj_open"); return 1; }
+			/* The first allocation makes PMDK build its free-space index for the zone. */
+			PMEMoid oid;
+			pmemobj_alloc(pop, &oid, 64, 4, NULL, NULL);
+			opens[s] = now_us() - t0;
+			pmemobj_free(&oid);
+			pmemobj_close(pop);
+		}
+		qsort(opens, 5, sizeof(double), cmp_double);
+		printf("pmdk open %zu MiB pool with %ld allocations (+ first alloc): median %.1f µs (5 samples)\n", open_mb, open_allocs, opens[2]);
+		unlink(path);
+	}
+	(void)sink;
+	return 0;
+}
