@@ -1,0 +1,177 @@
+/**
+ * Value encoding: msgpackr with record structures kept in the pool.
+ *
+ * msgpackr's records encode an object's keys once, in a shared "structure", and each value as
+ * a structure id plus its field values, so values stay compact. The structures must outlive the
+ * process, so they are stored in a pool block whose offset lives in an 8-byte slot (in the
+ * store's registry header). When an encode mints a new structure, the new structure list is
+ * written inside the same transaction as the value that needed it: a new block is allocated
+ * and filled, the slot is snapshotted and pointed at it, and the old block is freed. If that
+ * transaction aborts, the Packr's in-memory structures are dropped and reloaded from the pool
+ * at next use, so memory never refers to a structure the pool does not hold.
+ *
+ * Structures block layout: u32 length, u32 CRC-32C of the payload, payload (msgpack array of
+ * arrays of key strings, encoded without records).
+ *
+ * Decoding never changes prototypes: msgpackr stores a `__proto__` key as an own data property
+ * named `__proto_` (its guard against prototype pollution), and the decoded object's prototype
+ * is always Object.prototype.
+ */
+import { Packr } from 'msgpackr';
+import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
+import type { Pool, Transaction } from '@ferrite/heap';
+import type { ValueCodec } from '../internal/context.js';
+
+/** Default limit on an encoded value, in bytes. */
+export const DEFAULT_MAX_VALUE_SIZE = 1 << 20;
+/** Hard limit on an encoded value, in bytes (`maxValueSize` may not exceed it). */
+export const MAX_VALUE_SIZE_LIMIT = 16 << 20;
+/**
+ * Number of shared structures (record shapes) kept in the pool. Fixed: it determines the
+ * encoding of record ids. Objects of further shapes are still encoded correctly, with their
+ * keys written inline.
+ */
+export const MAX_SHARED_STRUCTURES = 32;
+/** Largest structures blob accepted when reading it back (defence against a corrupt length). */
+const MAX_STRUCTURES_BLOB = 1 << 20;
+const BLOB_HEADER = 8;
+
+/** msgpackr marks a structures array to be loaded with `uninitialized` (see its unpack.js). */
+type StructureList = unknown[] & { uninitialized?: boolean; sharedLength?: number };
+
+/** The payload coder for the structures blob itself: plain msgpack, no records. */
+const plain = new Packr({ useRecords: false, moreTypes: false });
+
+export class PoolValueCodec implements ValueCodec {
+  readonly maxValueSize: number;
+  private readonly pool: Pool;
+  private readonly slot: number;
+  private readonly packr: Packr;
+  /** Set by msgpackr's saveStructures callback during `pack`; persisted after the size check. */
+  private pending: StructureList | undefined = undefined;
+  private readonly unpackOptions = { start: 0, end: 0 };
+
+  /**
+   * @param pool  the pool holding the structures
+   * @param slot  offset of the 8-byte slot holding the structures block offset (0 = none yet)
+   * @param maxValueSize  largest encoded value, bytes
+   */
+  constructor(pool: Pool, slot: number, maxValueSize: number = DEFAULT_MAX_VALUE_SIZE) {
+    if (!Number.isSafeInteger(maxValueSize) || maxValueSize < 64 || maxValueSize > MAX_VALUE_SIZE_LIMIT) {
+      throw new FerriteError('EINVAL', `maxValueSize must be an integer in [64, ${MAX_VALUE_SIZE_LIMIT}], got ${String(maxValueSize)}`);
+    }
+    this.pool = pool;
+    this.slot = slot;
+    this.maxValueSize = maxValueSize;
+    this.packr = new Packr({
+      useRecords: true,
+      maxSharedStructures: MAX_SHARED_STRUCTURES,
+      // Decoded binary values must be copies: a view into the pool would let a user write
+      // into persistent memory outside any transaction, and would detach when the pool grows.
+      copyBuffers: true,
+      getStructures: (): {}[] => this.loadStructures() as {}[],
+      saveStructures: (structures: {}[]) => {
+        this.pending = structures as StructureList;
+        return true;
+      },
+    });
+    this.reset();
+  }
+
+  /**
+   * Encodes `value`. When it needs a new record structure, the structure list is rewritten
+   * inside `tx`. ETOOBIG when the encoding exceeds `maxValueSize` (then nothing was written,
+   * not even a structure). The returned bytes are a scratch view, valid until the next encode.
+   */
+  encode(value: unknown, tx: Transaction): Uint8Array {
+    this.pending = undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.packr.pack(value);
+    } catch (err) {
+      this.reset();
+      throw new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err });
+    }
+    const pending = this.pending;
+    this.pending = undefined;
+    if (bytes.length > this.maxValueSize) {
+      // A structure minted for this value exists only in memory: forget it.
+      if (pending !== undefined) this.reset();
+      throw new TooBigError(`value encoding is ${bytes.length} bytes, over maxValueSize (${this.maxValueSize})`);
+    }
+    if (pending !== undefined) {
+      // Registered first: if anything below throws, the transaction aborts and memory follows.
+      tx.onAbort(() => this.reset());
+      this.persist(tx, pending);
+    }
+    return bytes;
+  }
+
+  /** Decodes bytes[start, end) (a fresh value; binary values are copies, not pool views). */
+  decode(bytes: Uint8Array, start: number, end: number): unknown {
+    const o = this.unpackOptions;
+    o.start = start;
+    o.end = end;
+    return this.packr.unpack(bytes, o);
+  }
+
+  /** Drops the in-memory structures; they are reloaded from the pool on next use. */
+  reset(): void {
+    const fresh: StructureList = [];
+    fresh.uninitialized = true;
+    fresh.sharedLength = 0;
+    (this.packr as unknown as { structures: StructureList }).structures = fresh;
+  }
+
+  /** Every pool block this codec owns (the structures block, if any). */
+  *ownedBlocks(): Iterable<number> {
+    const off = this.pool.readU64(this.slot);
+    if (off !== 0) yield off;
+  }
+
+  /** Number of shared structures currently stored in the pool. */
+  structureCount(): number {
+    return this.loadStructures().length;
+  }
+
+  private persist(tx: Transaction, structures: StructureList): void {
+    const list: string[][] = [];
+    for (let i = 0; i < structures.length; i++) {
+      const s = structures[i];
+      invariant(Array.isArray(s), 'shared structure is an array of keys');
+      list.push(Array.from(s as unknown[], (k) => String(k)));
+    }
+    const payload = plain.pack(list);
+    invariant(payload.length <= MAX_STRUCTURES_BLOB, 'structures blob within its bound');
+    const block = tx.alloc(BLOB_HEADER + payload.length);
+    // alloc may grow the pool: take bytes/view only now.
+    const bytes = this.pool.bytes;
+    const view = this.pool.view;
+    view.setUint32(block, payload.length, true);
+    view.setUint32(block + 4, crc32c(payload), true);
+    bytes.set(payload, block + BLOB_HEADER);
+    const old = this.pool.readU64(this.slot);
+    tx.addRange(this.slot, 8);
+    this.pool.writeU64(this.slot, block);
+    if (old !== 0) tx.free(old);
+  }
+
+  private loadStructures(): StructureList {
+    const off = this.pool.readU64(this.slot);
+    if (off === 0) return [];
+    const view = this.pool.view;
+    const length = view.getUint32(off, true);
+    if (length > MAX_STRUCTURES_BLOB || off + BLOB_HEADER + length > this.pool.size) {
+      throw new CorruptionError('ECORRUPT', `value structures block at ${off} has an impossible length ${length}`);
+    }
+    const bytes = this.pool.bytes;
+    if (crc32c(bytes, off + BLOB_HEADER, length) !== view.getUint32(off + 4, true)) {
+      throw new CorruptionError('ECORRUPT', `value structures block at ${off} fails its checksum`);
+    }
+    const list = plain.unpack(bytes.subarray(off + BLOB_HEADER, off + BLOB_HEADER + length)) as unknown;
+    if (!Array.isArray(list) || list.length > MAX_SHARED_STRUCTURES || !list.every((s) => Array.isArray(s))) {
+      throw new CorruptionError('ECORRUPT', `value structures block at ${off} does not hold a structure list`);
+    }
+    return list as StructureList;
+  }
+}

@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isFerriteError } from '@ferrite/core';
+import type { Pool, Transaction } from '@ferrite/heap';
+import { PoolValueCodec } from '../src/codec/values.js';
+import { FakePool, type FakeTransaction } from './store-fake-pool.js';
+
+// The fake implements the parts of the heap contract the codec uses.
+function setup(maxValueSize?: number): { pool: FakePool; codec: PoolValueCodec; slot: number } {
+  const pool = new FakePool();
+  const slot = pool.root(64);
+  const codec = new PoolValueCodec(pool as unknown as Pool, slot, maxValueSize);
+  return { pool, codec, slot };
+}
+function encodeIn(pool: FakePool, codec: PoolValueCodec, v: unknown): Uint8Array {
+  return pool.transaction((tx: FakeTransaction) => codec.encode(v, tx as unknown as Transaction).slice());
+}
+
+test('values round-trip through msgpackr with records', () => {
+  const { pool, codec } = setup();
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      const e = encodeIn(pool, codec, v);
+      assert.deepEqual(codec.decode(e, 0, e.length), v);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('structures persist in the pool: a new codec over the same slot decodes old values', () => {
+  const { pool, codec, slot } = setup();
+  const values = [{ ino: 1, size: 2048, name: 'passwd' }, { a: 1, b: [1, 2] }, { ino: 2, size: 1, name: 'x' }];
+  const encoded = values.map((v) => encodeIn(pool, codec, v));
+  assert.ok(pool.readU64(slot) !== 0, 'structures block written');
+  assert.ok(codec.structureCount() >= 2);
+  const reopened = new PoolValueCodec(pool as unknown as Pool, slot);
+  encoded.forEach((e, i) => assert.deepEqual(reopened.decode(e, 0, e.length), values[i]));
+  // Records make repeated shapes compact: the second object of a shape is smaller than its JSON.
+  assert.ok(encoded[2]!.length < JSON.stringify(values[2]).length / 2);
+  // Exactly one structures block is live (old ones are freed inside the transaction).
+  const owned = [...codec.ownedBlocks()];
+  assert.equal(owned.length, 1);
+  assert.ok(pool.blocks.has(owned[0]!));
+});
+
+test('an aborted transaction forgets the structure it minted, memory and pool alike', () => {
+  const { pool, codec, slot } = setup();
+  encodeIn(pool, codec, { keep: 1 });
+  const before = pool.readU64(slot);
+  assert.throws(() =>
+    pool.transaction((tx: FakeTransaction) => {
+      codec.encode({ fresh: 1, shape: 2 }, tx as unknown as Transaction);
+      throw new Error('boom');
+    }),
+  );
+  assert.equal(pool.readU64(slot), before);
+  assert.equal(codec.structureCount(), 1);
+  // The shape is minted again (and persisted) by a later transaction, and decodes after reopen.
+  const e = encodeIn(pool, codec, { fresh: 1, shape: 2 });
+  assert.equal(codec.structureCount(), 2);
+  const reopened = new PoolValueCodec(pool as unknown as Pool, slot);
+  assert.deepEqual(reopened.decode(e, 0, e.length), { fresh: 1, shape: 2 });
+  assert.deepEqual(codec.decode(e, 0, e.length), { fresh: 1, shape: 2 });
+});
+
+test('ETOOBIG over maxValueSize writes nothing, not even a structure', () => {
+  const { pool, codec, slot } = setup(128);
+  const before = pool.readU64(slot);
+  const blocks = pool.blocks.size;
+  assert.throws(
+    () => encodeIn(pool, codec, { big: 'x'.repeat(200) }),
+    (e: unknown) => isFerriteError(e, 'ETOOBIG'),
+  );
+  assert.equal(pool.readU64(slot), before);
+  assert.equal(pool.blocks.size, blocks);
+  // Caught inside a transaction that then commits: still nothing persisted for that shape.
+  pool.transaction((tx: FakeTransaction) => {
+    assert.throws(() => codec.encode({ other: 'y'.repeat(200) }, tx as unknown as Transaction), (e: unknown) => isFerriteError(e, 'ETOOBIG'));
+  });
+  assert.equal(pool.readU64(slot), before);
+  const e = encodeIn(pool, codec, { big: 'ok' });
+  assert.deepEqual(codec.decode(e, 0, e.length), { big: 'ok' });
+  assert.throws(() => new PoolValueCodec(pool as unknown as Pool, 0, 1 << 30), (e: unknown) => isFerriteError(e, 'EINVAL'));
+});
+
+test('__proto__ keys stay data and never change a prototype', () => {
+  const { pool, codec } = setup();
+  const hostile = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+  for (let i = 0; i < 3; i++) {
+    const e = encodeIn(pool, codec, hostile);
+    const d = codec.decode(e, 0, e.length) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(d), Object.prototype);
+    assert.equal((d as { polluted?: unknown }).polluted, undefined);
+    assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    // msgpackr's guard renames the key to `__proto_`: the data survives as an own property.
+    assert.deepEqual(d['__proto_'], { polluted: true });
+    assert.equal(d.a, 1);
+  }
+});
+
+test('decoded binary values are copies, not views into the pool', () => {
+  const { pool, codec } = setup();
+  const e = encodeIn(pool, codec, { data: new Uint8Array([1, 2, 3]) });
+  const buf = new Uint8Array(e.length);
+  buf.set(e);
+  const d = codec.decode(buf, 0, buf.length) as { data: Uint8Array };
+  d.data[0] = 99;
+  const again = codec.decode(buf, 0, buf.length) as { data: Uint8Array };
+  assert.equal(again.data[0], 1);
+});
+
+test('more shapes than the shared-structure limit still round-trip', () => {
+  const { pool, codec, slot } = setup();
+  const values = Array.from({ length: 60 }, (_, i) => ({ [`k${i}`]: i, common: 'v' }));
+  const encoded = values.map((v) => encodeIn(pool, codec, v));
+  const reopened = new PoolValueCodec(pool as unknown as Pool, slot);
+  encoded.forEach((e, i) => assert.deepEqual(reopened.decode(e, 0, e.length), values[i]));
+});
