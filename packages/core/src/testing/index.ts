@@ -1,1 +1,17 @@
-export {};
+/**
+ * ferrite's crash-testing kit: simulated NVM (`SimulatedRegion`) and fast-check helpers
+ * that crash code under test at every flush and drain and check what recovery makes of it.
+ */
+export { SimulatedCrash, isSimulatedCrash } from './simulated-crash.js';
+export type { CrashEvent, CrashOn } from './simulated-crash.js';
+export { SimulatedRegion, CRASH_MODES, PAGE, MAX_SIMULATED_LENGTH } from './simulated-region.js';
+export type {
+  ByteRun,
+  CrashChoice,
+  CrashMode,
+  EventCounts,
+  SimulatedRegionOptions,
+  WordChooser,
+  WordSource,
+} from './simulated-region.js';
+export { Prng } from './prng.js';

@@ -1,0 +1,597 @@
+import { Buffer } from 'node:buffer';
+import { checkRange } from '../bounds.js';
+import { FerriteError, invariant } from '../errors.js';
+import { ATOMIC_WORD, CACHE_LINE, type Granularity, type Region } from '../region.js';
+import { Prng } from './prng.js';
+import { SimulatedCrash, type CrashEvent, type CrashOn } from './simulated-crash.js';
+
+/** Size of a page: the unit an msync writes back when granularity is 'page'. */
+export const PAGE = 4096;
+
+/**
+ * Largest simulated region. The simulator keeps three arrays of this size (live bytes,
+ * media, pending lines), so the limit keeps a runaway test from exhausting memory.
+ */
+export const MAX_SIMULATED_LENGTH = 1 << 30;
+
+/** Where a word of a crash image comes from. */
+export type WordSource = 'media' | 'pending' | 'live';
+
+/**
+ * How a crash image picks words from their candidates:
+ * - 'media': every in-flight word keeps its media contents (nothing unpersisted survived);
+ * - 'live': every in-flight word takes the live bytes (everything survived, as if the
+ *   caches had been written back just before the crash);
+ * - 'lines': every in-flight line is taken whole from one of its candidates;
+ * - 'words': every in-flight 8-byte word independently takes one of its candidates
+ *   (lines torn at word boundaries).
+ */
+export type CrashMode = 'media' | 'live' | 'lines' | 'words';
+
+/** The modes a seed selects, indexed by `(seed >>> 0) % 4`. */
+export const CRASH_MODES: readonly CrashMode[] = ['media', 'live', 'lines', 'words'];
+
+/**
+ * A seeded choice of crash image. `seed` (reduced to an unsigned 32-bit integer) drives
+ * the random choices; `mode` defaults to `CRASH_MODES[(seed >>> 0) % 4]`, so seeds
+ * 0, 1, 2, 3 cover every mode once. Equal choices on equal region states give equal images.
+ */
+export interface CrashChoice {
+  seed: number;
+  mode?: CrashMode;
+}
+
+/**
+ * A caller-made crash image: called once per in-flight 8-byte word, in ascending order,
+ * with the word's byte offset and whether its line has a pending (flushed, undrained)
+ * copy. Returning 'pending' for a word whose line has no pending copy is an EINVAL error.
+ */
+export type WordChooser = (wordOffset: number, hasPending: boolean) => WordSource;
+
+/** Options of `SimulatedRegion`. */
+export interface SimulatedRegionOptions {
+  /**
+   * 'cache-line' (default): `flush` copies each touched 64-byte line aside as pending and
+   * `drain` writes pending lines to the media (clwb + sfence).
+   * 'page': `flush` models msync: the covering 4096-byte pages go to the media at once
+   * (flush and drain in one), and `drain` has no effect beyond being counted.
+   */
+  granularity?: Granularity;
+}
+
+/** A run of bytes, as returned by `unpersisted()`. */
+export interface ByteRun {
+  offset: number;
+  length: number;
+}
+
+/** Event counters, as returned by `events`. */
+export interface EventCounts {
+  readonly flushes: number;
+  readonly drains: number;
+}
+
+const WORDS_PER_LINE = CACHE_LINE / ATOMIC_WORD;
+// Differing lines are found page by page with a native memcmp first, then line by line
+// only inside pages that differ: most of a large region is clean most of the time.
+const SCAN_CHUNK = 4096;
+
+/**
+ * Simulated non-volatile memory: a `Region` whose durability is modelled, not real.
+ *
+ * The live bytes B (`bytes`) are an ordinary array that code under test writes freely.
+ * Beside it the simulator keeps the media image M (what would survive a power loss now)
+ * and the pending lines P (flushed but not yet drained). A crash image starts from M; each
+ * *in-flight* 64-byte line (B differs from M, or the line is pending) takes, per aligned
+ * 8-byte word, one of its candidates {M, P (if pending), B}, because any dirty line may be
+ * evicted to media at any moment and only aligned 8-byte stores are failure-atomic.
+ *
+ * Every `flush` call (each range of `flushRanges`) is one 'flush' event and every `drain`
+ * one 'drain' event; `persist` is a flush event then a drain event. `crashAfter` arms a
+ * countdown that throws `SimulatedCrash` before the chosen event takes effect.
+ *
+ * The model excludes: reordering of stores within a word (8-byte words are atomic),
+ * media errors other than `failFlushes`, and stores the program never made (no bit rot).
+ */
+export class SimulatedRegion implements Region {
+  readonly granularity: Granularity;
+  readonly isPmem: boolean;
+  readonly writable = true;
+
+  private _length: number;
+  /** What users see; detached by grow and close. */
+  private _bytes: Uint8Array;
+  /** B: the live bytes, kept internally so crash images work after close. */
+  private live: Uint8Array;
+  /** M: the media image. */
+  private mediaBytes: Uint8Array;
+  /** P: pending copies of flushed lines, valid only at lines in `pendingLines`. */
+  private pending: Uint8Array;
+  private pendingLines = new Set<number>();
+  private liveBuf: Buffer;
+  private mediaBuf: Buffer;
+  private live32: Int32Array;
+  private media32: Int32Array;
+  private pending32: Int32Array;
+  private closed = false;
+
+  private flushCount = 0;
+  private drainCount = 0;
+  private crashRemaining = 0;
+  private crashOn: CrashOn = 'any';
+  private crashState: SimulatedCrash | undefined = undefined;
+  private failRemaining = 0;
+  private failError: Error | undefined = undefined;
+
+  /**
+   * Creates a zero-filled region of `length` bytes whose media is zero too (nothing is
+   * in flight). `length` must be a multiple of 8 and at most `MAX_SIMULATED_LENGTH`.
+   */
+  constructor(length: number, options: SimulatedRegionOptions = {}) {
+    checkLength('SimulatedRegion', length);
+    const granularity = options.granularity ?? 'cache-line';
+    if (granularity !== 'cache-line' && granularity !== 'page') {
+      throw new FerriteError('EINVAL', `SimulatedRegion: unknown granularity ${String(granularity)}`);
+    }
+    this.granularity = granularity;
+    this.isPmem = granularity === 'cache-line';
+    this._length = length;
+    this.live = new Uint8Array(length);
+    this._bytes = this.live;
+    this.mediaBytes = new Uint8Array(length);
+    this.pending = new Uint8Array(length);
+    this.liveBuf = bufferOf(this.live);
+    this.mediaBuf = bufferOf(this.mediaBytes);
+    this.live32 = int32Of(this.live);
+    this.media32 = int32Of(this.mediaBytes);
+    this.pending32 = int32Of(this.pending);
+  }
+
+  /**
+   * A region whose live bytes and media are both a copy of `image` (nothing in flight):
+   * what a pool file looks like when it is opened again after a crash.
+   */
+  static fromImage(image: Uint8Array, options: SimulatedRegionOptions = {}): SimulatedRegion {
+    const region = new SimulatedRegion(image.length, options);
+    region.live.set(image);
+    region.mediaBytes.set(image);
+    return region;
+  }
+
+  /** The live bytes. `grow` and `close` detach the old array; re-read this after them. */
+  get bytes(): Uint8Array {
+    return this._bytes;
+  }
+
+  get length(): number {
+    return this._length;
+  }
+
+  /** The crash that struck this region, until `clearCrash()`; undefined if none. */
+  get crashed(): SimulatedCrash | undefined {
+    return this.crashState;
+  }
+
+  /** Events counted since creation or the last `resetEvents()`; a fresh object each time. */
+  get events(): EventCounts {
+    return { flushes: this.flushCount, drains: this.drainCount };
+  }
+
+  /** Sets both event counters to zero; an armed `crashAfter` countdown is not changed. */
+  resetEvents(): void {
+    this.flushCount = 0;
+    this.drainCount = 0;
+  }
+
+  /**
+   * Arms a crash: the `n`-th counted event from now (1-based; counting flushes, drains or
+   * both per `options.on`, default 'any') throws `SimulatedCrash` before it takes effect.
+   * From then on every flush and drain throws `SimulatedCrash` too (a dead machine makes
+   * no progress) until `clearCrash()`. Calling it again replaces the countdown.
+   */
+  crashAfter(n: number, options: { on?: CrashOn } = {}): void {
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new FerriteError('EINVAL', `crashAfter: n must be a positive integer, got ${String(n)}`);
+    }
+    const on = options.on ?? 'any';
+    if (on !== 'any' && on !== 'flush' && on !== 'drain') {
+      throw new FerriteError('EINVAL', `crashAfter: unknown event kind ${String(on)}`);
+    }
+    this.crashRemaining = n;
+    this.crashOn = on;
+  }
+
+  /** Disarms any countdown and forgets a crash that struck, so flush and drain work again. */
+  clearCrash(): void {
+    this.crashRemaining = 0;
+    this.crashState = undefined;
+  }
+
+  /**
+   * Fault injection (the msync EIO model): the next `n` calls of flush, flushRanges or
+   * persist throw without taking effect and without being counted as events. They throw
+   * `error` if given, else a `FerriteError` with code 'EIO'. `n = 0` cancels.
+   */
+  failFlushes(n: number, error?: Error): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new FerriteError('EINVAL', `failFlushes: n must be a non-negative integer, got ${String(n)}`);
+    }
+    this.failRemaining = n;
+    this.failError = error;
+  }
+
+  /** Flushes the lines (or, for 'page', writes the pages) overlapping the range. One event. */
+  flush(offset: number, length: number): void {
+    this.checkOpen('flush');
+    checkRange('flush', offset, length, this._length);
+    this.maybeFail('flush');
+    this.event('flush');
+    this.doFlush(offset, length);
+  }
+
+  /** Flushes the first `count` (offset, length) pairs of `ranges`: one event per range. */
+  flushRanges(ranges: ArrayLike<number>, count?: number): void {
+    this.checkOpen('flushRanges');
+    const pairs = count ?? Math.floor(ranges.length / 2);
+    if (!Number.isSafeInteger(pairs) || pairs < 0 || pairs * 2 > ranges.length) {
+      throw new FerriteError('EINVAL', `flushRanges: count ${String(count)} does not fit ${ranges.length} numbers`);
+    }
+    // Validate every range before any takes effect, so a bad call changes nothing.
+    for (let i = 0; i < pairs; i++) checkRange('flushRanges', ranges[2 * i]!, ranges[2 * i + 1]!, this._length);
+    this.maybeFail('flushRanges');
+    for (let i = 0; i < pairs; i++) {
+      this.event('flush');
+      this.doFlush(ranges[2 * i]!, ranges[2 * i + 1]!);
+    }
+  }
+
+  /** Writes every pending line to the media. One event. */
+  drain(): void {
+    this.checkOpen('drain');
+    this.event('drain');
+    this.doDrain();
+  }
+
+  /** `flush(offset, length)` then `drain()`: a flush event, then a drain event. */
+  persist(offset: number, length: number): void {
+    this.checkOpen('persist');
+    checkRange('persist', offset, length, this._length);
+    this.maybeFail('persist');
+    this.event('flush');
+    this.doFlush(offset, length);
+    this.event('drain');
+    this.doDrain();
+  }
+
+  /**
+   * Grows the region to `newLength` bytes (a multiple of 8, at least the current length).
+   * Contents, media and pending lines are kept; the new bytes are zero and durable. The
+   * old `bytes` array is detached (length 0), as an unmap would make it unusable.
+   */
+  grow(newLength: number): void {
+    this.checkOpen('grow');
+    checkLength('grow', newLength);
+    if (newLength < this._length) {
+      throw new FerriteError('EINVAL', `grow: new length ${newLength} is below the current ${this._length}`);
+    }
+    const live = new Uint8Array(newLength);
+    live.set(this.live);
+    const media = new Uint8Array(newLength);
+    media.set(this.mediaBytes);
+    const pending = new Uint8Array(newLength);
+    pending.set(this.pending);
+    detach(this.live);
+    this._length = newLength;
+    this.live = live;
+    this._bytes = live;
+    this.mediaBytes = media;
+    this.pending = pending;
+    this.liveBuf = bufferOf(live);
+    this.mediaBuf = bufferOf(media);
+    this.live32 = int32Of(live);
+    this.media32 = int32Of(media);
+    this.pending32 = int32Of(pending);
+  }
+
+  /**
+   * Closes the region: `bytes` is detached and flush/drain/persist/grow throw ECLOSED.
+   * Nothing becomes durable by closing (as with munmap on pmem); `crashImage`, `media`
+   * and `unpersisted` keep working, so a test may crash a region its code closed.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Move the contents to a buffer only the simulator holds, detaching the user's array.
+    const kept = new Uint8Array(structuredClone(this.live.buffer as ArrayBuffer, { transfer: [this.live.buffer as ArrayBuffer] }));
+    invariant(this._bytes.length === 0, 'close detaches the live array');
+    this.live = kept;
+    this.liveBuf = bufferOf(kept);
+    this.live32 = int32Of(kept);
+  }
+
+  /** A copy of the media image: what is durable now. */
+  media(): Uint8Array {
+    return this.mediaBytes.slice();
+  }
+
+  /**
+   * The in-flight bytes: lines written since they were last made durable, or flushed and
+   * not yet drained, merged into ascending runs of whole lines (the last run is clipped
+   * to the region's end).
+   */
+  unpersisted(): ByteRun[] {
+    const runs: ByteRun[] = [];
+    for (const line of this.inflightLines()) {
+      const offset = line * CACHE_LINE;
+      const length = Math.min(CACHE_LINE, this._length - offset);
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.offset + last.length === offset) last.length += length;
+      else runs.push({ offset, length });
+    }
+    return runs;
+  }
+
+  /**
+   * An image a crash at this moment may leave on the media: M, with every in-flight word
+   * taken from one of its candidates as `choice` decides (a seed, a `CrashChoice`, or a
+   * `WordChooser`). Deterministic: equal choices on equal states give equal images.
+   * The region itself is not changed.
+   */
+  crashImage(choice: number | CrashChoice | WordChooser): Uint8Array {
+    if (typeof choice === 'function') {
+      const out = this.mediaBytes.slice();
+      this.applyChooser(out, choice);
+      return out;
+    }
+    const { seed, mode } = normalizeChoice(choice);
+    // 'media' and 'live' need no scan: clean lines have B == M, so the whole image is M or B.
+    if (mode === 'media') return this.mediaBytes.slice();
+    if (mode === 'live') return this.live.slice();
+    const out = this.mediaBytes.slice();
+    this.applySeeded(out, seed, mode === 'lines');
+    return out;
+  }
+
+  /**
+   * `SimulatedRegion.fromImage(this.crashImage(choice))` without the second copy, with
+   * this region's granularity: the region recovery code opens after a crash.
+   */
+  crashRegion(choice: number | CrashChoice | WordChooser): SimulatedRegion {
+    return SimulatedRegion.adopt(this.crashImage(choice), this.granularity);
+  }
+
+  /**
+   * Every distinct line-granular crash image: each in-flight line wholly takes one of its
+   * distinct candidates (M, P, B), so k lines with two candidates each give 2^k images,
+   * starting with the all-media image. The state is captured when iteration starts.
+   * @throws FerriteError ERANGE when more than `maxLines` lines have two or more candidates.
+   */
+  *crashImages(options: { maxLines: number }): Generator<Uint8Array, void, undefined> {
+    const maxLines = options.maxLines;
+    if (!Number.isSafeInteger(maxLines) || maxLines < 0) {
+      throw new FerriteError('EINVAL', `crashImages: maxLines must be a non-negative integer, got ${String(maxLines)}`);
+    }
+    const base = this.mediaBytes.slice();
+    const offsets: number[] = [];
+    const candidates: Uint8Array[][] = [];
+    for (const line of this.inflightLines()) {
+      const start = line * CACHE_LINE;
+      const end = Math.min(start + CACHE_LINE, this._length);
+      const m = this.mediaBytes.subarray(start, end);
+      const options: Uint8Array[] = [m];
+      if (this.pendingLines.has(line)) {
+        const p = this.pending.subarray(start, end);
+        if (!sameBytes(p, m)) options.push(p.slice());
+      }
+      const b = this.live.subarray(start, end);
+      if (!options.some((o) => sameBytes(o, b))) options.push(b.slice());
+      if (options.length > 1) {
+        offsets.push(start);
+        candidates.push(options);
+      }
+    }
+    if (offsets.length > maxLines) {
+      throw new FerriteError(
+        'ERANGE',
+        `crashImages: ${offsets.length} lines in flight exceed maxLines ${maxLines}`,
+      );
+    }
+    const digits = new Array<number>(offsets.length).fill(0);
+    for (;;) {
+      const out = base.slice();
+      for (let i = 0; i < offsets.length; i++) out.set(candidates[i]![digits[i]!]!, offsets[i]!);
+      yield out;
+      // Odometer increment over the candidate indexes.
+      let i = 0;
+      while (i < digits.length) {
+        digits[i]!++;
+        if (digits[i]! < candidates[i]!.length) break;
+        digits[i] = 0;
+        i++;
+      }
+      if (i === digits.length) return;
+    }
+  }
+
+  /** Wraps an array the caller gives up (no copy): live = media = image. */
+  private static adopt(image: Uint8Array, granularity: Granularity): SimulatedRegion {
+    const region = new SimulatedRegion(0, { granularity });
+    checkLength('crashRegion', image.length);
+    region._length = image.length;
+    region.live = image;
+    region._bytes = image;
+    region.mediaBytes = image.slice();
+    region.pending = new Uint8Array(image.length);
+    region.liveBuf = bufferOf(region.live);
+    region.mediaBuf = bufferOf(region.mediaBytes);
+    region.live32 = int32Of(region.live);
+    region.media32 = int32Of(region.mediaBytes);
+    region.pending32 = int32Of(region.pending);
+    return region;
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed) throw new FerriteError('ECLOSED', `${what}: the simulated region is closed`);
+  }
+
+  private maybeFail(what: string): void {
+    if (this.failRemaining === 0) return;
+    this.failRemaining--;
+    throw this.failError ?? new FerriteError('EIO', `${what}: injected I/O error (failFlushes)`);
+  }
+
+  /** Counts one event, or throws the crash that strikes before it. */
+  private event(kind: CrashEvent): void {
+    const crash = this.crashState;
+    if (crash !== undefined) {
+      throw new SimulatedCrash(crash.event, crash.count, `the region crashed before ${crash.event} #${crash.count}; ${kind} refused`);
+    }
+    if (this.crashRemaining > 0 && (this.crashOn === 'any' || this.crashOn === kind)) {
+      this.crashRemaining--;
+      if (this.crashRemaining === 0) {
+        const struck = new SimulatedCrash(kind, this.flushCount + this.drainCount + 1);
+        this.crashState = struck;
+        throw struck;
+      }
+    }
+    if (kind === 'flush') this.flushCount++;
+    else this.drainCount++;
+  }
+
+  private doFlush(offset: number, length: number): void {
+    if (length === 0) return;
+    if (this.granularity === 'page') {
+      // msync: the covering pages reach the media when the call returns.
+      const start = offset - (offset % PAGE);
+      const end = Math.min(this._length, Math.ceil((offset + length) / PAGE) * PAGE);
+      this.mediaBytes.set(this.live.subarray(start, end), start);
+      return;
+    }
+    const first = Math.floor(offset / CACHE_LINE);
+    const last = Math.floor((offset + length - 1) / CACHE_LINE);
+    const start = first * CACHE_LINE;
+    const end = Math.min(this._length, (last + 1) * CACHE_LINE);
+    this.pending.set(this.live.subarray(start, end), start);
+    for (let line = first; line <= last; line++) this.pendingLines.add(line);
+  }
+
+  private doDrain(): void {
+    for (const line of this.pendingLines) {
+      const start = line * CACHE_LINE;
+      const end = Math.min(this._length, start + CACHE_LINE);
+      this.mediaBytes.set(this.pending.subarray(start, end), start);
+    }
+    this.pendingLines.clear();
+  }
+
+  /** Ascending indexes of lines where B differs from M or a pending copy exists. */
+  private inflightLines(): number[] {
+    const lines: number[] = [];
+    const length = this._length;
+    const live32 = this.live32;
+    const media32 = this.media32;
+    for (let chunk = 0; chunk < length; chunk += SCAN_CHUNK) {
+      const chunkEnd = Math.min(chunk + SCAN_CHUNK, length);
+      if (this.liveBuf.compare(this.mediaBuf, chunk, chunkEnd, chunk, chunkEnd) === 0) continue;
+      for (let start = chunk; start < chunkEnd; start += CACHE_LINE) {
+        const wordEnd = Math.min(start + CACHE_LINE, chunkEnd) >> 2;
+        for (let w = start >> 2; w < wordEnd; w++) {
+          if (live32[w] !== media32[w]) {
+            lines.push(start / CACHE_LINE);
+            break;
+          }
+        }
+      }
+    }
+    if (this.pendingLines.size === 0) return lines;
+    const all = new Set(lines);
+    for (const line of this.pendingLines) all.add(line);
+    return [...all].sort((a, b) => a - b);
+  }
+
+  private applySeeded(out: Uint8Array, seed: number, wholeLines: boolean): void {
+    const prng = new Prng(seed);
+    const out32 = int32Of(out);
+    // The candidates of a line, in the order 'media', ['pending',] 'live'.
+    const two = [this.media32, this.live32];
+    const three = [this.media32, this.pending32, this.live32];
+    for (const line of this.inflightLines()) {
+      const sources = this.pendingLines.has(line) ? three : two;
+      const n = sources.length;
+      const firstInt = (line * CACHE_LINE) >> 2;
+      const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
+      if (wholeLines) {
+        const src = sources[prng.below(n)]!;
+        for (let i = firstInt; i < endInt; i++) out32[i] = src[i]!;
+        continue;
+      }
+      for (let i = firstInt; i < endInt; i += 2) {
+        const src = sources[prng.below(n)]!;
+        out32[i] = src[i]!;
+        out32[i + 1] = src[i + 1]!;
+      }
+    }
+  }
+
+  private applyChooser(out: Uint8Array, choose: WordChooser): void {
+    const out32 = int32Of(out);
+    for (const line of this.inflightLines()) {
+      const hasPending = this.pendingLines.has(line);
+      const firstInt = (line * CACHE_LINE) >> 2;
+      const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
+      for (let i = firstInt; i < endInt; i += 2) {
+        const source = choose(i << 2, hasPending);
+        let src: Int32Array;
+        if (source === 'media') src = this.media32;
+        else if (source === 'live') src = this.live32;
+        else if (source === 'pending' && hasPending) src = this.pending32;
+        else {
+          throw new FerriteError('EINVAL', `crashImage: chooser returned ${String(source)} for word at ${i << 2}`);
+        }
+        out32[i] = src[i]!;
+        out32[i + 1] = src[i + 1]!;
+      }
+    }
+  }
+}
+
+// Keeps the word-per-line constant honest: a line is a whole number of atomic words.
+invariant(WORDS_PER_LINE * ATOMIC_WORD === CACHE_LINE, 'a cache line holds whole 8-byte words');
+invariant(SCAN_CHUNK % CACHE_LINE === 0, 'the scan chunk holds whole lines');
+
+function checkLength(what: string, length: number): void {
+  if (!Number.isSafeInteger(length) || length < 0 || length % ATOMIC_WORD !== 0) {
+    throw new FerriteError('EINVAL', `${what}: length must be a non-negative multiple of 8, got ${String(length)}`);
+  }
+  if (length > MAX_SIMULATED_LENGTH) {
+    throw new FerriteError('ERANGE', `${what}: length ${length} exceeds the simulator's limit ${MAX_SIMULATED_LENGTH}`);
+  }
+}
+
+function normalizeChoice(choice: number | CrashChoice): { seed: number; mode: CrashMode } {
+  const seed = typeof choice === 'number' ? choice : choice.seed;
+  if (!Number.isSafeInteger(seed)) {
+    throw new FerriteError('EINVAL', `crashImage: seed must be an integer, got ${String(seed)}`);
+  }
+  const mode = (typeof choice === 'number' ? undefined : choice.mode) ?? CRASH_MODES[(seed >>> 0) % CRASH_MODES.length]!;
+  if (!CRASH_MODES.includes(mode)) throw new FerriteError('EINVAL', `crashImage: unknown mode ${String(mode)}`);
+  return { seed, mode };
+}
+
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function int32Of(bytes: Uint8Array): Int32Array {
+  invariant(bytes.byteOffset % 4 === 0 && bytes.length % 4 === 0, 'simulator arrays are word aligned');
+  return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+/** Makes `bytes` unusable (length 0), as unmapping makes the old mapping unusable. */
+function detach(bytes: Uint8Array): void {
+  structuredClone(bytes.buffer as ArrayBuffer, { transfer: [bytes.buffer as ArrayBuffer] });
+}
