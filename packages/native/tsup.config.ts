@@ -8,4 +8,6 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   outDir: 'dist',
+  // The CJS build needs import.meta.url to find build/Release/ferrite_native.node.
+  shims: true,
 });

@@ -1,4 +1,969 @@
+// ferrite's native layer: map a file into memory, flush it to persistence, protect and
+// unmap it, without ever letting JavaScript fault the process.
+//
+// Ownership (where segfaults hide):
+// - A `Span` is one address range returned by mmap. It is unmapped only when its last
+//   owner lets go: the `NativeMapping` object and the external ArrayBuffer handed to JS
+//   (through its finalizer) each hold a shared_ptr to it.
+// - An explicit unmap (or a grow, for the old range) does not munmap: it replaces the file
+//   mapping in place with anonymous zero pages (MAP_FIXED, one syscall, no window in which
+//   another mmap could take the address) and detaches the ArrayBuffer. So the file is
+//   released at once, and any view of the buffer that escaped detaching (a transfer, a
+//   copy of the backing store) reads zeros instead of faulting. The zero pages go when the
+//   ArrayBuffer is collected.
+// - `FileState` owns the descriptor and therefore the flock. The ArrayBuffer holds it too,
+//   so a mapping that is garbage-collected keeps its lock while its bytes are reachable.
+//
+// Every entry point validates its arguments (type, integer, range, alignment) before it
+// touches memory, and reports user errors through the error factory that the TypeScript
+// face installs (FerriteError with a stable `code`).
+
 #include <napi.h>
-// Placeholder: the real addon lands with issue 2.
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
-NODE_API_MODULE(ferrite_native, Init)
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define FERRITE_X86 1
+#else
+#define FERRITE_X86 0
+#endif
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+namespace ferrite {
+
+// ---------------------------------------------------------------------------------------
+// Limits and process-wide constants (immutable after load, so no per-context state).
+
+constexpr uint64_t kCacheLine = 64;
+// 2^53 - 1: the largest integer a JS number holds exactly.
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+// The largest mapping we accept: 2^46 bytes (64 TiB), below any x86-64 address space.
+constexpr uint64_t kMaxMappingLength = uint64_t(1) << 46;
+// flushRanges takes at most this many pairs per call (a commit has far fewer).
+constexpr uint64_t kMaxRangePairs = uint64_t(1) << 24;
+
+enum class FlushKind { kClwb, kClflushopt, kClflush, kNone };
+
+static FlushKind DetectFlushKind() {
+#if FERRITE_X86
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    if (b & (1u << 24)) return FlushKind::kClwb;
+    if (b & (1u << 23)) return FlushKind::kClflushopt;
+  }
+  return FlushKind::kClflush;
+#else
+  return FlushKind::kNone;
+#endif
+}
+
+// Detected once when the library loads (C++ static initialisation).
+static const FlushKind kFlushKind = DetectFlushKind();
+static const uint64_t kPageSize = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+
+static const char* FlushKindName(FlushKind kind) {
+  switch (kind) {
+    case FlushKind::kClwb: return "clwb";
+    case FlushKind::kClflushopt: return "clflushopt";
+    case FlushKind::kClflush: return "clflush";
+    case FlushKind::kNone: return "none";
+  }
+  return "none";
+}
+
+// Writes back every cache line overlapping [start, start + length). Without a fence.
+static inline void FlushLines(const uint8_t* start, uint64_t length) {
+  if (length == 0) return;
+  uintptr_t p = reinterpret_cast<uintptr_t>(start) & ~uintptr_t(kCacheLine - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(start) + length;
+#if FERRITE_X86
+  // The "memory" clobber keeps the compiler from moving earlier stores past the flush.
+  switch (kFlushKind) {
+    case FlushKind::kClwb:
+      for (; p < end; p += kCacheLine) asm volatile("clwb (%0)" : : "r"(p) : "memory");
+      break;
+    case FlushKind::kClflushopt:
+      for (; p < end; p += kCacheLine) asm volatile("clflushopt (%0)" : : "r"(p) : "memory");
+      break;
+    default:
+      for (; p < end; p += kCacheLine) asm volatile("clflush (%0)" : : "r"(p) : "memory");
+      break;
+  }
+#else
+  (void)p;
+  (void)end;
+#endif
+}
+
+static inline void Fence() {
+#if FERRITE_X86
+  asm volatile("sfence" : : : "memory");
+#else
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors.
+
+struct AddonData {
+  Napi::FunctionReference mapping_constructor;
+  Napi::FunctionReference error_factory;  // (code, message) => Error; set by the TS face
+};
+
+static void ThrowCode(Napi::Env env, const char* code, const std::string& message) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr && !data->error_factory.IsEmpty()) {
+    Napi::Value err =
+        data->error_factory.Call({Napi::String::New(env, code), Napi::String::New(env, message)});
+    if (env.IsExceptionPending()) return;  // the factory itself threw: propagate that
+    napi_throw(env, err);
+    return;
+  }
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  err.ThrowAsJavaScriptException();
+}
+
+// Maps an errno to one of ferrite's stable codes.
+static const char* CodeOfErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return "ENOENT";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ETXTBSY: return "EACCES";
+    case EISDIR:
+    case ENODEV:
+    case ENXIO: return "ENODEV";
+    case EWOULDBLOCK: return "EBUSY";
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+    case EOVERFLOW: return "ENOMEM";
+    case ENOSPC:
+    case EDQUOT: return "ENOSPC";
+    case EEXIST: return "EEXIST";
+    case EFBIG: return "ERANGE";
+    case EIO: return "EIO";
+    default: return "EINVAL";  // ELOOP (a symlink where none may be), ENAMETOOLONG, ...
+  }
+}
+
+static std::string Prefix(const char* op, const std::string& path) {
+  return std::string(op) + "(" + path + "): ";
+}
+
+static void ThrowErrno(Napi::Env env, const char* op, const std::string& path, const std::string& what,
+                       int err) {
+  ThrowCode(env, CodeOfErrno(err), Prefix(op, path) + what + ": " + strerror(err) + " (errno " + std::to_string(err) + ")");
+}
+
+// Reads a non-negative safe integer argument, or throws EINVAL naming it.
+static bool ReadIndex(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
+                      const char* name, uint64_t* out) {
+  if (value.IsNumber()) {
+    const double d = value.As<Napi::Number>().DoubleValue();
+    if (d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d) {
+      *out = static_cast<uint64_t>(d);
+      return true;
+    }
+    ThrowCode(env, "EINVAL",
+              Prefix(op, path) + name + " must be a non-negative safe integer, got " + std::to_string(d));
+    return false;
+  }
+  ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a number");
+  return false;
+}
+
+static bool ReadBool(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
+                     const char* name, bool* out) {
+  if (!value.IsBoolean()) {
+    ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a boolean");
+    return false;
+  }
+  *out = value.As<Napi::Boolean>().Value();
+  return true;
+}
+
+static uint64_t RoundUpToPage(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
+
+// ---------------------------------------------------------------------------------------
+// Owned resources.
+
+// One address range from mmap; unmapped when the last owner goes.
+struct Span {
+  uint8_t* address;
+  uint64_t length;  // page-rounded: what mmap returned
+  Span(uint8_t* a, uint64_t n) : address(a), length(n) {}
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+  ~Span() {
+    if (address != nullptr) munmap(address, length);
+  }
+  // Replaces the file mapping with anonymous zero pages in place (see the file comment).
+  // Returns 0 or an errno.
+  int Tombstone() {
+    void* p = mmap(address, length, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      // MAP_FIXED failing may already have removed the old mapping; remove the rest so no
+      // file page stays mapped. A stray access would now fault, but every JS view is
+      // detached by the caller, so only an escaped backing store could reach it.
+      munmap(address, length);
+      address = nullptr;
+      return err;
+    }
+    return 0;
+  }
+};
+
+// The open file: its descriptor carries the flock, released when the descriptor closes.
+struct FileState {
+  int fd;
+  explicit FileState(int f) : fd(f) {}
+  FileState(const FileState&) = delete;
+  FileState& operator=(const FileState&) = delete;
+  ~FileState() { Close(); }
+  void Close() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+};
+
+// The hint of an external ArrayBuffer: what its bytes need to stay valid.
+struct BufferOwner {
+  std::shared_ptr<Span> span;
+  std::shared_ptr<FileState> file;
+};
+
+static void FinalizeBuffer(Napi::Env /*env*/, void* /*data*/, BufferOwner* owner) { delete owner; }
+
+static int FsyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno;
+  const int rc = fsync(dfd);
+  const int err = rc == 0 ? 0 : errno;
+  close(dfd);
+  // Some file systems refuse fsync on directories; that is not a failure to create.
+  return (err == EINVAL || err == EROFS) ? 0 : err;
+}
+
+// Reserves blocks for [offset, offset + length) so that a store into a sparse page cannot
+// raise SIGBUS later when the file system is full. Returns 0 or an errno.
+static int Allocate(int fd, uint64_t offset, uint64_t length) {
+  if (length == 0) return 0;
+  const int rc = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
+  if (rc == EOPNOTSUPP || rc == EINVAL) return 0;  // the file system cannot: stay sparse
+  return rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// The mapping object.
+
+class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeMapping",
+                       {
+                           InstanceMethod<&NativeMapping::Flush>("flush"),
+                           InstanceMethod<&NativeMapping::FlushRanges>("flushRanges"),
+                           InstanceMethod<&NativeMapping::Drain>("drain"),
+                           InstanceMethod<&NativeMapping::Persist>("persist"),
+                           InstanceMethod<&NativeMapping::Protect>("protect"),
+                           InstanceMethod<&NativeMapping::Grow>("grow"),
+                           InstanceMethod<&NativeMapping::Unmap>("unmap"),
+                           InstanceMethod<&NativeMapping::Buffer>("buffer"),
+                           InstanceMethod<&NativeMapping::Info>("info"),
+                       });
+  }
+
+  // new NativeMapping(path, offset, length (-1: to end of file), writable, createSize (-1: no
+  // create), mode, exclusive, forcePmem, copyOnWrite)
+  explicit NativeMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMapping>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 9 || !info[0].IsString()) {
+      ThrowCode(env, "EINVAL", "map: path must be a string");
+      return;
+    }
+    path_ = info[0].As<Napi::String>().Utf8Value();
+    if (path_.empty() || path_.find('\0') != std::string::npos) {
+      ThrowCode(env, "EINVAL", "map(" + path_ + "): path must be a non-empty string without NUL");
+      return;
+    }
+    const char* op = "map";
+    uint64_t offset = 0, mode = 0;
+    bool want_length = false, want_create = false;
+    uint64_t length = 0, create_size = 0;
+    bool writable = false, exclusive = false, force_pmem = false, cow = false;
+    if (!ReadIndex(env, info[1], op, path_, "offset", &offset)) return;
+    if (!(info[2].IsNumber() && info[2].As<Napi::Number>().DoubleValue() == -1)) {
+      if (!ReadIndex(env, info[2], op, path_, "length", &length)) return;
+      want_length = true;
+    }
+    if (!ReadBool(env, info[3], op, path_, "writable", &writable)) return;
+    if (!(info[4].IsNumber() && info[4].As<Napi::Number>().DoubleValue() == -1)) {
+      if (!ReadIndex(env, info[4], op, path_, "create.size", &create_size)) return;
+      want_create = true;
+    }
+    if (!ReadIndex(env, info[5], op, path_, "create.mode", &mode)) return;
+    if (!ReadBool(env, info[6], op, path_, "create.exclusive", &exclusive)) return;
+    if (!ReadBool(env, info[7], op, path_, "forcePmem", &force_pmem)) return;
+    if (!ReadBool(env, info[8], op, path_, "copyOnWrite", &cow)) return;
+
+    // Argument checks that need no file.
+    if (offset % kPageSize != 0) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "offset " + std::to_string(offset) +
+                                   " is not a multiple of the page size " + std::to_string(kPageSize));
+      return;
+    }
+    if (want_length && (length == 0 || length % kPageSize != 0)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "length " + std::to_string(length) +
+                                   " is not a positive multiple of the page size " + std::to_string(kPageSize));
+      return;
+    }
+    if (mode > 07777) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "create.mode " + std::to_string(mode) + " is not a file mode");
+      return;
+    }
+    if (want_create && (!writable || cow)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "create needs protection 'rw' without copyOnWrite");
+      return;
+    }
+    if (cow && writable) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "copyOnWrite needs protection 'r'");
+      return;
+    }
+    if (want_create && (create_size == 0 || create_size > kMaxMappingLength)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "create.size " + std::to_string(create_size) +
+                                   " must be between 1 and 2^46");
+      return;
+    }
+    if (offset > kMaxMappingLength || length > kMaxMappingLength) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "offset or length exceeds the limit of 2^46 bytes");
+      return;
+    }
+
+    // Open. O_NONBLOCK so that opening a FIFO never waits for a writer.
+    const int access = writable ? O_RDWR : O_RDONLY;
+    const int base_flags = access | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    bool created = false;
+    int fd = -1;
+    if (want_create) {
+      // O_CREAT|O_EXCL never follows a symlink; the reopen of an existing file uses
+      // O_NOFOLLOW, so creation never goes through a symlink either way.
+      fd = open(path_.c_str(), base_flags | O_CREAT | O_EXCL | O_NOFOLLOW, static_cast<mode_t>(mode));
+      if (fd >= 0) {
+        created = true;
+      } else if (errno == EEXIST && !exclusive) {
+        fd = open(path_.c_str(), base_flags | O_NOFOLLOW);
+      }
+    } else {
+      fd = open(path_.c_str(), base_flags);
+    }
+    if (fd < 0) {
+      const int err = errno;
+      if (err == ELOOP) {
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "is a symbolic link; creation never follows one");
+      } else {
+        ThrowErrno(env, op, path_, "open", err);
+      }
+      return;
+    }
+    file_ = std::make_shared<FileState>(fd);
+
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return;
+    }
+    const bool regular = S_ISREG(st.st_mode);
+    const bool device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    if (!regular && !device) {
+      ThrowCode(env, "ENODEV", Prefix(op, path_) + "cannot be mapped: not a regular file or device");
+      return;
+    }
+    if (device && !want_length) {
+      ThrowCode(env, "ENODEV", Prefix(op, path_) + "is a device: its size is unknown, pass length");
+      return;
+    }
+
+    // Lock before sizing, so that we never resize a file someone else holds.
+    const bool exclusive_lock = writable && !cow;
+    if (flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err == EWOULDBLOCK) {
+        ThrowCode(env, "EBUSY", Prefix(op, path_) + (exclusive_lock ? "an exclusive" : "a shared") +
+                                    " lock is refused: the file is mapped by another " +
+                                    (exclusive_lock ? "mapping" : "writer"));
+      } else {
+        ThrowErrno(env, op, path_, "flock", err);
+      }
+      return;
+    }
+
+    uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    if (regular && want_create && file_size == 0) {
+      // A new file (or one whose creation was interrupted before it got a size).
+      if (ftruncate(fd, static_cast<off_t>(create_size)) != 0) {
+        ThrowErrno(env, op, path_, "ftruncate to create.size", errno);
+        return;
+      }
+      int err = Allocate(fd, 0, create_size);
+      if (err != 0) {
+        ThrowErrno(env, op, path_, "fallocate create.size", err);
+        return;
+      }
+      if (fsync(fd) != 0) {
+        ThrowErrno(env, op, path_, "fsync", errno);
+        return;
+      }
+      if (created && (err = FsyncDirectoryOf(path_)) != 0) {
+        ThrowErrno(env, op, path_, "fsync of the directory", err);
+        return;
+      }
+      file_size = create_size;
+    }
+
+    if (regular) {
+      if (file_size == 0) {
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "is a zero-length file");
+        return;
+      }
+      if (offset >= file_size) {
+        ThrowCode(env, "ERANGE", Prefix(op, path_) + "offset " + std::to_string(offset) +
+                                     " is at or past the end of the file (" + std::to_string(file_size) +
+                                     " bytes)");
+        return;
+      }
+      if (!want_length) length = file_size - offset;
+      if (offset + length > file_size) {
+        ThrowCode(env, "ERANGE", Prefix(op, path_) + "offset + length = " + std::to_string(offset + length) +
+                                     " is past the end of the file (" + std::to_string(file_size) + " bytes)");
+        return;
+      }
+    }
+    if (length > kMaxMappingLength) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "length exceeds the limit of 2^46 bytes");
+      return;
+    }
+
+    writable_ = writable;
+    cow_ = cow;
+    file_offset_ = offset;
+    length_ = length;
+    void* address = MapFile(fd, offset, RoundUpToPage(length), /*try_sync=*/!cow, &dax_);
+    if (address == MAP_FAILED) {
+      ThrowErrno(env, op, path_, "mmap", errno);
+      return;
+    }
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(length));
+    base_ = span_->address;
+    line_granularity_ = dax_ || force_pmem;
+    // What a flush must do: nothing when no store can reach the file.
+    flushes_ = writable_ && !cow_;
+    Napi::ArrayBuffer buffer = NewBuffer(env);
+    if (env.IsExceptionPending()) return;
+    buffer_ = Napi::Persistent(buffer);
+  }
+
+  ~NativeMapping() override = default;
+
+ private:
+  // mmap with MAP_SHARED_VALIDATE|MAP_SYNC first (a DAX mapping that needs no msync), then
+  // plain MAP_SHARED. Private (copy-on-write) mappings cannot be MAP_SYNC.
+  void* MapFile(int fd, uint64_t offset, uint64_t length, bool try_sync, bool* dax) {
+    const int prot = (writable_ || cow_) ? (PROT_READ | PROT_WRITE) : PROT_READ;
+    *dax = false;
+    if (cow_) return mmap(nullptr, length, prot, MAP_PRIVATE, fd, static_cast<off_t>(offset));
+    if (try_sync) {
+      void* p = mmap(nullptr, length, prot, MAP_SHARED_VALIDATE | MAP_SYNC, fd, static_cast<off_t>(offset));
+      if (p != MAP_FAILED) {
+        *dax = true;
+        return p;
+      }
+      if (errno != EOPNOTSUPP && errno != EINVAL) return MAP_FAILED;
+    }
+    return mmap(nullptr, length, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
+  }
+
+  Napi::ArrayBuffer NewBuffer(Napi::Env env) {
+    BufferOwner* owner = new BufferOwner{span_, file_};
+    Napi::ArrayBuffer buffer =
+        Napi::ArrayBuffer::New(env, base_, static_cast<size_t>(length_), FinalizeBuffer, owner);
+    // On failure the finalizer will never run: the owner is ours to drop.
+    if (env.IsExceptionPending()) delete owner;
+    return buffer;
+  }
+
+  bool CheckOpen(const Napi::Env& env, const char* op) {
+    if (closed_) {
+      ThrowCode(env, "ECLOSED", Prefix(op, path_) + "the mapping was unmapped");
+      return false;
+    }
+    return true;
+  }
+
+  // Reads (offset, length) at info[first] and checks the range lies in the mapping.
+  bool ReadRange(const Napi::CallbackInfo& info, size_t first, const char* op, uint64_t* offset,
+                 uint64_t* length) {
+    Napi::Env env = info.Env();
+    if (!ReadIndex(env, info[first], op, path_, "offset", offset)) return false;
+    if (!ReadIndex(env, info[first + 1], op, path_, "length", length)) return false;
+    if (*offset > length_ || *length > length_ - *offset) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "range [" + std::to_string(*offset) + ", " +
+                                   std::to_string(*offset + *length) + ") is outside the mapping of " +
+                                   std::to_string(length_) + " bytes");
+      return false;
+    }
+    return true;
+  }
+
+  // msync(MS_SYNC) of the pages covering [offset, offset + length). Returns 0 or an errno.
+  int SyncPages(uint64_t offset, uint64_t length) {
+    if (length == 0) return 0;
+    const uint64_t start = offset & ~(kPageSize - 1);
+    const uint64_t end = RoundUpToPage(offset + length);
+    if (msync(base_ + start, end - start, MS_SYNC) != 0) return errno;
+    return 0;
+  }
+
+  // The flush of one validated range; false (with an exception) on an msync failure.
+  bool FlushChecked(const Napi::Env& env, const char* op, uint64_t offset, uint64_t length) {
+    if (!flushes_) return true;
+    if (line_granularity_ && kFlushKind != FlushKind::kNone) {
+      FlushLines(base_ + offset, length);
+      return true;
+    }
+    const int err = SyncPages(offset, length);
+    if (err != 0) {
+      ThrowCode(env, err == ENOMEM ? "EINVAL" : "EIO", Prefix(op, path_) + "msync: " + strerror(err));
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t offset, length;
+    if (!CheckOpen(env, "flush") || !ReadRange(info, 0, "flush", &offset, &length)) return Napi::Value();
+    FlushChecked(env, "flush", offset, length);
+    return Napi::Value();
+  }
+
+  Napi::Value Persist(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t offset, length;
+    if (!CheckOpen(env, "persist") || !ReadRange(info, 0, "persist", &offset, &length)) return Napi::Value();
+    if (!FlushChecked(env, "persist", offset, length)) return Napi::Value();
+    if (flushes_ && line_granularity_) Fence();
+    return Napi::Value();
+  }
+
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "drain")) return Napi::Value();
+    // Page granularity: msync(MS_SYNC) already waited, so there is nothing to drain.
+    if (flushes_ && line_granularity_) Fence();
+    return Napi::Value();
+  }
+
+  // flushRanges(ranges: Float64Array | number[], count?: number). All pairs are checked
+  // before any is flushed. Page granularity merges consecutive overlapping page spans into
+  // one msync.
+  Napi::Value FlushRanges(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "flushRanges";
+    if (!CheckOpen(env, op)) return Napi::Value();
+    const double* doubles = nullptr;
+    Napi::Array array;
+    uint64_t elements = 0;
+    Napi::Value ranges = info[0];
+    if (ranges.IsTypedArray()) {
+      Napi::TypedArray typed = ranges.As<Napi::TypedArray>();
+      if (typed.TypedArrayType() != napi_float64_array) {
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "ranges must be a Float64Array or an array of numbers");
+        return Napi::Value();
+      }
+      Napi::Float64Array f64 = ranges.As<Napi::Float64Array>();
+      doubles = f64.Data();
+      elements = f64.ElementLength();
+    } else if (ranges.IsArray()) {
+      array = ranges.As<Napi::Array>();
+      elements = array.Length();
+    } else {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "ranges must be a Float64Array or an array of numbers");
+      return Napi::Value();
+    }
+    uint64_t count;
+    if (info.Length() < 2 || info[1].IsUndefined()) {
+      if (elements % 2 != 0) {
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "ranges holds an odd number of elements (" +
+                                     std::to_string(elements) + "); pass count");
+        return Napi::Value();
+      }
+      count = elements / 2;
+    } else {
+      if (!ReadIndex(env, info[1], op, path_, "count", &count)) return Napi::Value();
+      if (count > elements / 2) {
+        ThrowCode(env, "ERANGE", Prefix(op, path_) + "count " + std::to_string(count) + " exceeds the " +
+                                     std::to_string(elements / 2) + " pairs in ranges");
+        return Napi::Value();
+      }
+    }
+    if (count > kMaxRangePairs) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "count " + std::to_string(count) + " exceeds the limit of " +
+                                   std::to_string(kMaxRangePairs) + " pairs per call");
+      return Napi::Value();
+    }
+    if (doubles == nullptr && count > 0) return FlushRangesArray(env, array, count);
+
+    // Pass 1: validate every pair. Pass 2: flush.
+    for (uint64_t i = 0; i < count; i++) {
+      if (!CheckPair(env, doubles[2 * i], doubles[2 * i + 1], i)) return Napi::Value();
+    }
+    if (!flushes_) return Napi::Value();
+    if (line_granularity_ && kFlushKind != FlushKind::kNone) {
+      for (uint64_t i = 0; i < count; i++) {
+        FlushLines(base_ + static_cast<uint64_t>(doubles[2 * i]), static_cast<uint64_t>(doubles[2 * i + 1]));
+      }
+      return Napi::Value();
+    }
+    SyncPairs(env, [doubles](uint64_t i, uint64_t* o, uint64_t* l) {
+      *o = static_cast<uint64_t>(doubles[2 * i]);
+      *l = static_cast<uint64_t>(doubles[2 * i + 1]);
+    }, count);
+    return Napi::Value();
+  }
+
+  // The number[] form: elements are read once into a scratch buffer (number arrays are the
+  // slow path; Float64Array is the one without allocation).
+  Napi::Value FlushRangesArray(const Napi::Env& env, const Napi::Array& array, uint64_t count) {
+    std::unique_ptr<uint64_t[]> pairs(new uint64_t[2 * count]);
+    for (uint64_t i = 0; i < 2 * count; i++) {
+      Napi::Value v = array.Get(static_cast<uint32_t>(i));
+      if (env.IsExceptionPending()) return Napi::Value();
+      if (!v.IsNumber()) {
+        ThrowCode(env, "EINVAL", Prefix("flushRanges", path_) + "ranges[" + std::to_string(i) + "] must be a number");
+        return Napi::Value();
+      }
+      const double d = v.As<Napi::Number>().DoubleValue();
+      if (i % 2 == 1 && !CheckPair(env, static_cast<double>(pairs[i - 1]), d, i / 2)) return Napi::Value();
+      if (i % 2 == 0) {
+        // Validate the offset alone now; the pair check follows with its length.
+        if (!(d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d)) {
+          CheckPair(env, d, 0, i / 2);
+          return Napi::Value();
+        }
+      }
+      pairs[i] = static_cast<uint64_t>(d);
+    }
+    if (!flushes_) return Napi::Value();
+    if (line_granularity_ && kFlushKind != FlushKind::kNone) {
+      for (uint64_t i = 0; i < count; i++) FlushLines(base_ + pairs[2 * i], pairs[2 * i + 1]);
+      return Napi::Value();
+    }
+    uint64_t* raw = pairs.get();
+    SyncPairs(env, [raw](uint64_t i, uint64_t* o, uint64_t* l) {
+      *o = raw[2 * i];
+      *l = raw[2 * i + 1];
+    }, count);
+    return Napi::Value();
+  }
+
+  bool CheckPair(const Napi::Env& env, double offset, double length, uint64_t index) {
+    const char* op = "flushRanges";
+    const bool offset_ok = offset >= 0 && offset <= kMaxSafeInteger && std::floor(offset) == offset;
+    const bool length_ok = length >= 0 && length <= kMaxSafeInteger && std::floor(length) == length;
+    if (!offset_ok || !length_ok) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "pair " + std::to_string(index) + " (" + std::to_string(offset) +
+                                   ", " + std::to_string(length) + ") is not two non-negative safe integers");
+      return false;
+    }
+    const uint64_t o = static_cast<uint64_t>(offset), l = static_cast<uint64_t>(length);
+    if (o > length_ || l > length_ - o) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "pair " + std::to_string(index) + ": range [" +
+                                   std::to_string(o) + ", " + std::to_string(o + l) + ") is outside the mapping of " +
+                                   std::to_string(length_) + " bytes");
+      return false;
+    }
+    return true;
+  }
+
+  template <typename PairAt>
+  void SyncPairs(const Napi::Env& env, PairAt pair_at, uint64_t count) {
+    // Merge runs of pairs whose covering pages overlap or touch into one msync each.
+    uint64_t run_start = 0, run_end = 0;
+    bool have_run = false;
+    for (uint64_t i = 0; i < count; i++) {
+      uint64_t o, l;
+      pair_at(i, &o, &l);
+      if (l == 0) continue;
+      const uint64_t s = o & ~(kPageSize - 1), e = RoundUpToPage(o + l);
+      if (have_run && s <= run_end && e >= run_start) {
+        run_start = s < run_start ? s : run_start;
+        run_end = e > run_end ? e : run_end;
+        continue;
+      }
+      if (have_run && !SyncRun(env, run_start, run_end)) return;
+      run_start = s;
+      run_end = e;
+      have_run = true;
+    }
+    if (have_run) SyncRun(env, run_start, run_end);
+  }
+
+  bool SyncRun(const Napi::Env& env, uint64_t start, uint64_t end) {
+    if (msync(base_ + start, end - start, MS_SYNC) != 0) {
+      const int err = errno;
+      ThrowCode(env, "EIO", Prefix("flushRanges", path_) + "msync: " + strerror(err));
+      return false;
+    }
+    return true;
+  }
+
+  // protect(offset, length, writable: boolean)
+  Napi::Value Protect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "protect";
+    uint64_t offset, length;
+    bool want_write;
+    if (!CheckOpen(env, op) || !ReadRange(info, 0, op, &offset, &length)) return Napi::Value();
+    if (!ReadBool(env, info[2], op, path_, "writable", &want_write)) return Napi::Value();
+    if (offset % kPageSize != 0 || (length % kPageSize != 0 && offset + length != length_)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "range [" + std::to_string(offset) + ", " +
+                                   std::to_string(offset + length) + ") is not page-aligned (page size " +
+                                   std::to_string(kPageSize) + ")");
+      return Napi::Value();
+    }
+    if (want_write && !writable_ && !cow_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "cannot make a read-only mapping writable");
+      return Napi::Value();
+    }
+    if (length == 0) return Napi::Value();
+    const int prot = want_write ? (PROT_READ | PROT_WRITE) : PROT_READ;
+    if (mprotect(base_ + offset, RoundUpToPage(length), prot) != 0) {
+      ThrowErrno(env, op, path_, "mprotect", errno);
+    }
+    return Napi::Value();
+  }
+
+  // grow(newLength) -> the new ArrayBuffer. The old one is detached.
+  Napi::Value Grow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "grow";
+    uint64_t new_length;
+    if (!CheckOpen(env, op) || !ReadIndex(env, info[0], op, path_, "newLength", &new_length)) return Napi::Value();
+    if (!writable_ || cow_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a writable shared mapping can grow");
+      return Napi::Value();
+    }
+    if (new_length < length_ || new_length % kPageSize != 0) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
+                                   " must be a multiple of the page size and at least the current length " +
+                                   std::to_string(length_));
+      return Napi::Value();
+    }
+    if (new_length > kMaxMappingLength) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "newLength exceeds the limit of 2^46 bytes");
+      return Napi::Value();
+    }
+    if (new_length == length_) return buffer_.Value();
+
+    struct stat st;
+    if (fstat(file_->fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return Napi::Value();
+    }
+    const uint64_t old_size = static_cast<uint64_t>(st.st_size);
+    const uint64_t new_size = file_offset_ + new_length;
+    if (old_size < new_size) {
+      if (ftruncate(file_->fd, static_cast<off_t>(new_size)) != 0) {
+        ThrowErrno(env, op, path_, "ftruncate", errno);
+        return Napi::Value();
+      }
+      const int err = Allocate(file_->fd, old_size, new_size - old_size);
+      if (err != 0) {
+        ThrowErrno(env, op, path_, "fallocate", err);
+        return Napi::Value();
+      }
+      // The new size must be durable before any offset past the old end is handed out.
+      if (fsync(file_->fd) != 0) {
+        ThrowErrno(env, op, path_, "fsync", errno);
+        return Napi::Value();
+      }
+    }
+    bool dax = false;
+    void* address = MapFile(file_->fd, file_offset_, RoundUpToPage(new_length), /*try_sync=*/dax_, &dax);
+    if (address == MAP_FAILED) {
+      ThrowErrno(env, op, path_, "mmap", errno);
+      return Napi::Value();
+    }
+    // A fresh range first, then retire the old one: never a moment without a valid mapping.
+    std::shared_ptr<Span> old_span = span_;
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
+    const uint8_t* old_base = base_;
+    const uint64_t old_length = length_;
+    base_ = span_->address;
+    length_ = new_length;
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) {
+      span_ = old_span;
+      base_ = const_cast<uint8_t*>(old_base);
+      length_ = old_length;
+      return Napi::Value();
+    }
+    RetireBuffer(env, old_span);
+    buffer_ = Napi::Persistent(fresh);
+    return fresh;
+  }
+
+  // Detaches the current ArrayBuffer and turns `span` into zero pages.
+  void RetireBuffer(const Napi::Env& env, const std::shared_ptr<Span>& span) {
+    if (!buffer_.IsEmpty()) {
+      Napi::ArrayBuffer old = buffer_.Value();
+      if (!old.IsDetached()) old.Detach();
+      if (env.IsExceptionPending()) {
+        // Not detachable: clear it so that the tombstone below is all a stray view sees.
+        Napi::Error e = env.GetAndClearPendingException();
+        (void)e;
+      }
+      buffer_.Reset();
+    }
+    if (span) span->Tombstone();
+  }
+
+  Napi::Value Unmap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) return Napi::Value();  // idempotent
+    closed_ = true;
+    RetireBuffer(env, span_);
+    span_.reset();
+    base_ = nullptr;
+    length_ = 0;
+    if (file_) file_->Close();  // releases the flock now, even if the buffer lingers
+    file_.reset();
+    return Napi::Value();
+  }
+
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env(), "buffer")) return Napi::Value();
+    return buffer_.Value();
+  }
+
+  // { dax, length, pageSize } of the open mapping.
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("dax", Napi::Boolean::New(env, dax_));
+    out.Set("length", Napi::Number::New(env, static_cast<double>(length_)));
+    out.Set("closed", Napi::Boolean::New(env, closed_));
+    return out;
+  }
+
+  std::string path_;
+  std::shared_ptr<FileState> file_;
+  std::shared_ptr<Span> span_;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  uint8_t* base_ = nullptr;
+  uint64_t length_ = 0;
+  uint64_t file_offset_ = 0;
+  bool writable_ = false;
+  bool cow_ = false;
+  bool dax_ = false;
+  bool line_granularity_ = false;
+  bool flushes_ = false;
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// Module functions.
+
+static Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) {
+    ThrowCode(env, "EINVAL", "setErrorFactory: expects a function");
+    return Napi::Value();
+  }
+  AddonData* data = env.GetInstanceData<AddonData>();
+  data->error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  return Napi::Value();
+}
+
+static Napi::Value CpuFlushInstruction(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), FlushKindName(kFlushKind));
+}
+
+static Napi::Value PageSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(kPageSize));
+}
+
+// mediumOf(path) -> 'dax' | 'tmpfs' | 'file'
+static Napi::Value MediumOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    ThrowCode(env, "EINVAL", "mediumOf: path must be a string");
+    return Napi::Value();
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct statx stx;
+  if (statx(AT_FDCWD, path.c_str(), 0, STATX_BASIC_STATS, &stx) != 0) {
+    ThrowErrno(env, "mediumOf", path, "statx", errno);
+    return Napi::Value();
+  }
+  if ((stx.stx_attributes_mask & STATX_ATTR_DAX) && (stx.stx_attributes & STATX_ATTR_DAX)) {
+    return Napi::String::New(env, "dax");
+  }
+  struct statfs sfs;
+  if (statfs(path.c_str(), &sfs) != 0) {
+    ThrowErrno(env, "mediumOf", path, "statfs", errno);
+    return Napi::Value();
+  }
+  constexpr unsigned long kTmpfsMagic = 0x01021994;
+  return Napi::String::New(env, static_cast<unsigned long>(sfs.f_type) == kTmpfsMagic ? "tmpfs" : "file");
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  AddonData* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);  // deleted with the environment (worker exit)
+  Napi::Function ctor = NativeMapping::Define(env);
+  data->mapping_constructor = Napi::Persistent(ctor);
+  exports.Set("NativeMapping", ctor);
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  exports.Set("cpuFlushInstruction", Napi::Function::New(env, CpuFlushInstruction, "cpuFlushInstruction"));
+  exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
+  exports.Set("mediumOf", Napi::Function::New(env, MediumOf, "mediumOf"));
+  return exports;
+}
+
+}  // namespace ferrite
+
+static Napi::Object InitFerriteNative(Napi::Env env, Napi::Object exports) { return ferrite::Init(env, exports); }
+
+NODE_API_MODULE(ferrite_native, InitFerriteNative)

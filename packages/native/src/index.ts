@@ -1,1 +1,10 @@
-export {};
+/**
+ * @ferrite/native: the NVM mapping API in user space. `map` a file, store into its bytes,
+ * make ranges durable with `sync` (or `flush` + `drain`, or the batched `flushRanges`),
+ * `protect` pages, `unmap`. See README.md for guarantees and limits.
+ */
+export { map, unmap, sync, flush, flushRanges, drain, protect, grow, Mapping, MAX_MAPPING_LENGTH } from './mapping.js';
+export type { MapOptions, CreateOptions, Protection } from './mapping.js';
+export { mediumOf, isTmpfs, defaultPoolDir, cpuFlushInstruction, pageSize } from './medium.js';
+export type { Medium } from './medium.js';
+export { flockHolders } from './locks.js';

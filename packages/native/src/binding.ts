@@ -1,0 +1,62 @@
+/**
+ * Loads the compiled addon (built from `addon/addon.cc` by node-gyp at install) and gives
+ * it TypeScript types. Every error the addon throws on purpose goes through the factory
+ * installed here, so it is a `FerriteError` with a stable `code`.
+ */
+import { createRequire } from 'node:module';
+import { FerriteError } from '@ferrite/core';
+import type { ErrorCode } from '@ferrite/core';
+
+/** The C++ object behind a `Mapping`. Every method validates its arguments itself. */
+export interface NativeMapping {
+  flush(offset: number, length: number): void;
+  flushRanges(ranges: ArrayLike<number>, count?: number): void;
+  drain(): void;
+  persist(offset: number, length: number): void;
+  protect(offset: number, length: number, writable: boolean): void;
+  grow(newLength: number): ArrayBuffer;
+  unmap(): void;
+  buffer(): ArrayBuffer;
+  info(): { dax: boolean; length: number; closed: boolean };
+}
+
+export interface NativeBinding {
+  NativeMapping: new (
+    path: string,
+    offset: number,
+    length: number, // -1: to the end of the file
+    writable: boolean,
+    createSize: number, // -1: do not create
+    mode: number,
+    exclusive: boolean,
+    forcePmem: boolean,
+    copyOnWrite: boolean,
+  ) => NativeMapping;
+  setErrorFactory(factory: (code: string, message: string) => Error): void;
+  cpuFlushInstruction(): 'clwb' | 'clflushopt' | 'clflush' | 'none';
+  pageSize(): number;
+  mediumOf(path: string): 'tmpfs' | 'dax' | 'file';
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  // src/ and dist/ both sit one level below the package root, next to build/.
+  const file = '../build/Release/ferrite_native.node';
+  let binding: NativeBinding;
+  try {
+    binding = require(file) as NativeBinding;
+  } catch (cause) {
+    throw new FerriteError(
+      'ENODEV',
+      `@ferrite/native: the addon ${file} is missing or does not load; rebuild it with ` +
+        '`node scripts/build-addon.mjs` in packages/native',
+      { cause },
+    );
+  }
+  // Per environment (main thread or worker): the addon keeps the factory as instance data.
+  binding.setErrorFactory((code, message) => new FerriteError(code as ErrorCode, message));
+  return binding;
+}
+
+/** The addon, loaded once per JavaScript environment (it is context-aware). */
+export const binding: NativeBinding = load();

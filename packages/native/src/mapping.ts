@@ -1,0 +1,302 @@
+/**
+ * `map` and the `Mapping` it returns: a `Region` over an mmap'd file.
+ */
+import { FerriteError } from '@ferrite/core';
+import type { Granularity, Region } from '@ferrite/core';
+import { binding } from './binding.js';
+import type { NativeMapping } from './binding.js';
+import { flockHolders } from './locks.js';
+
+/** 'r': read-only (PROT_READ); 'rw': read and write (PROT_READ|PROT_WRITE). */
+export type Protection = 'r' | 'rw';
+
+/** Options of `create`: make the file when it does not exist. */
+export interface CreateOptions {
+  /** Size in bytes given to a new (or empty) file; an existing non-empty file keeps its size. */
+  size: number;
+  /** File mode of a new file (default 0o600), before the umask. */
+  mode?: number;
+  /** Fail with EEXIST when the file exists (O_EXCL). Default false. */
+  exclusive?: boolean;
+}
+
+/** Options of `map`. */
+export interface MapOptions {
+  /** Byte offset in the file where the mapping starts; a multiple of the page size. Default 0. */
+  offset?: number;
+  /** Bytes to map; a positive multiple of the page size. Default: file size - offset. */
+  length?: number;
+  /** Default 'rw'. */
+  protection?: Protection;
+  /** Create the file when missing (needs protection 'rw'). */
+  create?: CreateOptions;
+  /**
+   * Treat the mapping as persistent memory even when it is not DAX: flushes become
+   * clwb/clflushopt + sfence instead of msync. Default: true when the environment variable
+   * FERRITE_FORCE_PMEM is '1', else false; an explicit value wins over the variable.
+   */
+  forcePmem?: boolean;
+  /**
+   * With protection 'r': map MAP_PRIVATE and writable. Stores stay in this process and never
+   * reach the file; flush, drain and persist do nothing. Default false.
+   */
+  copyOnWrite?: boolean;
+}
+
+/** The cap on a mapping's length: 2^46 bytes (64 TiB). */
+export const MAX_MAPPING_LENGTH = 2 ** 46;
+
+/**
+ * A file mapped into memory. Implements `Region`; obtain one with `map`.
+ *
+ * Durability: a store into `bytes` is durable once a `persist` (or `flush` then `drain`)
+ * covering it has returned. With granularity 'cache-line' that is clwb/clflushopt/clflush
+ * of each 64-byte line and an sfence; with 'page' it is msync(MS_SYNC) of each covering
+ * page, which is durable when `flush` returns (`drain` does nothing).
+ */
+export class Mapping implements Region {
+  /** The path given to `map`. */
+  readonly path: string;
+  /** The file offset of `bytes[0]`. */
+  readonly offset: number;
+  /** The protection given to `map`. */
+  readonly protection: Protection;
+  /** True when the mapping is MAP_PRIVATE (copyOnWrite). */
+  readonly copyOnWrite: boolean;
+  /** True when mmap accepted MAP_SYNC: the file is on DAX persistent memory. */
+  readonly isDax: boolean;
+  /** 'cache-line' when DAX or forced, else 'page'. */
+  readonly granularity: Granularity;
+  /** DAX or forcePmem. */
+  readonly isPmem: boolean;
+  /** True for 'rw' and copy-on-write mappings; stores into a read-only mapping fault. */
+  readonly writable: boolean;
+  /**
+   * Present on writable shared mappings only: see `grow`.
+   */
+  readonly grow?: (newLength: number) => void;
+
+  #native: NativeMapping;
+  #bytes: Uint8Array;
+
+  /** @internal Use `map`. */
+  constructor(native: NativeMapping, path: string, offset: number, protection: Protection, copyOnWrite: boolean,
+    forcePmem: boolean) {
+    this.#native = native;
+    this.#bytes = new Uint8Array(native.buffer());
+    const info = native.info();
+    this.path = path;
+    this.offset = offset;
+    this.protection = protection;
+    this.copyOnWrite = copyOnWrite;
+    this.isDax = info.dax;
+    this.isPmem = info.dax || forcePmem;
+    this.granularity = this.isPmem ? 'cache-line' : 'page';
+    this.writable = protection === 'rw' || copyOnWrite;
+    if (protection === 'rw' && !copyOnWrite) {
+      this.grow = (newLength: number): void => {
+        this.#bytes = new Uint8Array(this.#native.grow(newLength));
+      };
+    }
+  }
+
+  /**
+   * The mapped bytes, without a copy. Replaced by `grow`; detached (length 0) after `close`.
+   * Hold the mapping, not this array.
+   */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The mapped length in bytes; 0 after `close`. */
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  /** True once `close` (unmap) ran. */
+  get closed(): boolean {
+    return this.#native.info().closed;
+  }
+
+  /**
+   * Starts write-back of every cache line (or page, at page granularity) overlapping
+   * [offset, offset + length). At page granularity the data is durable on return.
+   * @throws FerriteError EINVAL (not a non-negative integer), ERANGE (outside the mapping),
+   *   ECLOSED (unmapped), EIO (msync failed).
+   */
+  flush(offset: number, length: number): void {
+    this.#native.flush(offset, length);
+  }
+
+  /**
+   * `flush` of many ranges in one native call: `ranges` holds (offset, length) pairs, of
+   * which the first `count` are used (default: all). Every pair is checked before any is
+   * flushed. A Float64Array is read in place; a number[] is copied once.
+   * @throws as `flush`, and ERANGE when `count` exceeds the pairs given.
+   */
+  flushRanges(ranges: ArrayLike<number>, count?: number): void {
+    this.#native.flushRanges(ranges, count);
+  }
+
+  /** sfence at cache-line granularity; nothing at page granularity. @throws ECLOSED. */
+  drain(): void {
+    this.#native.drain();
+  }
+
+  /** `flush` + `drain` in one native call: the range is durable on return. */
+  persist(offset: number, length: number): void {
+    this.#native.persist(offset, length);
+  }
+
+  /**
+   * mprotect of [offset, offset + length): `offset` must be a multiple of the page size and
+   * `length` too (or reach the end of the mapping). A store into a page made 'r' kills the
+   * process with SIGSEGV, as in C: use it to catch stray writes in tests.
+   * @throws FerriteError EINVAL (alignment, protection), ERANGE, EACCES ('rw' on a
+   *   read-only mapping), ECLOSED.
+   */
+  protect(offset: number, length: number, protection: Protection): void {
+    if (protection !== 'r' && protection !== 'rw') {
+      throw new FerriteError('EINVAL', `protect(${this.path}): protection must be 'r' or 'rw', got ${String(protection)}`);
+    }
+    this.#native.protect(offset, length, protection === 'rw');
+  }
+
+  /**
+   * Unmaps: `bytes` is detached at once (reads give undefined, length 0, DataView and
+   * `set` throw TypeError) and the lock is released. Idempotent. Data not yet persisted is
+   * not lost from the file (the page cache keeps it) but is not durable either.
+   */
+  close(): void {
+    this.#native.unmap();
+    // Keep a detached array so that `bytes.length === length === 0` afterwards.
+    if (this.#bytes.buffer.byteLength !== 0) this.#bytes = new Uint8Array(0);
+  }
+}
+
+function invalid(path: string, what: string): FerriteError {
+  return new FerriteError('EINVAL', `map(${path}): ${what}`);
+}
+
+function optionalInteger(path: string, name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(path, `${name} must be a non-negative safe integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function optionalBoolean(path: string, name: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw invalid(path, `${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Maps the file at `path` into memory and returns it as a `Mapping` (a `Region`).
+ *
+ * - A 'rw' mapping takes an exclusive flock (non-blocking) on the file; 'r' and copyOnWrite
+ *   mappings take a shared one. A conflicting lock, from this process or another, is
+ *   EBUSY, with the holder's pid in the message when /proc/locks names it.
+ * - With `create`, a missing file is created (O_CREAT|O_NOFOLLOW, never through a symlink),
+ *   sized to `create.size`, its blocks allocated (so that stores never hit SIGBUS on a full
+ *   file system), and the file and its directory fsync'd before `map` returns.
+ * - MAP_SHARED_VALIDATE|MAP_SYNC is tried first: it succeeds on DAX file systems (isDax,
+ *   cache-line granularity); elsewhere the mapping is plain MAP_SHARED.
+ *
+ * @throws FerriteError with code EINVAL (bad option, unaligned offset/length, zero-length
+ *   file, a symlink where creation was asked), ENODEV (a directory, FIFO, socket, or a
+ *   device that cannot be mapped), ENOENT, EACCES, EBUSY, EEXIST (exclusive create),
+ *   ENOMEM (no address space), ENOSPC (create/grow beyond the file system), ERANGE
+ *   (offset/length past the end of the file).
+ */
+export function map(path: string, options: MapOptions = {}): Mapping {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new FerriteError('EINVAL', `map(${String(path)}): path must be a non-empty string`);
+  }
+  if (typeof options !== 'object' || options === null) throw invalid(path, 'options must be an object');
+  const offset = optionalInteger(path, 'offset', options.offset) ?? 0;
+  const length = optionalInteger(path, 'length', options.length);
+  const protection = options.protection ?? 'rw';
+  if (protection !== 'r' && protection !== 'rw') {
+    throw invalid(path, `protection must be 'r' or 'rw', got ${String(protection)}`);
+  }
+  const copyOnWrite = optionalBoolean(path, 'copyOnWrite', options.copyOnWrite) ?? false;
+  const forcePmem = optionalBoolean(path, 'forcePmem', options.forcePmem) ?? process.env.FERRITE_FORCE_PMEM === '1';
+  let createSize = -1;
+  let mode = 0o600;
+  let exclusive = false;
+  if (options.create !== undefined) {
+    const create: unknown = options.create;
+    if (typeof create !== 'object' || create === null) throw invalid(path, 'create must be an object');
+    const c = create as CreateOptions;
+    const size = optionalInteger(path, 'create.size', c.size);
+    if (size === undefined || size === 0) throw invalid(path, 'create.size must be a positive integer');
+    createSize = size;
+    mode = optionalInteger(path, 'create.mode', c.mode) ?? 0o600;
+    exclusive = optionalBoolean(path, 'create.exclusive', c.exclusive) ?? false;
+  }
+  let native: NativeMapping;
+  try {
+    native = new binding.NativeMapping(path, offset, length ?? -1, protection === 'rw', createSize, mode, exclusive,
+      forcePmem, copyOnWrite);
+  } catch (err) {
+    if (err instanceof FerriteError && err.code === 'EBUSY') {
+      const holders = flockHolders(path);
+      const who = holders.length > 0 ? ` (held by pid ${holders.join(', ')})` : '';
+      throw new FerriteError('EBUSY', err.message + who, { cause: err });
+    }
+    throw err;
+  }
+  return new Mapping(native, path, offset, protection, copyOnWrite, forcePmem);
+}
+
+/** `mapping.close()`: unmaps; idempotent. */
+export function unmap(mapping: Mapping): void {
+  mapping.close();
+}
+
+/**
+ * Makes [offset, offset + length) of the mapping durable: `persist` (flush + drain) in one
+ * native call. Cache-line granularity: each line flushed with the best instruction the CPU
+ * has, then sfence. Page granularity: msync(MS_SYNC) of the covering pages.
+ */
+export function sync(mapping: Mapping, offset: number, length: number): void {
+  mapping.persist(offset, length);
+}
+
+/** `mapping.flush(offset, length)`. */
+export function flush(mapping: Mapping, offset: number, length: number): void {
+  mapping.flush(offset, length);
+}
+
+/** `mapping.flushRanges(ranges, count)`: many flushes, one native call. */
+export function flushRanges(mapping: Mapping, ranges: ArrayLike<number>, count?: number): void {
+  mapping.flushRanges(ranges, count);
+}
+
+/** `mapping.drain()`. */
+export function drain(mapping: Mapping): void {
+  mapping.drain();
+}
+
+/** `mapping.protect(offset, length, protection)`. */
+export function protect(mapping: Mapping, offset: number, length: number, protection: Protection): void {
+  mapping.protect(offset, length, protection);
+}
+
+/**
+ * Grows a writable shared mapping to `newLength` bytes (a multiple of the page size, at
+ * least the current length): the file is extended (ftruncate, blocks allocated, fsync so
+ * the new size is durable), mapped again at a new address, and `mapping.bytes` becomes a
+ * new array; the old one is detached. Offsets stay valid and contents are kept; the new
+ * bytes read as zero.
+ * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE, ENOSPC,
+ *   ENOMEM, ECLOSED.
+ */
+export function grow(mapping: Mapping, newLength: number): void {
+  if (mapping.grow === undefined) {
+    throw new FerriteError('EACCES', `grow(${mapping.path}): only a writable shared mapping can grow`);
+  }
+  mapping.grow(newLength);
+}
