@@ -1,0 +1,718 @@
+/**
+ * PMap: a persistent hash map (chained buckets, incremental rehash) living in a pool.
+ *
+ * On-pool format (all integers little-endian, every reference a pool offset, 0 = none):
+ *
+ *   header block (64 bytes)
+ *     0  magic u32 'PHM1'    4  version u32
+ *     8  seed u32 (hash seed, fixed at creation)
+ *     16 count u64           24 table u64 (directory of the current table)
+ *     32 capLog2 u64 (current table has 2^capLog2 buckets)
+ *     40 oldTable u64 (directory of the table being migrated from, 0 when not migrating)
+ *     48 cursor u64 (old buckets [0, cursor) have been moved to the current table)
+ *   directory block: one u64 segment reference per 2^segShift buckets (segShift = min(capLog2, 12))
+ *   segment block: 2^segShift u64 bucket heads (references to the first entry of a chain)
+ *   entry block: next u64 | hash u32 | klen u32 | vlen u32 | pad u32 | key | value
+ *
+ * Chaining with one block per entry keeps every write small (a bucket head or a `next` word,
+ * plus the header's count) and lets an update overwrite the value where it fits the block.
+ * Segmented tables let a large table grow without one huge allocation, and let the new table's
+ * segments be allocated lazily while migrating, so no operation pays for the whole table.
+ *
+ * Crash safety: every write op allocates first, then snapshots every word it will change with
+ * ONE `tx.addRanges`, then stores; the heap's undo log makes the op atomic with its
+ * transaction. Freshly allocated blocks need no snapshot.
+ */
+import type { Transaction } from '@ferrite/heap';
+import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
+import type { CollectionContext, CollectionInternals } from '../internal/context.js';
+import { bytesEqual, checkInside, hashBytes, readRef, readU64, writeU64 } from './pool-words.js';
+
+const MAGIC = 0x314d4850; // 'PHM1'
+const VERSION = 1;
+
+const H_MAGIC = 0;
+const H_VERSION = 4;
+const H_SEED = 8;
+const H_COUNT = 16;
+const H_TABLE = 24;
+const H_CAPLOG = 32;
+const H_OLD = 40;
+const H_CURSOR = 48;
+/** Header bytes a write may change: [16, 64), snapshotted as one range. */
+const H_MUTABLE = 16;
+const H_MUTABLE_LEN = 48;
+const HEADER_SIZE = 64;
+
+const E_NEXT = 0;
+const E_HASH = 8;
+const E_KLEN = 12;
+const E_VLEN = 16;
+const ENTRY_HEADER = 24;
+
+const INITIAL_CAP_LOG2 = 4;
+/** Tables stop doubling at 2^28 buckets; chains get longer beyond ~268M entries. */
+const MAX_CAP_LOG2 = 28;
+/** At most 2^12 buckets (32 KiB) per segment block. */
+const SEG_SHIFT_MAX = 12;
+/**
+ * Old buckets moved per insert/delete while migrating. A table doubles when count exceeds
+ * its bucket count C, and migration of C/2 old buckets needs C/2/MIGRATE_STEP writes, far
+ * fewer than the C/2 inserts before the next doubling, so migrations never overlap.
+ */
+const MIGRATE_STEP = 4;
+
+function segShiftOf(capLog2: number): number {
+  return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
+}
+
+/** Header words read at the start of every operation (reused: no allocation per call). */
+interface TableState {
+  count: number;
+  table: number;
+  capLog2: number;
+  old: number;
+  cursor: number;
+}
+
+/**
+ * A persistent hash map from keys `K` to values `V`, found by name in a Store
+ * (`store.map<K, V>(name)`).
+ *
+ * Keys are encoded by the store's key codec and compared as bytes; values by its msgpackr
+ * value codec. Reads never allocate beyond the decoded value. Every write joins the store's
+ * current transaction, or is its own durable transaction when called outside one.
+ *
+ * Iteration (`keys`, `values`, `entries`, `forEach`, `for..of`) is lazy and in no particular
+ * order. A write to this map while an iterator is live makes the iterator's next step throw
+ * a FerriteError with code ETXSTATE (collect the keys first, then change the map).
+ */
+export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
+  private readonly ctx: CollectionContext;
+  private readonly header: number;
+  private readonly seed: number;
+  /** Bumped by every write and abort; live iterators compare it to detect changes. */
+  private version = 0;
+  private abortHookTx: Transaction | undefined = undefined;
+  private readonly st: TableState = { count: 0, table: 0, capLog2: 0, old: 0, cursor: 0 };
+  /** Set by `find`: the offset of the word that references the entry found (or the chain's last). */
+  private foundPred = 0;
+  /** Scratch for the ranges of one write. */
+  private readonly ranges: number[] = [];
+  /** Scratch for a migration step: new segments to hook into the directory (dirWord, segment pairs). */
+  private readonly newSegs: number[] = [];
+  /** Scratch: blocks a write frees once it has stored everything (it may still read them). */
+  private readonly pendingFrees: number[] = [];
+
+  /**
+   * Opens the map whose header block is at `headerOffset` (as returned by `create`).
+   * @throws CorruptionError (ECORRUPT) when no hash map header is there.
+   */
+  constructor(ctx: CollectionContext, headerOffset: number) {
+    this.ctx = ctx;
+    this.header = headerOffset;
+    const view = ctx.pool.view;
+    checkInside(view, headerOffset, HEADER_SIZE, 'hash map header');
+    if (view.getUint32(headerOffset + H_MAGIC, true) !== MAGIC) {
+      throw new CorruptionError('ECORRUPT', `no hash map header at offset ${headerOffset}`);
+    }
+    if (view.getUint32(headerOffset + H_VERSION, true) !== VERSION) {
+      throw new CorruptionError('ECORRUPT', `hash map at ${headerOffset} has an unknown format version`);
+    }
+    this.seed = view.getUint32(headerOffset + H_SEED, true);
+  }
+
+  /**
+   * Allocates and initialises an empty map's blocks inside `tx`; returns the header offset.
+   * The map exists once `tx` commits.
+   */
+  static create(ctx: CollectionContext, tx: Transaction): number {
+    const header = tx.alloc(HEADER_SIZE, { zero: true });
+    const dir = tx.alloc(8, { zero: true });
+    const seg = tx.alloc(8 << INITIAL_CAP_LOG2, { zero: true });
+    const view = ctx.pool.view;
+    view.setUint32(header + H_MAGIC, MAGIC, true);
+    view.setUint32(header + H_VERSION, VERSION, true);
+    view.setUint32(header + H_SEED, (Math.random() * 0x100000000) >>> 0, true);
+    writeU64(view, header + H_COUNT, 0);
+    writeU64(view, header + H_TABLE, dir);
+    writeU64(view, header + H_CAPLOG, INITIAL_CAP_LOG2);
+    writeU64(view, header + H_OLD, 0);
+    writeU64(view, header + H_CURSOR, 0);
+    writeU64(view, dir, seg);
+    return header;
+  }
+
+  /** Number of entries (O(1): a persistent counter). */
+  get size(): number {
+    this.ctx.assertOpen();
+    return readU64(this.ctx.pool.view, this.header + H_COUNT);
+  }
+
+  /** The value stored under `key`, or undefined. Never writes. */
+  get(key: K): V | undefined {
+    this.ctx.assertOpen();
+    const k = this.ctx.keys.encode(key);
+    const e = this.find(k, hashBytes(k, 0, k.length, this.seed));
+    if (e === 0) return undefined;
+    const view = this.ctx.pool.view;
+    const start = e + ENTRY_HEADER + k.length;
+    const vlen = view.getUint32(e + E_VLEN, true);
+    checkInside(view, start, vlen, 'hash map value');
+    return this.ctx.values.decode(this.ctx.pool.bytes, start, start + vlen) as V;
+  }
+
+  /** True when `key` is present. Never writes. */
+  has(key: K): boolean {
+    this.ctx.assertOpen();
+    const k = this.ctx.keys.encode(key);
+    return this.find(k, hashBytes(k, 0, k.length, this.seed)) !== 0;
+  }
+
+  /**
+   * Stores `value` under `key`, atomically. Durable when the enclosing transaction commits
+   * (at return when called outside `store.transaction`). An existing value is overwritten in
+   * place when the new encoding fits its block, else the entry moves to a new block.
+   * @throws TooBigError (ETOOBIG) when the key or value exceeds the store's limits; nothing is written.
+   */
+  set(key: K, value: V): this {
+    this.ctx.assertOpen();
+    this.ctx.write((tx) => this.setIn(tx, key, value));
+    return this;
+  }
+
+  /** Removes `key`; true when it was present. Atomic; durable as `set`. */
+  delete(key: K): boolean {
+    this.ctx.assertOpen();
+    return this.ctx.write((tx) => this.deleteIn(tx, key));
+  }
+
+  /**
+   * Removes every entry and frees their blocks, atomically in one transaction (O(size) work
+   * and undo-log space for the frees).
+   */
+  clear(): void {
+    this.ctx.assertOpen();
+    this.ctx.write((tx) => this.clearIn(tx));
+  }
+
+  /** Lazy iterator over the keys (see the class notes on concurrent writes). */
+  keys(): IterableIterator<K> {
+    return this.iterate(0) as IterableIterator<K>;
+  }
+
+  /** Lazy iterator over the values. */
+  values(): IterableIterator<V> {
+    return this.iterate(1) as IterableIterator<V>;
+  }
+
+  /** Lazy iterator over [key, value] pairs. */
+  entries(): IterableIterator<[K, V]> {
+    return this.iterate(2) as IterableIterator<[K, V]>;
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /** Calls `fn(value, key, map)` for every entry, like `Map.prototype.forEach`. */
+  forEach(fn: (value: V, key: K, map: PMap<K, V>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
+  }
+
+  // ---------------------------------------------------------------- CollectionInternals
+
+  /** Every block of this map: header, directories, segments, entries. */
+  ownedBlocks(): Iterable<number> {
+    this.ctx.assertOpen();
+    const out: number[] = [this.header];
+    this.readState();
+    const st = this.st;
+    const view = this.ctx.pool.view;
+    const tables: [number, number][] = [[st.table, st.capLog2]];
+    if (st.old !== 0) tables.push([st.old, st.capLog2 - 1]);
+    for (const [dir, capLog2] of tables) {
+      out.push(dir);
+      const segShift = segShiftOf(capLog2);
+      const nseg = 1 << (capLog2 - segShift);
+      for (let s = 0; s < nseg; s++) {
+        const seg = readRef(view, dir + s * 8, 8 << segShift, 'hash map segment');
+        if (seg !== 0) out.push(seg);
+      }
+    }
+    this.forEachEntry((e) => out.push(e));
+    return out;
+  }
+
+  /** Frees every block of this map inside `tx` (the map must not be used afterwards). */
+  destroy(tx: Transaction): void {
+    const blocks = [...this.ownedBlocks()];
+    for (const b of blocks) tx.free(b);
+    this.touched(tx);
+  }
+
+  /** The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
+  invalidateCache(): void {
+    this.version++;
+  }
+
+  /**
+   * Checks the map's internal invariants and returns the problems found (empty when sound):
+   * header fields, bucket membership of every entry, stored hashes, unique keys, the counter,
+   * and that unmigrated buckets of the new table are empty. For tests and `check` tools.
+   */
+  validate(): string[] {
+    const problems: string[] = [];
+    try {
+      this.validateInto(problems);
+    } catch (err) {
+      problems.push(`validation stopped: ${(err as Error).message}`);
+    }
+    return problems;
+  }
+
+  // ---------------------------------------------------------------- internals: reads
+
+  private readState(): void {
+    const view = this.ctx.pool.view;
+    const h = this.header;
+    const st = this.st;
+    st.count = readU64(view, h + H_COUNT);
+    st.capLog2 = readU64(view, h + H_CAPLOG);
+    st.cursor = readU64(view, h + H_CURSOR);
+    if (st.capLog2 < INITIAL_CAP_LOG2 || st.capLog2 > MAX_CAP_LOG2) {
+      throw new CorruptionError('ECORRUPT', `hash map at ${h}: bad table size 2^${st.capLog2}`);
+    }
+    const dirBytes = 8 << (st.capLog2 - segShiftOf(st.capLog2));
+    st.table = readRef(view, h + H_TABLE, dirBytes, 'hash map table');
+    st.old = readRef(view, h + H_OLD, dirBytes >>> 1 || 8, 'hash map old table');
+    if (st.table === 0 || (st.old !== 0 && st.cursor >= 2 ** (st.capLog2 - 1)) || (st.old === 0 && st.cursor !== 0)) {
+      throw new CorruptionError('ECORRUPT', `hash map at ${h}: inconsistent table state`);
+    }
+  }
+
+  /** Offset of the u64 head of bucket `b` of the table with directory `dir` and 2^capLog2 buckets. */
+  private slotOf(view: DataView, dir: number, capLog2: number, b: number): number {
+    const segShift = segShiftOf(capLog2);
+    const seg = readRef(view, dir + (b >>> segShift) * 8, 8 << segShift, 'hash map segment');
+    if (seg === 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: missing segment for bucket ${b}`);
+    return seg + (b & ((1 << segShift) - 1)) * 8;
+  }
+
+  /** The slot of the bucket that holds hash `h` now (old table when not yet migrated). Needs readState. */
+  private homeSlot(view: DataView, h: number): number {
+    const st = this.st;
+    if (st.old !== 0) {
+      const oldLog = st.capLog2 - 1;
+      const bOld = h & ((1 << oldLog) - 1);
+      if (bOld >= st.cursor) return this.slotOf(view, st.old, oldLog, bOld);
+    }
+    return this.slotOf(view, st.table, st.capLog2, h & ((1 << st.capLog2) - 1));
+  }
+
+  /** Finds the entry for encoded key `k` with hash `h`; 0 when absent. Sets foundPred. */
+  private find(k: Uint8Array, h: number): number {
+    this.readState();
+    const view = this.ctx.pool.view;
+    const bytes = this.ctx.pool.bytes;
+    const klen = k.length;
+    let pred = this.homeSlot(view, h);
+    let e = readRef(view, pred, ENTRY_HEADER, 'hash map entry');
+    const limit = this.st.count + 1;
+    let steps = 0;
+    while (e !== 0) {
+      if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+      if (view.getUint32(e + E_HASH, true) === h && view.getUint32(e + E_KLEN, true) === klen) {
+        checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
+        if (bytesEqual(k, bytes, e + ENTRY_HEADER, klen)) {
+          this.foundPred = pred;
+          return e;
+        }
+      }
+      pred = e + E_NEXT;
+      e = readRef(view, pred, ENTRY_HEADER, 'hash map entry');
+    }
+    this.foundPred = pred;
+    return 0;
+  }
+
+  /** Calls fn for every entry offset (bucket order), bounded by the counter. Needs nothing. */
+  private forEachEntry(fn: (e: number) => void): void {
+    this.readState();
+    const st = this.st;
+    const view = this.ctx.pool.view;
+    const limit = st.count;
+    let seen = 0;
+    const walk = (slot: number): void => {
+      let e = readRef(view, slot, ENTRY_HEADER, 'hash map entry');
+      while (e !== 0) {
+        if (++seen > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: more entries than its count`);
+        fn(e);
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      }
+    };
+    if (st.old === 0) {
+      const cap = 2 ** st.capLog2;
+      for (let b = 0; b < cap; b++) walk(this.slotOf(view, st.table, st.capLog2, b));
+    } else {
+      const oldCap = 2 ** (st.capLog2 - 1);
+      for (let b = 0; b < oldCap; b++) {
+        if (b < st.cursor) {
+          walk(this.slotOf(view, st.table, st.capLog2, b));
+          walk(this.slotOf(view, st.table, st.capLog2, b + oldCap));
+        } else {
+          walk(this.slotOf(view, st.old, st.capLog2 - 1, b));
+        }
+      }
+    }
+  }
+
+  private *iterate(mode: 0 | 1 | 2): Generator<unknown, undefined, undefined> {
+    this.ctx.assertOpen();
+    const version = this.version;
+    this.readState();
+    const st = { ...this.st };
+    const pool = this.ctx.pool;
+    const oldCap = st.old === 0 ? 0 : 2 ** (st.capLog2 - 1);
+    const logical = st.old === 0 ? 2 ** st.capLog2 : oldCap;
+    let seen = 0;
+    for (let b = 0; b < logical; b++) {
+      // While migrating, logical bucket b is old bucket b, or new buckets b and b + oldCap.
+      const parts = st.old !== 0 && b < st.cursor ? 2 : 1;
+      for (let part = 0; part < parts; part++) {
+        let view = pool.view;
+        let slot: number;
+        if (st.old === 0) slot = this.slotOf(view, st.table, st.capLog2, b);
+        else if (b >= st.cursor) slot = this.slotOf(view, st.old, st.capLog2 - 1, b);
+        else slot = this.slotOf(view, st.table, st.capLog2, b + part * oldCap);
+        let e = readRef(view, slot, ENTRY_HEADER, 'hash map entry');
+        while (e !== 0) {
+          if (++seen > st.count) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: more entries than its count`);
+          const bytes = pool.bytes;
+          const klen = view.getUint32(e + E_KLEN, true);
+          const vlen = view.getUint32(e + E_VLEN, true);
+          checkInside(view, e + ENTRY_HEADER, klen + vlen, 'hash map entry');
+          const ks = e + ENTRY_HEADER;
+          if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
+          else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
+          else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
+          this.ctx.assertOpen();
+          if (this.version !== version) {
+            throw new FerriteError('ETXSTATE', 'the map changed while it was being iterated');
+          }
+          view = pool.view; // the pool may have grown (and been remapped) meanwhile
+          e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+        }
+      }
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- internals: writes
+
+  /** Marks a write: invalidates iterators now and again if `tx` rolls back. */
+  private touched(tx: Transaction): void {
+    this.version++;
+    if (this.abortHookTx !== tx) {
+      this.abortHookTx = tx;
+      tx.onAbort(() => {
+        this.version++;
+        this.abortHookTx = undefined;
+      });
+      tx.onCommit(() => {
+        this.abortHookTx = undefined;
+      });
+    }
+  }
+
+  private encodeKey(key: K): Uint8Array {
+    const k = this.ctx.keys.encode(key);
+    if (k.length > this.ctx.limits.maxKeySize) {
+      throw new TooBigError(`key of ${k.length} bytes exceeds the limit of ${this.ctx.limits.maxKeySize}`);
+    }
+    return k;
+  }
+
+  private setIn(tx: Transaction, key: K, value: V): void {
+    const pool = this.ctx.pool;
+    const k = this.encodeKey(key);
+    const klen = k.length;
+    const h = hashBytes(k, 0, klen, this.seed);
+    // The value codec may record a new structure inside tx; the key scratch stays valid.
+    const v = this.ctx.values.encode(value, tx);
+    const vlen = v.length;
+    if (vlen > this.ctx.limits.maxValueSize) {
+      throw new TooBigError(`value of ${vlen} bytes exceeds the limit of ${this.ctx.limits.maxValueSize}`);
+    }
+    const e = this.find(k, h);
+    const pred = this.foundPred;
+    const ranges = this.ranges;
+    ranges.length = 0;
+    this.touched(tx);
+
+    if (e !== 0 && ENTRY_HEADER + klen + vlen <= pool.usableSize(e)) {
+      // Update in place: the value bytes and their length word, nothing else.
+      const vstart = e + ENTRY_HEADER + klen;
+      ranges.push(e + E_VLEN, 4);
+      if (vlen > 0) ranges.push(vstart, vlen);
+      tx.addRanges(ranges);
+      pool.view.setUint32(e + E_VLEN, vlen, true);
+      pool.bytes.set(v, vstart);
+      return;
+    }
+
+    // Allocate everything first (allocation may grow and remap the pool).
+    this.pendingFrees.length = 0;
+    const fresh = tx.alloc(ENTRY_HEADER + klen + vlen);
+    const st = this.st;
+    let newDir = 0;
+    if (e === 0 && st.old === 0 && st.count + 1 > 2 ** st.capLog2 && st.capLog2 < MAX_CAP_LOG2) {
+      const newLog = st.capLog2 + 1;
+      newDir = tx.alloc(8 << (newLog - segShiftOf(newLog)), { zero: true });
+    }
+    const stepEnd = this.prepareMigration(tx);
+
+    let view = pool.view;
+    const bytes = pool.bytes;
+    view.setUint32(fresh + E_HASH, h, true);
+    view.setUint32(fresh + E_KLEN, klen, true);
+    view.setUint32(fresh + E_VLEN, vlen, true);
+    view.setUint32(fresh + 20, 0, true);
+    bytes.set(k, fresh + ENTRY_HEADER);
+    bytes.set(v, fresh + ENTRY_HEADER + klen);
+
+    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
+    this.migrationRanges(view, stepEnd);
+    tx.addRanges(ranges);
+    view = pool.view;
+
+    if (e !== 0) {
+      // Relocate: the new block replaces the old one in its chain.
+      writeU64(view, fresh + E_NEXT, readU64(view, e + E_NEXT));
+      writeU64(view, pred, fresh);
+      this.pendingFrees.push(e);
+    } else {
+      // Insert at the end of the chain (pred is the chain's last word): no other word changes.
+      writeU64(view, fresh + E_NEXT, 0);
+      writeU64(view, pred, fresh);
+      writeU64(view, this.header + H_COUNT, st.count + 1);
+      if (newDir !== 0) {
+        writeU64(view, this.header + H_OLD, st.table);
+        writeU64(view, this.header + H_TABLE, newDir);
+        writeU64(view, this.header + H_CAPLOG, st.capLog2 + 1);
+        writeU64(view, this.header + H_CURSOR, 0);
+      }
+    }
+    this.applyMigration(view, stepEnd);
+    this.freePending(tx);
+  }
+
+  private freePending(tx: Transaction): void {
+    for (const b of this.pendingFrees) tx.free(b);
+    this.pendingFrees.length = 0;
+  }
+
+  private deleteIn(tx: Transaction, key: K): boolean {
+    const pool = this.ctx.pool;
+    const k = this.ctx.keys.encode(key);
+    const e = this.find(k, hashBytes(k, 0, k.length, this.seed));
+    if (e === 0) return false;
+    const pred = this.foundPred;
+    this.touched(tx);
+    const count = this.st.count;
+    this.pendingFrees.length = 0;
+    const stepEnd = this.prepareMigration(tx);
+    const ranges = this.ranges;
+    ranges.length = 0;
+    let view = pool.view;
+    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
+    this.migrationRanges(view, stepEnd);
+    tx.addRanges(ranges);
+    view = pool.view;
+    writeU64(view, pred, readU64(view, e + E_NEXT));
+    writeU64(view, this.header + H_COUNT, count - 1);
+    this.applyMigration(view, stepEnd);
+    this.pendingFrees.push(e);
+    this.freePending(tx);
+    return true;
+  }
+
+  private clearIn(tx: Transaction): void {
+    this.readState();
+    if (this.st.count === 0 && this.st.old === 0 && this.st.capLog2 === INITIAL_CAP_LOG2) return;
+    this.touched(tx);
+    const old = [...this.ownedBlocks()].slice(1); // everything but the header
+    const dir = tx.alloc(8, { zero: true });
+    const seg = tx.alloc(8 << INITIAL_CAP_LOG2, { zero: true });
+    for (const b of old) tx.free(b);
+    const ranges = this.ranges;
+    ranges.length = 0;
+    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN);
+    tx.addRanges(ranges);
+    const view = this.ctx.pool.view;
+    writeU64(view, dir, seg);
+    writeU64(view, this.header + H_COUNT, 0);
+    writeU64(view, this.header + H_TABLE, dir);
+    writeU64(view, this.header + H_CAPLOG, INITIAL_CAP_LOG2);
+    writeU64(view, this.header + H_OLD, 0);
+    writeU64(view, this.header + H_CURSOR, 0);
+  }
+
+  /**
+   * First half of a migration step (st must be current): allocates the new table's segments
+   * the step will fill and frees old segments it empties. Returns the new cursor, or -1 when
+   * not migrating. Must run before the op's addRanges (allocation first, one snapshot call).
+   */
+  private prepareMigration(tx: Transaction): number {
+    const st = this.st;
+    if (st.old === 0) return -1;
+    const oldLog = st.capLog2 - 1;
+    const oldCap = 2 ** oldLog;
+    const end = Math.min(st.cursor + MIGRATE_STEP, oldCap);
+    const segShift = segShiftOf(st.capLog2);
+    const newSegs = this.newSegs;
+    newSegs.length = 0;
+    this.pendingFrees.length = 0;
+    for (let i = st.cursor; i < end; i++) {
+      for (const b of [i, i + oldCap]) {
+        const dirWord = st.table + (b >>> segShift) * 8;
+        if (readU64(this.ctx.pool.view, dirWord) !== 0 || newSegs.includes(dirWord)) continue;
+        const seg = tx.alloc(8 << segShift, { zero: true });
+        newSegs.push(dirWord, seg);
+      }
+    }
+    // Free old segments the step finishes (their dir words are zeroed in applyMigration).
+    const oldSegShift = segShiftOf(oldLog);
+    if (end === oldCap || end % (1 << oldSegShift) === 0) {
+      const s = (end - 1) >>> oldSegShift;
+      const seg = readRef(this.ctx.pool.view, st.old + s * 8, 8 << oldSegShift, 'hash map segment');
+      invariant(seg !== 0, 'an old segment being migrated is present');
+      // Freed after the writes: the step still reads the old segment and directory.
+      this.pendingFrees.push(seg);
+      if (end === oldCap) this.pendingFrees.push(st.old);
+    }
+    return end;
+  }
+
+  /** Pushes the ranges a migration step writes (st current, called before the op writes). */
+  private migrationRanges(view: DataView, end: number): void {
+    if (end < 0) return;
+    const st = this.st;
+    const ranges = this.ranges;
+    const oldLog = st.capLog2 - 1;
+    const oldCap = 2 ** oldLog;
+    for (let i = 0; i < this.newSegs.length; i += 2) ranges.push(this.newSegs[i]!, 8);
+    for (let i = st.cursor; i < end; i++) {
+      // Chains are walked before the op changes them: a superset of the words moved later
+      // (an op only adds a fresh block or unlinks one).
+      let e = readRef(view, this.slotOf(view, st.old, oldLog, i), ENTRY_HEADER, 'hash map entry');
+      let steps = 0;
+      while (e !== 0) {
+        if (++steps > st.count + 1) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+        ranges.push(e + E_NEXT, 8);
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      }
+      // The new buckets' slots (their segments may be fresh, then not yet hooked: skip).
+      for (const b of [i, i + oldCap]) {
+        const dirWord = st.table + (b >>> segShiftOf(st.capLog2)) * 8;
+        if (readU64(view, dirWord) !== 0) ranges.push(this.slotOf(view, st.table, st.capLog2, b), 8);
+      }
+    }
+    const oldSegShift = segShiftOf(oldLog);
+    if (end !== oldCap && end % (1 << oldSegShift) === 0) ranges.push(st.old + ((end - 1) >>> oldSegShift) * 8, 8);
+  }
+
+  /** Second half of a migration step: moves old buckets [cursor, end) into the new table. */
+  private applyMigration(view: DataView, end: number): void {
+    if (end < 0) return;
+    const st = this.st;
+    const oldLog = st.capLog2 - 1;
+    const oldCap = 2 ** oldLog;
+    const mask = 2 ** st.capLog2 - 1;
+    for (let i = 0; i < this.newSegs.length; i += 2) writeU64(view, this.newSegs[i]!, this.newSegs[i + 1]!);
+    for (let i = st.cursor; i < end; i++) {
+      let lo = 0;
+      let hi = 0;
+      let e = readRef(view, this.slotOf(view, st.old, oldLog, i), ENTRY_HEADER, 'hash map entry');
+      let steps = 0;
+      while (e !== 0) {
+        if (++steps > st.count + 2) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+        const next = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+        const b = view.getUint32(e + E_HASH, true) & mask;
+        invariant(b === i || b === i + oldCap, 'an entry of old bucket i moves to new bucket i or i + oldCap');
+        if (b === i) {
+          writeU64(view, e + E_NEXT, lo);
+          lo = e;
+        } else {
+          writeU64(view, e + E_NEXT, hi);
+          hi = e;
+        }
+        e = next;
+      }
+      writeU64(view, this.slotOf(view, st.table, st.capLog2, i), lo);
+      writeU64(view, this.slotOf(view, st.table, st.capLog2, i + oldCap), hi);
+    }
+    if (end === oldCap) {
+      writeU64(view, this.header + H_OLD, 0);
+      writeU64(view, this.header + H_CURSOR, 0);
+    } else {
+      const oldSegShift = segShiftOf(oldLog);
+      if (end % (1 << oldSegShift) === 0) writeU64(view, st.old + ((end - 1) >>> oldSegShift) * 8, 0);
+      writeU64(view, this.header + H_CURSOR, end);
+    }
+  }
+
+  private validateInto(problems: string[]): void {
+    const view = this.ctx.pool.view;
+    const bytes = this.ctx.pool.bytes;
+    this.readState();
+    const st = { ...this.st };
+    const seen = new Set<string>();
+    let total = 0;
+    const checkChain = (slot: number, dir: number, capLog2: number, b: number): void => {
+      let e = readRef(view, slot, ENTRY_HEADER, 'hash map entry');
+      while (e !== 0) {
+        if (++total > st.count + 1) throw new Error(`more entries than the count ${st.count} (or a cycle)`);
+        const klen = view.getUint32(e + E_KLEN, true);
+        const vlen = view.getUint32(e + E_VLEN, true);
+        checkInside(view, e + ENTRY_HEADER, klen + vlen, 'entry');
+        const h = view.getUint32(e + E_HASH, true);
+        if (hashBytes(bytes, e + ENTRY_HEADER, klen, this.seed) !== h) problems.push(`entry ${e}: stored hash is not the key's`);
+        if ((h & (2 ** capLog2 - 1)) !== b) problems.push(`entry ${e}: in bucket ${b} of table ${dir}, hashes to another`);
+        const id = Buffer.from(bytes.subarray(e + ENTRY_HEADER, e + ENTRY_HEADER + klen)).toString('latin1');
+        if (seen.has(id)) problems.push(`entry ${e}: duplicate key`);
+        seen.add(id);
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      }
+    };
+    if (st.old === 0) {
+      const cap = 2 ** st.capLog2;
+      for (let b = 0; b < cap; b++) checkChain(this.slotOf(view, st.table, st.capLog2, b), st.table, st.capLog2, b);
+    } else {
+      const oldLog = st.capLog2 - 1;
+      const oldCap = 2 ** oldLog;
+      const segShift = segShiftOf(st.capLog2);
+      for (let b = 0; b < oldCap; b++) {
+        if (b < st.cursor) {
+          checkChain(this.slotOf(view, st.table, st.capLog2, b), st.table, st.capLog2, b);
+          checkChain(this.slotOf(view, st.table, st.capLog2, b + oldCap), st.table, st.capLog2, b + oldCap);
+        } else {
+          checkChain(this.slotOf(view, st.old, oldLog, b), st.old, oldLog, b);
+          for (const nb of [b, b + oldCap]) {
+            if (readU64(view, st.table + (nb >>> segShift) * 8) === 0) continue;
+            if (readU64(view, this.slotOf(view, st.table, st.capLog2, nb)) !== 0) {
+              problems.push(`new bucket ${nb} is not empty before its migration`);
+            }
+          }
+        }
+      }
+      const oldSegShift = segShiftOf(oldLog);
+      for (let s = 0; s < oldCap >>> oldSegShift; s++) {
+        const present = readU64(view, st.old + s * 8) !== 0;
+        const migrated = (s + 1) << oldSegShift <= st.cursor;
+        if (present === migrated) problems.push(`old segment ${s}: ${present ? 'still present after' : 'missing before'} its migration`);
+      }
+    }
+    if (total !== st.count) problems.push(`count is ${st.count} but ${total} entries are reachable`);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Small helpers shared by the collections: reading persistent offsets with validation,
+ * hashing and comparing encoded keys in place. Everything here avoids allocation: these run
+ * on every `get`.
+ */
+import { CorruptionError } from '@ferrite/core';
+
+const TWO_32 = 4294967296;
+
+/** Reads a little-endian u64 at `at` as a number (the caller bounds-checks `at`). */
+export function readU64(view: DataView, at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * TWO_32;
+}
+
+/** Stores `value` (a safe non-negative integer) as a little-endian u64 at `at`. */
+export function writeU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value >>> 0, true);
+  view.setUint32(at + 4, Math.floor(value / TWO_32), true);
+}
+
+/**
+ * Reads a persistent block reference at `at` and checks it could be a block of at least
+ * `minSize` bytes inside the pool: a non-zero multiple of 8 with room for `minSize` bytes.
+ * 0 means "none" and is returned as is. A damaged pool gives ECORRUPT, never a fault.
+ */
+export function readRef(view: DataView, at: number, minSize: number, what: string): number {
+  const lo = view.getUint32(at, true);
+  const hi = view.getUint32(at + 4, true);
+  if (lo === 0 && hi === 0) return 0;
+  const ref = lo + hi * TWO_32;
+  if (hi >= 0x200000 || ref % 8 !== 0 || ref + minSize > view.byteLength) {
+    throw new CorruptionError('ECORRUPT', `${what}: reference ${ref} at offset ${at} is outside the pool`);
+  }
+  return ref;
+}
+
+/** Throws ECORRUPT unless [start, start + length) lies inside the pool. */
+export function checkInside(view: DataView, start: number, length: number, what: string): void {
+  if (start < 0 || length < 0 || start + length > view.byteLength) {
+    throw new CorruptionError('ECORRUPT', `${what}: range [${start}, ${start + length}) is outside the pool`);
+  }
+}
+
+/**
+ * 32-bit hash of bytes[start, start + length): FNV-1a over the bytes (cheap per byte), then
+ * murmur3's finaliser so that the low bits used as a bucket index depend on every input bit.
+ * Seeded per map so that keys chosen against one map do not collide in another.
+ */
+export function hashBytes(bytes: Uint8Array, start: number, length: number, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) | 0;
+  const end = start + length;
+  for (let i = start; i < end; i++) {
+    h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** True when a[0, length) equals b[bStart, bStart + length). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    if (a[i] !== b[bStart + i]) return false;
+  }
+  return true;
+}
+
+/**
+ * Unsigned lexicographic comparison of a[aStart, aStart + aLen) with b[bStart, bStart + bLen):
+ * negative, 0 or positive. A proper prefix sorts first.
+ */
+export function compareBytes(
+  a: Uint8Array, aStart: number, aLen: number,
+  b: Uint8Array, bStart: number, bLen: number,
+): number {
+  const n = aLen < bLen ? aLen : bLen;
+  for (let i = 0; i < n; i++) {
+    const d = a[aStart + i]! - b[bStart + i]!;
+    if (d !== 0) return d;
+  }
+  return aLen - bLen;
+}

@@ -1,0 +1,308 @@
+/**
+ * PQueue: a persistent FIFO queue (usable as a journal).
+ *
+ * Values live inline in a singly linked list of segment blocks; push appends to the tail
+ * segment, shift consumes from the head segment and frees it once it is used up. Both are
+ * O(1): a push writes one entry plus three header words under ONE addRanges (one drain); a
+ * segment is allocated only when the tail is full.
+ *
+ *   header block (HEADER_SIZE bytes):
+ *     +0  u64 head segment (0 when the queue never held a value or was cleared)
+ *     +8  u64 head position: byte offset, in the head segment's data, of the first entry
+ *     +16 u64 tail segment
+ *     +24 u64 length (number of values)
+ *     +32 u64 segment count
+ *     +40 u64 magic
+ *   segment block:
+ *     +0  u64 next segment (0 at the tail)
+ *     +8  u64 used bytes of data
+ *     +16 u64 data capacity in bytes
+ *     +24 data: entries of (u32 length, u32 zero, value bytes padded to 8)
+ *
+ * Invariants: length > 0 ⇒ head position < head.used; every segment other than the tail is
+ * non-empty past the head position; an empty queue with segments has head = tail, position 0
+ * and tail.used 0 (its space is reused).
+ */
+import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
+import type { Transaction } from '@ferrite/heap';
+import type { CollectionContext, CollectionInternals } from '../internal/context.js';
+
+const HEADER_SIZE = 48;
+const H_HEAD = 0;
+const H_HEAD_POS = 8;
+const H_TAIL = 16;
+const H_LENGTH = 24;
+const H_SEGMENTS = 32;
+const H_MAGIC = 40;
+/** 'PQUEUE' + format 1, as a safe integer. */
+const QUEUE_MAGIC = 0x5155_4555_0001;
+
+const SEG_NEXT = 0;
+const SEG_USED = 8;
+const SEG_CAPACITY = 16;
+const SEG_DATA = 24;
+/** Data bytes of an ordinary segment; a larger value gets a segment of its own size. */
+const SEGMENT_DATA = 4096 - SEG_DATA;
+const ENTRY_HEADER = 8;
+
+interface Segment {
+  readonly offset: number;
+  readonly next: number;
+  readonly used: number;
+  readonly capacity: number;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/**
+ * A persistent FIFO queue of values of type `T`, obtained with `store.queue<T>(name)`.
+ * Every mutating method is atomic: it joins the current `store.transaction`, or is a
+ * transaction of its own (durable when it returns).
+ */
+export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
+  /** @internal */
+  static readonly kind = 'queue';
+
+  /** @internal Allocates and initialises an empty queue's header inside `tx`. */
+  static create(ctx: CollectionContext, tx: Transaction): number {
+    const header = tx.alloc(HEADER_SIZE, { zero: true });
+    ctx.pool.writeU64(header + H_MAGIC, QUEUE_MAGIC);
+    return header;
+  }
+
+  private readonly ctx: CollectionContext;
+  private readonly header: number;
+  /** Bumped by every write, so an iterator notices a concurrent modification. */
+  private version = 0;
+
+  /** @internal Use `store.queue(name)`. */
+  constructor(ctx: CollectionContext, header: number) {
+    this.ctx = ctx;
+    this.header = header;
+    if (ctx.pool.readU64(header + H_MAGIC) !== QUEUE_MAGIC) {
+      throw new CorruptionError('ECORRUPT', `queue header at ${header} has a bad magic number`);
+    }
+  }
+
+  /** Number of values in the queue. */
+  get length(): number {
+    this.ctx.assertOpen();
+    return this.ctx.pool.readU64(this.header + H_LENGTH);
+  }
+
+  /**
+   * Appends `values` at the back, in order, atomically (all or none); returns the new length.
+   * ETOOBIG (nothing written) when a value's encoding exceeds `maxValueSize`.
+   */
+  push(...values: T[]): number {
+    this.ctx.assertOpen();
+    return this.ctx.write((tx) => {
+      for (let i = 0; i < values.length; i++) this.pushOne(tx, values[i]);
+      return this.ctx.pool.readU64(this.header + H_LENGTH);
+    });
+  }
+
+  /** Removes and returns the front value; `undefined` when the queue is empty. */
+  shift(): T | undefined {
+    this.ctx.assertOpen();
+    if (this.ctx.pool.readU64(this.header + H_LENGTH) === 0) return undefined;
+    return this.ctx.write((tx) => this.shiftOne(tx));
+  }
+
+  /** The front value without removing it; `undefined` when the queue is empty. */
+  peek(): T | undefined {
+    this.ctx.assertOpen();
+    const pool = this.ctx.pool;
+    if (pool.readU64(this.header + H_LENGTH) === 0) return undefined;
+    const seg = this.segment(pool.readU64(this.header + H_HEAD));
+    const at = this.entryAt(seg, pool.readU64(this.header + H_HEAD_POS));
+    return this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
+  }
+
+  /** Removes every value (frees every segment), atomically. */
+  clear(): void {
+    this.ctx.assertOpen();
+    this.ctx.write((tx) => {
+      this.freeSegments(tx);
+      tx.addRange(this.header, H_MAGIC);
+      this.ctx.pool.bytes.fill(0, this.header, this.header + H_MAGIC);
+      this.version++;
+    });
+  }
+
+  /**
+   * Iterates the values front to back, lazily. Modifying the queue during the iteration makes
+   * the next step throw ETXSTATE.
+   */
+  *[Symbol.iterator](): IterableIterator<T> {
+    this.ctx.assertOpen();
+    const pool = this.ctx.pool;
+    const version = this.version;
+    let remaining = pool.readU64(this.header + H_LENGTH);
+    let seg = pool.readU64(this.header + H_HEAD);
+    let pos = pool.readU64(this.header + H_HEAD_POS);
+    while (remaining > 0) {
+      const s = this.segment(seg);
+      if (pos >= s.used) {
+        seg = s.next;
+        pos = 0;
+        continue;
+      }
+      const at = this.entryAt(s, pos);
+      const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
+      pos = at.next;
+      remaining--;
+      yield value;
+      this.ctx.assertOpen();
+      if (this.version !== version) throw new FerriteError('ETXSTATE', 'the queue was modified during iteration');
+    }
+  }
+
+  /** Iterates the values front to back (same as the default iterator). */
+  values(): IterableIterator<T> {
+    return this[Symbol.iterator]();
+  }
+
+  /** @internal */
+  *ownedBlocks(): Iterable<number> {
+    yield this.header;
+    const pool = this.ctx.pool;
+    let seg = pool.readU64(this.header + H_HEAD);
+    const count = pool.readU64(this.header + H_SEGMENTS);
+    for (let i = 0; seg !== 0; i++) {
+      if (i >= count) throw new CorruptionError('ECORRUPT', `queue at ${this.header} has more segments than its count ${count}`);
+      yield seg;
+      seg = this.segment(seg).next;
+    }
+  }
+
+  /** @internal */
+  destroy(tx: Transaction): void {
+    this.freeSegments(tx);
+    tx.free(this.header);
+    this.version++;
+  }
+
+  /** @internal The queue keeps no DRAM copy of persistent state. */
+  invalidateCache(): void {
+    this.version++;
+  }
+
+  private pushOne(tx: Transaction, value: T): void {
+    // Encode first: it may allocate (a new record structure), which may move pool.bytes.
+    const encoded = this.ctx.values.encode(value, tx);
+    const entrySize = ENTRY_HEADER + align8(encoded.length);
+    const pool = this.ctx.pool;
+    const h = this.header;
+    let tail = pool.readU64(h + H_TAIL);
+    let used = 0;
+    if (tail !== 0) {
+      const t = this.segment(tail);
+      used = t.used;
+      if (used + entrySize > t.capacity) tail = 0;
+    }
+    if (tail === 0) {
+      // A fresh segment (allocation first; its contents need no logging).
+      const capacity = Math.max(SEGMENT_DATA, entrySize);
+      const seg = tx.alloc(SEG_DATA + capacity);
+      pool.writeU64(seg + SEG_NEXT, 0);
+      pool.writeU64(seg + SEG_USED, 0);
+      pool.writeU64(seg + SEG_CAPACITY, capacity);
+      const oldTail = pool.readU64(h + H_TAIL);
+      if (oldTail !== 0) {
+        tx.addRanges([h, H_MAGIC, oldTail + SEG_NEXT, 8]);
+        pool.writeU64(oldTail + SEG_NEXT, seg);
+      } else {
+        tx.addRange(h, H_MAGIC);
+        pool.writeU64(h + H_HEAD, seg);
+        pool.writeU64(h + H_HEAD_POS, 0);
+      }
+      pool.writeU64(h + H_TAIL, seg);
+      pool.writeU64(h + H_SEGMENTS, pool.readU64(h + H_SEGMENTS) + 1);
+      tail = seg;
+      used = 0;
+    } else {
+      // One addRanges (one drain) for every word this push changes.
+      tx.addRanges([h, H_MAGIC, tail + SEG_USED, 8, tail + SEG_DATA + used, entrySize]);
+    }
+    const at = tail + SEG_DATA + used;
+    const bytes = pool.bytes;
+    const view = pool.view;
+    view.setUint32(at, encoded.length, true);
+    view.setUint32(at + 4, 0, true);
+    bytes.set(encoded, at + ENTRY_HEADER);
+    // Zero the padding so the pool's contents are deterministic.
+    bytes.fill(0, at + ENTRY_HEADER + encoded.length, at + entrySize);
+    pool.writeU64(tail + SEG_USED, used + entrySize);
+    pool.writeU64(h + H_LENGTH, pool.readU64(h + H_LENGTH) + 1);
+    this.version++;
+  }
+
+  private shiftOne(tx: Transaction): T {
+    const pool = this.ctx.pool;
+    const h = this.header;
+    const length = pool.readU64(h + H_LENGTH);
+    invariant(length > 0, 'shift of an empty queue');
+    const headOff = pool.readU64(h + H_HEAD);
+    const head = this.segment(headOff);
+    const pos = pool.readU64(h + H_HEAD_POS);
+    const at = this.entryAt(head, pos);
+    // Decode before anything changes (the value's bytes may be freed below).
+    const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
+    if (at.next < head.used) {
+      tx.addRange(h, H_MAGIC);
+      pool.writeU64(h + H_HEAD_POS, at.next);
+    } else if (headOff === pool.readU64(h + H_TAIL)) {
+      // The queue becomes empty: keep the segment and reuse its space from the start.
+      if (length !== 1) throw new CorruptionError('ECORRUPT', `queue at ${h}: length ${length} but its last entry was reached`);
+      tx.addRanges([h, H_MAGIC, headOff + SEG_USED, 8]);
+      pool.writeU64(h + H_HEAD_POS, 0);
+      pool.writeU64(headOff + SEG_USED, 0);
+    } else {
+      tx.addRange(h, H_MAGIC);
+      pool.writeU64(h + H_HEAD, head.next);
+      pool.writeU64(h + H_HEAD_POS, 0);
+      pool.writeU64(h + H_SEGMENTS, pool.readU64(h + H_SEGMENTS) - 1);
+      tx.free(headOff);
+    }
+    pool.writeU64(h + H_LENGTH, length - 1);
+    this.version++;
+    return value;
+  }
+
+  private freeSegments(tx: Transaction): void {
+    const segments = [...this.ownedBlocks()].slice(1);
+    for (const seg of segments) tx.free(seg);
+  }
+
+  /** Reads a segment's header words, checking that they describe a block inside the pool. */
+  private segment(offset: number): Segment {
+    const pool = this.ctx.pool;
+    if (offset === 0 || offset + SEG_DATA > pool.size) {
+      throw new CorruptionError('ECORRUPT', `queue at ${this.header}: segment reference ${offset} is invalid`);
+    }
+    const next = pool.readU64(offset + SEG_NEXT);
+    const used = pool.readU64(offset + SEG_USED);
+    const capacity = pool.readU64(offset + SEG_CAPACITY);
+    if (used > capacity || offset + SEG_DATA + capacity > pool.size || next >= pool.size) {
+      throw new CorruptionError('ECORRUPT', `queue at ${this.header}: segment at ${offset} is damaged`);
+    }
+    return { offset, next, used, capacity };
+  }
+
+  /** Locates the entry at `pos` in a segment: its value bytes and the position after it. */
+  private entryAt(seg: Segment, pos: number): { start: number; end: number; next: number } {
+    const at = seg.offset + SEG_DATA + pos;
+    if (pos % 8 !== 0 || pos + ENTRY_HEADER > seg.used) {
+      throw new CorruptionError('ECORRUPT', `queue at ${this.header}: entry position ${pos} is outside its segment`);
+    }
+    const length = this.ctx.pool.view.getUint32(at, true);
+    const next = pos + ENTRY_HEADER + align8(length);
+    if (next > seg.used) {
+      throw new CorruptionError('ECORRUPT', `queue at ${this.header}: entry at ${at} overruns its segment`);
+    }
+    return { start: at + ENTRY_HEADER, end: at + ENTRY_HEADER + length, next };
+  }
+}

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PMap } from '../src/collections/hash-map.js';
+import { FakePool } from './support/collections-fake-pool.js';
+import { allocStructuresSlot, makeContext } from './support/collections-context.js';
+import { runModel, type Real } from './support/collections-model.js';
+import type { Key } from '../src/codec/keys.js';
+import type { Pool } from '@ferrite/heap';
+
+const RUNS = process.env.FERRITE_SOAK === '1' ? 500 : 60;
+
+function fakeSetup(): Real {
+  const pool = new FakePool({ size: 64 << 10, maxSize: 256 << 20 });
+  const slot = allocStructuresSlot(pool);
+  let ctx = makeContext(pool, slot);
+  const header = (pool as unknown as Pool).transaction((tx) => PMap.create(ctx, tx));
+  const real: Real = {
+    map: new PMap<Key, unknown>(ctx, header),
+    transaction: (fn) => pool.transaction(() => fn()),
+    reopen: () => {
+      ctx = makeContext(pool, slot);
+      real.map = new PMap<Key, unknown>(ctx, header);
+    },
+  };
+  return real;
+}
+
+test('PMap behaves like a Map (fake pool, aborts, reopen, growth)', () => {
+  runModel(fakeSetup, RUNS);
+});
+
+test('PMap: a single insert and a delete each snapshot with one addRanges call', () => {
+  const pool = new FakePool({ size: 1 << 20 });
+  const slot = allocStructuresSlot(pool);
+  const ctx = makeContext(pool, slot);
+  const header = (pool as unknown as Pool).transaction((tx) => PMap.create(ctx, tx));
+  const map = new PMap<string, number>(ctx, header);
+  for (let i = 0; i < 2000; i++) {
+    map.set(`key${i}`, i);
+    assert.equal(pool.lastAddRangesCalls, 1, `insert ${i}`);
+  }
+  for (let i = 0; i < 2000; i += 3) {
+    map.set(`key${i}`, i + 1); // in place
+    assert.equal(pool.lastAddRangesCalls, 1);
+    assert.equal(map.delete(`key${i + 1}`), true);
+    assert.equal(pool.lastAddRangesCalls, 1);
+  }
+  assert.deepEqual(map.validate(), []);
+});
