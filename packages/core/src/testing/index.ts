@@ -15,3 +15,23 @@ export type {
   WordSource,
 } from './simulated-region.js';
 export { Prng } from './prng.js';
+export {
+  CrashCheckFailure,
+  MAX_RECOVERY_CRASH_DEPTH,
+  countEvents,
+  crashPointArbitrary,
+  crashProperty,
+  eventsOf,
+  forEveryCrashPoint,
+  runCrashPlan,
+} from './crash-property.js';
+export type {
+  CrashContext,
+  CrashPlan,
+  CrashPlanInput,
+  CrashPoint,
+  CrashScenario,
+  EveryCrashPointOptions,
+  RecoveryCrash,
+  RunEvents,
+} from './crash-property.js';

@@ -1,0 +1,352 @@
+/**
+ * Crash-testing harness: run an operation on a `SimulatedRegion`, crash it at a flush or
+ * drain, build a crash image, recover from it (optionally crashing recovery too), and check
+ * what recovery made of it. `forEveryCrashPoint` enumerates every crash point; the
+ * fast-check helpers (`crashProperty`, `crashPointArbitrary`) sample them and shrink
+ * failures to the earliest crash point.
+ */
+import fc from 'fast-check';
+import { FerriteError } from '../errors.js';
+import { Prng } from './prng.js';
+import { SimulatedCrash, type CrashOn } from './simulated-crash.js';
+import { SimulatedRegion, type EventCounts } from './simulated-region.js';
+
+/** Deepest chain of crashed recoveries the harness builds (recovery of a crashed recovery...). */
+export const MAX_RECOVERY_CRASH_DEPTH = 3;
+
+/**
+ * Where the run is crashed: before the `crashAt`-th event (1-based) of kind `on`, counted
+ * from the start of `run`. A `crashAt` beyond the run's events means the run completes and
+ * the crash comes after it (the image then shows what the run left undurable). `seed`
+ * chooses the crash image (see `CrashChoice`: `seed % 4` selects its mode).
+ */
+export interface CrashPoint {
+  crashAt: number;
+  on: CrashOn;
+  seed: number;
+}
+
+/**
+ * A crash of a recovery: before its `crashAt`-th event (flushes and drains both count; if
+ * recovery has fewer, it completes and the crash comes after it), with image seed `seed`.
+ */
+export interface RecoveryCrash {
+  crashAt: number;
+  seed: number;
+}
+
+/** A full, replayable crash scenario: the run's crash, then a chain of crashed recoveries. */
+export interface CrashPlan extends CrashPoint {
+  recovery: readonly RecoveryCrash[];
+}
+
+/** What `check` is told about the state it checks. */
+export interface CrashContext<S> {
+  /** True when the crash struck during `run`; false when `run` completed first. */
+  crashed: boolean;
+  /** The crash that struck `run`, if any (its event kind and ordinal). */
+  crash: SimulatedCrash | undefined;
+  /** The plan that led here: pass it to `runCrashPlan` to replay this state. */
+  plan: CrashPlan;
+  /** The seed of the run's crash image (`plan.seed`). */
+  seed: number;
+  /** The state `setup` made, as `run` left it (shared by the checks of one run). */
+  state: S;
+  /** How many recoveries were crashed before the one whose result is checked. */
+  depth: number;
+  /** The region the checked recovery ran on. */
+  region: SimulatedRegion;
+}
+
+/**
+ * An operation to crash-test. Every function must be deterministic given the region's
+ * contents, so that a failing plan replays.
+ */
+export interface CrashScenario<S, R> {
+  /**
+   * A fresh region (and whatever else the run needs, e.g. an open pool). Events made here
+   * are not crash points: counting starts when `run` starts.
+   */
+  setup(): { region: SimulatedRegion; state: S };
+  /** The operation(s) under test. It may throw `SimulatedCrash`; other errors fail the test. */
+  run(region: SimulatedRegion, state: S): void;
+  /**
+   * What the program does when it starts again on the crash image `region` (e.g. open the
+   * pool and read what the check needs). `depth` counts the recoveries crashed before this
+   * one. A throw other than a simulated crash fails the test: return errors as values if
+   * some are acceptable.
+   */
+  recover(region: SimulatedRegion, depth: number): R;
+  /** Asserts that `result` is acceptable (throw, e.g. with node:assert, when it is not). */
+  check(result: R, ctx: CrashContext<S>): void;
+  /** Also crash recovery, to this depth (0 to 3; default 0). */
+  recoveryCrashDepth?: number;
+}
+
+/** A check (or recovery) failed; `plan` replays it with `runCrashPlan`. */
+export class CrashCheckFailure extends Error {
+  readonly plan: CrashPlan;
+  constructor(plan: CrashPlan, what: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${what} for crash plan ${JSON.stringify(plan)}: ${reason}`, { cause });
+    this.name = 'CrashCheckFailure';
+    this.plan = plan;
+  }
+}
+
+/** Event counts of one uncrashed run, plus their sum. */
+export interface RunEvents extends EventCounts {
+  readonly total: number;
+}
+
+/** Runs `setup` then `run` once without crashing and counts the events `run` made. */
+export function countEvents<S>(
+  setup: () => { region: SimulatedRegion; state: S },
+  run: (region: SimulatedRegion, state: S) => void,
+): RunEvents {
+  const { region, state } = setup();
+  region.clearCrash();
+  region.resetEvents();
+  run(region, state);
+  const { flushes, drains } = region.events;
+  return { flushes, drains, total: flushes + drains };
+}
+
+/** Number of events of kind `on` in `events`. */
+export function eventsOf(events: EventCounts, on: CrashOn): number {
+  return on === 'flush' ? events.flushes : on === 'drain' ? events.drains : events.flushes + events.drains;
+}
+
+/**
+ * An arbitrary crash point of a run with `total` events (a number: all kinds, `on` =
+ * options.on ?? 'any'; or counts per kind: each kind drawn with its own range). `crashAt`
+ * ranges over 1..n+1, the last meaning "after the run completed"; it shrinks towards 1.
+ */
+export function crashPointArbitrary(total: number | EventCounts, options: { on?: CrashOn } = {}): fc.Arbitrary<CrashPoint> {
+  const seed = fc.nat({ max: 0xffffffff });
+  if (typeof total === 'number') {
+    checkCount('crashPointArbitrary', total);
+    const on = options.on ?? 'any';
+    return fc.record({ crashAt: fc.integer({ min: 1, max: total + 1 }), on: fc.constant(on), seed });
+  }
+  const kinds: CrashOn[] = options.on !== undefined ? [options.on] : ['any', 'flush', 'drain'];
+  return fc.oneof(
+    ...kinds.map((on) => fc.record({ crashAt: fc.integer({ min: 1, max: eventsOf(total, on) + 1 }), on: fc.constant(on), seed })),
+  );
+}
+
+/** Input of the property `crashProperty` builds: recovery crash points are scaled at run time. */
+export interface CrashPlanInput extends CrashPoint {
+  /** Per crashed recovery: `at` picks its crash point as 1 + at % (recovery events + 1). */
+  recovery: ReadonlyArray<{ at: number; seed: number }>;
+}
+
+/**
+ * A fast-check property that crashes `scenario` at sampled points and checks every result;
+ * run it with `fc.assert(crashProperty(s), { numRuns })`. The run's events are counted
+ * once, when the property is made. A failure throws `CrashCheckFailure`, whose message
+ * holds the replayable `CrashPlan`; fast-check shrinks towards earlier crash points and
+ * shallower recovery chains.
+ */
+export function crashProperty<S, R>(
+  scenario: CrashScenario<S, R>,
+  options: { on?: CrashOn } = {},
+): fc.IPropertyWithHooks<[CrashPlanInput]> {
+  const depth = checkDepth(scenario.recoveryCrashDepth);
+  const counts = countEvents(() => scenario.setup(), (r, s) => scenario.run(r, s));
+  const point = crashPointArbitrary(options.on === undefined ? counts.total : counts, options);
+  const recovery = fc.array(fc.record({ at: fc.nat({ max: 0xffff }), seed: fc.nat({ max: 0xffffffff }) }), { maxLength: depth });
+  const input: fc.Arbitrary<CrashPlanInput> = fc
+    .tuple(point, recovery)
+    .map(([p, rec]) => ({ crashAt: p.crashAt, on: p.on, seed: p.seed, recovery: rec }));
+  return fc.property(input, (plan) => {
+    const run = executeRun(scenario, plan);
+    const chain: RecoveryCrash[] = [];
+    let image = run.image;
+    for (const level of plan.recovery) {
+      const events = recoveryEvents(scenario, run, image, chain);
+      const rc = { crashAt: 1 + (level.at % (events + 1)), seed: level.seed };
+      chain.push(rc);
+      image = crashRecovery(scenario, run, image, chain);
+    }
+    checkFinal(scenario, run, image, chain);
+  });
+}
+
+/** Options of `forEveryCrashPoint`. */
+export interface EveryCrashPointOptions {
+  /** Crash images per crash point: seeds `firstSeed`, `firstSeed + 1`, ... (default 4: every mode once). */
+  seeds?: number;
+  /** First image seed (default 0). */
+  firstSeed?: number;
+  /** Which events are crash points (default 'any': every flush and every drain). */
+  on?: CrashOn;
+  /**
+   * With `recoveryCrashDepth` > 0: 'sampled' (default) crashes each recovery at one point
+   * drawn from the image seed; 'all' crashes it at every one of its points (costly beyond
+   * depth 1).
+   */
+  recoveryPoints?: 'sampled' | 'all';
+}
+
+/**
+ * Checks `scenario` at every crash point of its run (1..n+1, the last being "after
+ * completion"), with `seeds` crash images each, and, when `recoveryCrashDepth` > 0, with
+ * recovery crashed at every depth up to it. Deterministic. Returns the number of states
+ * checked (one per `check` call); throws `CrashCheckFailure` at the first failure.
+ */
+export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCrashPointOptions): number {
+  const depth = checkDepth(scenario.recoveryCrashDepth);
+  const seeds = scenario.seeds ?? 4;
+  const firstSeed = scenario.firstSeed ?? 0;
+  const on = scenario.on ?? 'any';
+  const mode = scenario.recoveryPoints ?? 'sampled';
+  checkCount('forEveryCrashPoint seeds', seeds);
+  if (!Number.isSafeInteger(firstSeed)) throw new FerriteError('EINVAL', 'forEveryCrashPoint: firstSeed must be an integer');
+  const counts = countEvents(() => scenario.setup(), (r, s) => scenario.run(r, s));
+  const points = eventsOf(counts, on) + 1;
+  let states = 0;
+  for (let crashAt = 1; crashAt <= points; crashAt++) {
+    for (let k = 0; k < seeds; k++) {
+      const seed = firstSeed + k;
+      const run = executeRun(scenario, { crashAt, on, seed });
+      states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
+    }
+  }
+  return states;
+}
+
+/**
+ * Replays one plan (as printed by a `CrashCheckFailure`): runs, crashes, recovers through
+ * the plan's chain of crashed recoveries, and checks. Throws `CrashCheckFailure` on failure.
+ */
+export function runCrashPlan<S, R>(scenario: CrashScenario<S, R>, plan: CrashPlan): void {
+  checkDepth(plan.recovery.length);
+  const run = executeRun(scenario, plan);
+  let image = run.image;
+  const chain: RecoveryCrash[] = [];
+  for (const rc of plan.recovery) {
+    chain.push(rc);
+    image = crashRecovery(scenario, run, image, chain);
+  }
+  checkFinal(scenario, run, image, chain);
+}
+
+/** What one crashed (or completed) run left: the image recovery starts from. */
+interface RunResult<S> {
+  point: CrashPoint;
+  image: Uint8Array;
+  crash: SimulatedCrash | undefined;
+  state: S;
+  region: SimulatedRegion;
+}
+
+function executeRun<S, R>(scenario: CrashScenario<S, R>, point: CrashPoint): RunResult<S> {
+  const plan: CrashPlan = { crashAt: point.crashAt, on: point.on, seed: point.seed, recovery: [] };
+  const { region, state } = scenario.setup();
+  region.clearCrash();
+  region.resetEvents();
+  region.crashAfter(point.crashAt, { on: point.on });
+  try {
+    scenario.run(region, state);
+  } catch (err) {
+    // The crash counts even when the code under test wrapped or replaced the SimulatedCrash.
+    if (region.crashed === undefined) throw new CrashCheckFailure(plan, 'run threw without a crash', err);
+  }
+  const crash = region.crashed;
+  return { point: { crashAt: point.crashAt, on: point.on, seed: point.seed }, image: region.crashImage(point.seed), crash, state, region };
+}
+
+function planOf<S>(run: RunResult<S>, chain: readonly RecoveryCrash[]): CrashPlan {
+  return { ...run.point, recovery: chain.map((rc) => ({ ...rc })) };
+}
+
+/** Events an undisturbed recovery of `image` makes. */
+function recoveryEvents<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): number {
+  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  try {
+    scenario.recover(region, chain.length);
+  } catch (err) {
+    throw new CrashCheckFailure(planOf(run, chain), `recovery at depth ${chain.length} threw`, err);
+  }
+  const { flushes, drains } = region.events;
+  return flushes + drains;
+}
+
+/** Recovers `image` with the last crash of `chain` armed; returns the image that crash leaves. */
+function crashRecovery<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): Uint8Array {
+  const rc = chain[chain.length - 1]!;
+  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  region.crashAfter(rc.crashAt, { on: 'any' });
+  try {
+    scenario.recover(region, chain.length - 1);
+  } catch (err) {
+    if (region.crashed === undefined) {
+      throw new CrashCheckFailure(planOf(run, chain), `recovery at depth ${chain.length - 1} threw without a crash`, err);
+    }
+  }
+  return region.crashImage(rc.seed);
+}
+
+function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): void {
+  const plan = planOf(run, chain);
+  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  let result: R;
+  try {
+    result = scenario.recover(region, chain.length);
+  } catch (err) {
+    throw new CrashCheckFailure(plan, `recovery at depth ${chain.length} threw`, err);
+  }
+  const ctx: CrashContext<S> = {
+    crashed: run.crash !== undefined,
+    crash: run.crash,
+    plan,
+    seed: run.point.seed,
+    state: run.state,
+    depth: chain.length,
+    region,
+  };
+  try {
+    scenario.check(result, ctx);
+  } catch (err) {
+    throw new CrashCheckFailure(plan, 'check failed', err);
+  }
+}
+
+/** Checks `image` undisturbed, then (while depth allows) with its recovery crashed. */
+function explore<S, R>(
+  scenario: CrashScenario<S, R>,
+  run: RunResult<S>,
+  image: Uint8Array,
+  chain: RecoveryCrash[],
+  depth: number,
+  mode: 'sampled' | 'all',
+  prng: Prng,
+): number {
+  checkFinal(scenario, run, image, chain);
+  let states = 1;
+  if (chain.length === depth) return states;
+  const events = recoveryEvents(scenario, run, image, chain);
+  const crashAts: number[] = [];
+  if (mode === 'all') for (let k = 1; k <= events + 1; k++) crashAts.push(k);
+  else crashAts.push(1 + prng.below(events + 1));
+  for (const crashAt of crashAts) {
+    chain.push({ crashAt, seed: prng.nextU32() });
+    const next = crashRecovery(scenario, run, image, chain);
+    states += explore(scenario, run, next, chain, depth, mode, prng);
+    chain.pop();
+  }
+  return states;
+}
+
+function checkDepth(depth: number | undefined): number {
+  const d = depth ?? 0;
+  if (!Number.isSafeInteger(d) || d < 0 || d > MAX_RECOVERY_CRASH_DEPTH) {
+    throw new FerriteError('EINVAL', `recoveryCrashDepth must be an integer in 0..${MAX_RECOVERY_CRASH_DEPTH}, got ${String(depth)}`);
+  }
+  return d;
+}
+
+function checkCount(what: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new FerriteError('EINVAL', `${what}: expected a non-negative integer, got ${String(n)}`);
+}

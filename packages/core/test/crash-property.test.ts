@@ -1,0 +1,212 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isFerriteError } from '@ferrite/core';
+import {
+  CrashCheckFailure,
+  SimulatedCrash,
+  SimulatedRegion,
+  countEvents,
+  crashPointArbitrary,
+  crashProperty,
+  forEveryCrashPoint,
+  runCrashPlan,
+  type CrashScenario,
+} from '@ferrite/core/testing';
+
+// A tiny undo log in a two-line region. Line 0 holds a pair of 8-byte values that must
+// change together; line 1 holds the log: the old pair at 64 and 72, a valid flag at 80.
+const V0 = 0;
+const V1 = 8;
+const LOG_OLD0 = 64;
+const LOG_OLD1 = 72;
+const LOG_VALID = 80;
+const OLD = [0x1111n, 0x2222n] as const;
+const NEW = [0x3333n, 0x4444n] as const;
+
+function view(r: SimulatedRegion): DataView {
+  return new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length);
+}
+function get(r: SimulatedRegion, off: number): bigint {
+  return view(r).getBigUint64(off, true);
+}
+function put(r: SimulatedRegion, off: number, v: bigint): void {
+  view(r).setBigUint64(off, v, true);
+}
+
+function setupPair(): { region: SimulatedRegion; state: null } {
+  const region = new SimulatedRegion(128);
+  put(region, V0, OLD[0]);
+  put(region, V1, OLD[1]);
+  region.persist(0, 128);
+  return { region, state: null };
+}
+
+/** Recovery: roll back a valid log entry (idempotent: the flag is cleared last). */
+function recoverPair(r: SimulatedRegion): [bigint, bigint] {
+  if (get(r, LOG_VALID) === 1n) {
+    put(r, V0, get(r, LOG_OLD0));
+    put(r, V1, get(r, LOG_OLD1));
+    r.persist(0, 16);
+    put(r, LOG_VALID, 0n);
+    r.persist(LOG_VALID, 8);
+  }
+  return [get(r, V0), get(r, V1)];
+}
+
+function checkPair(result: [bigint, bigint], ctx: { crashed: boolean }): void {
+  const isOld = result[0] === OLD[0] && result[1] === OLD[1];
+  const isNew = result[0] === NEW[0] && result[1] === NEW[1];
+  assert.ok(isOld || isNew, `pair is neither old nor new: ${result.map((v) => v.toString(16)).join(',')}`);
+  if (!ctx.crashed) assert.ok(isNew, 'a completed update must be durable');
+}
+
+/** WRONG: data first, then the log, with one persist for both. */
+const wrong: CrashScenario<null, [bigint, bigint]> = {
+  setup: setupPair,
+  run(r) {
+    put(r, V0, NEW[0]);
+    put(r, V1, NEW[1]);
+    put(r, LOG_OLD0, OLD[0]);
+    put(r, LOG_OLD1, OLD[1]);
+    put(r, LOG_VALID, 1n);
+    r.persist(0, 128);
+    put(r, LOG_VALID, 0n);
+    r.persist(LOG_VALID, 8);
+  },
+  recover: recoverPair,
+  check: checkPair,
+};
+
+/** NAIVE: log entry and its valid flag written together, so the flag can land without the payload. */
+const naive: CrashScenario<null, [bigint, bigint]> = {
+  setup: setupPair,
+  run(r) {
+    put(r, LOG_OLD0, OLD[0]);
+    put(r, LOG_OLD1, OLD[1]);
+    put(r, LOG_VALID, 1n);
+    r.persist(64, 64);
+    put(r, V0, NEW[0]);
+    put(r, V1, NEW[1]);
+    r.persist(0, 16);
+    put(r, LOG_VALID, 0n);
+    r.persist(LOG_VALID, 8);
+  },
+  recover: recoverPair,
+  check: checkPair,
+};
+
+/** RIGHT: payload durable, then the flag durable, then the data, then the flag cleared. */
+const right: CrashScenario<null, [bigint, bigint]> = {
+  setup: setupPair,
+  run(r) {
+    put(r, LOG_OLD0, OLD[0]);
+    put(r, LOG_OLD1, OLD[1]);
+    r.persist(LOG_OLD0, 16);
+    put(r, LOG_VALID, 1n);
+    r.persist(LOG_VALID, 8);
+    put(r, V0, NEW[0]);
+    put(r, V1, NEW[1]);
+    r.persist(0, 16);
+    put(r, LOG_VALID, 0n);
+    r.persist(LOG_VALID, 8);
+  },
+  recover: recoverPair,
+  check: checkPair,
+};
+
+test('forEveryCrashPoint catches data written before its undo log', () => {
+  assert.throws(() => forEveryCrashPoint(wrong), (e: unknown) => e instanceof CrashCheckFailure && /neither old nor new/.test(e.message));
+});
+
+test('forEveryCrashPoint catches a log entry whose valid flag can land without its payload', () => {
+  assert.throws(() => forEveryCrashPoint(naive), CrashCheckFailure);
+});
+
+test('the right undo protocol passes every crash point, with recovery crashed to depth 2', () => {
+  const events = countEvents(right.setup, right.run);
+  assert.deepEqual(events, { flushes: 4, drains: 4, total: 8 });
+  const states = forEveryCrashPoint({ ...right, recoveryCrashDepth: 2 });
+  // 9 crash points (8 events + after completion) x 4 seeds x (undisturbed + depth 1 + depth 2).
+  assert.equal(states, 9 * 4 * 3);
+  const all = forEveryCrashPoint({ ...right, recoveryCrashDepth: 1, recoveryPoints: 'all', seeds: 2 });
+  assert.ok(all > 9 * 2 * 2, `exhaustive recovery points checked ${all} states`);
+});
+
+test('crashProperty catches the wrong protocols within a small run and passes the right one', () => {
+  // fast-check reports the property's error as the `cause` of its own.
+  const caught = (e: unknown): boolean => e instanceof Error && e.cause instanceof CrashCheckFailure;
+  assert.throws(() => fc.assert(crashProperty(wrong), { numRuns: 300, seed: 1 }), caught);
+  assert.throws(() => fc.assert(crashProperty(naive), { numRuns: 300, seed: 1 }), caught);
+  fc.assert(crashProperty({ ...right, recoveryCrashDepth: 2 }), { numRuns: 300 });
+  fc.assert(crashProperty(right, { on: 'drain' }), { numRuns: 50 });
+});
+
+test('a failure carries a plan that replays it', () => {
+  let failure: CrashCheckFailure | undefined;
+  try {
+    forEveryCrashPoint(wrong);
+  } catch (e) {
+    if (e instanceof CrashCheckFailure) failure = e;
+  }
+  assert.ok(failure !== undefined);
+  assert.throws(() => runCrashPlan(wrong, failure!.plan), CrashCheckFailure);
+  runCrashPlan(right, failure!.plan); // the same crash is harmless under the right protocol
+});
+
+test('the check is told whether the run crashed, and where', () => {
+  const seen: Array<{ crashed: boolean; event: string | undefined; count: number | undefined; depth: number }> = [];
+  forEveryCrashPoint({
+    ...right,
+    seeds: 1,
+    check(result, ctx) {
+      checkPair(result, ctx);
+      seen.push({ crashed: ctx.crashed, event: ctx.crash?.event, count: ctx.crash?.count, depth: ctx.depth });
+      assert.equal(ctx.seed, ctx.plan.seed);
+      assert.ok(ctx.region instanceof SimulatedRegion);
+    },
+  });
+  assert.equal(seen.length, 9);
+  assert.deepEqual(
+    seen.map((s) => s.event),
+    ['flush', 'drain', 'flush', 'drain', 'flush', 'drain', 'flush', 'drain', undefined],
+  );
+  assert.deepEqual(seen.map((s) => s.count), [1, 2, 3, 4, 5, 6, 7, 8, undefined]);
+  assert.ok(seen.slice(0, 8).every((s) => s.crashed));
+  assert.equal(seen[8]!.crashed, false);
+});
+
+test('a run that swallows the crash still counts as crashed; other errors fail', () => {
+  const swallowing: CrashScenario<null, [bigint, bigint]> = {
+    ...right,
+    run(r, s) {
+      try {
+        right.run(r, s);
+      } catch (e) {
+        if (!(e instanceof SimulatedCrash)) throw e;
+      }
+    },
+  };
+  assert.equal(forEveryCrashPoint({ ...swallowing, seeds: 2 }), 18);
+  const throwing: CrashScenario<null, [bigint, bigint]> = {
+    ...right,
+    run() {
+      throw new Error('bug');
+    },
+  };
+  assert.throws(() => forEveryCrashPoint(throwing), (e: unknown) => e instanceof Error && /bug/.test(e.message));
+});
+
+test('crashPointArbitrary stays within 1..n+1 for the chosen kinds', () => {
+  fc.assert(
+    fc.property(crashPointArbitrary(5), (p) => p.crashAt >= 1 && p.crashAt <= 6 && p.on === 'any'),
+  );
+  fc.assert(
+    fc.property(crashPointArbitrary({ flushes: 3, drains: 1 }), (p) => {
+      const n = p.on === 'flush' ? 3 : p.on === 'drain' ? 1 : 4;
+      return p.crashAt >= 1 && p.crashAt <= n + 1;
+    }),
+  );
+  assert.throws(() => crashPointArbitrary(-1), (e: unknown) => isFerriteError(e, 'EINVAL'));
+  assert.throws(() => forEveryCrashPoint({ ...right, recoveryCrashDepth: 9 }), (e: unknown) => isFerriteError(e, 'EINVAL'));
+});
