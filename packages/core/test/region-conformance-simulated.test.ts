@@ -1,0 +1,19 @@
+/**
+ * The Region conformance suite on the simulated NVM, both granularities: it shows that the
+ * suite asks nothing native-specific, and holds the simulator to the same contract.
+ */
+import type { Region } from '../src/region.js';
+import { SimulatedRegion } from '../src/testing/index.js';
+import { regionConformanceSuite } from '../src/testing/region-conformance.js';
+
+for (const granularity of ['cache-line', 'page'] as const) {
+  regionConformanceSuite(`SimulatedRegion (${granularity})`, {
+    create: (length: number): Region => new SimulatedRegion(length, { granularity }),
+    reopen(region: Region): Region {
+      if (!(region instanceof SimulatedRegion)) throw new Error('not a SimulatedRegion');
+      region.close();
+      // A clean restart: what the media holds, nothing in flight.
+      return SimulatedRegion.fromImage(region.media(), { granularity });
+    },
+  });
+}
