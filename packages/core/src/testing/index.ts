@@ -35,3 +35,4 @@ export type {
   RecoveryCrash,
   RunEvents,
 } from './crash-property.js';
+export * from './region-conformance.js';
