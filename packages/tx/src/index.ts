@@ -1,1 +1,14 @@
-export {};
+/**
+ * @ferrite/tx — the user-facing Store: named, typed persistent collections (hash map, sorted
+ * map, queue) with durable, synchronous transactions. See docs/api.md.
+ */
+export { Store, defaultPoolPath, DEFAULT_POOL_SIZE, DEFAULT_LAYOUT } from './store.js';
+export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
+export { PQueue } from './collections/queue.js';
+export { PMap } from './collections/hash-map.js';
+export { OrderedKeyCodec, compareKeys, compareBytes, DEFAULT_MAX_KEY_SIZE, MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
+export type { Key } from './codec/keys.js';
+export { DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
+export { MAX_NAME_BYTES, MAX_COLLECTIONS } from './registry.js';
+export { FerriteError, PoolFullError, TooBigError, CorruptionError, isFerriteError } from '@ferrite/core';
+export type { ErrorCode } from '@ferrite/core';

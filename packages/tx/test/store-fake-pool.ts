@@ -96,6 +96,8 @@ export class FakePool {
       throw err;
     }
   }
+  get region(): { isPmem: boolean; granularity: string } { return { isPmem: false, granularity: 'page' }; }
+  stats(): Record<string, number> { return { size: this.size, transactions: this.transactions }; }
   check(): { ok: boolean; problems: { offset: number; message: string; kind: string }[] } {
     return { ok: true, problems: [] };
   }

@@ -211,16 +211,26 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
       pool.writeU64(seg + SEG_USED, 0);
       pool.writeU64(seg + SEG_CAPACITY, capacity);
       const oldTail = pool.readU64(h + H_TAIL);
-      if (oldTail !== 0) {
+      let segments = pool.readU64(h + H_SEGMENTS);
+      if (oldTail !== 0 && pool.readU64(h + H_LENGTH) > 0) {
         tx.addRanges([h, H_MAGIC, oldTail + SEG_NEXT, 8]);
         pool.writeU64(oldTail + SEG_NEXT, seg);
       } else {
+        // The queue is empty: the new segment becomes its only one (an empty old one is freed,
+        // so that the head never rests on an empty segment).
         tx.addRange(h, H_MAGIC);
+        if (oldTail !== 0) {
+          if (pool.readU64(h + H_HEAD) !== oldTail) {
+            throw new CorruptionError('ECORRUPT', `queue at ${h}: empty but with several segments`);
+          }
+          tx.free(oldTail);
+          segments--;
+        }
         pool.writeU64(h + H_HEAD, seg);
         pool.writeU64(h + H_HEAD_POS, 0);
       }
       pool.writeU64(h + H_TAIL, seg);
-      pool.writeU64(h + H_SEGMENTS, pool.readU64(h + H_SEGMENTS) + 1);
+      pool.writeU64(h + H_SEGMENTS, segments + 1);
       tail = seg;
       used = 0;
     } else {

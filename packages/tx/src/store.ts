@@ -1,0 +1,617 @@
+/**
+ * Store: the user-facing object over a pool. Named, typed collections found in a persistent
+ * registry, and synchronous transactions that are durable when they return.
+ *
+ * The store's root object (the pool's root, ROOT_SIZE bytes):
+ *   +0  u32 magic 'FSTR'   +4 u32 format version
+ *   +8  u64 registry block (see registry.ts)
+ *   +16 u64 value structures block (see codec/values.ts)
+ */
+import { existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
+import type { Region } from '@ferrite/core';
+// A namespace import: the module links even while the heap package is being built.
+import * as heap from '@ferrite/heap';
+import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
+import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
+import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
+import { Registry, encodeName } from './registry.js';
+import { PQueue } from './collections/queue.js';
+import { PMap } from './collections/hash-map.js';
+import type { PSortedMap } from './collections/sorted-map.js';
+import type { CollectionContext, CollectionInternals, KeyCodec, Limits, ValueCodec } from './internal/context.js';
+
+const ROOT_SIZE = 64;
+const R_MAGIC = 0;
+const R_VERSION = 4;
+const R_REGISTRY = 8;
+const R_STRUCTURES = 16;
+const STORE_MAGIC = 0x52545346; // 'FSTR'
+const STORE_VERSION = 1;
+
+/** Default size of a new pool: 64 MiB. */
+export const DEFAULT_POOL_SIZE = 64 << 20;
+/** Default layout name. */
+export const DEFAULT_LAYOUT = 'ferrite';
+
+/** The kinds of collection a store holds. */
+export type CollectionKind = 'map' | 'sortedMap' | 'queue';
+
+/** Options of `Store.open`. */
+export interface StoreOptions {
+  /** Create the pool when the file does not exist (or the region is blank). Default false. */
+  create?: boolean;
+  /** Size in bytes of a new pool. Default 64 MiB. */
+  size?: number;
+  /** Largest size the pool may grow to when it fills up. Default: `size` (no growth). */
+  maxSize?: number;
+  /** Layout name, checked at open (ELAYOUT on mismatch). Default 'ferrite'. */
+  layout?: string;
+  /** Map the pool read-only; writes throw EROFS. Default false. */
+  readOnly?: boolean;
+  /**
+   * Treat the file as persistent memory: make data durable with cache-line flushes instead of
+   * msync. Only correct on real PMEM (DAX) or where durability past a crash of the machine is
+   * not needed (tmpfs). Default: true for paths under /dev/shm, else false.
+   */
+  forcePmem?: boolean;
+  /** Largest encoded key, bytes. Default 1 KiB, at most 4 KiB. */
+  maxKeySize?: number;
+  /** Largest encoded value, bytes. Default 1 MiB, at most 16 MiB. */
+  maxValueSize?: number;
+}
+
+/** One row of `store.collections()`. */
+export interface CollectionInfo {
+  readonly name: string;
+  readonly kind: CollectionKind;
+  /** Entries (maps) or values (queues). */
+  readonly size: number;
+}
+
+/** What `store.stats()` returns. */
+export interface StoreStats {
+  /** The pool file's path, or undefined for a store over a Region. */
+  readonly path: string | undefined;
+  /** Where the pool lives: 'tmpfs' (/dev/shm), 'file', or 'region' (a Region given to open). */
+  readonly medium: 'tmpfs' | 'file' | 'region';
+  /** True when durability comes from cache-line flushes (DAX or forcePmem), false for msync. */
+  readonly isPmem: boolean;
+  readonly readOnly: boolean;
+  readonly recovered: boolean;
+  readonly layout: string;
+  /** Collection counts, total and by kind. */
+  readonly collections: { readonly total: number } & Readonly<Record<CollectionKind, number>>;
+  /** The heap's statistics (size, used, free, transactions, flushes, drains, ...). */
+  readonly pool: PoolStats;
+}
+
+/** A problem found by `store.check()`. */
+export interface CheckProblem {
+  readonly offset: number;
+  readonly kind: string;
+  readonly message: string;
+}
+
+/** What `store.check()` returns. */
+export interface StoreCheckReport {
+  readonly ok: boolean;
+  readonly problems: CheckProblem[];
+  /** Allocated blocks found (pool.allocations()). */
+  readonly allocated: number;
+  /** Blocks reachable from the store's root. */
+  readonly reachable: number;
+}
+
+type AnyCollection = CollectionInternals & { readonly size?: number; readonly length?: number };
+
+/** @internal How the store creates, opens and counts one kind of collection. */
+export interface KindDef {
+  readonly code: number;
+  readonly kind: CollectionKind;
+  readonly create: (ctx: CollectionContext, tx: Transaction) => number;
+  readonly construct: (ctx: CollectionContext, header: number) => AnyCollection;
+  readonly count: (c: AnyCollection) => number;
+}
+
+const KINDS: KindDef[] = [
+  {
+    code: 1, kind: 'map',
+    create: (ctx, tx) => PMap.create(ctx, tx),
+    construct: (ctx, header) => new PMap<unknown, unknown>(ctx, header),
+    count: (c) => (c as PMap<unknown, unknown>).size,
+  },
+  {
+    code: 3, kind: 'queue',
+    create: (ctx, tx) => PQueue.create(ctx, tx),
+    construct: (ctx, header) => new PQueue<unknown>(ctx, header),
+    count: (c) => (c as PQueue<unknown>).length,
+  },
+];
+
+/**
+ * @internal Registers a collection kind. The sorted map registers itself from index.ts, so
+ * that this module does not depend on it (it is built in parallel).
+ */
+export function registerCollectionKind(def: KindDef): void {
+  invariant(!KINDS.some((k) => k.code === def.code || k.kind === def.kind), `kind ${def.kind} registered once`);
+  KINDS.push(def);
+}
+
+function kindByName(kind: CollectionKind): KindDef {
+  const def = KINDS.find((k) => k.kind === kind);
+  if (def === undefined) throw new FerriteError('EINVAL', `collection kind ${kind} is not available in this build`);
+  return def;
+}
+
+function kindByCode(code: number): KindDef {
+  const def = KINDS.find((k) => k.code === code);
+  if (def === undefined) throw new CorruptionError('ECORRUPT', `registry holds an unknown collection kind ${code}`);
+  return def;
+}
+
+/** Errors a collection raises before writing anything: they leave a joined transaction usable. */
+function leavesTransactionIntact(err: unknown): boolean {
+  return err instanceof FerriteError && (err.code === 'ETOOBIG' || err.code === 'EINVAL');
+}
+
+/**
+ * Where to put a pool by default: `/dev/shm/<name>.pool` (tmpfs, memory speed; forcePmem is
+ * then the default) when /dev/shm is a writable directory, else `<os.tmpdir()>/<name>.pool`.
+ * Data on tmpfs does not survive a reboot; use a path on a real file system (or a DAX
+ * mount) for data that must.
+ */
+export function defaultPoolPath(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('/') || name.includes('\0')) {
+    throw new FerriteError('EINVAL', 'defaultPoolPath needs a plain file name');
+  }
+  return join(shmAvailable() ? '/dev/shm' : tmpdir(), `${name}.pool`);
+}
+
+function shmAvailable(): boolean {
+  try {
+    return statSync('/dev/shm').isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isTmpfsPath(path: string): boolean {
+  return path.startsWith('/dev/shm/');
+}
+
+/** The context handed to one collection object (it is closed when the collection is dropped). */
+class StoreCollectionContext implements CollectionContext {
+  dropped = false;
+  constructor(private readonly store: Store, readonly name: string) {}
+  get pool(): Pool { return this.store.pool; }
+  get keys(): KeyCodec { return this.store.keyCodec; }
+  get values(): ValueCodec { return this.store.valueCodec; }
+  get limits(): Limits { return this.store.limits; }
+  get readOnly(): boolean { return this.store.readOnly; }
+  write<T>(fn: (tx: Transaction) => T): T {
+    this.assertOpen();
+    return this.store.write(fn);
+  }
+  assertOpen(): void {
+    if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
+    this.store.assertOpen();
+  }
+}
+
+interface OpenCollection {
+  readonly def: KindDef;
+  readonly header: number;
+  readonly ctx: StoreCollectionContext;
+  readonly object: AnyCollection;
+}
+
+/**
+ * A persistent store: a pool with named collections. Open it with `Store.open`.
+ * One writer per pool: a second writable open of the same file fails with EBUSY.
+ */
+export class Store {
+  /** @internal */ readonly pool: Pool;
+  /** @internal */ readonly keyCodec: OrderedKeyCodec;
+  /** @internal */ readonly valueCodec: PoolValueCodec;
+  /** The key and value size limits in force. */
+  readonly limits: Limits;
+  /** True when opened read-only: every write throws EROFS. */
+  readonly readOnly: boolean;
+  /** The pool file's path (undefined for a store over a Region). */
+  readonly path: string | undefined;
+
+  private readonly rootOffset: number;
+  private readonly registry: Registry | undefined;
+  private readonly open = new Map<string, OpenCollection>();
+  /** Collections dropped in the running transaction (revived if it aborts). */
+  private dropped: OpenCollection[] = [];
+  private tx: Transaction | undefined = undefined;
+  /** The first error thrown out of a nested transaction: the outermost one must roll back. */
+  private doomed: { error: unknown } | undefined = undefined;
+  private closed = false;
+
+  private constructor(pool: Pool, path: string | undefined, limits: Limits) {
+    this.pool = pool;
+    this.path = path;
+    this.readOnly = pool.readOnly;
+    this.limits = limits;
+    this.keyCodec = new OrderedKeyCodec(limits.maxKeySize);
+    let root = pool.rootOffset();
+    if (root === 0 && !pool.readOnly) root = pool.root(ROOT_SIZE);
+    this.rootOffset = root;
+    if (root !== 0) {
+      const view = pool.view;
+      const magic = view.getUint32(root + R_MAGIC, true);
+      if (magic === 0 && !pool.readOnly) {
+        // A fresh root: stamp it (atomically, so a crash leaves it either blank or stamped).
+        pool.transaction((tx) => {
+          tx.addRange(root, ROOT_SIZE);
+          view.setUint32(root + R_MAGIC, STORE_MAGIC, true);
+          view.setUint32(root + R_VERSION, STORE_VERSION, true);
+        });
+      } else if (magic !== 0 && magic !== STORE_MAGIC) {
+        throw new CorruptionError('ECORRUPT', `the pool's root object is not a ferrite store (magic 0x${magic.toString(16)})`);
+      } else if (magic !== 0 && view.getUint32(root + R_VERSION, true) !== STORE_VERSION) {
+        throw new CorruptionError('EVERSION', `store format version ${view.getUint32(root + R_VERSION, true)} is not ${STORE_VERSION}`);
+      }
+    }
+    // A read-only store over a pool that never had a root has no collections and no structures.
+    this.registry = root === 0 ? undefined : new Registry(pool, root + R_REGISTRY);
+    this.valueCodec = new PoolValueCodec(pool, root === 0 ? 0 : root + R_STRUCTURES, limits.maxValueSize);
+  }
+
+  /**
+   * Opens (or, with `create: true`, creates) the store in the pool file `path`, or over a
+   * `Region` (a simulated region in tests: a blank region is created when `create` is set).
+   *
+   * Errors: ENOENT (no file, `create` not set), EBUSY (another writer holds it), ELAYOUT
+   * (other layout), EBADMAGIC / EVERSION / ECORRUPT (not a readable pool), EINVAL (options).
+   * If the pool was interrupted in a transaction, opening rolls it back first (`recovered`);
+   * a read-only open does so in a private copy-on-write mapping and leaves the file as is.
+   */
+  static open(target: string | Region, options: StoreOptions = {}): Store {
+    const layout = options.layout ?? DEFAULT_LAYOUT;
+    const readOnly = options.readOnly ?? false;
+    const limits = checkLimits(options);
+    let pool: Pool;
+    let path: string | undefined;
+    if (typeof target === 'string') {
+      path = target;
+      const forcePmem = options.forcePmem ?? isTmpfsPath(target);
+      if (existsSync(target)) {
+        pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, forcePmem, readOnly });
+      } else {
+        if (!options.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
+        if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
+        const size = options.size ?? DEFAULT_POOL_SIZE;
+        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size, forcePmem });
+      }
+    } else {
+      if (options.create && isBlank(target)) {
+        if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
+        const size = options.size ?? target.length;
+        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size });
+      } else {
+        pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, readOnly });
+      }
+    }
+    try {
+      return new Store(pool, path, limits);
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a store over a pool that is already open (advanced: tests, tools). The store takes
+   * the pool over: `store.close()` closes it. The pool must not be used directly afterwards.
+   */
+  static fromPool(pool: Pool, options: Pick<StoreOptions, 'maxKeySize' | 'maxValueSize'> = {}): Store {
+    return new Store(pool, undefined, checkLimits(options));
+  }
+
+  /** True when open rolled back an interrupted transaction (for a read-only store: in memory only). */
+  get recovered(): boolean {
+    return this.pool.recovered;
+  }
+
+  /** The pool's layout name. */
+  get layout(): string {
+    return this.pool.layout;
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Closes the store and unmaps the pool. Idempotent. Every later call on the store or its
+   * collections throws ECLOSED. ETXSTATE when called inside a transaction.
+   */
+  close(): void {
+    if (this.closed) return;
+    if (this.tx !== undefined) throw new FerriteError('ETXSTATE', 'close() inside a transaction');
+    this.closed = true;
+    this.open.clear();
+    this.pool.close();
+  }
+
+  /** @internal Throws ECLOSED when the store is closed. */
+  assertOpen(): void {
+    if (this.closed) throw new FerriteError('ECLOSED', 'the store is closed');
+  }
+
+  /**
+   * Runs `fn` in a transaction and returns its result. Every write made by `fn`, to any number
+   * of collections, becomes durable together when the outermost `transaction` returns; if `fn`
+   * throws, all of them are rolled back and the error is rethrown. Nested calls flatten into
+   * the outermost one: an error thrown out of a nested call rolls back the whole transaction,
+   * even if an outer `fn` catches it (the outermost call then throws ETXSTATE). `fn` must be
+   * synchronous: returning a promise throws ETXSTATE (rolled back).
+   * On a read-only store `fn` runs without a transaction (reads work, writes throw EROFS).
+   */
+  transaction<T>(fn: () => T): T {
+    this.assertOpen();
+    if (typeof fn !== 'function') throw new FerriteError('EINVAL', 'transaction needs a function');
+    if (this.readOnly) return fn();
+    if (this.tx !== undefined) {
+      try {
+        return fn();
+      } catch (err) {
+        if (this.doomed === undefined) this.doomed = { error: err };
+        throw err;
+      }
+    }
+    return this.outermost(() => fn());
+  }
+
+  /** @internal Joins the running transaction, or runs `fn` as a transaction of its own. */
+  write<T>(fn: (tx: Transaction) => T): T {
+    this.assertOpen();
+    if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
+    const tx = this.tx;
+    if (tx !== undefined) {
+      try {
+        return fn(tx);
+      } catch (err) {
+        if (this.doomed === undefined && !leavesTransactionIntact(err)) this.doomed = { error: err };
+        throw err;
+      }
+    }
+    return this.outermost(fn);
+  }
+
+  private outermost<T>(fn: (tx: Transaction) => T): T {
+    this.doomed = undefined;
+    let result: T;
+    try {
+      result = this.pool.transaction((tx) => {
+        this.tx = tx;
+        const r = fn(tx);
+        if (this.doomed !== undefined) {
+          throw new FerriteError('ETXSTATE', 'a nested transaction failed, so the whole transaction was rolled back', {
+            cause: this.doomed.error,
+          });
+        }
+        if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+          throw new FerriteError('ETXSTATE', 'a transaction function must be synchronous (it returned a promise); rolled back');
+        }
+        this.tx = undefined;
+        return r;
+      });
+    } catch (err) {
+      this.tx = undefined;
+      this.doomed = undefined;
+      this.afterAbort();
+      throw err;
+    }
+    this.tx = undefined;
+    if (this.dropped.length > 0) this.dropped = [];
+    return result;
+  }
+
+  /** Brings DRAM state back in line with the rolled-back pool. */
+  private afterAbort(): void {
+    if (this.closed) return;
+    this.registry?.reload();
+    for (const c of this.dropped) {
+      c.ctx.dropped = false;
+      this.open.set(c.ctx.name, c);
+    }
+    this.dropped = [];
+    for (const [name, c] of this.open) {
+      const entry = this.registry?.get(name);
+      if (entry === undefined || entry.header !== c.header) {
+        // Created in the aborted transaction: it no longer exists.
+        c.ctx.dropped = true;
+        this.open.delete(name);
+      } else {
+        c.object.invalidateCache();
+      }
+    }
+  }
+
+  /**
+   * The hash map named `name`, created (empty) on first use. Keys are numbers, strings,
+   * Uint8Arrays or arrays of those; values anything msgpackr encodes. Returns the same object
+   * for the same name. EKIND when `name` holds another kind; EROFS when it must be created in
+   * a read-only store; EINVAL for a bad name (empty, or over 112 UTF-8 bytes).
+   */
+  map<K = unknown, V = unknown>(name: string): PMap<K, V> {
+    return this.collection(name, 'map') as unknown as PMap<K, V>;
+  }
+
+  /**
+   * The sorted map named `name`, created on first use; iterates in key order and supports
+   * `range`. Same rules as `map`.
+   */
+  sortedMap<K = unknown, V = unknown>(name: string): PSortedMap<K, V> {
+    return this.collection(name, 'sortedMap') as unknown as PSortedMap<K, V>;
+  }
+
+  /** The FIFO queue named `name`, created on first use. Same rules as `map`. */
+  queue<T = unknown>(name: string): PQueue<T> {
+    return this.collection(name, 'queue') as unknown as PQueue<T>;
+  }
+
+  private collection(name: string, kind: CollectionKind): AnyCollection {
+    this.assertOpen();
+    encodeName(name);
+    const cached = this.open.get(name);
+    if (cached !== undefined) {
+      if (cached.def.kind !== kind) throw kindError(name, cached.def.kind, kind);
+      return cached.object;
+    }
+    const entry = this.registry?.get(name);
+    if (entry !== undefined) {
+      const def = kindByCode(entry.kind);
+      if (def.kind !== kind) throw kindError(name, def.kind, kind);
+      return this.remember(name, def, entry.header).object;
+    }
+    if (this.readOnly) throw new FerriteError('EROFS', `no collection "${name}", and the store is read-only`);
+    const def = kindByName(kind);
+    const ctx = new StoreCollectionContext(this, name);
+    return this.write((tx) => {
+      const registry = this.registry;
+      invariant(registry !== undefined, 'a writable store has a registry');
+      const header = def.create(ctx, tx);
+      registry.add(tx, name, def.code, header);
+      return this.remember(name, def, header, ctx).object;
+    });
+  }
+
+  private remember(name: string, def: KindDef, header: number, ctx = new StoreCollectionContext(this, name)): OpenCollection {
+    const c: OpenCollection = { def, header, ctx, object: def.construct(ctx, header) };
+    this.open.set(name, c);
+    return c;
+  }
+
+  /** Lists the collections: name, kind and current size, in creation order (until a drop reorders). */
+  collections(): CollectionInfo[] {
+    this.assertOpen();
+    if (this.registry === undefined) return [];
+    return this.registry.list().map((e) => {
+      const def = kindByCode(e.kind);
+      const c = this.open.get(e.name) ?? this.remember(e.name, def, e.header);
+      return { name: e.name, kind: def.kind, size: def.count(c.object) };
+    });
+  }
+
+  /**
+   * Deletes the collection `name` and frees all its blocks, atomically (joins the current
+   * transaction). Returns false when there is no such collection. Objects for it throw ECLOSED
+   * afterwards. EROFS when read-only.
+   */
+  drop(name: string): boolean {
+    this.assertOpen();
+    encodeName(name);
+    if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
+    const entry = this.registry?.get(name);
+    if (entry === undefined) return false;
+    return this.write((tx) => {
+      const registry = this.registry;
+      invariant(registry !== undefined, 'a writable store has a registry');
+      const c = this.open.get(name) ?? this.remember(name, kindByCode(entry.kind), entry.header);
+      c.object.destroy(tx);
+      registry.remove(tx, name);
+      this.open.delete(name);
+      c.ctx.dropped = true;
+      this.dropped.push(c);
+      return true;
+    });
+  }
+
+  /** Statistics: the pool's, collection counts, and which medium / persistence path is used. */
+  stats(): StoreStats {
+    this.assertOpen();
+    const counts: Record<CollectionKind, number> = { map: 0, sortedMap: 0, queue: 0 };
+    const list = this.registry?.list() ?? [];
+    for (const e of list) counts[kindByCode(e.kind).kind]++;
+    const region = this.pool.region;
+    return {
+      path: this.path,
+      medium: this.path === undefined ? 'region' : isTmpfsPath(this.path) ? 'tmpfs' : 'file',
+      isPmem: region.isPmem,
+      readOnly: this.readOnly,
+      recovered: this.recovered,
+      layout: this.pool.layout,
+      collections: { total: list.length, ...counts },
+      pool: this.pool.stats(),
+    };
+  }
+
+  /**
+   * Checks the pool (`pool.check()`) and reachability: every allocated block must be reachable
+   * from the store's root (registry, value structures, each collection's blocks) and every
+   * reachable block allocated, none owned twice. Reads only; safe on a read-only store.
+   */
+  check(): StoreCheckReport {
+    this.assertOpen();
+    const report: CheckReport = this.pool.check();
+    const problems: CheckProblem[] = report.problems.map((p) => ({ offset: p.offset, kind: p.kind, message: p.message }));
+    const allocated = new Set<number>();
+    for (const a of this.pool.allocations()) allocated.add(a.offset);
+    const reachable = new Map<number, string>();
+    const reach = (offset: number, owner: string): void => {
+      const prior = reachable.get(offset);
+      if (prior !== undefined) {
+        problems.push({ offset, kind: 'shared', message: `block ${offset} is owned by ${prior} and ${owner}` });
+        return;
+      }
+      reachable.set(offset, owner);
+      if (!allocated.has(offset)) {
+        problems.push({ offset, kind: 'dangling', message: `block ${offset} (${owner}) is reachable but not allocated` });
+      }
+    };
+    // The root object itself may or may not be listed among allocations, depending on the heap.
+    if (this.rootOffset !== 0 && allocated.has(this.rootOffset)) reach(this.rootOffset, 'store root');
+    if (this.registry !== undefined) {
+      const block = this.registry.block();
+      if (block !== 0) reach(block, 'registry');
+      for (const offset of this.valueCodec.ownedBlocks()) reach(offset, 'value structures');
+      for (const e of this.registry.list()) {
+        try {
+          const def = kindByCode(e.kind);
+          const c = this.open.get(e.name) ?? this.remember(e.name, def, e.header);
+          for (const offset of c.object.ownedBlocks()) reach(offset, `collection "${e.name}"`);
+        } catch (err) {
+          problems.push({ offset: e.header, kind: 'collection', message: `collection "${e.name}": ${(err as Error).message}` });
+        }
+      }
+    }
+    for (const offset of allocated) {
+      if (!reachable.has(offset)) problems.push({ offset, kind: 'leak', message: `block ${offset} is allocated but unreachable` });
+    }
+    return { ok: problems.length === 0, problems, allocated: allocated.size, reachable: reachable.size };
+  }
+}
+
+function checkLimits(options: Pick<StoreOptions, 'maxKeySize' | 'maxValueSize'>): Limits {
+  const limits: Limits = {
+    maxKeySize: options.maxKeySize ?? DEFAULT_MAX_KEY_SIZE,
+    maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE,
+  };
+  // The codecs' constructors hold the rules; validating here keeps a bad option from opening the pool.
+  new OrderedKeyCodec(limits.maxKeySize);
+  if (!Number.isSafeInteger(limits.maxValueSize) || limits.maxValueSize < 64 || limits.maxValueSize > MAX_VALUE_SIZE_LIMIT) {
+    throw new FerriteError('EINVAL', `maxValueSize must be an integer in [64, ${MAX_VALUE_SIZE_LIMIT}], got ${String(limits.maxValueSize)}`);
+  }
+  return limits;
+}
+
+function kindError(name: string, actual: CollectionKind, asked: CollectionKind): FerriteError {
+  return new FerriteError('EKIND', `collection "${name}" is a ${actual}, not a ${asked}`);
+}
+
+/** A region is blank (no pool yet) when both header copies are all zero. */
+function isBlank(region: Region): boolean {
+  const bytes = region.bytes;
+  const n = Math.min(512, bytes.length);
+  for (let i = 0; i < n; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
