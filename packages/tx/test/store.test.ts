@@ -1,0 +1,202 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isFerriteError, type ErrorCode } from '@ferrite/core';
+import { openHarness } from './store-harness.js';
+
+function code(c: ErrorCode) {
+  return (e: unknown) => isFerriteError(e, c);
+}
+
+test('collections are created on first use, found again after reopen, same object per name', () => {
+  const h = openHarness({});
+  const q = h.store.queue<string>('journal');
+  assert.equal(h.store.queue('journal'), q);
+  q.push('a', 'b');
+  const m = h.store.map<string, number>('inodes');
+  m.set('x', 1);
+  assert.deepEqual(h.store.collections(), [
+    { name: 'journal', kind: 'queue', size: 2 },
+    { name: 'inodes', kind: 'map', size: 1 },
+  ]);
+  h.store.close();
+  const s = h.reopen();
+  assert.deepEqual(s.collections().map((c) => c.name).sort(), ['inodes', 'journal']);
+  assert.deepEqual([...s.queue<string>('journal')], ['a', 'b']);
+  assert.equal(s.map<string, number>('inodes').get('x'), 1);
+  const st = s.stats();
+  assert.equal(st.collections.total, 2);
+  assert.equal(st.collections.queue, 1);
+  assert.equal(st.collections.map, 1);
+  assert.ok(s.check().ok, JSON.stringify(s.check().problems));
+  s.close();
+});
+
+test('asking for an existing name with another kind is EKIND', () => {
+  const h = openHarness({});
+  h.store.queue('q');
+  assert.throws(() => h.store.map('q'), code('EKIND'));
+  h.store.close();
+  const s = h.reopen();
+  assert.throws(() => s.map('q'), code('EKIND'));
+  assert.ok(s.queue('q'));
+  s.close();
+});
+
+test('bad collection names are EINVAL', () => {
+  const h = openHarness({});
+  assert.throws(() => h.store.queue(''), code('EINVAL'));
+  assert.throws(() => h.store.queue('x'.repeat(113)), code('EINVAL'));
+  assert.throws(() => h.store.queue(7 as unknown as string), code('EINVAL'));
+  assert.ok(h.store.queue('x'.repeat(112)));
+  h.store.close();
+});
+
+test('a throw rolls the transaction back across collections, and rethrows', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  const m = h.store.map<string, number>('m');
+  q.push(1);
+  m.set('a', 1);
+  const boom = new Error('boom');
+  assert.throws(() => h.store.transaction(() => {
+    q.push(2);
+    m.set('a', 2);
+    m.set('b', 3);
+    h.store.queue('created-then-rolled-back').push(1);
+    throw boom;
+  }), (e: unknown) => e === boom);
+  assert.deepEqual([...q], [1]);
+  assert.equal(m.get('a'), 1);
+  assert.equal(m.has('b'), false);
+  assert.deepEqual(h.store.collections().map((c) => c.name), ['q', 'm']);
+  assert.ok(h.store.check().ok);
+  h.store.close();
+});
+
+test('transaction returns fn\'s result; nested transactions flatten', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  const r = h.store.transaction(() => {
+    q.push(1);
+    const inner = h.store.transaction(() => {
+      q.push(2);
+      return 'inner';
+    });
+    return `${inner}+outer`;
+  });
+  assert.equal(r, 'inner+outer');
+  assert.deepEqual([...q], [1, 2]);
+  h.store.close();
+});
+
+test('an error thrown out of a nested transaction rolls back the whole, even if caught', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  assert.throws(() => h.store.transaction(() => {
+    q.push(1);
+    try {
+      h.store.transaction(() => {
+        q.push(2);
+        throw new Error('inner');
+      });
+    } catch {
+      // swallowed by the user: the outer transaction must still not commit
+    }
+    q.push(3);
+  }), (e: unknown) => isFerriteError(e, 'ETXSTATE') && (e.cause as Error).message === 'inner');
+  assert.deepEqual([...q], []);
+  // The store is usable afterwards.
+  q.push(4);
+  assert.deepEqual([...q], [4]);
+  h.store.close();
+});
+
+test('an async transaction function is rejected and rolled back', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  assert.throws(() => h.store.transaction((() => {
+    q.push(1);
+    return Promise.resolve(1);
+  }) as () => unknown), code('ETXSTATE'));
+  assert.equal(q.length, 0);
+  h.store.close();
+});
+
+test('ETOOBIG leaves the store unchanged, and a caught one does not doom the transaction', () => {
+  const h = openHarness({ maxValueSize: 256, maxKeySize: 32 });
+  const q = h.store.queue<unknown>('q');
+  const m = h.store.map<string, unknown>('m');
+  assert.throws(() => q.push({ big: 'x'.repeat(300) }), code('ETOOBIG'));
+  assert.throws(() => m.set('k'.repeat(40), 1), code('ETOOBIG'));
+  assert.throws(() => m.set('k', 'v'.repeat(300)), code('ETOOBIG'));
+  assert.equal(q.length, 0);
+  assert.equal(m.size, 0);
+  h.store.transaction(() => {
+    q.push(1);
+    assert.throws(() => q.push('x'.repeat(300)), code('ETOOBIG'));
+    q.push(2);
+  });
+  assert.deepEqual([...q], [1, 2]);
+  assert.ok(h.store.check().ok);
+  h.store.close();
+});
+
+test('drop frees a collection; its old object throws ECLOSED; the name can be reused', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  for (let i = 0; i < 1000; i++) q.push(i);
+  assert.equal(h.store.drop('q'), true);
+  assert.equal(h.store.drop('q'), false);
+  assert.throws(() => q.push(1), code('ECLOSED'));
+  assert.throws(() => q.length, code('ECLOSED'));
+  assert.deepEqual(h.store.collections(), []);
+  assert.ok(h.store.check().ok, JSON.stringify(h.store.check().problems));
+  const m = h.store.map<number, number>('q');
+  m.set(1, 1);
+  assert.equal(m.get(1), 1);
+  h.store.close();
+});
+
+test('a drop inside an aborted transaction is undone, object included', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  q.push(1, 2);
+  assert.throws(() => h.store.transaction(() => {
+    h.store.drop('q');
+    throw new Error('no');
+  }));
+  assert.deepEqual([...q], [1, 2]);
+  assert.equal(h.store.queue('q'), q);
+  h.store.close();
+});
+
+test('the registry grows past its initial capacity and survives drops and reopen', () => {
+  const h = openHarness({});
+  for (let i = 0; i < 40; i++) h.store.queue<number>(`q${i}`).push(i);
+  for (let i = 0; i < 40; i += 3) h.store.drop(`q${i}`);
+  h.store.close();
+  const s = h.reopen();
+  const names = s.collections().map((c) => c.name).sort();
+  const expected = Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 3 !== 0).map((i) => `q${i}`).sort();
+  assert.deepEqual(names, expected);
+  for (const n of expected) assert.deepEqual([...s.queue<number>(n)], [Number(n.slice(1))]);
+  assert.ok(s.check().ok);
+  s.close();
+});
+
+test('after close every call is ECLOSED; close is idempotent', () => {
+  const h = openHarness({});
+  const q = h.store.queue<number>('q');
+  h.store.close();
+  h.store.close();
+  assert.throws(() => q.push(1), code('ECLOSED'));
+  assert.throws(() => q.peek(), code('ECLOSED'));
+  assert.throws(() => h.store.queue('q'), code('ECLOSED'));
+  assert.throws(() => h.store.transaction(() => 1), code('ECLOSED'));
+  assert.throws(() => h.store.stats(), code('ECLOSED'));
+});
+
+test('bad limits are EINVAL', () => {
+  assert.throws(() => openHarness({ maxKeySize: 1 << 20 }), code('EINVAL'));
+  assert.throws(() => openHarness({ maxValueSize: 1 << 30 }), code('EINVAL'));
+});
