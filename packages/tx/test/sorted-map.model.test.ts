@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { PSortedMap } from '../src/collections/sorted-map.js';
+import { FakePool } from './support/collections-fake-pool.js';
+import { allocStructuresSlot, makeContext } from './support/collections-context.js';
+import { keyArb, runModel, type Real } from './support/collections-model.js';
+import { compareKeys, type Key } from '../src/codec/keys.js';
+import type { Pool } from '@ferrite/heap';
+
+const RUNS = process.env.FERRITE_SOAK === '1' ? 500 : 60;
+
+function fakeSetup(): Real {
+  const pool = new FakePool({ size: 64 << 10, maxSize: 256 << 20 });
+  const slot = allocStructuresSlot(pool);
+  let ctx = makeContext(pool, slot);
+  const header = (pool as unknown as Pool).transaction((tx) => PSortedMap.create(ctx, tx));
+  const real: Real = {
+    map: new PSortedMap<Key, unknown>(ctx, header),
+    transaction: (fn) => pool.transaction(() => fn()),
+    reopen: () => {
+      ctx = makeContext(pool, slot);
+      real.map = new PSortedMap<Key, unknown>(ctx, header);
+    },
+  };
+  return real;
+}
+
+test('PSortedMap behaves like a sorted Map (fake pool, aborts, reopen, growth)', () => {
+  runModel(fakeSetup, RUNS, compareKeys);
+});
+
+test('PSortedMap range() matches a filtered sorted model', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(keyArb, { maxLength: 300, selector: (k) => JSON.stringify(k) }),
+      fc.record({
+        gt: fc.option(keyArb, { nil: undefined }), gte: fc.option(keyArb, { nil: undefined }),
+        lt: fc.option(keyArb, { nil: undefined }), lte: fc.option(keyArb, { nil: undefined }),
+        reverse: fc.boolean(), limit: fc.option(fc.nat(50), { nil: undefined }),
+      }),
+      (keys, opts) => {
+        const real = fakeSetup();
+        const map = real.map as unknown as PSortedMap<Key, number>;
+        keys.forEach((k, i) => map.set(k, i));
+        const o = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as typeof opts;
+        let want = keys.map((k, i) => [k, i] as [Key, number]).sort((a, b) => compareKeys(a[0], b[0]));
+        if (o.gt !== undefined) want = want.filter(([k]) => compareKeys(k, o.gt!) > 0);
+        else if (o.gte !== undefined) want = want.filter(([k]) => compareKeys(k, o.gte!) >= 0);
+        if (o.lt !== undefined) want = want.filter(([k]) => compareKeys(k, o.lt!) < 0);
+        else if (o.lte !== undefined) want = want.filter(([k]) => compareKeys(k, o.lte!) <= 0);
+        if (o.reverse) want.reverse();
+        if (o.limit !== undefined) want = want.slice(0, o.limit);
+        assert.deepEqual([...map.range(o)], want);
+      },
+    ),
+    { numRuns: process.env.FERRITE_SOAK === '1' ? 500 : 80 },
+  );
+});
+
+test('PSortedMap composite keys: range({ gte: [2], lt: [3] }) selects every [2, *]', () => {
+  const real = fakeSetup();
+  const map = real.map as unknown as PSortedMap<[number, string], number>;
+  const names = ['', 'a', 'b\u0000c', 'zz', '\u00ff', 'x'.repeat(30)];
+  for (let p = 1; p <= 3; p++) for (const [i, n] of names.entries()) map.set([p, n], p * 100 + i);
+  const got = [...map.range({ gte: [2] as unknown as [number, string], lt: [3] as unknown as [number, string] })];
+  assert.equal(got.length, names.length);
+  assert.ok(got.every(([k]) => k[0] === 2));
+  assert.deepEqual(map.first(), [[1, ''], 100]);
+  assert.deepEqual(map.last()?.[0], [3, '\u00ff']);
+});
+
+test('PSortedMap: many inserts and deletes keep the tree valid (splits, merges, root collapse)', () => {
+  const real = fakeSetup();
+  const map = real.map as unknown as PSortedMap<number, string>;
+  const N = 5000;
+  for (let i = 0; i < N; i++) map.set((i * 7919) % N, `v${i}`.repeat(1 + (i % 5)));
+  assert.deepEqual(map.validate(), []);
+  assert.equal(map.size, N);
+  for (let i = 0; i < N; i++) if (i % 10 !== 3) map.delete(i);
+  assert.deepEqual(map.validate(), []);
+  assert.equal(map.size, N / 10);
+  assert.deepEqual([...map.keys()], Array.from({ length: N / 10 }, (_, j) => j * 10 + 3));
+  for (let i = 0; i < N; i++) map.delete(i);
+  assert.deepEqual(map.validate(), []);
+  assert.equal(map.size, 0);
+  assert.equal(map.first(), undefined);
+});
