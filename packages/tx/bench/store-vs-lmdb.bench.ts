@@ -1,0 +1,195 @@
+/**
+ * ferrite Store vs lmdb-js, in one run, on the same medium (tmpfs at /dev/shm; ferrite with
+ * forcePmem, i.e. cache-line flushes as PMEM_IS_PMEM_FORCE=1 does; lmdb with its default
+ * durable commits, which on tmpfs cost no device I/O).
+ *
+ * Every operation is timed in samples of several operations (hrtime around the batch, divided
+ * by the batch size) so that the timer's own cost does not dominate sub-microsecond
+ * operations; the median over samples is reported.
+ *
+ * Sizes: 100k entries by default; FERRITE_BENCH_1M=1 adds 1M (slow to preload: minutes).
+ * Prints, per operation and size:
+ *   `<op> @<size> ferrite (tmpfs, forcePmem): median X µs (n samples)`
+ *   `<op> @<size> lmdb (tmpfs): median Y µs (n samples)`
+ *   `<op> @<size>: ferrite median X µs, lmdb Y µs, ratio X/Y`
+ */
+import { rmSync, existsSync } from 'node:fs';
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { Store, defaultPoolPath } from '../src/index.js';
+
+const SIZES = [100_000, ...(process.env.FERRITE_BENCH_1M === '1' ? [1_000_000] : [])];
+const SAMPLES = 31;
+
+interface Value { ino: number; size: number; mtime: number; mode: number }
+function valueOf(i: number): Value {
+  return { ino: i, size: 2048 + (i % 100), mtime: 1_700_000_000 + i, mode: 0o100644 };
+}
+function keyOf(i: number): string {
+  return `key${String(i).padStart(9, '0')}`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Runs `batch` (which performs `perSample` operations) SAMPLES times; per-op µs samples. */
+function measure(perSample: number, batch: (sample: number) => void): number[] {
+  const out: number[] = [];
+  batch(-1); // warm-up
+  for (let s = 0; s < SAMPLES; s++) {
+    const t0 = process.hrtime.bigint();
+    batch(s);
+    const t1 = process.hrtime.bigint();
+    out.push(Number(t1 - t0) / 1000 / perSample);
+  }
+  return out;
+}
+
+function fmt(x: number): string {
+  return x < 10 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(1);
+}
+
+function report(op: string, size: number, ferrite: number[] | undefined, lmdb: number[]): void {
+  const label = size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`;
+  const l = median(lmdb);
+  console.log(`${op} @${label} lmdb (tmpfs): median ${fmt(l)} µs (${lmdb.length} samples)`);
+  if (ferrite === undefined) {
+    console.log(`${op} @${label}: ferrite n/a, lmdb ${fmt(l)} µs`);
+    return;
+  }
+  const f = median(ferrite);
+  console.log(`${op} @${label} ferrite (tmpfs, forcePmem): median ${fmt(f)} µs (${ferrite.length} samples)`);
+  console.log(`${op} @${label}: ferrite median ${fmt(f)} µs, lmdb ${fmt(l)} µs, ratio ${(f / l).toFixed(2)}`);
+}
+
+function cleanup(path: string): void {
+  for (const p of [path, `${path}-lock`]) if (existsSync(p)) rmSync(p, { recursive: true, force: true });
+}
+
+function openFerrite(size: number): { store: Store; path: string } {
+  const path = defaultPoolPath(`ferrite-bench-${process.pid}`);
+  cleanup(path);
+  // ~200 bytes per entry for map + sorted map + slack; grow allowed.
+  const bytes = Math.max(64 << 20, size * 512);
+  const store = Store.open(path, { create: true, size: bytes, maxSize: bytes * 4, forcePmem: true });
+  return { store, path };
+}
+
+function openLmdbDb(size: number): { db: RootDatabase<Value, string>; qdb: Database<Value, number>; path: string } {
+  const path = `/dev/shm/lmdb-bench-${process.pid}`;
+  cleanup(path);
+  const db = openLmdb<Value, string>({ path, mapSize: Math.max(256 << 20, size * 1024), maxDbs: 4 });
+  const qdb = db.openDB<Value, number>({ name: 'queue' });
+  return { db, qdb, path };
+}
+
+function run(size: number): void {
+  const f = openFerrite(size);
+  const l = openLmdbDb(size);
+  const map = f.store.map<string, Value>('map');
+  const queue = f.store.queue<Value>('queue');
+  let sorted: { set(k: string, v: Value): unknown; range(o: { gte?: string; limit?: number }): Iterable<[string, Value]> } | undefined;
+  try {
+    sorted = f.store.sortedMap<string, Value>('sorted') as unknown as typeof sorted;
+  } catch {
+    sorted = undefined; // sorted map not available in this build
+  }
+
+  // Preload both stores with `size` entries, 1000 per transaction.
+  for (let i = 0; i < size; i += 1000) {
+    const end = Math.min(size, i + 1000);
+    f.store.transaction(() => {
+      for (let j = i; j < end; j++) {
+        map.set(keyOf(j), valueOf(j));
+        sorted?.set(keyOf(j), valueOf(j));
+      }
+    });
+    l.db.transactionSync(() => {
+      for (let j = i; j < end; j++) l.db.put(keyOf(j), valueOf(j));
+    });
+  }
+
+  const rnd = (s: number, k: number) => ((s + 7) * 2654435761 + k * 40503) % size;
+  let next = size; // fresh keys for inserts
+  const GET_BATCH = 2000;
+  const ONE_BATCH = 200;
+
+  // insert, one transaction (durable commit) per insert
+  {
+    let fk = next;
+    const fr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } });
+    let lk = next;
+    const lr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) { const i = lk++; l.db.putSync(keyOf(i), valueOf(i)); } });
+    next = Math.max(fk, lk);
+    report('map insert (1 tx each)', size, fr, lr);
+  }
+  // get of present keys
+  {
+    let sink = 0;
+    const keys = Array.from({ length: GET_BATCH }, (_, k) => keyOf(rnd(3, k)));
+    const fr = measure(GET_BATCH, () => { for (let k = 0; k < GET_BATCH; k++) sink += map.get(keys[k]!)!.ino; });
+    const lr = measure(GET_BATCH, () => { for (let k = 0; k < GET_BATCH; k++) sink += l.db.get(keys[k]!)!.ino; });
+    if (sink === 0.5) console.log('');
+    report('map get', size, fr, lr);
+  }
+  // update in place, one transaction per update
+  {
+    const fr = measure(ONE_BATCH, (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); map.set(keyOf(i), { ...valueOf(i), size: s }); } });
+    const lr = measure(ONE_BATCH, (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); l.db.putSync(keyOf(i), { ...valueOf(i), size: s }); } });
+    report('map update (1 tx each)', size, fr, lr);
+  }
+  // delete, one transaction per delete (of the keys inserted above, so the size stays ~N)
+  {
+    let fk = size;
+    const fr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) map.delete(keyOf(fk++)); });
+    let lk = size;
+    const lr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) l.db.removeSync(keyOf(lk++)); });
+    report('map delete (1 tx each)', size, fr, lr);
+  }
+  // 1,000 inserts in one transaction (µs per transaction)
+  {
+    let fk = next + 1_000_000;
+    const fr = measure(1, () => f.store.transaction(() => { for (let k = 0; k < 1000; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } }));
+    let lk = next + 1_000_000;
+    const lr = measure(1, () => l.db.transactionSync(() => { for (let k = 0; k < 1000; k++) { const i = lk++; l.db.put(keyOf(i), valueOf(i)); } }));
+    report('map 1000 inserts in one tx (per tx)', size, fr, lr);
+  }
+  // queue push and shift, one transaction each (lmdb: integer keys, first key via getRange)
+  {
+    let head = 0;
+    let tail = 0;
+    const fp = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) queue.push(valueOf(k)); });
+    const lp = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) l.qdb.putSync(tail++, valueOf(k)); });
+    report('queue push (1 tx each)', size, fp, lp);
+    const fs = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) queue.shift(); });
+    const ls = measure(ONE_BATCH, () => {
+      for (let k = 0; k < ONE_BATCH; k++) {
+        for (const { key } of l.qdb.getRange({ start: head, limit: 1 })) {
+          l.qdb.removeSync(key);
+          head = key + 1;
+        }
+      }
+    });
+    report('queue shift (1 tx each)', size, fs, ls);
+  }
+  // range scan of 1,000 entries (µs per scan)
+  {
+    let sink = 0;
+    const fr = sorted === undefined ? undefined : measure(1, (s) => {
+      for (const [, v] of sorted!.range({ gte: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += v.ino;
+    });
+    const lr = measure(1, (s) => {
+      for (const { value } of l.db.getRange({ start: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += value.ino;
+    });
+    if (sink === 0.5) console.log('');
+    report('range scan of 1000', size, fr, lr);
+  }
+
+  f.store.close();
+  l.db.close();
+  cleanup(f.path);
+  cleanup(l.path);
+}
+
+for (const size of SIZES) run(size);
