@@ -127,8 +127,8 @@ test('the right undo protocol passes every crash point, with recovery crashed to
   const events = countEvents(right.setup, right.run);
   assert.deepEqual(events, { flushes: 4, drains: 4, total: 8 });
   const states = forEveryCrashPoint({ ...right, recoveryCrashDepth: 2 });
-  // 9 crash points (8 events + after completion) x 4 seeds x (undisturbed + depth 1 + depth 2).
-  assert.equal(states, 9 * 4 * 3);
+  // 9 crash points (8 events + after completion) x 8 seeds x (undisturbed + depth 1 + depth 2).
+  assert.equal(states, 9 * 8 * 3);
   const all = forEveryCrashPoint({ ...right, recoveryCrashDepth: 1, recoveryPoints: 'all', seeds: 2 });
   assert.ok(all > 9 * 2 * 2, `exhaustive recovery points checked ${all} states`);
 });

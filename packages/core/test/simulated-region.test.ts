@@ -173,6 +173,15 @@ test('exhaustive mode enumerates 2^k images for k in-flight lines', () => {
   assert.throws(() => [...r.crashImages({ maxLines: 2 })], (e: unknown) => isFerriteError(e, 'ERANGE'));
 });
 
+test('a durable line holding NaN bit patterns is not in flight', () => {
+  const r = new SimulatedRegion(4096);
+  r.bytes.fill(0xff, 0, 128); // 0xffff_ffff_ffff_ffff is a NaN as a float64
+  r.persist(0, 128);
+  assert.deepEqual(r.unpersisted(), []);
+  r.bytes[200] = 1;
+  assert.deepEqual(r.unpersisted(), [{ offset: 192, length: 64 }]);
+});
+
 test('unpersisted merges adjacent in-flight lines into runs', () => {
   const r = new SimulatedRegion(1000);
   r.bytes[0] = 1;

@@ -18,7 +18,7 @@ export const MAX_RECOVERY_CRASH_DEPTH = 3;
  * Where the run is crashed: before the `crashAt`-th event (1-based) of kind `on`, counted
  * from the start of `run`. A `crashAt` beyond the run's events means the run completes and
  * the crash comes after it (the image then shows what the run left undurable). `seed`
- * chooses the crash image (see `CrashChoice`: `seed % 4` selects its mode).
+ * chooses the crash image (see `CrashChoice` and `crashModeOfSeed`).
  */
 export interface CrashPoint {
   crashAt: number;
@@ -175,7 +175,10 @@ export function crashProperty<S, R>(
 
 /** Options of `forEveryCrashPoint`. */
 export interface EveryCrashPointOptions {
-  /** Crash images per crash point: seeds `firstSeed`, `firstSeed + 1`, ... (default 4: every mode once). */
+  /**
+   * Crash images per crash point: seeds `firstSeed`, `firstSeed + 1`, ... (default 8: from
+   * seed 0, the all-media and all-live images and three each of the random modes).
+   */
   seeds?: number;
   /** First image seed (default 0). */
   firstSeed?: number;
@@ -197,7 +200,7 @@ export interface EveryCrashPointOptions {
  */
 export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCrashPointOptions): number {
   const depth = checkDepth(scenario.recoveryCrashDepth);
-  const seeds = scenario.seeds ?? 4;
+  const seeds = scenario.seeds ?? 8;
   const firstSeed = scenario.firstSeed ?? 0;
   const on = scenario.on ?? 'any';
   const mode = scenario.recoveryPoints ?? 'sampled';

@@ -4,7 +4,7 @@
  */
 export { SimulatedCrash, isSimulatedCrash } from './simulated-crash.js';
 export type { CrashEvent, CrashOn } from './simulated-crash.js';
-export { SimulatedRegion, CRASH_MODES, PAGE, MAX_SIMULATED_LENGTH } from './simulated-region.js';
+export { SimulatedRegion, CRASH_MODES, crashModeOfSeed, PAGE, MAX_SIMULATED_LENGTH } from './simulated-region.js';
 export type {
   ByteRun,
   CrashChoice,

@@ -28,13 +28,24 @@ export type WordSource = 'media' | 'pending' | 'live';
  */
 export type CrashMode = 'media' | 'live' | 'lines' | 'words';
 
-/** The modes a seed selects, indexed by `(seed >>> 0) % 4`. */
+/** Every crash mode. */
 export const CRASH_MODES: readonly CrashMode[] = ['media', 'live', 'lines', 'words'];
 
 /**
+ * The mode a bare seed selects: with s = (seed >>> 0) % 8, s = 0 is 'media', s = 1 is
+ * 'live', other even s 'lines', other odd s 'words'. So seeds 0..3 cover every mode once,
+ * and among random seeds the two deterministic extremes take 1/8 each while the random
+ * modes take 3/8 each.
+ */
+export function crashModeOfSeed(seed: number): CrashMode {
+  const s = (seed >>> 0) % 8;
+  return s === 0 ? 'media' : s === 1 ? 'live' : s % 2 === 0 ? 'lines' : 'words';
+}
+
+/**
  * A seeded choice of crash image. `seed` (reduced to an unsigned 32-bit integer) drives
- * the random choices; `mode` defaults to `CRASH_MODES[(seed >>> 0) % 4]`, so seeds
- * 0, 1, 2, 3 cover every mode once. Equal choices on equal region states give equal images.
+ * the random choices; `mode` defaults to `crashModeOfSeed(seed)`, so seeds 0, 1, 2, 3
+ * cover every mode once. Equal choices on equal region states give equal images.
  */
 export interface CrashChoice {
   seed: number;
@@ -113,6 +124,8 @@ export class SimulatedRegion implements Region {
   private live32: Int32Array;
   private media32: Int32Array;
   private pending32: Int32Array;
+  private live64: Float64Array;
+  private media64: Float64Array;
   private closed = false;
 
   private flushCount = 0;
@@ -145,6 +158,24 @@ export class SimulatedRegion implements Region {
     this.live32 = int32Of(this.live);
     this.media32 = int32Of(this.mediaBytes);
     this.pending32 = int32Of(this.pending);
+    this.live64 = float64Of(this.live);
+    this.media64 = float64Of(this.mediaBytes);
+  }
+
+  /** Installs new arrays (creation, grow, close, adoption) with their cached views. */
+  private setArrays(live: Uint8Array, media: Uint8Array, pending: Uint8Array): void {
+    invariant(live.length === media.length && media.length === pending.length, 'B, M and P have one length');
+    this._length = live.length;
+    this.live = live;
+    this.mediaBytes = media;
+    this.pending = pending;
+    this.liveBuf = bufferOf(live);
+    this.mediaBuf = bufferOf(media);
+    this.live32 = int32Of(live);
+    this.media32 = int32Of(media);
+    this.pending32 = int32Of(pending);
+    this.live64 = float64Of(live);
+    this.media64 = float64Of(media);
   }
 
   /**
@@ -281,16 +312,8 @@ export class SimulatedRegion implements Region {
     const pending = new Uint8Array(newLength);
     pending.set(this.pending);
     detach(this.live);
-    this._length = newLength;
-    this.live = live;
+    this.setArrays(live, media, pending);
     this._bytes = live;
-    this.mediaBytes = media;
-    this.pending = pending;
-    this.liveBuf = bufferOf(live);
-    this.mediaBuf = bufferOf(media);
-    this.live32 = int32Of(live);
-    this.media32 = int32Of(media);
-    this.pending32 = int32Of(pending);
   }
 
   /**
@@ -304,9 +327,7 @@ export class SimulatedRegion implements Region {
     // Move the contents to a buffer only the simulator holds, detaching the user's array.
     const kept = new Uint8Array(structuredClone(this.live.buffer as ArrayBuffer, { transfer: [this.live.buffer as ArrayBuffer] }));
     invariant(this._bytes.length === 0, 'close detaches the live array');
-    this.live = kept;
-    this.liveBuf = bufferOf(kept);
-    this.live32 = int32Of(kept);
+    this.setArrays(kept, this.mediaBytes, this.pending);
   }
 
   /** A copy of the media image: what is durable now. */
@@ -417,16 +438,8 @@ export class SimulatedRegion implements Region {
   private static adopt(image: Uint8Array, granularity: Granularity): SimulatedRegion {
     const region = new SimulatedRegion(0, { granularity });
     checkLength('crashRegion', image.length);
-    region._length = image.length;
-    region.live = image;
+    region.setArrays(image, image.slice(), new Uint8Array(image.length));
     region._bytes = image;
-    region.mediaBytes = image.slice();
-    region.pending = new Uint8Array(image.length);
-    region.liveBuf = bufferOf(region.live);
-    region.mediaBuf = bufferOf(region.mediaBytes);
-    region.live32 = int32Of(region.live);
-    region.media32 = int32Of(region.mediaBytes);
-    region.pending32 = int32Of(region.pending);
     return region;
   }
 
@@ -488,16 +501,18 @@ export class SimulatedRegion implements Region {
   private inflightLines(): number[] {
     const lines: number[] = [];
     const length = this._length;
-    const live32 = this.live32;
-    const media32 = this.media32;
+    const live64 = this.live64;
+    const media64 = this.media64;
     for (let chunk = 0; chunk < length; chunk += SCAN_CHUNK) {
       const chunkEnd = Math.min(chunk + SCAN_CHUNK, length);
       if (this.liveBuf.compare(this.mediaBuf, chunk, chunkEnd, chunk, chunkEnd) === 0) continue;
       for (let start = chunk; start < chunkEnd; start += CACHE_LINE) {
-        const wordEnd = Math.min(start + CACHE_LINE, chunkEnd) >> 2;
-        for (let w = start >> 2; w < wordEnd; w++) {
-          if (live32[w] !== media32[w]) {
-            lines.push(start / CACHE_LINE);
+        const wordEnd = Math.min(start + CACHE_LINE, chunkEnd) >> 3;
+        // Comparing as float64 halves the iterations; NaN !== NaN can flag an equal word,
+        // so a flagged line is confirmed with exact 32-bit compares.
+        for (let w = start >> 3; w < wordEnd; w++) {
+          if (live64[w] !== media64[w]) {
+            if (this.lineDiffers(start, wordEnd << 3)) lines.push(start / CACHE_LINE);
             break;
           }
         }
@@ -509,24 +524,45 @@ export class SimulatedRegion implements Region {
     return [...all].sort((a, b) => a - b);
   }
 
+  /** Exact comparison of B and M over [start, end). */
+  private lineDiffers(start: number, end: number): boolean {
+    const live32 = this.live32;
+    const media32 = this.media32;
+    for (let i = start >> 2; i < end >> 2; i++) if (live32[i] !== media32[i]) return true;
+    return false;
+  }
+
   private applySeeded(out: Uint8Array, seed: number, wholeLines: boolean): void {
     const prng = new Prng(seed);
     const out32 = int32Of(out);
-    // The candidates of a line, in the order 'media', ['pending',] 'live'.
-    const two = [this.media32, this.live32];
-    const three = [this.media32, this.pending32, this.live32];
+    const live32 = this.live32;
+    const pending32 = this.pending32;
+    // `out` starts as M, so choosing 'media' costs nothing. One 32-bit draw per line: one
+    // bit per word when the candidates are {M, B}, four bits (mod 3) when they are {M, P, B}.
     for (const line of this.inflightLines()) {
-      const sources = this.pendingLines.has(line) ? three : two;
-      const n = sources.length;
+      const hasPending = this.pendingLines.has(line);
       const firstInt = (line * CACHE_LINE) >> 2;
       const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
+      let bits = prng.nextU32();
       if (wholeLines) {
-        const src = sources[prng.below(n)]!;
+        const pick = bits % (hasPending ? 3 : 2);
+        if (pick === 0) continue;
+        const src = pick === 2 || !hasPending ? live32 : pending32;
         for (let i = firstInt; i < endInt; i++) out32[i] = src[i]!;
         continue;
       }
-      for (let i = firstInt; i < endInt; i += 2) {
-        const src = sources[prng.below(n)]!;
+      if (!hasPending) {
+        for (let i = firstInt; i < endInt; i += 2, bits >>>= 1) {
+          if ((bits & 1) === 0) continue;
+          out32[i] = live32[i]!;
+          out32[i + 1] = live32[i + 1]!;
+        }
+        continue;
+      }
+      for (let i = firstInt; i < endInt; i += 2, bits >>>= 4) {
+        const pick = (bits & 15) % 3;
+        if (pick === 0) continue;
+        const src = pick === 1 ? pending32 : live32;
         out32[i] = src[i]!;
         out32[i + 1] = src[i + 1]!;
       }
@@ -573,7 +609,7 @@ function normalizeChoice(choice: number | CrashChoice): { seed: number; mode: Cr
   if (!Number.isSafeInteger(seed)) {
     throw new FerriteError('EINVAL', `crashImage: seed must be an integer, got ${String(seed)}`);
   }
-  const mode = (typeof choice === 'number' ? undefined : choice.mode) ?? CRASH_MODES[(seed >>> 0) % CRASH_MODES.length]!;
+  const mode = (typeof choice === 'number' ? undefined : choice.mode) ?? crashModeOfSeed(seed);
   if (!CRASH_MODES.includes(mode)) throw new FerriteError('EINVAL', `crashImage: unknown mode ${String(mode)}`);
   return { seed, mode };
 }
@@ -585,6 +621,11 @@ function bufferOf(bytes: Uint8Array): Buffer {
 function int32Of(bytes: Uint8Array): Int32Array {
   invariant(bytes.byteOffset % 4 === 0 && bytes.length % 4 === 0, 'simulator arrays are word aligned');
   return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+}
+
+function float64Of(bytes: Uint8Array): Float64Array {
+  invariant(bytes.byteOffset % 8 === 0 && bytes.length % 8 === 0, 'simulator arrays are word aligned');
+  return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length >> 3);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,0 +1,50 @@
+/**
+ * Cost of crash images on a 1 MiB simulated region: the crash harness makes one per
+ * checked state, tens of thousands per CI run. Medium: DRAM only (the simulator).
+ * Prints `name: median X µs (n samples)`.
+ */
+import { SimulatedRegion } from '@ferrite/core/testing';
+
+const MIB = 1 << 20;
+const SAMPLES = 300;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+function measure(name: string, fn: (i: number) => unknown): void {
+  for (let i = 0; i < 20; i++) fn(i); // warm-up: let the JIT settle
+  const times: number[] = [];
+  let sink = 0;
+  for (let i = 0; i < SAMPLES; i++) {
+    const t0 = process.hrtime.bigint();
+    const out = fn(i);
+    times.push(Number(process.hrtime.bigint() - t0) / 1000);
+    if (out instanceof Uint8Array) sink ^= out[0]!;
+  }
+  console.log(`${name}: median ${median(times).toFixed(1)} µs (${SAMPLES} samples)`);
+  if (sink === 0x1234) console.log('');
+}
+
+/** A 1 MiB region with `dirty` in-flight lines spread over it, half of them flushed. */
+function regionWith(dirty: number): SimulatedRegion {
+  const r = new SimulatedRegion(MIB);
+  const lines = MIB / 64;
+  const step = Math.floor(lines / dirty);
+  for (let i = 0; i < dirty; i++) {
+    const off = i * step * 64;
+    r.bytes.fill(i & 0xff | 1, off, off + 64);
+    if (i % 2 === 0) r.flush(off, 64);
+  }
+  return r;
+}
+
+for (const dirty of [4, 1000]) {
+  const r = regionWith(dirty);
+  measure(`crash image 1 MiB, ${dirty} dirty lines, mode words`, (i) => r.crashImage({ seed: i, mode: 'words' }));
+  measure(`crash image 1 MiB, ${dirty} dirty lines, mode lines`, (i) => r.crashImage({ seed: i, mode: 'lines' }));
+  measure(`crash image 1 MiB, ${dirty} dirty lines, mode media (copy only)`, (i) => r.crashImage({ seed: i, mode: 'media' }));
+  measure(`unpersisted 1 MiB, ${dirty} dirty lines (scan only)`, () => r.unpersisted());
+  measure(`crash region 1 MiB, ${dirty} dirty lines, mode words`, (i) => r.crashRegion({ seed: i, mode: 'words' }));
+}
