@@ -1,1 +1,12 @@
-export {};
+/**
+ * @ferrite/heap: the pool format, the allocator, undo-log transactions, recovery at open,
+ * growth and check(). See README.md.
+ */
+export { Pool } from './pool.js';
+export type { PoolCreateOptions, PoolOpenOptions, PoolStats, ClassStats } from './pool.js';
+export { TransactionAbortedError } from './transaction.js';
+export type { Transaction } from './transaction.js';
+export type { CheckReport, CheckProblem } from './check.js';
+export { MAX_ALLOC } from './allocator.js';
+export { CLASS_SIZES, MAX_RUN_BLOCK } from './chunks.js';
+export { CHUNK_SIZE, MAX_LAYOUT_BYTES, MAX_LOG_BYTES } from './layout.js';

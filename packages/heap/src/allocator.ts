@@ -1,0 +1,407 @@
+/**
+ * The allocator: size-class runs with bitmaps for small blocks, whole-chunk extents for
+ * large ones. Persistent state is only the chunk headers and the run bitmaps; the free-space
+ * index lives in DRAM and is rebuilt by walking chunk headers and bitmaps (time proportional
+ * to the metadata, not to the pool's bytes).
+ *
+ * Every persistent change goes through the running transaction: the allocator snapshots the
+ * word it is about to change (`tx.snapshot`, flushed but not drained) and queues the change
+ * (`tx.defer`), which the transaction applies after its next drain. So an allocation costs no
+ * fence of its own, and the change is undone with the transaction.
+ */
+import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
+import {
+  CLASS_SIZES, classOf, decodeHeader, encodeLow, KIND_EXTENT, KIND_FREE, KIND_LOG, KIND_RUN, MAX_RUN_BLOCK, MAX_SPAN,
+  runGeometries,
+} from './chunks.js';
+import type { DecodedHeader, RunGeometry } from './chunks.js';
+import { CHUNK_SIZE, EXTENT_DATA } from './layout.js';
+import type { Mem } from './mem.js';
+
+/** Deferred operations on pool metadata, applied after the snapshots are durable. */
+export const OP_HEADER = 0; // arg = low word of a chunk header
+export const OP_SET_BIT = 1; // arg = bit mask within the byte
+export const OP_CLEAR_BIT = 2;
+export const OP_ZERO = 3; // arg = length
+export const OP_U64 = 4; // arg = value
+
+/** What the allocator needs from the running transaction. */
+export interface AllocTx {
+  /** Logs [offset, offset + length) if not yet covered; flushed, not drained. */
+  snapshot(offset: number, length: number): void;
+  /** Queues a metadata change for after the next drain. */
+  defer(op: number, offset: number, arg: number): void;
+  /** Registers a freshly allocated block: flushed at commit, never logged. */
+  fresh(offset: number, length: number): void;
+}
+
+export class Run {
+  /** DRAM availability: 1 = allocated, or freed by the running transaction, or past the end. */
+  readonly avail: Uint32Array;
+  nFree: number;
+  hint = 0;
+  inPartial = false;
+  constructor(
+    readonly chunk: number,
+    readonly cls: number,
+    readonly base: number,
+    readonly g: RunGeometry,
+  ) {
+    this.avail = new Uint32Array(Math.ceil(g.blocks / 32));
+    const tail = g.blocks % 32;
+    if (tail !== 0) this.avail[this.avail.length - 1] = ~((1 << tail) - 1) >>> 0;
+    this.nFree = g.blocks;
+  }
+}
+
+export interface Damage {
+  offset: number;
+  message: string;
+  kind: string;
+}
+
+/** Largest allocation: one extent of MAX_SPAN chunks minus its header line. */
+export const MAX_ALLOC = MAX_SPAN * CHUNK_SIZE - EXTENT_DATA;
+
+export class Allocator {
+  readonly geos: RunGeometry[] = runGeometries(CHUNK_SIZE);
+  nChunks = 0;
+  runs = new Map<number, Run>();
+  /** Extents (EXTENT) and log segments (LOG): chunk index → chunks. */
+  extents = new Map<number, number>();
+  logs = new Map<number, number>();
+  /** Free chunk ranges in DRAM: sorted, disjoint, coalesced. */
+  freeStarts: number[] = [];
+  freeLens: number[] = [];
+  partial: Run[][] = CLASS_SIZES.map(() => []);
+  damage: Damage[] = [];
+  /** Chunks from here on are not used: a damaged header stopped the walk. */
+  usableChunks = 0;
+  /** Called when no free range fits; grows the pool by at least `chunks`, or returns false. */
+  grow: (chunks: number) => boolean = () => false;
+  private readonly h: DecodedHeader = { kind: 0, span: 0, cls: 0 };
+
+  constructor(
+    private readonly mem: Mem,
+    readonly heapOffset: number,
+  ) {}
+
+  chunkOffset(i: number): number {
+    return this.heapOffset + i * CHUNK_SIZE;
+  }
+
+  /** Rebuilds the DRAM index from the pool's chunk headers and bitmaps. */
+  rebuild(size: number): void {
+    this.nChunks = Math.floor((size - this.heapOffset) / CHUNK_SIZE);
+    this.runs.clear();
+    this.extents.clear();
+    this.logs.clear();
+    this.freeStarts = [];
+    this.freeLens = [];
+    for (const p of this.partial) p.length = 0;
+    this.damage = [];
+    const { view, bytes } = this.mem;
+    const h = this.h;
+    let i = 0;
+    while (i < this.nChunks) {
+      const off = this.chunkOffset(i);
+      if (!decodeHeader(view.getUint32(off, true), view.getUint32(off + 4, true), h)) {
+        this.damage.push({ offset: off, message: `chunk ${i}: damaged header; chunks ${i}.. are not used`, kind: 'chunk-header' });
+        break;
+      }
+      if (i + h.span > this.nChunks) {
+        this.damage.push({ offset: off, message: `chunk ${i}: span of ${h.span} chunks runs past the heap end`, kind: 'chunk-bounds' });
+        break;
+      }
+      if (h.kind === KIND_FREE) {
+        this.appendFree(i, h.span);
+      } else if (h.kind === KIND_RUN) {
+        const g = this.geos[h.cls]!;
+        const run = new Run(i, h.cls, off, g);
+        const bm = off + 8;
+        let used = 0;
+        for (let w = 0; w < run.avail.length; w++) {
+          const b = bm + w * 4;
+          const word = (bytes[b]! | (bytes[b + 1]! << 8) | (bytes[b + 2]! << 16) | (bytes[b + 3]! << 24)) >>> 0;
+          const extra = word & run.avail[w]!;
+          if (extra !== 0) {
+            this.damage.push({ offset: b, message: `run at chunk ${i}: bitmap bits set past the last block`, kind: 'bitmap' });
+          }
+          run.avail[w] = (run.avail[w]! | word) >>> 0;
+          used += popcount(word & ~extra);
+        }
+        run.nFree = g.blocks - used;
+        this.runs.set(i, run);
+        if (run.nFree > 0) this.pushPartial(run);
+      } else if (h.kind === KIND_EXTENT) {
+        this.extents.set(i, h.span);
+      } else {
+        this.logs.set(i, h.span);
+      }
+      i += h.span;
+    }
+    this.usableChunks = i;
+  }
+
+  private appendFree(start: number, len: number): void {
+    const n = this.freeStarts.length;
+    if (n > 0 && this.freeStarts[n - 1]! + this.freeLens[n - 1]! === start) this.freeLens[n - 1]! += len;
+    else {
+      this.freeStarts.push(start);
+      this.freeLens.push(len);
+    }
+  }
+
+  /** Inserts a free chunk range, coalescing with neighbours. */
+  insertFree(start: number, len: number): void {
+    const s = this.freeStarts;
+    const l = this.freeLens;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid]! < start) lo = mid + 1;
+      else hi = mid;
+    }
+    invariant(lo === s.length || s[lo]! >= start + len, 'free range overlaps a free range after it');
+    invariant(lo === 0 || s[lo - 1]! + l[lo - 1]! <= start, 'free range overlaps a free range before it');
+    const joinPrev = lo > 0 && s[lo - 1]! + l[lo - 1]! === start;
+    const joinNext = lo < s.length && s[lo]! === start + len;
+    if (joinPrev && joinNext) {
+      l[lo - 1]! += len + l[lo]!;
+      s.splice(lo, 1);
+      l.splice(lo, 1);
+    } else if (joinPrev) {
+      l[lo - 1]! += len;
+    } else if (joinNext) {
+      s[lo] = start;
+      l[lo]! += len;
+    } else {
+      s.splice(lo, 0, start);
+      l.splice(lo, 0, len);
+    }
+  }
+
+  /** New chunks after growth: [from, to), persistently FREE already. */
+  addChunks(from: number, to: number): void {
+    invariant(from === this.nChunks && to > from, 'growth must append chunks');
+    const wasWhole = this.usableChunks === this.nChunks;
+    this.nChunks = to;
+    if (wasWhole) {
+      this.insertFree(from, to - from);
+      this.usableChunks = to;
+    }
+  }
+
+  private pushPartial(run: Run): void {
+    run.inPartial = true;
+    this.partial[run.cls]!.push(run);
+  }
+
+  usableSizeOfClass(cls: number): number {
+    return this.geos[cls]!.blockSize;
+  }
+
+  /** Allocates `size` bytes inside `tx`; returns the block's offset. */
+  alloc(size: number, tx: AllocTx): number {
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new FerriteError('EINVAL', `allocation size must be a positive integer, got ${String(size)}`);
+    }
+    if (size > MAX_ALLOC) throw new FerriteError('ERANGE', `allocation of ${size} bytes exceeds the largest (${MAX_ALLOC})`);
+    if (size <= MAX_RUN_BLOCK) return this.allocBlock(classOf(size), tx);
+    const n = Math.ceil((size + EXTENT_DATA) / CHUNK_SIZE);
+    const i = this.takeChunks(n, KIND_EXTENT, tx, true);
+    this.extents.set(i, n);
+    const off = this.chunkOffset(i) + EXTENT_DATA;
+    tx.fresh(off, n * CHUNK_SIZE - EXTENT_DATA);
+    return off;
+  }
+
+  private allocBlock(cls: number, tx: AllocTx): number {
+    const list = this.partial[cls]!;
+    let run = list.length > 0 ? list[list.length - 1]! : undefined;
+    if (run === undefined) run = this.newRun(cls, tx);
+    const avail = run.avail;
+    let w = run.hint;
+    while (w < avail.length && avail[w] === 0xffffffff) w++;
+    if (w === avail.length) {
+      w = 0;
+      while (w < avail.length && avail[w] === 0xffffffff) w++;
+    }
+    invariant(w < avail.length, 'a partial run has a free block');
+    const x = avail[w]!;
+    const bit = 31 - Math.clz32(~x & (x + 1));
+    avail[w] = (x | (1 << bit)) >>> 0;
+    run.hint = w;
+    run.nFree--;
+    if (run.nFree === 0) {
+      list.pop();
+      run.inPartial = false;
+    }
+    const block = w * 32 + bit;
+    const g = run.g;
+    invariant(block < g.blocks, 'block index inside the run');
+    const bm = run.base + 8;
+    tx.snapshot(bm + (block >> 6) * 8, 8);
+    tx.defer(OP_SET_BIT, bm + (block >> 3), 1 << (block & 7));
+    const off = run.base + g.dataStart + block * g.blockSize;
+    tx.fresh(off, g.blockSize);
+    return off;
+  }
+
+  private newRun(cls: number, tx: AllocTx): Run {
+    const i = this.takeChunks(1, KIND_RUN, tx, true, cls);
+    const base = this.chunkOffset(i);
+    const g = this.geos[cls]!;
+    tx.snapshot(base + 8, g.bitmapBytes);
+    tx.defer(OP_ZERO, base + 8, g.bitmapBytes);
+    const run = new Run(i, cls, base, g);
+    this.runs.set(i, run);
+    this.pushPartial(run);
+    return run;
+  }
+
+  /**
+   * Takes `n` contiguous chunks for a run, extent or log segment: first fit in the free
+   * index, else after turning empty runs back into free chunks (when `reclaim`), else after
+   * growing the pool; else PoolFullError. Logs and queues the header writes.
+   */
+  takeChunks(n: number, kind: number, tx: AllocTx, reclaim: boolean, cls = 0): number {
+    invariant(n >= 1 && n <= MAX_SPAN, 'chunk count within one header span');
+    for (let attempt = 0; ; attempt++) {
+      const s = this.freeStarts;
+      const l = this.freeLens;
+      for (let k = 0; k < s.length; k++) {
+        if (l[k]! < n) continue;
+        const start = s[k]!;
+        const len = l[k]!;
+        if (len === n) {
+          s.splice(k, 1);
+          l.splice(k, 1);
+        } else {
+          s[k] = start + n;
+          l[k] = len - n;
+        }
+        const off = this.chunkOffset(start);
+        tx.snapshot(off, 8);
+        tx.defer(OP_HEADER, off, encodeLow(kind, kind === KIND_RUN ? cls : n));
+        if (len > n) this.writeFreeSpan(start + n, len - n, tx);
+        return start;
+      }
+      if (reclaim && this.reclaimEmptyRuns(tx) > 0) continue;
+      if (this.grow(n)) continue;
+      invariant(attempt < 1000, 'allocation loop terminates');
+      throw new PoolFullError(`pool full: no ${n * CHUNK_SIZE} contiguous bytes free and the pool may not grow`);
+    }
+  }
+
+  /** Logs and queues FREE headers covering [start, start + len). */
+  writeFreeSpan(start: number, len: number, tx: AllocTx): void {
+    while (len > 0) {
+      const q = Math.min(len, MAX_SPAN + 1);
+      const off = this.chunkOffset(start);
+      tx.snapshot(off, 8);
+      tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, q - 1));
+      start += q;
+      len -= q;
+    }
+  }
+
+  /** Turns every run with no allocated block into a free chunk (logged). */
+  private reclaimEmptyRuns(tx: AllocTx): number {
+    let n = 0;
+    for (const [i, run] of this.runs) {
+      if (run.nFree !== run.g.blocks) continue;
+      const off = this.chunkOffset(i);
+      tx.snapshot(off, 8);
+      tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, 0));
+      this.runs.delete(i);
+      if (run.inPartial) {
+        const list = this.partial[run.cls]!;
+        list.splice(list.indexOf(run), 1);
+        run.inPartial = false;
+      }
+      this.insertFree(i, 1);
+      n++;
+    }
+    return n;
+  }
+
+  /** Where an allocated block lives: its run and block index, or its extent. */
+  locate(offset: number): { run: Run; block: number } | { extent: number; chunks: number } | undefined {
+    if (!Number.isSafeInteger(offset) || offset < this.heapOffset) return undefined;
+    const i = Math.floor((offset - this.heapOffset) / CHUNK_SIZE);
+    if (i >= this.nChunks) return undefined;
+    const run = this.runs.get(i);
+    if (run !== undefined) {
+      const rel = offset - run.base - run.g.dataStart;
+      if (rel < 0 || rel % run.g.blockSize !== 0) return undefined;
+      const block = rel / run.g.blockSize;
+      if (block >= run.g.blocks) return undefined;
+      if ((run.avail[block >> 5]! & (1 << (block & 31))) === 0) return undefined;
+      return { run, block };
+    }
+    const n = this.extents.get(i);
+    if (n !== undefined && offset === this.chunkOffset(i) + EXTENT_DATA) return { extent: i, chunks: n };
+    return undefined;
+  }
+
+  /** Logs and queues the free of a located block; the DRAM index changes at commit. */
+  free(offset: number, tx: AllocTx): void {
+    const where = this.locate(offset);
+    if (where === undefined) throw new FerriteError('EINVAL', `free(${offset}): not an allocated block`);
+    if ('run' in where) {
+      const { run, block } = where;
+      const bm = run.base + 8;
+      tx.snapshot(bm + (block >> 6) * 8, 8);
+      tx.defer(OP_CLEAR_BIT, bm + (block >> 3), 1 << (block & 7));
+    } else {
+      const off = this.chunkOffset(where.extent);
+      tx.snapshot(off, 8);
+      tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, where.chunks - 1));
+    }
+  }
+
+  /** Makes blocks freed by a committed transaction available again. */
+  commitFree(offset: number): void {
+    const where = this.locate(offset);
+    invariant(where !== undefined, 'a block freed in a transaction is still located at its commit');
+    if ('run' in where) {
+      const { run, block } = where;
+      run.avail[block >> 5] = (run.avail[block >> 5]! & ~(1 << (block & 31))) >>> 0;
+      run.nFree++;
+      if ((block >> 5) < run.hint) run.hint = block >> 5;
+      if (!run.inPartial) this.pushPartial(run);
+    } else {
+      this.extents.delete(where.extent);
+      this.insertFree(where.extent, where.chunks);
+    }
+  }
+
+  /** Usable bytes of an allocated block; EINVAL when `offset` is not one. */
+  usableSize(offset: number): number {
+    const where = this.locate(offset);
+    if (where === undefined) throw new FerriteError('EINVAL', `usableSize(${offset}): not an allocated block`);
+    if ('run' in where) return where.run.g.blockSize;
+    return where.chunks * CHUNK_SIZE - EXTENT_DATA;
+  }
+
+  get freeChunks(): number {
+    let n = 0;
+    for (const l of this.freeLens) n += l;
+    return n;
+  }
+
+  get largestFreeRange(): number {
+    let m = 0;
+    for (const l of this.freeLens) if (l > m) m = l;
+    return m;
+  }
+}
+
+export function popcount(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}

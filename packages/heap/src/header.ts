@@ -1,0 +1,149 @@
+/**
+ * The pool header, kept twice (copies A and B) so a torn header write is recoverable.
+ *
+ * An update writes copy A and persists it, then copy B and persists it: at every instant at
+ * least one copy is whole. Open picks the valid copy with the highest `seq` and, when writable,
+ * rewrites the other one.
+ */
+import { CorruptionError, FerriteError, crc32c } from '@ferrite/core';
+import type { Region } from '@ferrite/core';
+import {
+  CHUNK_SIZE, FORMAT_VERSION, HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_CHUNK_SIZE, H_CRC, H_END, H_FLAGS,
+  H_HEAP_OFFSET, H_LAYOUT, H_LOG_OFFSET, H_MAGIC, H_SEQ, H_SIZE, H_UUID, H_VERSION, LOG_ENTRIES, LOG_HEADER, MAGIC,
+  MAX_LAYOUT_BYTES, peekU64, writeU64,
+} from './layout.js';
+
+export interface HeaderFields {
+  uuid: Uint8Array; // 16 bytes
+  layout: string;
+  size: number;
+  heapOffset: number;
+  seq: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Validates a layout name and returns its UTF-8 bytes (EINVAL when too long or with a NUL). */
+export function encodeLayout(layout: string): Uint8Array {
+  if (typeof layout !== 'string') throw new FerriteError('EINVAL', 'layout must be a string');
+  const bytes = encoder.encode(layout);
+  if (bytes.length > MAX_LAYOUT_BYTES) {
+    throw new FerriteError('EINVAL', `layout name is ${bytes.length} bytes; the limit is ${MAX_LAYOUT_BYTES}`);
+  }
+  if (bytes.includes(0)) throw new FerriteError('EINVAL', 'layout name must not contain NUL characters');
+  return bytes;
+}
+
+/** Serializes `h` into the copy at `base` (not persisted). */
+export function writeHeaderCopy(bytes: Uint8Array, view: DataView, base: number, h: HeaderFields): void {
+  bytes.fill(0, base, base + HEADER_COPY_SIZE);
+  bytes.set(MAGIC, base + H_MAGIC);
+  view.setUint32(base + H_VERSION, FORMAT_VERSION, true);
+  view.setUint32(base + H_FLAGS, 0, true);
+  bytes.set(h.uuid, base + H_UUID);
+  bytes.set(encodeLayout(h.layout), base + H_LAYOUT);
+  writeU64(view, base + H_SIZE, h.size);
+  writeU64(view, base + H_LOG_OFFSET, LOG_HEADER);
+  writeU64(view, base + H_HEAP_OFFSET, h.heapOffset);
+  writeU64(view, base + H_CHUNK_SIZE, CHUNK_SIZE);
+  writeU64(view, base + H_SEQ, h.seq);
+  view.setUint32(base + H_CRC, crc32c(bytes, base, H_CRC), true);
+}
+
+/** Writes both copies, A then B, each persisted before the next is touched. */
+export function writeHeader(region: Region, h: HeaderFields): void {
+  const bytes = region.bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  writeHeaderCopy(bytes, view, HEADER_A, h);
+  region.persist(HEADER_A, H_END);
+  writeHeaderCopy(bytes, view, HEADER_B, h);
+  region.persist(HEADER_B, H_END);
+}
+
+export type CopyStatus =
+  | { ok: true; fields: HeaderFields; version: number }
+  | { ok: false; badMagic: boolean; reason: string };
+
+/** Decodes and validates one copy; never throws. */
+export function readHeaderCopy(bytes: Uint8Array, view: DataView, base: number): CopyStatus {
+  if (bytes.length < base + H_END) return { ok: false, badMagic: true, reason: 'file too short for a header' };
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[base + H_MAGIC + i] !== MAGIC[i]) return { ok: false, badMagic: true, reason: 'bad magic' };
+  }
+  const crc = view.getUint32(base + H_CRC, true);
+  if (crc !== crc32c(bytes, base, H_CRC)) return { ok: false, badMagic: false, reason: 'checksum mismatch' };
+  const version = view.getUint32(base + H_VERSION, true);
+  const size = peekU64(view, base + H_SIZE);
+  const logOffset = peekU64(view, base + H_LOG_OFFSET);
+  const heapOffset = peekU64(view, base + H_HEAP_OFFSET);
+  const chunkSize = peekU64(view, base + H_CHUNK_SIZE);
+  const seq = peekU64(view, base + H_SEQ);
+  let end = 0;
+  while (end < MAX_LAYOUT_BYTES && bytes[base + H_LAYOUT + end] !== 0) end++;
+  const layout = decoder.decode(bytes.subarray(base + H_LAYOUT, base + H_LAYOUT + end));
+  const uuid = bytes.slice(base + H_UUID, base + H_UUID + 16);
+  const fields: HeaderFields = { uuid, layout, size, heapOffset, seq };
+  if (version !== FORMAT_VERSION) return { ok: true, fields, version };
+  if (size < 0 || seq < 0 || logOffset !== LOG_HEADER || chunkSize !== CHUNK_SIZE) {
+    return { ok: false, badMagic: false, reason: 'header fields out of range' };
+  }
+  if (heapOffset < LOG_ENTRIES + 1024 || heapOffset % CHUNK_SIZE !== 0 || heapOffset + CHUNK_SIZE > size) {
+    return { ok: false, badMagic: false, reason: `heap offset ${heapOffset} inconsistent with size ${size}` };
+  }
+  return { ok: true, fields, version };
+}
+
+export interface ChosenHeader {
+  fields: HeaderFields;
+  /** The copy that is stale or damaged and should be rewritten, if any. */
+  repair: boolean;
+}
+
+/**
+ * Picks the header of a pool image: the valid copy with the highest seq. Throws the typed
+ * error the issue asks for (EBADMAGIC, EVERSION, ECORRUPT, ELAYOUT); writes nothing.
+ */
+export function chooseHeader(bytes: Uint8Array, layout: string): ChosenHeader {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const a = readHeaderCopy(bytes, view, HEADER_A);
+  const b = readHeaderCopy(bytes, view, HEADER_B);
+  if (!a.ok && !b.ok) {
+    if (bytes.length < HEADER_B + H_END) {
+      throw new CorruptionError('ECORRUPT', `file of ${bytes.length} bytes is shorter than a pool header`);
+    }
+    if (a.badMagic && b.badMagic) throw new CorruptionError('EBADMAGIC', 'not a ferrite pool (bad magic in both header copies)');
+    throw new CorruptionError('ECORRUPT', `both pool header copies are damaged (A: ${a.reason}; B: ${b.reason})`);
+  }
+  let chosen: HeaderFields;
+  let version: number;
+  if (a.ok && b.ok) {
+    const pickA = a.fields.seq >= b.fields.seq;
+    chosen = pickA ? a.fields : b.fields;
+    version = pickA ? a.version : b.version;
+  } else if (a.ok) {
+    chosen = a.fields;
+    version = a.version;
+  } else if (b.ok) {
+    chosen = b.fields;
+    version = b.version;
+  } else {
+    throw new Error('unreachable');
+  }
+  if (version !== FORMAT_VERSION) {
+    throw new CorruptionError('EVERSION', `pool format version ${version} is not supported (this build reads ${FORMAT_VERSION})`);
+  }
+  if (chosen.layout !== layout) {
+    throw new FerriteError('ELAYOUT', `pool layout is ${JSON.stringify(chosen.layout)}, expected ${JSON.stringify(layout)}`);
+  }
+  if (chosen.size > bytes.length) {
+    throw new CorruptionError('ECORRUPT', `file of ${bytes.length} bytes is shorter than the ${chosen.size} bytes its header says`);
+  }
+  const repair = !(a.ok && b.ok && a.fields.seq === b.fields.seq);
+  return { fields: chosen, repair };
+}
+
+export function uuidString(uuid: Uint8Array): string {
+  const h = Array.from(uuid, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * The pool's byte layout: every constant that fixes where something lives in a pool file.
+ *
+ * ```
+ * 0      header copy A (256 bytes)
+ * 256    header copy B (256 bytes)
+ * 512    root record: rootOffset u64, rootSize u64 (changed only inside transactions)
+ * 576    log header: generation u64, first overflow segment u64
+ * 640    undo log entries of segment 0, up to heapOffset
+ * heapOffset (a multiple of CHUNK_SIZE)  chunk 0, chunk 1, ...
+ * ```
+ *
+ * All integers are little-endian. u64 fields hold safe integers (< 2^53) and are validated on
+ * every read.
+ */
+import { CorruptionError } from '@ferrite/core';
+
+/** "FERRPOOL" in ASCII. */
+export const MAGIC = Uint8Array.from([0x46, 0x45, 0x52, 0x52, 0x50, 0x4f, 0x4f, 0x4c]);
+/** Bumped whenever the byte layout changes incompatibly. */
+export const FORMAT_VERSION = 1;
+
+export const HEADER_COPY_SIZE = 256;
+export const HEADER_A = 0;
+export const HEADER_B = 256;
+
+// Field offsets inside one header copy.
+export const H_MAGIC = 0;
+export const H_VERSION = 8; // u32
+export const H_FLAGS = 12; // u32, zero for now
+export const H_UUID = 16; // 16 bytes
+export const H_LAYOUT = 32; // 64 bytes, UTF-8, NUL padded
+export const H_SIZE = 96;
+export const H_LOG_OFFSET = 104;
+export const H_HEAP_OFFSET = 112;
+export const H_CHUNK_SIZE = 120;
+export const H_SEQ = 128;
+export const H_CRC = 136; // u32 crc32c over [0, H_CRC)
+export const H_END = 140;
+
+/** Longest layout name, in UTF-8 bytes. */
+export const MAX_LAYOUT_BYTES = 64;
+
+export const ROOT_RECORD = 512;
+export const ROOT_OFFSET = 512;
+export const ROOT_SIZE = 520;
+
+export const LOG_HEADER = 576;
+/** The 8-byte word whose increment invalidates the whole undo log (one store, one fence). */
+export const LOG_GENERATION = 576;
+/** Offset of the first overflow segment, 0 when there is none. */
+export const LOG_NEXT = 584;
+/** First entry of segment 0. */
+export const LOG_ENTRIES = 640;
+
+/** The heap is a sequence of chunks of this size. */
+export const CHUNK_SIZE = 16384;
+/** An extent's user data begins this far into its first chunk (after its header line). */
+export const EXTENT_DATA = 64;
+
+/** Undo log entry header: gen u64, offset u64, length u32, crc32c u32. Data follows, padded to 8. */
+export const ENTRY_HEADER = 24;
+
+/** Bytes reserved at the end of every log segment for the entries that link the next one. */
+export const SEGMENT_RESERVE = 4 * (ENTRY_HEADER + 8);
+/** Upper bound on overflow segments of the log (each at least doubles the capacity). */
+export const MAX_SEGMENTS = 40;
+/** Upper bound on the total undo log capacity: larger transactions fail with ERANGE. */
+export const MAX_LOG_BYTES = 1024 * 1024 * 1024;
+
+/** Default segment-0 log capacity: pools under 4 MiB keep the log in the first 16 KiB. */
+export function defaultHeapOffset(size: number): number {
+  return size < 4 * 1024 * 1024 ? CHUNK_SIZE : 5 * CHUNK_SIZE;
+}
+
+export function heapOffsetFor(logCapacity: number): number {
+  return roundUp(LOG_ENTRIES + logCapacity, CHUNK_SIZE);
+}
+
+export function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** Largest safe integer's high 32-bit half: a u64 above it is not a safe integer. */
+const MAX_HI = 0x1fffff;
+
+/** Reads a little-endian u64 that must be a safe integer; ECORRUPT otherwise. */
+export function readU64(view: DataView, offset: number): number {
+  const lo = view.getUint32(offset, true);
+  const hi = view.getUint32(offset + 4, true);
+  if (hi > MAX_HI) throw new CorruptionError('ECORRUPT', `u64 at offset ${offset} exceeds 2^53`);
+  return hi * 0x100000000 + lo;
+}
+
+/** Same as readU64 but returns -1 instead of throwing (for check() and validation). */
+export function peekU64(view: DataView, offset: number): number {
+  const lo = view.getUint32(offset, true);
+  const hi = view.getUint32(offset + 4, true);
+  if (hi > MAX_HI) return -1;
+  return hi * 0x100000000 + lo;
+}
+
+export function writeU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value >>> 0, true);
+  view.setUint32(offset + 4, Math.floor(value / 0x100000000), true);
+}

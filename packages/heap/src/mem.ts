@@ -1,0 +1,61 @@
+/**
+ * The heap's window on its Region: cached `bytes` and `DataView` (renewed after growth) and
+ * the flush/drain counters behind `pool.stats()`. Every flush and drain of the heap goes
+ * through here so the counts are exact.
+ */
+import { CACHE_LINE } from '@ferrite/core';
+import type { Region } from '@ferrite/core';
+
+export class Mem {
+  region: Region;
+  bytes: Uint8Array;
+  view: DataView;
+  /** Cache lines flushed / drains issued since the pool was opened. */
+  flushes = 0;
+  drains = 0;
+
+  constructor(region: Region) {
+    this.region = region;
+    this.bytes = region.bytes;
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  }
+
+  /** Re-reads region.bytes: after region.grow the old array is detached. */
+  refresh(): void {
+    this.bytes = this.region.bytes;
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  }
+
+  flush(offset: number, length: number): void {
+    if (length <= 0) return;
+    this.flushes += lines(offset, length);
+    this.region.flush(offset, length);
+  }
+
+  /** Flushes the first `count` (offset, length) pairs of `ranges` in one call. */
+  flushRanges(ranges: number[], count: number): void {
+    if (count === 0) return;
+    let n = 0;
+    for (let i = 0; i < count; i++) n += lines(ranges[2 * i]!, ranges[2 * i + 1]!);
+    this.flushes += n;
+    this.region.flushRanges(ranges, count);
+  }
+
+  drain(): void {
+    this.drains++;
+    this.region.drain();
+  }
+
+  persist(offset: number, length: number): void {
+    this.flushes += lines(offset, length);
+    this.drains++;
+    this.region.persist(offset, length);
+  }
+}
+
+function lines(offset: number, length: number): number {
+  if (length <= 0) return 0;
+  const first = Math.floor(offset / CACHE_LINE);
+  const last = Math.floor((offset + length - 1) / CACHE_LINE);
+  return last - first + 1;
+}

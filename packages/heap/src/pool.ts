@@ -1,0 +1,521 @@
+/**
+ * The pool: a Region holding a ferrite heap. Creation, open (with recovery), the root
+ * object, transactions, growth, statistics and close.
+ */
+import { randomBytes } from 'node:crypto';
+import { CorruptionError, FerriteError } from '@ferrite/core';
+import type { Region } from '@ferrite/core';
+import { map } from '@ferrite/native';
+import { Allocator } from './allocator.js';
+import { checkPool } from './check.js';
+import type { CheckReport } from './check.js';
+import { CLASS_SIZES, encodeLow, headerCheck, KIND_FREE, MAX_SPAN } from './chunks.js';
+import { chooseHeader, encodeLayout, uuidString, writeHeader } from './header.js';
+import type { HeaderFields } from './header.js';
+import {
+  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, readU64, ROOT_OFFSET, ROOT_RECORD,
+  ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
+} from './layout.js';
+import { Mem } from './mem.js';
+import { PrivateRegion } from './private-region.js';
+import { TxImpl } from './transaction.js';
+import type { Transaction, TxHost } from './transaction.js';
+import { countValidEntries, rollBack, UndoLog } from './undo-log.js';
+
+export interface PoolCreateOptions {
+  /** Layout name (≤ 64 UTF-8 bytes, no NUL); open must name the same one. */
+  layout: string;
+  /** Initial pool size in bytes (at least 32 KiB). For a path, the file's size. */
+  size: number;
+  /** Largest size the pool may grow to (default: `size`, no growth). */
+  maxSize?: number;
+  /** Paths only: flush with cache-line instructions instead of msync (see @ferrite/native). */
+  forcePmem?: boolean;
+  /** Paths only: file mode of the new file (default 0o600). */
+  mode?: number;
+  /** Bytes of undo log inside the pool's first chunks (default 15.8 KiB below 4 MiB, else 79.4 KiB). */
+  logCapacity?: number;
+}
+
+export interface PoolOpenOptions {
+  layout: string;
+  /** Largest size the pool may grow to during this session (default: its current size). */
+  maxSize?: number;
+  forcePmem?: boolean;
+  /** Open without writing; recovery, if needed, happens in a private in-memory copy. */
+  readOnly?: boolean;
+}
+
+export interface ClassStats {
+  /** Block size of the class. */
+  size: number;
+  runs: number;
+  allocated: number;
+  free: number;
+}
+
+export interface PoolStats {
+  size: number;
+  /** Bytes in allocated blocks (usable sizes), the root included, the log's chunks excluded. */
+  used: number;
+  /** Bytes in free chunks plus free blocks of runs. */
+  free: number;
+  /** Bytes of chunks owned by the undo log's overflow segments. */
+  logOverflow: number;
+  perClass: ClassStats[];
+  /** 1 - (largest free chunk range / free chunk bytes); 0 when nothing or one range is free. */
+  fragmentation: number;
+  transactions: number;
+  /** Cache lines flushed / drains issued since open. */
+  flushes: number;
+  drains: number;
+  lastTx: { flushes: number; drains: number };
+}
+
+const MIN_LOG = 1024;
+
+export class Pool implements TxHost {
+  readonly layout: string;
+  readonly uuid: string;
+  readonly readOnly: boolean;
+  /** Open rolled back an interrupted transaction. */
+  readonly recovered: boolean;
+  /** That rollback happened in a private copy (read-only open): the file still holds the log. */
+  readonly recoveredInMemory: boolean;
+  readonly heapOffset: number;
+  readonly mem: Mem;
+  readonly log: UndoLog;
+  readonly alloc: Allocator;
+  private header: HeaderFields;
+  private readonly maxSize: number;
+  private readonly ownsRegion: boolean;
+  private readonly tx: TxImpl;
+  private closed = false;
+  private broken: unknown = undefined;
+  private transactions = 0;
+
+  private constructor(
+    region: Region,
+    header: HeaderFields,
+    opts: { maxSize: number; readOnly: boolean; ownsRegion: boolean; recovered: boolean; inMemory: boolean },
+  ) {
+    this.header = header;
+    this.layout = header.layout;
+    this.uuid = uuidString(header.uuid);
+    this.heapOffset = header.heapOffset;
+    this.readOnly = opts.readOnly;
+    this.recovered = opts.recovered;
+    this.recoveredInMemory = opts.inMemory;
+    this.maxSize = opts.maxSize;
+    this.ownsRegion = opts.ownsRegion;
+    this.mem = new Mem(region);
+    this.log = new UndoLog(this.mem, this.heapOffset);
+    this.alloc = new Allocator(this.mem, this.heapOffset);
+    this.alloc.grow = (chunks) => this.growBy(chunks);
+    this.tx = new TxImpl(this);
+  }
+
+  // ---- create / open / close ----
+
+  /**
+   * Creates a pool on a Region (its first `size` bytes) or a new file at `path`.
+   * Not atomic as a whole: a crash during create leaves no valid pool (open fails with
+   * EBADMAGIC or ECORRUPT), never a half-made one, since the header copies are written last.
+   * @throws EINVAL for a bad layout name, size or option; EEXIST/EACCES... from the file system.
+   */
+  static create(target: Region | string, options: PoolCreateOptions): Pool {
+    encodeLayout(options.layout);
+    const size = options.size;
+    if (!Number.isSafeInteger(size) || size <= 0) throw new FerriteError('EINVAL', `size must be a positive integer, got ${String(size)}`);
+    const maxSize = options.maxSize ?? size;
+    if (!Number.isSafeInteger(maxSize) || maxSize < size) throw new FerriteError('EINVAL', `maxSize must be an integer ≥ size`);
+    let heapOffset = defaultHeapOffset(size);
+    if (options.logCapacity !== undefined) {
+      const c = options.logCapacity;
+      if (!Number.isSafeInteger(c) || c < MIN_LOG) throw new FerriteError('EINVAL', `logCapacity must be an integer ≥ ${MIN_LOG}`);
+      heapOffset = heapOffsetFor(c);
+    }
+    if (heapOffset + CHUNK_SIZE > size) {
+      throw new FerriteError('EINVAL', `size ${size} is too small: the header and log need ${heapOffset} bytes and the heap at least one ${CHUNK_SIZE}-byte chunk`);
+    }
+    let region: Region;
+    let owns = false;
+    if (typeof target === 'string') {
+      region = map(target, { create: { size, mode: options.mode ?? 0o600, exclusive: true }, forcePmem: options.forcePmem });
+      owns = true;
+    } else {
+      region = target;
+    }
+    try {
+      if (!region.writable) throw new FerriteError('EACCES', 'cannot create a pool on a read-only region');
+      if (region.length < size) {
+        throw new FerriteError('EINVAL', `region of ${region.length} bytes is smaller than the pool size ${size}`);
+      }
+      const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout: options.layout, size, heapOffset, seq: 1 };
+      format(region, header);
+      return new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
+    } catch (err) {
+      if (owns) region.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a pool, rolling back a transaction a crash interrupted (`pool.recovered`).
+   * Nothing is written to a pool whose header is rejected.
+   * @throws EBADMAGIC (not a pool), EVERSION, ELAYOUT, ECORRUPT (both header copies damaged,
+   * file shorter than the header says, damaged log generation); EBUSY for a locked path.
+   */
+  static open(target: Region | string, options: PoolOpenOptions): Pool {
+    encodeLayout(options.layout);
+    const readOnly = options.readOnly ?? false;
+    let region: Region;
+    let owns = false;
+    if (typeof target === 'string') {
+      region = map(target, { protection: readOnly ? 'r' : 'rw', forcePmem: options.forcePmem });
+      owns = true;
+    } else {
+      region = target;
+    }
+    try {
+      const chosen = chooseHeader(region.bytes, options.layout);
+      const header = chosen.fields;
+      const maxSize = Math.max(options.maxSize ?? header.size, header.size);
+      if (!Number.isSafeInteger(maxSize)) throw new FerriteError('EINVAL', 'maxSize must be an integer');
+      if (readOnly || !region.writable) {
+        // Peek at the log on the original: recover in a private copy only when needed.
+        const probe = new Pool(region, header, { maxSize, readOnly: true, ownsRegion: owns, recovered: false, inMemory: false });
+        probe.log.load(header.size);
+        const pending = probe.hasPendingLog();
+        if (!pending) return probe.init(false);
+        const copy = new PrivateRegion(region.bytes.subarray(0, header.size));
+        if (owns) region.close();
+        owns = false;
+        const pool = new Pool(copy, header, { maxSize, readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
+        return pool.init(true);
+      }
+      if (chosen.repair) writeHeader(region, header);
+      const pool = new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false });
+      return pool.init(true);
+    } catch (err) {
+      if (owns) region.close();
+      throw err;
+    }
+  }
+
+  /** Loads the log (rolling it back when `recover`) and the allocator's DRAM index. */
+  private init(recover: boolean): this {
+    const size = this.header.size;
+    this.log.load(size);
+    if (recover) {
+      const restored = rollBack(this.mem, this.log, size);
+      (this as { recovered: boolean }).recovered = restored > 0;
+      this.log.load(size);
+    }
+    this.alloc.rebuild(size);
+    return this;
+  }
+
+  private hasPendingLog(): boolean {
+    // A pending transaction has at least one valid entry; count them without writing.
+    return countValidEntries(this.mem, this.log, this.header.size) > 0;
+  }
+
+  /** Closes the pool; idempotent. Unmaps the file when the pool mapped it. Not a commit point. */
+  close(): void {
+    if (this.closed) return;
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
+    this.closed = true;
+    if (this.ownsRegion) this.mem.region.close();
+  }
+
+  // ---- accessors ----
+
+  get size(): number {
+    return this.header.size;
+  }
+
+  get region(): Region {
+    return this.mem.region;
+  }
+
+  get bytes(): Uint8Array {
+    return this.mem.bytes;
+  }
+
+  get view(): DataView {
+    return this.mem.view;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Reads a little-endian u64 that must be a safe integer (ECORRUPT otherwise). */
+  readU64(offset: number): number {
+    return readU64(this.mem.view, offset);
+  }
+
+  /** Plain store of a u64 (no logging: inside a transaction, add the range first). */
+  writeU64(offset: number, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new FerriteError('EINVAL', `writeU64: ${String(value)} is not a non-negative safe integer`);
+    writeU64(this.mem.view, offset, value);
+  }
+
+  // ---- root ----
+
+  /** Offset of the root object, 0 when none has been made. */
+  rootOffset(): number {
+    this.checkOpen();
+    return this.validRoot().offset;
+  }
+
+  /**
+   * Offset of the root object, allocating it zeroed (at least `size` bytes) in its own
+   * transaction on first call (or inside the running one). When the root exists but is smaller
+   * than `size`, it is reallocated: the old contents are copied, the rest zeroed, the old
+   * block freed, atomically. Durable on return (outside a transaction).
+   */
+  root(size: number): number {
+    this.checkOpen();
+    if (!Number.isSafeInteger(size) || size <= 0) throw new FerriteError('EINVAL', `root size must be a positive integer`);
+    const cur = this.validRoot();
+    if (cur.offset !== 0 && cur.size >= size) return cur.offset;
+    return this.transaction((tx) => {
+      const fresh = tx.alloc(size, { zero: true });
+      const bytes = this.mem.bytes;
+      if (cur.offset !== 0) {
+        bytes.copyWithin(fresh, cur.offset, cur.offset + Math.min(cur.size, size));
+        tx.free(cur.offset);
+      }
+      this.tx.addInternalRange(ROOT_RECORD, 16);
+      writeU64(this.mem.view, ROOT_OFFSET, fresh);
+      writeU64(this.mem.view, ROOT_SIZE, size);
+      return fresh;
+    });
+  }
+
+  private validRoot(): { offset: number; size: number } {
+    const offset = readU64(this.mem.view, ROOT_OFFSET);
+    const size = readU64(this.mem.view, ROOT_SIZE);
+    if (offset === 0) return { offset: 0, size: 0 };
+    if (offset < this.heapOffset || offset + size > this.header.size) {
+      throw new CorruptionError('ECORRUPT', `root record points outside the heap (${offset}+${size})`);
+    }
+    return { offset, size };
+  }
+
+  // ---- transactions ----
+
+  /**
+   * Runs `fn` in a transaction and returns its result once the transaction is durable.
+   * A throw from `fn` (or `tx.abort()`) rolls back every added range and every alloc/free,
+   * then rethrows. Nested calls join the outermost transaction; a throw out of a nested
+   * call rolls back the whole transaction at once, and the outermost call then throws that
+   * error even if `fn` caught it. `fn` must be synchronous. Stores inside the transaction to
+   * bytes that were neither added nor freshly allocated are NOT undone (a caller bug).
+   * @throws EROFS on a read-only pool, ECLOSED after close, ETXSTATE for an async `fn`.
+   */
+  transaction<T>(fn: (tx: Transaction) => T): T {
+    this.checkOpen();
+    if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
+    const tx = this.tx;
+    if (tx.active) {
+      if (tx.isDoomed) throw new FerriteError('ETXSTATE', 'the transaction was rolled back', { cause: tx.doomed });
+      try {
+        return fn(tx);
+      } catch (err) {
+        if (tx.active) this.guard(() => tx.rollbackAndDoom(err));
+        throw err;
+      }
+    }
+    tx.begin();
+    let result: T;
+    try {
+      result = fn(tx);
+      if (isThenable(result)) throw new FerriteError('ETXSTATE', 'transaction functions must be synchronous');
+    } catch (err) {
+      this.guard(() => tx.end(true));
+      throw err;
+    }
+    if (tx.isDoomed) {
+      const reason = tx.doomed;
+      tx.end(false);
+      throw reason;
+    }
+    this.guard(() => tx.commit());
+    this.transactions++;
+    return result;
+  }
+
+  /** Runs a step that touches the region; if it fails the pool is unusable from then on. */
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.broken = err;
+      throw err;
+    }
+  }
+
+  get currentTransaction(): Transaction | undefined {
+    return this.tx.active && !this.tx.isDoomed ? this.tx : undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new FerriteError('ECLOSED', 'the pool is closed');
+    if (this.broken !== undefined) {
+      throw new FerriteError('EIO', 'the pool failed while writing; close and open it again to recover', { cause: this.broken });
+    }
+  }
+
+  // ---- growth ----
+
+  /**
+   * Grows the pool by at least `chunks` chunks (≥ 1.5x), up to maxSize: extends the region
+   * (new bytes are durable zeros), writes a FREE header for the new chunks, persists it,
+   * then updates both header copies. A crash before the header update leaves a longer file
+   * than the header says, which is harmless. Growth is not undone by a rollback.
+   */
+  private growBy(chunks: number): boolean {
+    const region = this.mem.region;
+    const cur = this.alloc.nChunks;
+    const maxChunks = Math.floor((this.maxSize - this.heapOffset) / CHUNK_SIZE);
+    if (cur + chunks > maxChunks) return false;
+    const want = Math.min(maxChunks, Math.max(cur + chunks, Math.ceil(cur * 1.5)));
+    const newSize = this.heapOffset + want * CHUNK_SIZE;
+    if (region.length < newSize) {
+      if (region.grow === undefined) return false;
+      region.grow(newSize);
+      this.mem.refresh();
+    }
+    let start = cur;
+    let left = want - cur;
+    while (left > 0) {
+      const q = Math.min(left, MAX_SPAN + 1);
+      const off = this.heapOffset + start * CHUNK_SIZE;
+      const low = encodeLow(KIND_FREE, q - 1);
+      this.mem.view.setUint32(off, low, true);
+      this.mem.view.setUint32(off + 4, headerCheck(low), true);
+      this.mem.persist(off, 8);
+      start += q;
+      left -= q;
+    }
+    this.header = { ...this.header, size: newSize, seq: this.header.seq + 1 };
+    const before = this.mem.drains;
+    writeHeader(region, this.header);
+    this.mem.drains = before + 2;
+    this.alloc.addChunks(cur, want);
+    return true;
+  }
+
+  // ---- blocks, check, stats ----
+
+  /** Usable bytes of an allocated block; EINVAL when `offset` is not one. */
+  usableSize(offset: number): number {
+    this.checkOpen();
+    return this.alloc.usableSize(offset);
+  }
+
+  /** Every allocated block (the root included; the undo log's own chunks excluded), in offset order. */
+  *allocations(): Iterable<{ offset: number; size: number }> {
+    this.checkOpen();
+    const a = this.alloc;
+    const idx = [...a.runs.keys(), ...a.extents.keys()].sort((x, y) => x - y);
+    const bytes = this.mem.bytes;
+    for (const i of idx) {
+      const run = a.runs.get(i);
+      if (run === undefined) {
+        const n = a.extents.get(i)!;
+        yield { offset: a.chunkOffset(i) + 64, size: n * CHUNK_SIZE - 64 };
+        continue;
+      }
+      const bm = run.base + 8;
+      for (let b = 0; b < run.g.blocks; b++) {
+        if ((bytes[bm + (b >> 3)]! & (1 << (b & 7))) !== 0) {
+          yield { offset: run.base + run.g.dataStart + b * run.g.blockSize, size: run.g.blockSize };
+        }
+      }
+    }
+  }
+
+  /** Walks every piece of metadata and reports inconsistencies; never throws on damage. */
+  check(): CheckReport {
+    this.checkOpen();
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'check() inside a transaction');
+    return checkPool(this);
+  }
+
+  stats(): PoolStats {
+    this.checkOpen();
+    const a = this.alloc;
+    const perClass: ClassStats[] = CLASS_SIZES.map((size) => ({ size, runs: 0, allocated: 0, free: 0 }));
+    let used = 0;
+    let free = a.freeChunks * CHUNK_SIZE;
+    for (const run of a.runs.values()) {
+      const c = perClass[run.cls]!;
+      c.runs++;
+      c.allocated += run.g.blocks - run.nFree;
+      c.free += run.nFree;
+      used += (run.g.blocks - run.nFree) * run.g.blockSize;
+      free += run.nFree * run.g.blockSize;
+    }
+    for (const n of a.extents.values()) used += n * CHUNK_SIZE - 64;
+    let logOverflow = 0;
+    for (const n of a.logs.values()) logOverflow += n * CHUNK_SIZE;
+    const freeChunkBytes = a.freeChunks * CHUNK_SIZE;
+    const fragmentation = freeChunkBytes === 0 ? 0 : 1 - (a.largestFreeRange * CHUNK_SIZE) / freeChunkBytes;
+    return {
+      size: this.header.size,
+      used,
+      free,
+      logOverflow,
+      perClass,
+      fragmentation,
+      transactions: this.transactions,
+      flushes: this.mem.flushes,
+      drains: this.mem.drains,
+      lastTx: { flushes: this.tx.last.flushes, drains: this.tx.last.drains },
+    };
+  }
+
+  /** Header fields as chosen at open (for check()). */
+  get headerFields(): HeaderFields {
+    return this.header;
+  }
+
+  get inTransaction(): boolean {
+    return this.tx.active;
+  }
+}
+
+function isThenable(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Writes a fresh pool: invalidates any old header first (so a crash mid-way leaves no pool,
+ * not a mix), then the root record and log header (G = 1), zeroes segment 0 of the log (no
+ * stale entry of an earlier pool can carry G), one FREE span over the heap, then header A and B.
+ */
+function format(region: Region, h: HeaderFields): void {
+  const bytes = region.bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  bytes.fill(0, HEADER_A, HEADER_A + 2 * HEADER_COPY_SIZE);
+  region.persist(HEADER_A, 2 * HEADER_COPY_SIZE);
+  bytes.fill(0, ROOT_RECORD, h.heapOffset);
+  writeU64(view, LOG_GENERATION, 1);
+  region.persist(ROOT_RECORD, h.heapOffset - ROOT_RECORD);
+  const chunks = Math.floor((h.size - h.heapOffset) / CHUNK_SIZE);
+  let start = 0;
+  while (start < chunks) {
+    const q = Math.min(chunks - start, MAX_SPAN + 1);
+    const off = h.heapOffset + start * CHUNK_SIZE;
+    const low = encodeLow(KIND_FREE, q - 1);
+    view.setUint32(off, low, true);
+    view.setUint32(off + 4, headerCheck(low), true);
+    region.persist(off, 8);
+    start += q;
+  }
+  writeHeader(region, h);
+}

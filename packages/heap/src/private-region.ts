@@ -1,0 +1,49 @@
+/**
+ * A Region over a private in-memory copy: used when a read-only open finds an interrupted
+ * transaction, so recovery can run without writing to the file (`pool.recoveredInMemory`).
+ */
+import { checkRange, FerriteError } from '@ferrite/core';
+import type { Granularity, Region } from '@ferrite/core';
+
+export class PrivateRegion implements Region {
+  bytes: Uint8Array;
+  readonly granularity: Granularity = 'cache-line';
+  readonly isPmem = false;
+  readonly writable = true;
+  private closed = false;
+
+  constructor(source: Uint8Array) {
+    this.bytes = new Uint8Array(source.length);
+    this.bytes.set(source);
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  flush(offset: number, length: number): void {
+    this.check();
+    checkRange('flush', offset, length, this.bytes.length);
+  }
+
+  flushRanges(ranges: ArrayLike<number>, count = ranges.length / 2): void {
+    this.check();
+    for (let i = 0; i < count; i++) checkRange('flushRanges', ranges[2 * i]!, ranges[2 * i + 1]!, this.bytes.length);
+  }
+
+  drain(): void {
+    this.check();
+  }
+
+  persist(offset: number, length: number): void {
+    this.flush(offset, length);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private check(): void {
+    if (this.closed) throw new FerriteError('ECLOSED', 'region is closed');
+  }
+}

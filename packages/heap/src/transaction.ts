@@ -1,0 +1,383 @@
+/**
+ * Undo-log transactions.
+ *
+ * Protocol (why it is crash-safe):
+ * 1. Before a range changes, its old bytes are appended to the undo log (entries tagged with
+ *    the log generation G and a checksum) and flushed; `addRange` drains before it returns,
+ *    so the snapshot is durable before the caller's first store to the range.
+ * 2. The allocator's metadata changes (bitmap bits, chunk headers) are snapshotted the same
+ *    way but NOT drained; the changes themselves are deferred until after the next drain
+ *    (the next addRange, or commit), so they never reach the media before their snapshot.
+ * 3. Commit: flush every changed range (snapshotted ranges, fresh allocations, metadata) in
+ *    one flushRanges, drain, then the single 8-byte store G := G + 1 and a persist. Before
+ *    that store a crash rolls back (every entry is valid); after it, the log is void.
+ * 4. Rollback (throw, abort, or recovery at open) restores the valid entries newest first and
+ *    persists them, then bumps G. Restoring is idempotent, so a crash during it is harmless.
+ */
+import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
+import { Allocator, OP_CLEAR_BIT, OP_HEADER, OP_SET_BIT, OP_U64, OP_ZERO } from './allocator.js';
+import type { AllocTx } from './allocator.js';
+import { headerCheck, KIND_LOG } from './chunks.js';
+import { Coverage } from './coverage.js';
+import { CHUNK_SIZE, ENTRY_HEADER, MAX_LOG_BYTES, MAX_SEGMENTS, SEGMENT_RESERVE, writeU64 } from './layout.js';
+import type { Mem } from './mem.js';
+import { bumpGeneration, pad8, rollBack, UndoLog } from './undo-log.js';
+
+/** The handle a transaction function receives. */
+export interface Transaction {
+  /**
+   * Snapshots [offset, offset + length) into the undo log; durable before it returns (one
+   * drain, together with any pending allocator snapshots). Already-covered bytes (added
+   * before, or inside a block allocated by this transaction) are not logged again.
+   * ERANGE when the range is outside the heap; ETXSTATE when the transaction is over.
+   */
+  addRange(offset: number, length: number): void;
+  /** Same for many ranges given as (offset, length) pairs, with one drain in total. */
+  addRanges(ranges: ArrayLike<number>): void;
+  /**
+   * Allocates a block of at least `size` bytes, atomic with the transaction. Contents are
+   * zeroed when `options.zero`, otherwise unspecified. The block needs no addRange: it is
+   * flushed at commit. May grow the pool (re-read `pool.bytes` afterwards). PoolFullError
+   * (ENOSPC, the transaction is rolled back) when no space is left; ERANGE when `size`
+   * exceeds the largest allocation; EINVAL for a size that is not a positive integer.
+   */
+  alloc(size: number, options?: { zero?: boolean }): number;
+  /**
+   * Frees a block allocated before (or in this transaction), atomic with it; its space is
+   * reusable only after commit. EINVAL when `offset` is not an allocated block (or was
+   * already freed in this transaction).
+   */
+  free(offset: number): void;
+  /** Rolls the whole transaction back and throws a TransactionAbortedError (code ETXSTATE). */
+  abort(reason?: unknown): never;
+  /** Runs `fn` after the transaction has committed durably. */
+  onCommit(fn: () => void): void;
+  /** Runs `fn` after the transaction has been rolled back. */
+  onAbort(fn: () => void): void;
+}
+
+/** Thrown by `tx.abort()` and rethrown by `pool.transaction`; `reason` holds abort's argument. */
+export class TransactionAbortedError extends FerriteError {
+  readonly reason: unknown;
+  constructor(reason: unknown) {
+    super('ETXSTATE', 'transaction aborted', { cause: reason });
+    this.name = 'TransactionAbortedError';
+    this.reason = reason;
+  }
+}
+
+/** Per-transaction counters (`pool.stats().lastTx`). */
+export interface TxCounters {
+  flushes: number;
+  drains: number;
+}
+
+/** The services a transaction needs from its pool. */
+export interface TxHost {
+  readonly mem: Mem;
+  readonly log: UndoLog;
+  readonly alloc: Allocator;
+  readonly heapOffset: number;
+  readonly size: number;
+}
+
+export class TxImpl implements Transaction, AllocTx {
+  active = false;
+  /** Set when the transaction was rolled back while the outermost function still runs. */
+  doomed: unknown = undefined;
+  isDoomed = false;
+  private readonly coverage = new Coverage();
+  /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
+  private flushList: number[] = [];
+  private ops: number[] = [];
+  private undrained = false;
+  /** Anything written to the pool (log entries, or metadata) by this transaction. */
+  touched = false;
+  private freed: number[] = [];
+  private readonly freedSet = new Set<number>();
+  private commitHooks: (() => void)[] = [];
+  private abortHooks: (() => void)[] = [];
+  private startFlushes = 0;
+  private startDrains = 0;
+  readonly last: TxCounters = { flushes: 0, drains: 0 };
+
+  constructor(private readonly host: TxHost) {}
+
+  begin(): void {
+    invariant(!this.active, 'begin outside a transaction');
+    this.active = true;
+    this.isDoomed = false;
+    this.doomed = undefined;
+    this.startFlushes = this.host.mem.flushes;
+    this.startDrains = this.host.mem.drains;
+  }
+
+  private checkUsable(): void {
+    if (!this.active) throw new FerriteError('ETXSTATE', 'the transaction is over');
+    if (this.isDoomed) throw new FerriteError('ETXSTATE', 'the transaction was rolled back');
+  }
+
+  // ---- user API ----
+
+  addRange(offset: number, length: number): void {
+    this.checkUsable();
+    this.checkUserRange(offset, length);
+    if (length === 0) return;
+    this.logRange(offset, length);
+    this.drainAndApply();
+  }
+
+  addRanges(ranges: ArrayLike<number>): void {
+    this.checkUsable();
+    if (ranges.length % 2 !== 0) throw new FerriteError('EINVAL', 'addRanges takes (offset, length) pairs');
+    for (let i = 0; i < ranges.length; i += 2) this.checkUserRange(ranges[i]!, ranges[i + 1]!);
+    for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1]! > 0) this.logRange(ranges[i]!, ranges[i + 1]!);
+    this.drainAndApply();
+  }
+
+  alloc(size: number, options?: { zero?: boolean }): number {
+    this.checkUsable();
+    let off: number;
+    try {
+      off = this.host.alloc.alloc(size, this);
+    } catch (err) {
+      if (err instanceof PoolFullError) this.rollbackAndDoom(err);
+      throw err;
+    }
+    if (options?.zero === true) this.host.mem.bytes.fill(0, off, off + this.host.alloc.usableSize(off));
+    return off;
+  }
+
+  free(offset: number): void {
+    this.checkUsable();
+    if (this.freedSet.has(offset)) throw new FerriteError('EINVAL', `free(${offset}): already freed in this transaction`);
+    this.host.alloc.free(offset, this);
+    this.freed.push(offset);
+    this.freedSet.add(offset);
+  }
+
+  abort(reason?: unknown): never {
+    this.checkUsable();
+    const err = new TransactionAbortedError(reason);
+    this.rollbackAndDoom(err);
+    throw err;
+  }
+
+  onCommit(fn: () => void): void {
+    this.checkUsable();
+    this.commitHooks.push(fn);
+  }
+
+  onAbort(fn: () => void): void {
+    this.checkUsable();
+    this.abortHooks.push(fn);
+  }
+
+  // ---- internal: ranges and log ----
+
+  /** Snapshots a range the user may not add (the root record) and drains. */
+  addInternalRange(offset: number, length: number): void {
+    this.checkUsable();
+    this.logRange(offset, length);
+    this.drainAndApply();
+  }
+
+  private checkUserRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new FerriteError('EINVAL', `addRange(${String(offset)}, ${String(length)}): not non-negative integers`);
+    }
+    if (offset < this.host.heapOffset || offset + length > this.host.size) {
+      throw new FerriteError('ERANGE', `addRange(${offset}, ${length}) is outside the heap [${this.host.heapOffset}, ${this.host.size})`);
+    }
+  }
+
+  /** Snapshots the uncovered parts of a range (no drain). Also used for the root record. */
+  logRange(offset: number, length: number): void {
+    const list = this.flushList;
+    const before = list.length;
+    const n = this.coverage.add(offset, length, list);
+    if (n === 0) return;
+    this.touched = true;
+    for (let i = before; i < before + 2 * n; i += 2) this.logPiece(list[i]!, list[i + 1]!);
+    this.undrained = true;
+  }
+
+  private logPiece(offset: number, length: number): void {
+    const log = this.host.log;
+    while (length > 0) {
+      let room = log.room();
+      if (room === 0 && !log.nextSegment()) {
+        this.growLog(length);
+        room = log.room();
+      } else if (room === 0) {
+        continue;
+      }
+      const take = Math.min(room, length);
+      log.write(offset, take);
+      offset += take;
+      length -= take;
+    }
+  }
+
+  /**
+   * Links a new overflow segment. Its chunk headers and the link word are snapshotted into
+   * the current segment's reserve and changed inside this transaction, so a rollback unlinks
+   * and frees it again; a committed transaction keeps it for the next ones.
+   */
+  private growLog(need: number): void {
+    const log = this.host.log;
+    const capacity = log.capacity;
+    if (log.segments.length >= MAX_SEGMENTS || capacity >= MAX_LOG_BYTES) {
+      const err = new FerriteError('ERANGE', `transaction exceeds the undo log limit of ${MAX_LOG_BYTES} bytes`);
+      this.rollbackAndDoom(err);
+      throw err;
+    }
+    const min = Math.ceil((64 + ENTRY_HEADER + pad8(need) + SEGMENT_RESERVE) / CHUNK_SIZE);
+    const chunks = Math.max(1, Math.min(Math.max(min, Math.ceil(capacity / CHUNK_SIZE)), Math.ceil(MAX_LOG_BYTES / CHUNK_SIZE)));
+    log.useReserve = true;
+    let start: number;
+    try {
+      start = this.host.alloc.takeChunks(chunks, KIND_LOG, this, false);
+      const off = this.host.alloc.chunkOffset(start);
+      this.logRange(log.lastLink, 8);
+      this.defer(OP_U64, log.lastLink, off);
+      this.host.alloc.logs.set(start, chunks);
+    } catch (err) {
+      log.useReserve = false;
+      if (err instanceof PoolFullError) this.rollbackAndDoom(err);
+      throw err;
+    } finally {
+      log.useReserve = false;
+    }
+    this.drainAndApply();
+    const { mem } = this.host;
+    const off = this.host.alloc.chunkOffset(start);
+    // The new segment's own link and first entry slot: fresh space, written directly. The
+    // link that reaches it and its chunk header are flushed now so that they are durable at
+    // the latest with the drain that makes its first entry durable.
+    mem.bytes.fill(0, off + 8, off + 64 + ENTRY_HEADER);
+    mem.flush(off, 64 + ENTRY_HEADER);
+    mem.flush(log.lastLink, 8);
+    log.addSegment(off, chunks);
+    invariant(log.nextSegment(), 'the new segment follows');
+  }
+
+  snapshot(offset: number, length: number): void {
+    this.logRange(offset, length);
+  }
+
+  defer(op: number, offset: number, arg: number): void {
+    this.ops.push(op, offset, arg);
+    this.touched = true;
+  }
+
+  fresh(offset: number, length: number): void {
+    this.coverage.add(offset, length, this.flushList);
+    this.touched = true;
+  }
+
+  /** Makes pending snapshots durable (one drain), then applies the deferred metadata changes. */
+  private drainAndApply(): void {
+    if (!this.undrained && this.ops.length === 0) return;
+    const mem = this.host.mem;
+    if (this.undrained) {
+      mem.drain();
+      this.undrained = false;
+    }
+    const ops = this.ops;
+    if (ops.length === 0) return;
+    const { bytes, view } = mem;
+    for (let i = 0; i < ops.length; i += 3) {
+      const op = ops[i]!;
+      const off = ops[i + 1]!;
+      const arg = ops[i + 2]!;
+      invariant(this.coverage.covers(off, op === OP_ZERO ? arg : op === OP_HEADER || op === OP_U64 ? 8 : 1), 'metadata change was snapshotted');
+      switch (op) {
+        case OP_HEADER:
+          view.setUint32(off, arg, true);
+          view.setUint32(off + 4, headerCheck(arg), true);
+          break;
+        case OP_SET_BIT:
+          bytes[off] = bytes[off]! | arg;
+          break;
+        case OP_CLEAR_BIT:
+          bytes[off] = bytes[off]! & ~arg;
+          break;
+        case OP_ZERO:
+          bytes.fill(0, off, off + arg);
+          break;
+        case OP_U64:
+          writeU64(view, off, arg);
+          break;
+        default:
+          invariant(false, 'known deferred op');
+      }
+    }
+    ops.length = 0;
+  }
+
+  // ---- end of a transaction ----
+
+  commit(): void {
+    invariant(this.active && !this.isDoomed, 'commit of a live transaction');
+    const { mem, log, alloc } = this.host;
+    if (this.touched) {
+      this.drainAndApply();
+      mem.flushRanges(this.flushList, this.flushList.length / 2);
+      mem.drain();
+      bumpGeneration(mem, log);
+      for (const off of this.freed) alloc.commitFree(off);
+    }
+    const hooks = this.commitHooks;
+    this.finish();
+    for (const fn of hooks) fn();
+  }
+
+  /** Rolls back now (pool exactly as before the transaction); the outer function still runs. */
+  rollbackAndDoom(reason: unknown): void {
+    if (this.isDoomed) return;
+    this.rollback();
+    this.isDoomed = true;
+    this.doomed = reason;
+  }
+
+  /** Undoes everything, then runs the abort hooks; leaves the transaction active. */
+  private rollback(): void {
+    const { mem, log, alloc } = this.host;
+    this.ops.length = 0;
+    if (this.touched) {
+      rollBack(mem, log, this.host.size);
+      log.load(this.host.size);
+      alloc.rebuild(this.host.size);
+    }
+    const hooks = this.abortHooks;
+    this.resetState();
+    for (const fn of hooks) fn();
+  }
+
+  /** Ends the outermost transaction after a throw: rolls back unless already rolled back. */
+  end(threw: boolean): void {
+    if (threw && !this.isDoomed) this.rollback();
+    this.finish();
+  }
+
+  private resetState(): void {
+    this.coverage.clear();
+    this.flushList.length = 0;
+    this.ops.length = 0;
+    this.undrained = false;
+    this.touched = false;
+    this.freed.length = 0;
+    this.freedSet.clear();
+    this.commitHooks = [];
+    this.abortHooks = [];
+    this.host.log.reset();
+  }
+
+  private finish(): void {
+    this.resetState();
+    this.active = false;
+    this.last.flushes = this.host.mem.flushes - this.startFlushes;
+    this.last.drains = this.host.mem.drains - this.startDrains;
+  }
+}

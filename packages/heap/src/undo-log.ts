@@ -1,0 +1,233 @@
+/**
+ * The undo log: where a transaction keeps the old bytes of every range before it changes.
+ *
+ * Segment 0 lies between the log header and the heap; overflow segments are LOG chunks of the
+ * heap, linked from the log header (LOG_NEXT) or from the previous segment (chunk + 8).
+ *
+ * An entry is `gen u64 | offset u64 | length u32 | crc32c u32 | data, padded to 8`, the
+ * checksum covering the first 20 bytes and the data. An entry is valid when its gen equals
+ * the log generation G, its checksum matches and its range is one the log may restore. A
+ * transaction appends entries from the start of segment 0; commit and rollback end with the
+ * single 8-byte store G := G + 1, which invalidates every entry at once.
+ */
+import { crc32c, invariant } from '@ferrite/core';
+import { decodeHeader, KIND_LOG } from './chunks.js';
+import type { DecodedHeader } from './chunks.js';
+import {
+  CHUNK_SIZE, ENTRY_HEADER, EXTENT_DATA, LOG_ENTRIES, LOG_GENERATION, LOG_NEXT, MAX_SEGMENTS, peekU64, readU64,
+  ROOT_RECORD, SEGMENT_RESERVE, writeU64,
+} from './layout.js';
+import type { Mem } from './mem.js';
+
+export interface Segment {
+  /** Offset of the first entry. */
+  start: number;
+  /** End of the entry area (exclusive). */
+  end: number;
+  /** Where this segment's link to the next one is stored. */
+  linkOffset: number;
+  /** Chunk offset of an overflow segment; -1 for segment 0. */
+  chunk: number;
+}
+
+export function pad8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** True when [offset, offset + length) is a range the log may snapshot and restore. */
+export function restorable(offset: number, length: number, heapOffset: number, size: number): boolean {
+  if (length <= 0) return false;
+  const end = offset + length;
+  if (offset >= heapOffset) return end <= size;
+  if (offset >= ROOT_RECORD && end <= ROOT_RECORD + 16) return true;
+  return offset >= LOG_NEXT && end <= LOG_NEXT + 8;
+}
+
+export class UndoLog {
+  gen = 0;
+  segments: Segment[] = [];
+  /** Writer cursor. */
+  seg = 0;
+  pos = LOG_ENTRIES;
+  /** Entries written by the running transaction. */
+  entries = 0;
+  /** When set, appends may use the segment's reserve (only while linking a new segment). */
+  useReserve = false;
+  /** Problems found while loading the chain (reported by check()). */
+  damage: { offset: number; message: string }[] = [];
+
+  constructor(
+    private readonly mem: Mem,
+    readonly heapOffset: number,
+  ) {}
+
+  /** Reads G and the segment chain from the pool, validating every link. */
+  load(size: number): void {
+    this.gen = readU64(this.mem.view, LOG_GENERATION);
+    this.segments = loadChain(this.mem, this.heapOffset, size, this.damage);
+    this.reset();
+  }
+
+  reset(): void {
+    this.seg = 0;
+    this.pos = LOG_ENTRIES;
+    this.entries = 0;
+  }
+
+  get capacity(): number {
+    let c = 0;
+    for (const s of this.segments) c += s.end - s.start;
+    return c;
+  }
+
+  /** Data bytes (multiple of 8) an entry written now at the cursor may hold; 0 when none. */
+  room(): number {
+    const s = this.segments[this.seg]!;
+    const limit = this.useReserve ? s.end : s.end - SEGMENT_RESERVE;
+    const room = limit - this.pos - ENTRY_HEADER;
+    return room < 8 ? 0 : room & ~7;
+  }
+
+  /** Moves the cursor to the next existing segment; false when there is none. */
+  nextSegment(): boolean {
+    if (this.seg + 1 >= this.segments.length) return false;
+    this.seg++;
+    this.pos = this.segments[this.seg]!.start;
+    return true;
+  }
+
+  /** Writes one entry for [offset, offset + length) at the cursor and flushes it (no drain). */
+  write(offset: number, length: number): void {
+    invariant(length > 0 && pad8(length) <= this.room(), 'log entry must fit its segment');
+    const { bytes, view } = this.mem;
+    const p = this.pos;
+    bytes.copyWithin(p + ENTRY_HEADER, offset, offset + length);
+    writeU64(view, p, this.gen);
+    writeU64(view, p + 8, offset);
+    view.setUint32(p + 16, length, true);
+    const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
+    view.setUint32(p + 20, crc, true);
+    this.mem.flush(p, ENTRY_HEADER + length);
+    this.pos = p + ENTRY_HEADER + pad8(length);
+    this.entries++;
+  }
+
+  /** Appends a segment that was just linked and initialised. */
+  addSegment(chunkOffset: number, chunks: number): void {
+    this.segments.push({
+      start: chunkOffset + EXTENT_DATA,
+      end: chunkOffset + chunks * CHUNK_SIZE,
+      linkOffset: chunkOffset + 8,
+      chunk: chunkOffset,
+    });
+  }
+
+  /** Link of the last segment: where the next segment's offset goes. */
+  get lastLink(): number {
+    return this.segments[this.segments.length - 1]!.linkOffset;
+  }
+}
+
+/** Follows the chain of overflow segments; stops (recording damage) at an invalid link. */
+export function loadChain(
+  mem: Mem,
+  heapOffset: number,
+  size: number,
+  damage: { offset: number; message: string }[],
+): Segment[] {
+  const segments: Segment[] = [{ start: LOG_ENTRIES, end: heapOffset, linkOffset: LOG_NEXT, chunk: -1 }];
+  const seen = new Set<number>();
+  const h: DecodedHeader = { kind: 0, span: 0, cls: 0 };
+  let link = LOG_NEXT;
+  for (;;) {
+    const next = peekU64(mem.view, link);
+    if (next === 0) break;
+    const bad =
+      next < 0 ||
+      next < heapOffset ||
+      (next - heapOffset) % CHUNK_SIZE !== 0 ||
+      next + CHUNK_SIZE > size ||
+      seen.has(next) ||
+      segments.length > MAX_SEGMENTS;
+    if (bad) {
+      damage.push({ offset: link, message: `invalid undo log segment link ${next}` });
+      break;
+    }
+    const ok = decodeHeader(mem.view.getUint32(next, true), mem.view.getUint32(next + 4, true), h);
+    if (!ok || h.kind !== KIND_LOG || next + h.span * CHUNK_SIZE > size) {
+      // After a rollback crashed half-way the link may still point at a chunk whose header is
+      // already restored to free: that segment's entries were restored (and drained) first.
+      break;
+    }
+    seen.add(next);
+    segments.push({ start: next + EXTENT_DATA, end: next + h.span * CHUNK_SIZE, linkOffset: next + 8, chunk: next });
+    link = next + 8;
+  }
+  return segments;
+}
+
+/** Offsets of the valid entries of one segment, in log order (stops at the first invalid one). */
+function scanSegment(mem: Mem, seg: Segment, gen: number, heapOffset: number, size: number): number[] {
+  const { bytes, view } = mem;
+  const found: number[] = [];
+  let p = seg.start;
+  while (p + ENTRY_HEADER <= seg.end) {
+    if (peekU64(view, p) !== gen) break;
+    const offset = peekU64(view, p + 8);
+    const length = view.getUint32(p + 16, true);
+    if (offset < 0 || !restorable(offset, length, heapOffset, size)) break;
+    if (p + ENTRY_HEADER + pad8(length) > seg.end) break;
+    const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
+    if (crc !== view.getUint32(p + 20, true)) break;
+    found.push(p);
+    p += ENTRY_HEADER + pad8(length);
+  }
+  return found;
+}
+
+/** Counts valid entries (for check(): a log outside a transaction must have none). */
+export function countValidEntries(mem: Mem, log: UndoLog, size: number): number {
+  let n = 0;
+  for (const seg of log.segments) n += scanSegment(mem, seg, log.gen, log.heapOffset, size).length;
+  return n;
+}
+
+/**
+ * Rolls back whatever the log holds: restores every valid entry, the last segment first and
+ * each segment's entries in reverse, persisting each segment's restored ranges before moving
+ * to the previous one (an earlier segment may hold the snapshot that unlinks a later one, so
+ * the later one's work must be durable before that link can be undone). Then G := G + 1,
+ * persisted. Idempotent: the log is not modified until that last store. Returns the number of
+ * entries restored.
+ */
+export function rollBack(mem: Mem, log: UndoLog, size: number): number {
+  const segs = log.segments;
+  const perSeg: number[][] = segs.map((s) => scanSegment(mem, s, log.gen, log.heapOffset, size));
+  let restored = 0;
+  const ranges: number[] = [];
+  for (let s = segs.length - 1; s >= 0; s--) {
+    const list = perSeg[s]!;
+    if (list.length === 0) continue;
+    ranges.length = 0;
+    const { bytes, view } = mem;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const p = list[i]!;
+      const offset = peekU64(view, p + 8);
+      const length = view.getUint32(p + 16, true);
+      bytes.copyWithin(offset, p + ENTRY_HEADER, p + ENTRY_HEADER + length);
+      ranges.push(offset, length);
+      restored++;
+    }
+    mem.flushRanges(ranges, ranges.length / 2);
+    mem.drain();
+  }
+  bumpGeneration(mem, log);
+  return restored;
+}
+
+/** The commit point: one aligned 8-byte store and one persist. */
+export function bumpGeneration(mem: Mem, log: UndoLog): void {
+  log.gen++;
+  writeU64(mem.view, LOG_GENERATION, log.gen);
+  mem.persist(LOG_GENERATION, 8);
+}
