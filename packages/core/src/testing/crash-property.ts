@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { FerriteError } from '../errors.js';
 import { Prng } from './prng.js';
 import { SimulatedCrash, type CrashOn } from './simulated-crash.js';
-import { SimulatedRegion, type EventCounts } from './simulated-region.js';
+import { SimulatedRegion, type CrashMode, type EventCounts } from './simulated-region.js';
 
 /** Deepest chain of crashed recoveries the harness builds (recovery of a crashed recovery...). */
 export const MAX_RECOVERY_CRASH_DEPTH = 3;
@@ -24,6 +24,8 @@ export interface CrashPoint {
   crashAt: number;
   on: CrashOn;
   seed: number;
+  /** Overrides the image mode the seed selects (`crashModeOfSeed`). */
+  mode?: CrashMode;
 }
 
 /**
@@ -176,8 +178,9 @@ export function crashProperty<S, R>(
 /** Options of `forEveryCrashPoint`. */
 export interface EveryCrashPointOptions {
   /**
-   * Crash images per crash point: seeds `firstSeed`, `firstSeed + 1`, ... (default 8: from
-   * seed 0, the all-media and all-live images and three each of the random modes).
+   * Crash images per crash point (default 8). Image j uses seed `firstSeed + j` and mode
+   * 'media' (j = 0), 'live' (j = 1), then alternately 'words' and 'lines': both extremes
+   * once, the random modes as often as the budget allows.
    */
   seeds?: number;
   /** First image seed (default 0). */
@@ -212,7 +215,8 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
   for (let crashAt = 1; crashAt <= points; crashAt++) {
     for (let k = 0; k < seeds; k++) {
       const seed = firstSeed + k;
-      const run = executeRun(scenario, { crashAt, on, seed });
+      const imageMode: CrashMode = k === 0 ? 'media' : k === 1 ? 'live' : k % 2 === 1 ? 'words' : 'lines';
+      const run = executeRun(scenario, { crashAt, on, seed, mode: imageMode });
       states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
     }
   }
@@ -244,8 +248,10 @@ interface RunResult<S> {
   region: SimulatedRegion;
 }
 
-function executeRun<S, R>(scenario: CrashScenario<S, R>, point: CrashPoint): RunResult<S> {
-  const plan: CrashPlan = { crashAt: point.crashAt, on: point.on, seed: point.seed, recovery: [] };
+function executeRun<S, R>(scenario: CrashScenario<S, R>, given: CrashPoint): RunResult<S> {
+  const point: CrashPoint = { crashAt: given.crashAt, on: given.on, seed: given.seed };
+  if (given.mode !== undefined) point.mode = given.mode;
+  const plan: CrashPlan = { ...point, recovery: [] };
   const { region, state } = scenario.setup();
   region.clearCrash();
   region.resetEvents();
@@ -257,7 +263,8 @@ function executeRun<S, R>(scenario: CrashScenario<S, R>, point: CrashPoint): Run
     if (region.crashed === undefined) throw new CrashCheckFailure(plan, 'run threw without a crash', err);
   }
   const crash = region.crashed;
-  return { point: { crashAt: point.crashAt, on: point.on, seed: point.seed }, image: region.crashImage(point.seed), crash, state, region };
+  const image = region.crashImage(point.mode === undefined ? point.seed : { seed: point.seed, mode: point.mode });
+  return { point, image, crash, state, region };
 }
 
 function planOf<S>(run: RunResult<S>, chain: readonly RecoveryCrash[]): CrashPlan {

@@ -32,14 +32,11 @@ export type CrashMode = 'media' | 'live' | 'lines' | 'words';
 export const CRASH_MODES: readonly CrashMode[] = ['media', 'live', 'lines', 'words'];
 
 /**
- * The mode a bare seed selects: with s = (seed >>> 0) % 8, s = 0 is 'media', s = 1 is
- * 'live', other even s 'lines', other odd s 'words'. So seeds 0..3 cover every mode once,
- * and among random seeds the two deterministic extremes take 1/8 each while the random
- * modes take 3/8 each.
+ * The mode a bare seed selects: `CRASH_MODES[(seed >>> 0) % 4]`, so seeds 0, 1, 2, 3 are
+ * 'media', 'live', 'lines', 'words' (and random seeds pick each mode a quarter of the time).
  */
 export function crashModeOfSeed(seed: number): CrashMode {
-  const s = (seed >>> 0) % 8;
-  return s === 0 ? 'media' : s === 1 ? 'live' : s % 2 === 0 ? 'lines' : 'words';
+  return CRASH_MODES[(seed >>> 0) % CRASH_MODES.length]!;
 }
 
 /**
