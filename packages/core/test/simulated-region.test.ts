@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { invariant, isFerriteError } from '@ferrite/core';
-import { SimulatedCrash, SimulatedRegion, regionConformanceSuite, type WordSource } from '@ferrite/core/testing';
+import { isFerriteError } from '@ferrite/core';
+import { SimulatedCrash, SimulatedRegion, type WordSource } from '@ferrite/core/testing';
 
 const LINE = 64;
 
@@ -360,15 +360,5 @@ test("page granularity: flush writes the covering pages to the media at once", (
   assert.deepEqual(r.events, { flushes: 1, drains: 1 });
 });
 
-// The shared Region contract, for both granularities. Reopening keeps only the media: the
-// strictest restart, since the suite persists everything it expects to find.
-for (const granularity of ['cache-line', 'page'] as const) {
-  regionConformanceSuite(`SimulatedRegion (${granularity})`, {
-    create: (length) => new SimulatedRegion(length, { granularity }),
-    reopen(region) {
-      invariant(region instanceof SimulatedRegion, 'the suite reopens regions this factory made');
-      region.close();
-      return region.crashRegion({ seed: 0, mode: 'media' });
-    },
-  });
-}
+// The shared Region conformance suite runs on SimulatedRegion (both granularities) in
+// region-conformance-simulated.test.ts.
