@@ -6,6 +6,8 @@ export { Store, defaultPoolPath, DEFAULT_POOL_SIZE, DEFAULT_LAYOUT } from './sto
 export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
 export { PQueue } from './collections/queue.js';
 export { PMap } from './collections/hash-map.js';
+export { PSortedMap } from './collections/sorted-map.js';
+export type { RangeOptions } from './collections/sorted-map.js';
 export { OrderedKeyCodec, compareKeys, compareBytes, DEFAULT_MAX_KEY_SIZE, MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
 export type { Key } from './codec/keys.js';
 export { DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';

@@ -20,7 +20,7 @@ import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './
 import { Registry, encodeName } from './registry.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
-import type { PSortedMap } from './collections/sorted-map.js';
+import { PSortedMap } from './collections/sorted-map.js';
 import type { CollectionContext, CollectionInternals, KeyCodec, Limits, ValueCodec } from './internal/context.js';
 
 const ROOT_SIZE = 64;
@@ -116,12 +116,18 @@ export interface KindDef {
   readonly count: (c: AnyCollection) => number;
 }
 
-const KINDS: KindDef[] = [
+const KINDS: readonly KindDef[] = [
   {
     code: 1, kind: 'map',
     create: (ctx, tx) => PMap.create(ctx, tx),
     construct: (ctx, header) => new PMap<unknown, unknown>(ctx, header),
     count: (c) => (c as PMap<unknown, unknown>).size,
+  },
+  {
+    code: 2, kind: 'sortedMap',
+    create: (ctx, tx) => PSortedMap.create(ctx, tx),
+    construct: (ctx, header) => new PSortedMap<unknown, unknown>(ctx, header),
+    count: (c) => (c as PSortedMap<unknown, unknown>).size,
   },
   {
     code: 3, kind: 'queue',
@@ -130,15 +136,6 @@ const KINDS: KindDef[] = [
     count: (c) => (c as PQueue<unknown>).length,
   },
 ];
-
-/**
- * @internal Registers a collection kind. The sorted map registers itself from index.ts, so
- * that this module does not depend on it (it is built in parallel).
- */
-export function registerCollectionKind(def: KindDef): void {
-  invariant(!KINDS.some((k) => k.code === def.code || k.kind === def.kind), `kind ${def.kind} registered once`);
-  KINDS.push(def);
-}
 
 function kindByName(kind: CollectionKind): KindDef {
   const def = KINDS.find((k) => k.kind === kind);

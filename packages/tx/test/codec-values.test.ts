@@ -17,14 +17,31 @@ function encodeIn(pool: FakePool, codec: PoolValueCodec, v: unknown): Uint8Array
   return pool.transaction((tx: FakeTransaction) => codec.encode(v, tx as unknown as Transaction).slice());
 }
 
+/**
+ * What msgpackr gives back for a JSON value: -0 becomes 0 (it is written as the integer 0),
+ * and an own `__proto__` key comes back as `__proto_` (msgpackr's pollution guard).
+ */
+function expected(v: unknown): unknown {
+  if (typeof v === 'number') return v === 0 ? 0 : v;
+  if (Array.isArray(v)) return v.map(expected);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      Object.defineProperty(out, k === '__proto__' ? '__proto_' : k, { value: expected(x), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return v;
+}
+
 test('values round-trip through msgpackr with records', () => {
   const { pool, codec } = setup();
   fc.assert(
     fc.property(fc.jsonValue(), (v) => {
       const e = encodeIn(pool, codec, v);
-      assert.deepEqual(codec.decode(e, 0, e.length), v);
+      assert.deepEqual(codec.decode(e, 0, e.length), expected(v));
     }),
-    { numRuns: 500 },
+    { numRuns: 1000 },
   );
 });
 

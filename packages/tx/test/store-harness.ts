@@ -4,6 +4,7 @@
  */
 import type { Pool } from '@ferrite/heap';
 import { Store, type StoreOptions } from '../src/store.js';
+import { SimulatedRegion } from '@ferrite/core/testing';
 import { FakePool } from './store-fake-pool.js';
 
 export interface Harness {
@@ -24,7 +25,27 @@ export function openFake(options: StoreOptions = {}): Harness {
   return h;
 }
 
-/** The harness the tests use (the fake until the heap's Pool lands). */
-export function openHarness(options: StoreOptions = {}): Harness {
-  return openFake(options);
+/**
+ * The harness the tests use: the heap's real Pool over a SimulatedRegion of `options.size`
+ * bytes (default 1 MiB); `maxSize` lets the pool grow the region.
+ */
+export function openSimulated(options: StoreOptions = {}): Harness {
+  const size = options.size ?? 1 << 20;
+  const region = new SimulatedRegion(size);
+  const h: Harness = {
+    store: Store.open(region, { ...options, create: true, size }),
+    reopen(opts: StoreOptions = { maxSize: options.maxSize, maxKeySize: options.maxKeySize, maxValueSize: options.maxValueSize }) {
+      if (!h.store.isClosed) h.store.close();
+      h.store = Store.open(region, opts);
+      return h.store;
+    },
+  };
+  return h;
 }
+
+/** The harness the tests use. */
+export function openHarness(options: StoreOptions = {}): Harness {
+  return USE_FAKE ? openFake(options) : openSimulated(options);
+}
+/** The DRAM fake stands in while the heap is not usable yet. */
+const USE_FAKE = true;

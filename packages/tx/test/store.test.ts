@@ -200,3 +200,27 @@ test('bad limits are EINVAL', () => {
   assert.throws(() => openHarness({ maxKeySize: 1 << 20 }), code('EINVAL'));
   assert.throws(() => openHarness({ maxValueSize: 1 << 30 }), code('EINVAL'));
 });
+
+test('sorted maps live in the registry too (create, range, drop, reopen)', () => {
+  const h = openHarness({});
+  const t = h.store.sortedMap<[number, string?], number>('dirents');
+  t.set([2, 'etc'], 12);
+  t.set([2, 'bin'], 7);
+  t.set([3, 'x'], 99);
+  assert.deepEqual([...t.range({ gte: [2], lt: [3] })], [[[2, 'bin'], 7], [[2, 'etc'], 12]]);
+  assert.throws(() => h.store.queue('dirents'), code('EKIND'));
+  assert.throws(() => h.store.map('dirents'), code('EKIND'));
+  h.store.close();
+  const s = h.reopen();
+  assert.deepEqual(s.collections(), [{ name: 'dirents', kind: 'sortedMap', size: 3 }]);
+  assert.deepEqual(s.sortedMap('dirents').first(), [[2, 'bin'], 7]);
+  assert.ok(s.check().ok);
+  assert.equal(s.drop('dirents'), true);
+  assert.ok(s.check().ok, JSON.stringify(s.check().problems));
+  s.close();
+});
+
+test('the docs example of compareKeys holds', async () => {
+  const { compareKeys } = await import('../src/index.js');
+  assert.deepEqual([[2, 'b'], [1], [2], 'x', 5].sort(compareKeys), [5, 'x', [1], [2], [2, 'b']]);
+});
