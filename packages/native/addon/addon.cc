@@ -643,29 +643,15 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return Napi::Value();
     }
     if (doubles == nullptr && count > 0) return FlushRangesArray(env, array, count);
-
-    // Pass 1: validate every pair. Pass 2: flush.
-    for (uint64_t i = 0; i < count; i++) {
-      if (!CheckPair(env, doubles[2 * i], doubles[2 * i + 1], i)) return Napi::Value();
-    }
-    if (!flushes_) return Napi::Value();
-    if (line_granularity_ && kFlushKind != FlushKind::kNone) {
-      for (uint64_t i = 0; i < count; i++) {
-        FlushLines(base_ + static_cast<uint64_t>(doubles[2 * i]), static_cast<uint64_t>(doubles[2 * i + 1]));
-      }
-      return Napi::Value();
-    }
-    SyncPairs(env, [doubles](uint64_t i, uint64_t* o, uint64_t* l) {
-      *o = static_cast<uint64_t>(doubles[2 * i]);
-      *l = static_cast<uint64_t>(doubles[2 * i + 1]);
-    }, count);
-    return Napi::Value();
+    return FlushPairs(env, doubles, count);
   }
 
-  // The number[] form: elements are read once into a scratch buffer (number arrays are the
-  // slow path; Float64Array is the one without allocation).
+  // The number[] form: elements are copied once into scratch memory (number arrays are the
+  // slow path; Float64Array is the one without allocation). Reading an element may run
+  // JavaScript (a getter, a Proxy) that could even unmap or grow this mapping, so nothing is
+  // validated until every element has been read.
   Napi::Value FlushRangesArray(const Napi::Env& env, const Napi::Array& array, uint64_t count) {
-    std::unique_ptr<uint64_t[]> pairs(new uint64_t[2 * count]);
+    std::unique_ptr<double[]> pairs(new double[2 * count]);
     for (uint64_t i = 0; i < 2 * count; i++) {
       Napi::Value v = array.Get(static_cast<uint32_t>(i));
       if (env.IsExceptionPending()) return Napi::Value();
@@ -673,27 +659,40 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
         ThrowCode(env, "EINVAL", Prefix("flushRanges", path_) + "ranges[" + std::to_string(i) + "] must be a number");
         return Napi::Value();
       }
-      const double d = v.As<Napi::Number>().DoubleValue();
-      if (i % 2 == 1 && !CheckPair(env, static_cast<double>(pairs[i - 1]), d, i / 2)) return Napi::Value();
-      if (i % 2 == 0) {
-        // Validate the offset alone now; the pair check follows with its length.
-        if (!(d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d)) {
-          CheckPair(env, d, 0, i / 2);
-          return Napi::Value();
-        }
-      }
-      pairs[i] = static_cast<uint64_t>(d);
+      pairs[i] = v.As<Napi::Number>().DoubleValue();
+    }
+    if (!CheckOpen(env, "flushRanges")) return Napi::Value();
+    return FlushPairs(env, pairs.get(), count);
+  }
+
+  // Pass 1 validates every pair, pass 2 flushes. Pass 2 re-derives each pair and skips any
+  // that no longer validates: a Float64Array over a SharedArrayBuffer can change under us
+  // (another thread), and a skipped flush is a wrong answer while a bad address is a crash.
+  Napi::Value FlushPairs(const Napi::Env& env, const double* doubles, uint64_t count) {
+    for (uint64_t i = 0; i < count; i++) {
+      if (!CheckPair(env, doubles[2 * i], doubles[2 * i + 1], i)) return Napi::Value();
     }
     if (!flushes_) return Napi::Value();
+    const uint64_t limit = length_;
+    auto pair_at = [doubles, limit](uint64_t i, uint64_t* o, uint64_t* l) {
+      const double od = doubles[2 * i], ld = doubles[2 * i + 1];
+      *o = 0;
+      *l = 0;
+      if (!(od >= 0 && od <= kMaxSafeInteger && ld >= 0 && ld <= kMaxSafeInteger)) return;
+      const uint64_t ou = static_cast<uint64_t>(od), lu = static_cast<uint64_t>(ld);
+      if (ou > limit || lu > limit - ou) return;
+      *o = ou;
+      *l = lu;
+    };
     if (line_granularity_ && kFlushKind != FlushKind::kNone) {
-      for (uint64_t i = 0; i < count; i++) FlushLines(base_ + pairs[2 * i], pairs[2 * i + 1]);
+      for (uint64_t i = 0; i < count; i++) {
+        uint64_t o, l;
+        pair_at(i, &o, &l);
+        FlushLines(base_ + o, l);
+      }
       return Napi::Value();
     }
-    uint64_t* raw = pairs.get();
-    SyncPairs(env, [raw](uint64_t i, uint64_t* o, uint64_t* l) {
-      *o = raw[2 * i];
-      *l = raw[2 * i + 1];
-    }, count);
+    SyncPairs(env, pair_at, count);
     return Napi::Value();
   }
 

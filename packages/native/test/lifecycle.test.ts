@@ -68,6 +68,21 @@ describe('flushes', () => {
     m.close();
   });
 
+  it('a ranges array whose getter unmaps or grows the mapping mid-call cannot make it touch freed memory', () => {
+    const m = map(fresh(), { create: { size: PAGE } });
+    const unmapping = [0, 64];
+    Object.defineProperty(unmapping, 1, { get: () => (m.close(), 64) });
+    throwsCode(() => m.flushRanges(unmapping), 'ECLOSED');
+    const g = map(fresh(), { create: { size: PAGE } });
+    const growing = [0, 64, 0, 0];
+    Object.defineProperty(growing, 3, { get: () => (grow(g, 2 * PAGE), 2 * PAGE) });
+    // A Proxy is not an array to the addon: refused before any element is read.
+    throwsCode(() => g.flushRanges(new Proxy([0, 64], {})), 'EINVAL', 'Float64Array');
+    g.flushRanges(growing); // validated against the grown length, after every read
+    assert.equal(g.length, 2 * PAGE);
+    g.close();
+  });
+
   it('any valid batch of ranges is accepted and leaves the bytes unchanged (property)', () => {
     const m = map(fresh(), { create: { size: 4 * PAGE }, forcePmem: true });
     const d = map(fresh(disk.dir), { create: { size: 4 * PAGE } });
