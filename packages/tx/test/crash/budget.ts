@@ -1,0 +1,62 @@
+/**
+ * Budgets and reporting of the crash suite.
+ *
+ * A default run checks at least 50,000 crash states over all the simulated-crash files
+ * together (each file checks its share; node:test runs the files in parallel). FERRITE_SOAK=1
+ * multiplies every budget by 20 (FERRITE_SOAK=<factor> by that factor, e.g. 0.1 for a quick local run), and
+ * FERRITE_CRASH_SEED fixes the fast-check seed (a soak run picks a random one by default and
+ * prints it, so that any failure replays).
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function soakFactor(): number {
+  const v = process.env['FERRITE_SOAK'];
+  if (v === undefined || v === '' || v === '0') return 1;
+  const n = Number(v);
+  // FERRITE_SOAK=1 means "soak" (20×); any other positive number is the factor itself
+  // (below 1 for a quick local run).
+  return Number.isFinite(n) && n > 0 && n !== 1 ? n : 20;
+}
+
+export const SOAK = soakFactor();
+
+/** Scales a default budget by the soak factor. */
+export function budget(n: number): number {
+  return Math.ceil(n * SOAK);
+}
+
+/** The fast-check seed of this run: FERRITE_CRASH_SEED, else fixed (CI) or random (soak). */
+export function suiteSeed(fixed: number): number {
+  const v = process.env['FERRITE_CRASH_SEED'];
+  if (v !== undefined && v !== '') return Number(v) | 0;
+  return SOAK > 1 ? (Date.now() ^ (process.pid << 8)) | 0 : fixed;
+}
+
+// The test files run as separate processes under one `node --test`; they add their counts to
+// a file named after that parent so that the last one can print the run's total.
+const tallyFile = join(tmpdir(), `ferrite-crash-tally-${process.ppid}.txt`);
+
+/**
+ * Records `count` of `what` ('states' or 'kills:<mode>') for this run and prints this file's
+ * line plus the run's totals so far (the last file to finish prints the complete totals).
+ */
+export function report(label: string, what: 'states' | 'kills:pmem' | 'kills:msync', count: number): void {
+  appendFileSync(tallyFile, `${what} ${count}\n`);
+  let states = 0;
+  let pmem = 0;
+  let msync = 0;
+  for (const line of readFileSync(tallyFile, 'utf8').split('\n')) {
+    const [k, n] = line.split(' ');
+    if (k === 'states') states += Number(n);
+    else if (k === 'kills:pmem') pmem += Number(n);
+    else if (k === 'kills:msync') msync += Number(n);
+  }
+  const mine = what === 'states' ? `${count} crash states` : `${count} kills survived`;
+  console.log(`# ${label}: ${mine}`);
+  if (states > 0) console.log(`store crash states checked: ${states} (run total so far)`);
+  if (pmem + msync > 0) {
+    console.log(`real crashes: ${pmem + msync} kills survived (tmpfs+forcePmem: ${pmem}, msync file: ${msync}) (run total so far)`);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The only place the crash suite touches the Store's API: open, run a step, observe every
+ * collection, check. Keeping it in one file means an API change costs one edit.
+ */
+import assert from 'node:assert/strict';
+import { isFerriteError } from '@ferrite/core';
+import type { Region } from '@ferrite/core';
+import { Store } from '@ferrite/tx';
+import {
+  MAP_NAMES,
+  QUEUE_NAMES,
+  SORTED_NAMES,
+  compareSortedKeys,
+  type Op,
+  type Snapshot,
+  type SortedKey,
+  type Step,
+  type Value,
+} from './model.js';
+
+/** Layout name of every crash-test pool. */
+export const LAYOUT = 'crash-suite';
+
+/** A user error thrown inside a transaction to abort it (must roll everything back). */
+export class AbortProgram extends Error {
+  constructor() {
+    super('program aborts this transaction');
+    this.name = 'AbortProgram';
+  }
+}
+
+export interface OpenOptions {
+  create?: boolean;
+  size?: number;
+  /** Upper bound for growth; undefined lets the store grow as it likes. */
+  maxSize?: number;
+}
+
+export function openStore(region: Region, options: OpenOptions = {}): Store {
+  return Store.open(region, {
+    create: options.create ?? false,
+    size: options.size,
+    maxSize: options.maxSize,
+    layout: LAYOUT,
+  });
+}
+
+/** Opens (creating on first use) every collection the programs use, so the pool holds them all. */
+export function touchCollections(store: Store): void {
+  for (const n of MAP_NAMES) store.map<string, Value>(n);
+  for (const n of SORTED_NAMES) store.sortedMap<SortedKey, Value>(n);
+  for (const n of QUEUE_NAMES) store.queue<Value>(n);
+}
+
+function runOp(store: Store, op: Op): void {
+  switch (op.c) {
+    case 'map': {
+      const map = store.map<string, Value>(op.name);
+      if (op.op === 'set') map.set(op.key, op.value);
+      else map.delete(op.key);
+      return;
+    }
+    case 'sorted': {
+      const map = store.sortedMap<SortedKey, Value>(op.name);
+      if (op.op === 'set') map.set(op.key, op.value);
+      else map.delete(op.key);
+      return;
+    }
+    case 'queue': {
+      const q = store.queue<Value>(op.name);
+      if (op.op === 'push') q.push(op.value);
+      else q.shift();
+      return;
+    }
+  }
+}
+
+/** What running a step did: the store to use afterwards, and whether the pool was full. */
+export interface StepResult {
+  store: Store;
+  /** The step failed with ENOSPC and so (like an abort) must have changed nothing. */
+  full: boolean;
+}
+
+/**
+ * Runs one step on the store. A `reopen` step closes this store and opens a new one on
+ * `reopenRegion()`. ENOSPC is an expected outcome (pools are small and growth is capped):
+ * it is reported, not thrown.
+ */
+export function runStep(store: Store, step: Step, reopenRegion: () => Region): StepResult {
+  try {
+    switch (step.kind) {
+      case 'single':
+        runOp(store, step.op);
+        return { store, full: false };
+      case 'tx':
+        try {
+          store.transaction(() => {
+            for (const op of step.ops) runOp(store, op);
+            if (step.abort) throw new AbortProgram();
+          });
+        } catch (err) {
+          if (!(step.abort && err instanceof AbortProgram)) throw err;
+        }
+        return { store, full: false };
+      case 'reopen': {
+        store.close();
+        return { store: openStore(reopenRegion()), full: false };
+      }
+    }
+  } catch (err) {
+    if (isFerriteError(err, 'ENOSPC')) return { store, full: true };
+    throw err;
+  }
+}
+
+/** Keys the observation probes with `get`/`has` besides the present ones (absent ones must read as absent). */
+const PROBE_MAP_KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'zz'];
+const PROBE_SORTED_KEYS: SortedKey[] = [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 'x', 'y', 'z', 'xa', 'zz'];
+
+/**
+ * Reads every collection through every read path (iteration, `get`, `has`, `size`, ranges,
+ * `peek`) and returns the canonical snapshot. Disagreements between read paths fail here.
+ */
+export function observe(store: Store): Snapshot {
+  const s: Snapshot = { maps: {}, sorted: {}, queues: {} };
+  for (const n of MAP_NAMES) {
+    const map = store.map<string, Value>(n);
+    const entries = [...map.entries()];
+    assert.equal(map.size, entries.length, `map ${n}: size disagrees with iteration`);
+    const seen = new Set<string>();
+    for (const [k, v] of entries) {
+      assert.ok(!seen.has(k), `map ${n}: key ${k} iterated twice`);
+      seen.add(k);
+      assert.deepStrictEqual(map.get(k), v, `map ${n}: get(${k}) disagrees with iteration`);
+    }
+    for (const k of PROBE_MAP_KEYS) {
+      assert.equal(map.has(k), seen.has(k), `map ${n}: has(${k}) disagrees with iteration`);
+      if (!seen.has(k)) assert.equal(map.get(k), undefined, `map ${n}: get(${k}) of an absent key`);
+    }
+    s.maps[n] = entries.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  }
+  for (const n of SORTED_NAMES) {
+    const map = store.sortedMap<SortedKey, Value>(n);
+    const entries = [...map.entries()];
+    assert.equal(map.size, entries.length, `sorted map ${n}: size disagrees with iteration`);
+    for (let i = 1; i < entries.length; i++) {
+      assert.ok(compareSortedKeys(entries[i - 1]![0], entries[i]![0]) < 0, `sorted map ${n}: iteration out of order`);
+    }
+    const present = new Map(entries);
+    for (const k of PROBE_SORTED_KEYS) {
+      assert.equal(map.has(k), present.has(k), `sorted map ${n}: has(${String(k)}) disagrees with iteration`);
+      assert.deepStrictEqual(map.get(k), present.get(k), `sorted map ${n}: get(${String(k)}) disagrees with iteration`);
+    }
+    // A range query must be exactly the slice of the iteration it names.
+    const ranged = [...map.range({ gte: 0, lt: 'y' })];
+    const expected = entries.filter(([k]) => compareSortedKeys(k, 0) >= 0 && compareSortedKeys(k, 'y') < 0);
+    assert.deepStrictEqual(ranged, expected, `sorted map ${n}: range [0, 'y') disagrees with iteration`);
+    s.sorted[n] = entries;
+  }
+  for (const n of QUEUE_NAMES) {
+    const q = store.queue<Value>(n);
+    const items = [...q];
+    assert.equal(q.length, items.length, `queue ${n}: length disagrees with iteration`);
+    assert.deepStrictEqual(q.peek(), items[0], `queue ${n}: peek disagrees with iteration`);
+    s.queues[n] = items;
+  }
+  return s;
+}
+
+/**
+ * `store.check()` must be clean: the pool's own check plus the store's reachability walk
+ * (every allocated block reachable from the root, every reachable block allocated).
+ */
+export function assertClean(store: Store, where: string): void {
+  const report = store.check();
+  assert.ok(report.ok, `${where}: store.check() found problems: ${JSON.stringify(report.problems.slice(0, 5))}`);
+  // The walk from the root and the allocator agree exactly: as many blocks reachable as allocated.
+  assert.equal(report.reachable, report.allocated, `${where}: ${report.reachable} blocks reachable but ${report.allocated} allocated`);
+}
+
+/**
+ * Fills the store until the pool is full (ENOSPC, with growth capped by `maxSize`), then
+ * empties what was added, checking that the ENOSPC left nothing behind and that the store is
+ * clean again. Fills a queue (emptied by shifts, which never allocate), with values halving
+ * in size on ENOSPC so that filling takes few transactions. Returns how many values fitted.
+ */
+export function fillAndEmpty(store: Store, where: string): number {
+  const before = observe(store);
+  const junk = store.queue<string>('fill');
+  let added = 0;
+  let size = 8192;
+  let fullAt = -1;
+  for (let guard = 0; guard < 10_000 && size >= 8; guard++) {
+    try {
+      junk.push('f'.repeat(size));
+      added++;
+    } catch (err) {
+      if (!isFerriteError(err, 'ENOSPC')) throw err;
+      fullAt = added;
+      size = size >> 1;
+    }
+  }
+  assert.ok(fullAt >= 0, `${where}: the pool never reported ENOSPC while filling`);
+  assert.equal(junk.length, added, `${where}: a failed push changed the queue's length`);
+  assertClean(store, `${where} (full)`);
+  // Several shifts per transaction (bounded, so no transaction outgrows the undo log).
+  for (let i = 0; i < added; i += 8) {
+    store.transaction(() => {
+      for (let j = i; j < Math.min(added, i + 8); j++) assert.ok(junk.shift() !== undefined, `${where}: fill value ${j} vanished`);
+    });
+  }
+  assert.equal(junk.length, 0, `${where}: fill queue not empty after shifting everything`);
+  store.drop('fill');
+  assertClean(store, `${where} (emptied)`);
+  assert.deepStrictEqual(observe(store), before, `${where}: filling and emptying changed the program's data`);
+  return added;
+}

@@ -1,0 +1,300 @@
+/**
+ * The crash runner: runs a program on a simulated region, crashes it at chosen flushes and
+ * drains, builds crash images with torn 8-byte words, recovers them (crashing recovery too,
+ * to depth 2), and checks every recovered store against the model.
+ *
+ * Cost model: a program of N events is run once to count its events, then once per crash
+ * point (each run stops at its crash point), and every crash point yields several images.
+ * Programs are short and pools small, so a state costs around a millisecond.
+ */
+import assert from 'node:assert/strict';
+import { Prng, SimulatedRegion } from '@ferrite/core/testing';
+import type { Store } from '@ferrite/tx';
+import { applyStep, emptyModel, sameSnapshot, snapshotOf, type Model, type Snapshot, type Step } from './model.js';
+import { assertClean, fillAndEmpty, observe, openStore, runStep, touchCollections } from './driver.js';
+import { describeProgram } from './programs.js';
+
+export interface RunnerOptions {
+  /** Size of the pool the programs start with. */
+  poolSize: number;
+  /** Cap on pool growth (so that filling to ENOSPC terminates). */
+  maxSize: number;
+  /** Crash images built per crash point (each a different choice of torn words). */
+  imagesPerPoint: number;
+  /** Most crash points per program (all of them when the program has fewer events). */
+  maxPointsPerProgram: number;
+  /** One recovered state in `recoveryCrashEvery` is also crashed during recovery, to depth 2. */
+  recoveryCrashEvery: number;
+  /** One recovered state in `fillEvery` is filled to ENOSPC and emptied again. */
+  fillEvery: number;
+  /** 'cache-line' (clwb + sfence model) or 'page' (msync model). */
+  granularity: 'cache-line' | 'page';
+}
+
+/** A region whose live bytes and media are `image`, with the options' granularity. */
+function regionOf(image: Uint8Array, opts: RunnerOptions): SimulatedRegion {
+  return SimulatedRegion.fromImage(image, { granularity: opts.granularity });
+}
+
+/** Counts what the runner checked, for the summary line the suite prints. */
+export const counters = {
+  /** Recovered crash states compared with the model (including crashed recoveries). */
+  states: 0,
+  /** Of those, states reached by crashing a recovery (depth 1 or 2). */
+  recoveryStates: 0,
+  /** Recovered stores filled to ENOSPC and emptied. */
+  fills: 0,
+  /** Programs run. */
+  programs: 0,
+};
+
+/** Flushes plus drains a region has counted. */
+export function eventTotal(region: SimulatedRegion): number {
+  const e = region.events;
+  return e.flushes + e.drains;
+}
+
+/**
+ * The seed of the `j`-th image of a crash point. The simulator picks the image mode from
+ * `seed % 4` (media, live, lines, words): the first image of every point tears words, the
+ * others cycle through the remaining modes.
+ */
+export function imageSeedFor(seed: number, crashAt: number, j: number): number {
+  const mode = j === 0 ? 3 : (crashAt + j) % 3;
+  const mixed = ((seed ^ Math.imul(crashAt, 0x9e3779b1) ^ Math.imul(j + 1, 0x85ebca6b)) >>> 2) >>> 0;
+  return mixed * 4 + mode;
+}
+
+const templates = new Map<string, Uint8Array>();
+
+/**
+ * The media image of a freshly created pool holding every collection the programs use,
+ * built once per size: every run starts from a copy, so runs pay nothing for creation.
+ */
+export function templateImage(poolSize: number, maxSize: number): Uint8Array {
+  const key = `${poolSize}/${maxSize}`;
+  const cached = templates.get(key);
+  if (cached) return cached;
+  const region = new SimulatedRegion(poolSize);
+  const store = openStore(region, { create: true, size: poolSize, maxSize });
+  touchCollections(store);
+  store.close();
+  const image = region.media();
+  templates.set(key, image);
+  return image;
+}
+
+/** Where a failure happened, printed so that it replays. */
+export interface Replay {
+  seed: number | undefined;
+  path: string | undefined;
+  program: string;
+  crashPoint: number;
+  imageSeed: number;
+  recoveryCrashes: number[];
+}
+
+function fail(replay: Replay, err: unknown): never {
+  const where =
+    `crash replay: fast-check seed=${String(replay.seed)} path=${JSON.stringify(replay.path)}\n` +
+    `  program=${replay.program}\n` +
+    `  crashPoint=${replay.crashPoint} imageSeed=${replay.imageSeed} recoveryCrashes=${JSON.stringify(replay.recoveryCrashes)}`;
+  const e = new Error(`${where}\n  ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  throw e;
+}
+
+interface Execution {
+  /** The region the run used (crashed when the run was cut short). */
+  region: SimulatedRegion;
+  /** Index of the step that was running when the crash struck; -1 = while opening; steps.length = none (completed). */
+  interrupted: number;
+}
+
+/** Runs `program` from the template on a fresh region, crashing at event `crashAt` (0 = never). */
+function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number): Execution {
+  const region = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
+  if (crashAt > 0) region.crashAfter(crashAt, { on: 'any' });
+  let current: SimulatedRegion = region;
+  let consumed = 0;
+  let step = -1;
+  try {
+    let store: Store = openStore(current, { maxSize: opts.maxSize });
+    for (step = 0; step < program.length; step++) {
+      store = runStep(store, program[step]!, () => {
+        // A clean close leaves everything on the media: reopen a region made of that image,
+        // carrying the crash countdown over so that reopening can be crashed too.
+        const image = current.media();
+        consumed += eventTotal(current);
+        const remaining = crashAt > 0 ? crashAt - consumed : 0;
+        current = regionOf(image, opts);
+        if (remaining > 0) current.crashAfter(remaining, { on: 'any' });
+        return current;
+      }).store;
+    }
+    store.close();
+    return { region: current, interrupted: program.length };
+  } catch (err) {
+    if (!current.crashed) throw err;
+    return { region: current, interrupted: step };
+  }
+}
+
+/**
+ * Runs the whole program once without crashing: counts its events (flushes + drains, from
+ * open to close) and records which steps hit ENOSPC (those must change nothing, like aborts).
+ */
+function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number; full: boolean[]; final: Snapshot } {
+  let current = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
+  let total = 0;
+  const full: boolean[] = [];
+  let store: Store = openStore(current, { maxSize: opts.maxSize });
+  for (const step of program) {
+    const r = runStep(store, step, () => {
+      total += eventTotal(current);
+      current = regionOf(current.media(), opts);
+      return current;
+    });
+    store = r.store;
+    full.push(r.full);
+    if (r.full) assertClean(store, 'after ENOSPC in an uncrashed run');
+  }
+  const final = observe(store);
+  assertClean(store, 'after an uncrashed run');
+  store.close();
+  total += eventTotal(current);
+  return { events: total, full, final };
+}
+
+/** Opens a store on `image` and returns what it holds (also checking it is clean). */
+function recoverAndObserve(image: Uint8Array, opts: RunnerOptions, fill: boolean, where: string): Snapshot {
+  const region = regionOf(image, opts);
+  const store = openStore(region, { maxSize: opts.maxSize });
+  const snap = observe(store);
+  assertClean(store, where);
+  if (fill) {
+    fillAndEmpty(store, where);
+    counters.fills++;
+  }
+  store.close();
+  return snap;
+}
+
+/**
+ * Crashes the recovery of `image` at event `k` (and, when `k2` > 0, the recovery of that
+ * crash's image at event `k2`), then recovers undisturbed. The result must equal `expected`,
+ * what an undisturbed recovery gives.
+ */
+function crashRecovery(image: Uint8Array, opts: RunnerOptions, ks: number[], imageSeed: number, expected: Snapshot): number {
+  let img = image;
+  let states = 0;
+  for (const k of ks) {
+    const region = regionOf(img, opts);
+    region.crashAfter(k, { on: 'any' });
+    try {
+      const store = openStore(region, { maxSize: opts.maxSize });
+      // Recovery finished before event k: the crash lands on whatever the open did next (or nowhere).
+      store.close();
+    } catch (err) {
+      if (!region.crashed) throw err;
+    }
+    img = region.crashImage(imageSeed + k);
+    const snap = recoverAndObserve(img, opts, false, `recovery crashed at ${ks.join('→')}`);
+    assert.deepStrictEqual(snap, expected, 'a crashed recovery recovered differently from an undisturbed one');
+    states++;
+  }
+  return states;
+}
+
+/** Events one open of `image` performs (recovery plus whatever opening writes). */
+function openEvents(image: Uint8Array, opts: RunnerOptions): number {
+  const region = regionOf(image, opts);
+  const store = openStore(region, { maxSize: opts.maxSize });
+  const n = eventTotal(region);
+  store.close();
+  return n;
+}
+
+/**
+ * Checks `program` at up to `maxPointsPerProgram` crash points (chosen from `seed`), each
+ * with `imagesPerPoint` images. Returns the number of states checked.
+ */
+export function checkProgram(
+  program: readonly Step[],
+  seed: number,
+  opts: RunnerOptions,
+  replay: { seed: number | undefined; path: string | undefined } = { seed: undefined, path: undefined },
+): number {
+  counters.programs++;
+  const base: Replay = { ...replay, program: describeProgram(program), crashPoint: 0, imageSeed: 0, recoveryCrashes: [] };
+  let events = 0;
+  let snaps: Snapshot[] = [];
+  try {
+    const dry = dryRun(program, opts);
+    events = dry.events;
+    const models: Model[] = [emptyModel()];
+    program.forEach((step, i) => {
+      const before = models[models.length - 1]!;
+      models.push(dry.full[i] ? before : applyStep(before, step));
+    });
+    snaps = models.map(snapshotOf);
+    assert.deepStrictEqual(dry.final, snaps[snaps.length - 1], 'an uncrashed run disagrees with the model');
+  } catch (err) {
+    fail(base, err);
+  }
+
+  const rng = new Prng(seed);
+  const points: number[] = [];
+  if (events <= opts.maxPointsPerProgram) {
+    for (let c = 1; c <= events; c++) points.push(c);
+  } else {
+    const chosen = new Set<number>();
+    while (chosen.size < opts.maxPointsPerProgram) chosen.add(1 + rng.below(events));
+    points.push(...[...chosen].sort((a, b) => a - b));
+  }
+
+  let states = 0;
+  for (const crashAt of points) {
+    const run = execute(program, opts, crashAt);
+    assert.ok(run.region.crashed, `crash point ${crashAt} of ${events} did not crash`);
+    const i = run.interrupted;
+    const before = i < 0 ? snaps[0]! : snaps[i]!;
+    const after = i < 0 ? snaps[0]! : snaps[Math.min(i + 1, snaps.length - 1)]!;
+    for (let j = 0; j < opts.imagesPerPoint; j++) {
+      const imageSeed = imageSeedFor(seed, crashAt, j);
+      const replayHere: Replay = { ...base, crashPoint: crashAt, imageSeed };
+      try {
+        const image = run.region.crashImage(imageSeed);
+        counters.states++;
+        states++;
+        const fill = opts.fillEvery > 0 && counters.states % opts.fillEvery === 0;
+        const got = recoverAndObserve(image, opts, fill, `crash at event ${crashAt} (step ${i})`);
+        if (!sameSnapshot(got, before) && !sameSnapshot(got, after)) {
+          assert.deepStrictEqual(
+            got,
+            after,
+            `step ${i} (${i >= 0 && i < program.length ? program[i]!.kind : 'open'}) was interrupted: ` +
+              'the recovered store is neither entirely before nor entirely after it',
+          );
+        }
+        if (opts.recoveryCrashEvery > 0 && counters.states % opts.recoveryCrashEvery === 0) {
+          const n = openEvents(image, opts);
+          if (n > 0) {
+            const k1 = 1 + rng.below(n);
+            replayHere.recoveryCrashes = [k1];
+            let extra = crashRecovery(image, opts, [k1], imageSeed, got);
+            // Depth 2: crash the recovery of the crashed recovery's image as well.
+            const k2 = 1 + rng.below(n);
+            replayHere.recoveryCrashes = [k1, k2];
+            extra += crashRecovery(image, opts, [k1, k2], imageSeed, got) - 1;
+            counters.states += extra;
+            counters.recoveryStates += extra;
+            states += extra;
+          }
+        }
+      } catch (err) {
+        fail(replayHere, err);
+      }
+    }
+  }
+  return states;
+}

@@ -1,0 +1,65 @@
+/**
+ * Fixed programs checked at every crash point with every image mode: the shapes most likely
+ * to break (value structures created in a transaction that aborts, queue segments filled and
+ * emptied, a hash map growing past its first table, deletes that free blocks, reopen between
+ * transactions). Random programs find these too, but only by chance.
+ */
+import { test } from 'node:test';
+import type { Op, Step, Value } from './model.js';
+import { checkProgram, type RunnerOptions } from './runner.js';
+import { report } from './budget.js';
+
+const EXHAUSTIVE: RunnerOptions = {
+  poolSize: 128 << 10,
+  maxSize: 256 << 10,
+  imagesPerPoint: 4,
+  maxPointsPerProgram: 100_000,
+  recoveryCrashEvery: 3,
+  fillEvery: 0,
+  granularity: 'cache-line',
+};
+
+const push = (name: string, value: Value): Op => ({ c: 'queue', name, op: 'push', value });
+const shift = (name: string): Op => ({ c: 'queue', name, op: 'shift' });
+
+const SCENARIOS: { name: string; program: Step[] }[] = [
+  {
+    name: 'a new record structure in an aborted transaction, then the same shape committed',
+    program: [
+      { kind: 'tx', ops: [{ c: 'map', name: 'm0', op: 'set', key: 'a', value: { shape: 1, other: 'x' } }], abort: true },
+      { kind: 'single', op: { c: 'map', name: 'm0', op: 'set', key: 'b', value: { shape: 2, other: 'y' } } },
+    ],
+  },
+  {
+    name: 'queue pushes across segments, then shifts that free them, across collections',
+    program: [
+      { kind: 'tx', ops: Array.from({ length: 12 }, (_, i) => push('q0', 'v'.repeat(40 + i))), abort: false },
+      { kind: 'tx', ops: [shift('q0'), shift('q0'), shift('q0'), { c: 'map', name: 'm1', op: 'set', key: 'c', value: 3 }], abort: false },
+      { kind: 'tx', ops: Array.from({ length: 9 }, () => shift('q0')), abort: false },
+    ],
+  },
+  {
+    name: 'a hash map growing past its first table, then deletes',
+    program: [
+      { kind: 'tx', ops: ['a', 'b', 'c', 'd', 'e', 'f'].map((key, i) => ({ c: 'map' as const, name: 'm0', op: 'set' as const, key, value: i })), abort: false },
+      { kind: 'single', op: { c: 'map', name: 'm0', op: 'delete', key: 'c' } },
+      { kind: 'tx', ops: [{ c: 'map', name: 'm0', op: 'set', key: 'a', value: 'x'.repeat(300) }, { c: 'map', name: 'm0', op: 'delete', key: 'b' }], abort: false },
+    ],
+  },
+  {
+    name: 'sorted map inserts in and out of order, an aborted delete, reopen, range deletes',
+    program: [
+      { kind: 'tx', ops: [5, 1, 3, 'x', 7, -2].map((key) => ({ c: 'sorted' as const, name: 's0', op: 'set' as const, key, value: key })), abort: false },
+      { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'delete', key: 3 }], abort: true },
+      { kind: 'reopen' },
+      { kind: 'tx', ops: [1, 5, 'x'].map((key) => ({ c: 'sorted' as const, name: 's0', op: 'delete' as const, key })), abort: false },
+    ],
+  },
+];
+
+for (const [i, s] of SCENARIOS.entries()) {
+  test(`every crash point: ${s.name}`, () => {
+    const states = checkProgram(s.program, 0x5ce0 + i, EXHAUSTIVE);
+    report(`scenario ${i}`, 'states', states);
+  });
+}
