@@ -48,4 +48,4 @@ export function openHarness(options: StoreOptions = {}): Harness {
   return USE_FAKE ? openFake(options) : openSimulated(options);
 }
 /** The DRAM fake stands in while the heap is not usable yet. */
-const USE_FAKE = true;
+const USE_FAKE = false;
