@@ -33,6 +33,13 @@ export interface AllocTx {
   defer(op: number, offset: number, arg: number): void;
   /** Registers a freshly allocated block: flushed at commit, never logged. */
   fresh(offset: number, length: number): void;
+  /** Drops queued header writes at `offset` (it became the inside of a new extent). */
+  cancelDeferred(offset: number): void;
+  /**
+   * The block about to be handed out covers bytes whose snapshot is not durable yet (an old
+   * run bitmap, a span header): drain before the caller may store into it.
+   */
+  needDrain(): void;
 }
 
 export class Run {
@@ -73,6 +80,12 @@ export class Allocator {
   /** Free chunk ranges in DRAM: sorted, disjoint, coalesced. */
   freeStarts: number[] = [];
   freeLens: number[] = [];
+  /**
+   * Chunks whose header word is a real FREE span header on the pool (or will be, once the
+   * running transaction's queued writes are applied). A new extent covering one of them must
+   * snapshot it: a rollback has to bring that header back for the chunk walk.
+   */
+  spanStarts = new Set<number>();
   partial: Run[][] = CLASS_SIZES.map(() => []);
   damage: Damage[] = [];
   /** Chunks from here on are not used: a damaged header stopped the walk. */
@@ -98,6 +111,7 @@ export class Allocator {
     this.logs.clear();
     this.freeStarts = [];
     this.freeLens = [];
+    this.spanStarts.clear();
     for (const p of this.partial) p.length = 0;
     this.damage = [];
     const { view, bytes } = this.mem;
@@ -115,6 +129,7 @@ export class Allocator {
       }
       if (h.kind === KIND_FREE) {
         this.appendFree(i, h.span);
+        this.spanStarts.add(i);
       } else if (h.kind === KIND_RUN) {
         const g = this.geos[h.cls]!;
         const run = new Run(i, h.cls, off, g);
@@ -189,6 +204,7 @@ export class Allocator {
     this.nChunks = to;
     if (wasWhole) {
       this.insertFree(from, to - from);
+      for (let i = from; i < to; i += MAX_SPAN + 1) this.spanStarts.add(i);
       this.usableChunks = to;
     }
   }
@@ -275,6 +291,17 @@ export class Allocator {
         if (l[k]! < n) continue;
         const start = s[k]!;
         const len = l[k]!;
+        const inner = this.innerSpanStarts(start, n);
+        // A log segment's snapshots must fit the segment reserve.
+        if (kind === KIND_LOG && inner.length > 6) continue;
+        for (const c of inner) {
+          const h = this.chunkOffset(c);
+          tx.snapshot(h, 8);
+          tx.cancelDeferred(h);
+          this.spanStarts.delete(c);
+        }
+        if (inner.length > 0) tx.needDrain();
+        this.spanStarts.delete(start);
         if (len === n) {
           s.splice(k, 1);
           l.splice(k, 1);
@@ -295,11 +322,23 @@ export class Allocator {
     }
   }
 
+  /** Real span headers strictly inside [start, start + n). */
+  private innerSpanStarts(start: number, n: number): number[] {
+    const out: number[] = [];
+    if (n - 1 <= this.spanStarts.size) {
+      for (let c = start + 1; c < start + n; c++) if (this.spanStarts.has(c)) out.push(c);
+    } else {
+      for (const c of this.spanStarts) if (c > start && c < start + n) out.push(c);
+    }
+    return out;
+  }
+
   /** Logs and queues FREE headers covering [start, start + len). */
   writeFreeSpan(start: number, len: number, tx: AllocTx): void {
     while (len > 0) {
       const q = Math.min(len, MAX_SPAN + 1);
       const off = this.chunkOffset(start);
+      this.spanStarts.add(start);
       tx.snapshot(off, 8);
       tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, q - 1));
       start += q;
@@ -315,6 +354,10 @@ export class Allocator {
       const off = this.chunkOffset(i);
       tx.snapshot(off, 8);
       tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, 0));
+      // The chunk may be handed out in this transaction: its bitmap must come back on rollback.
+      tx.snapshot(off + 8, run.g.bitmapBytes);
+      tx.needDrain();
+      this.spanStarts.add(i);
       this.runs.delete(i);
       if (run.inPartial) {
         const list = this.partial[run.cls]!;
@@ -375,6 +418,7 @@ export class Allocator {
     } else {
       this.extents.delete(where.extent);
       this.insertFree(where.extent, where.chunks);
+      this.spanStarts.add(where.extent);
     }
   }
 

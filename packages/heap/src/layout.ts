@@ -62,7 +62,7 @@ export const EXTENT_DATA = 64;
 export const ENTRY_HEADER = 24;
 
 /** Bytes reserved at the end of every log segment for the entries that link the next one. */
-export const SEGMENT_RESERVE = 4 * (ENTRY_HEADER + 8);
+export const SEGMENT_RESERVE = 12 * (ENTRY_HEADER + 8);
 /** Upper bound on overflow segments of the log (each at least doubles the capacity). */
 export const MAX_SEGMENTS = 40;
 /** Upper bound on the total undo log capacity: larger transactions fail with ERANGE. */

@@ -91,6 +91,7 @@ export class TxImpl implements Transaction, AllocTx {
   private flushList: number[] = [];
   private ops: number[] = [];
   private undrained = false;
+  private mustDrain = false;
   /** Anything written to the pool (log entries, or metadata) by this transaction. */
   touched = false;
   private freed: number[] = [];
@@ -144,6 +145,7 @@ export class TxImpl implements Transaction, AllocTx {
       if (err instanceof PoolFullError) this.rollbackAndDoom(err);
       throw err;
     }
+    if (this.mustDrain) this.drainAndApply();
     if (options?.zero === true) this.host.mem.bytes.fill(0, off, off + this.host.alloc.usableSize(off));
     return off;
   }
@@ -271,6 +273,23 @@ export class TxImpl implements Transaction, AllocTx {
     this.touched = true;
   }
 
+  cancelDeferred(offset: number): void {
+    const ops = this.ops;
+    let w = 0;
+    for (let r = 0; r < ops.length; r += 3) {
+      if (ops[r] === OP_HEADER && ops[r + 1] === offset) continue;
+      ops[w] = ops[r]!;
+      ops[w + 1] = ops[r + 1]!;
+      ops[w + 2] = ops[r + 2]!;
+      w += 3;
+    }
+    ops.length = w;
+  }
+
+  needDrain(): void {
+    this.mustDrain = true;
+  }
+
   fresh(offset: number, length: number): void {
     this.coverage.add(offset, length, this.flushList);
     this.touched = true;
@@ -278,6 +297,7 @@ export class TxImpl implements Transaction, AllocTx {
 
   /** Makes pending snapshots durable (one drain), then applies the deferred metadata changes. */
   private drainAndApply(): void {
+    this.mustDrain = false;
     if (!this.undrained && this.ops.length === 0) return;
     const mem = this.host.mem;
     if (this.undrained) {
@@ -366,6 +386,7 @@ export class TxImpl implements Transaction, AllocTx {
     this.flushList.length = 0;
     this.ops.length = 0;
     this.undrained = false;
+    this.mustDrain = false;
     this.touched = false;
     this.freed.length = 0;
     this.freedSet.clear();

@@ -105,9 +105,24 @@ test('regression programs', () => {
   // Programs that once failed are kept here.
   const programs: TxProgram[][] = [
     [{ ops: [{ k: 'alloc', size: 16 }, { k: 'free', i: 0 }], abort: false }],
+    // A run emptied by one transaction was reclaimed and reused by an aborted one, whose fresh
+    // block overwrote the old run's bitmap without a snapshot: the rollback resurrected a block.
+    [
+      { ops: [{ k: 'alloc', size: 16 }, { k: 'free', i: 0 }, { k: 'alloc', size: 4096 }], abort: false },
+      { ops: [{ k: 'alloc', size: 100 }, { k: 'write', i: 495, pos: 0, v: 1 }], abort: true },
+      { ops: [{ k: 'alloc', size: 16 }], abort: false },
+    ],
+    // Two adjacent freed extents merged in DRAM; a larger extent over both covered the second
+    // one's FREE header, which a rollback must restore.
+    [
+      { ops: [{ k: 'alloc', size: 20000 }, { k: 'alloc', size: 20000 }, { k: 'alloc', size: 16 }], abort: false },
+      { ops: [{ k: 'free', i: 0 }, { k: 'free', i: 1 }], abort: false },
+      { ops: [{ k: 'alloc', size: 60000 }, { k: 'fill', i: 1, byte: 3 }], abort: true },
+      { ops: [{ k: 'alloc', size: 20000 }], abort: false },
+    ],
   ];
   for (const program of programs) {
-    const { scenario } = scenarioFor(program, { size: 65536, maxSize: 65536, prefix: [] });
+    const { scenario } = scenarioFor(program, { size: 65536, maxSize: 4 * 65536, prefix: [] });
     forEveryCrashPoint({ ...scenario, seeds: 4 });
   }
 });
