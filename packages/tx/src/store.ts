@@ -81,6 +81,8 @@ export interface StoreStats {
   readonly isPmem: boolean;
   readonly readOnly: boolean;
   readonly recovered: boolean;
+  /** The recovery happened in a private copy (read-only open): the file still needs it. */
+  readonly recoveredInMemory: boolean;
   readonly layout: string;
   /** Collection counts, total and by kind. */
   readonly collections: { readonly total: number } & Readonly<Record<CollectionKind, number>>;
@@ -536,6 +538,7 @@ export class Store {
       isPmem: region.isPmem,
       readOnly: this.readOnly,
       recovered: this.recovered,
+      recoveredInMemory: this.pool.recoveredInMemory,
       layout: this.pool.layout,
       collections: { total: list.length, ...counts },
       pool: this.pool.stats(),
