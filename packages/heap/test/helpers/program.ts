@@ -194,7 +194,9 @@ export function fillAndEmpty(pool: Pool, m: Model): void {
       }
     }
   }
-  assert.ok(added.length > 0 || before.free < 64, 'a pool with free space takes an allocation');
+  const st = pool.stats();
+  assert.equal(st.free - st.perClass.reduce((a, c) => a + c.free * c.size, 0), 0, 'no free chunk is left once full');
+  assert.equal(st.perClass[0]!.free, 0, 'no 16-byte block is left');
   const full = pool.check();
   assert.ok(full.ok, `check after filling: ${JSON.stringify(full.problems.slice(0, 3))}`);
   pool.transaction((tx) => {
