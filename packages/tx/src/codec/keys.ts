@@ -55,6 +55,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 export class OrderedKeyCodec implements KeyCodec {
   readonly maxKeySize: number;
   private readonly scratch: Uint8Array;
+  private readonly views: (Uint8Array | undefined)[] = [];
   private pos = 0;
 
   constructor(maxKeySize: number = DEFAULT_MAX_KEY_SIZE) {
@@ -70,9 +71,29 @@ export class OrderedKeyCodec implements KeyCodec {
    * deeper than MAX_KEY_DEPTH); ETOOBIG when the encoding exceeds `maxKeySize`.
    */
   encode(key: unknown): Uint8Array {
-    this.pos = 0;
-    this.writeKey(key, false, 0);
-    return this.scratch.subarray(0, this.pos);
+    if (typeof key === 'string') {
+      // The common case, kept short: tag + UTF-8, no recursion.
+      this.scratch[0] = TAG_STRING;
+      this.pos = 1;
+      this.writeString(key, false);
+    } else {
+      this.pos = 0;
+      this.writeKey(key, false, 0);
+    }
+    return this.view(this.pos);
+  }
+
+  /**
+   * A view of scratch[0, length). Views are made once per length and reused, so encoding
+   * allocates nothing once warm (the get path's budget is a fraction of a microsecond).
+   */
+  private view(length: number): Uint8Array {
+    let v = this.views[length];
+    if (v === undefined) {
+      v = this.scratch.subarray(0, length);
+      this.views[length] = v;
+    }
+    return v;
   }
 
   /** Like `encode`, but returns a fresh copy the caller may keep. */
