@@ -6,7 +6,9 @@ import { allocStructuresSlot, makeContext } from './support/collections-context.
 import { runModel, type Real } from './support/collections-model.js';
 import type { Key } from '../src/codec/keys.js';
 import type { Pool } from '@ferrite/heap';
+import { realSetup } from './support/collections-real-setup.js';
 
+const REAL_RUNS = process.env.FERRITE_SOAK === '1' ? 200 : 15;
 const RUNS = process.env.FERRITE_SOAK === '1' ? 500 : 60;
 
 function fakeSetup(): Real {
@@ -24,6 +26,10 @@ function fakeSetup(): Real {
   };
   return real;
 }
+
+test('PMap behaves like its model on the real heap (SimulatedRegion, growth from 256 KiB, reopen)', () => {
+  runModel(realSetup((ctx, tx) => PMap.create(ctx, tx), (ctx, h) => new PMap<Key, unknown>(ctx, h)), REAL_RUNS);
+});
 
 test('PMap behaves like a Map (fake pool, aborts, reopen, growth)', () => {
   runModel(fakeSetup, RUNS);

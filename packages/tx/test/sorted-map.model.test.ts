@@ -7,7 +7,9 @@ import { allocStructuresSlot, makeContext } from './support/collections-context.
 import { keyArb, runModel, type Real } from './support/collections-model.js';
 import { compareKeys, type Key } from '../src/codec/keys.js';
 import type { Pool } from '@ferrite/heap';
+import { realSetup } from './support/collections-real-setup.js';
 
+const REAL_RUNS = process.env.FERRITE_SOAK === '1' ? 200 : 15;
 const RUNS = process.env.FERRITE_SOAK === '1' ? 500 : 60;
 
 function fakeSetup(): Real {
@@ -25,6 +27,10 @@ function fakeSetup(): Real {
   };
   return real;
 }
+
+test('PSortedMap behaves like its model on the real heap (SimulatedRegion, growth from 256 KiB, reopen)', () => {
+  runModel(realSetup((ctx, tx) => PSortedMap.create(ctx, tx), (ctx, h) => new PSortedMap<Key, unknown>(ctx, h)), REAL_RUNS, compareKeys);
+});
 
 test('PSortedMap behaves like a sorted Map (fake pool, aborts, reopen, growth)', () => {
   runModel(fakeSetup, RUNS, compareKeys);

@@ -483,6 +483,10 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
 
     ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
     this.migrationRanges(view, stepEnd);
+    // Frees before the snapshot: their allocator snapshots share its drain, and a freed
+    // block keeps its contents until commit (the step below still reads old segments).
+    if (e !== 0) this.pendingFrees.push(e);
+    this.freePending(tx);
     tx.addRanges(ranges);
     view = pool.view;
 
@@ -490,7 +494,6 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       // Relocate: the new block replaces the old one in its chain.
       writeU64(view, fresh + E_NEXT, readU64(view, e + E_NEXT));
       writeU64(view, pred, fresh);
-      this.pendingFrees.push(e);
     } else {
       // Insert at the end of the chain (pred is the chain's last word): no other word changes.
       writeU64(view, fresh + E_NEXT, 0);
@@ -504,7 +507,6 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       }
     }
     this.applyMigration(view, stepEnd);
-    this.freePending(tx);
   }
 
   private freePending(tx: Transaction): void {
@@ -527,13 +529,13 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     let view = pool.view;
     ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
     this.migrationRanges(view, stepEnd);
+    this.pendingFrees.push(e);
+    this.freePending(tx);
     tx.addRanges(ranges);
     view = pool.view;
     writeU64(view, pred, readU64(view, e + E_NEXT));
     writeU64(view, this.header + H_COUNT, count - 1);
     this.applyMigration(view, stepEnd);
-    this.pendingFrees.push(e);
-    this.freePending(tx);
     return true;
   }
 
@@ -587,7 +589,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       const s = (end - 1) >>> oldSegShift;
       const seg = readRef(this.ctx.pool.view, st.old + s * 8, 8 << oldSegShift, 'hash map segment');
       invariant(seg !== 0, 'an old segment being migrated is present');
-      // Freed after the writes: the step still reads the old segment and directory.
+      // Freed just before the snapshot; the step still reads them (contents last until commit).
       this.pendingFrees.push(seg);
       if (end === oldCap) this.pendingFrees.push(st.old);
     }

@@ -689,12 +689,8 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       if (!this.found) ws.u64(this.header + H_COUNT, readU64(view, this.header + H_COUNT) + 1);
       this.planRewrite(tx, this.height - 1, items);
     }
-    if (oldRec !== 0 && (view.getUint16(oldRec + R_FLAGS, true) & F_EXTERNAL) !== 0) {
-      const block = this.externalBlock(view, oldRec);
-      ws.apply(tx, pool);
-      tx.free(block);
-      return;
-    }
+    // Frees go before the snapshot so their allocator snapshots share its drain.
+    if (oldRec !== 0 && (view.getUint16(oldRec + R_FLAGS, true) & F_EXTERNAL) !== 0) tx.free(this.externalBlock(view, oldRec));
     ws.apply(tx, pool);
   }
 
@@ -816,8 +812,8 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
         ws.u16(leaf + N_GARBAGE, view.getUint16(leaf + N_GARBAGE, true) + size);
       }
     }
-    ws.apply(tx, pool);
     for (const b of toFree) tx.free(b);
+    ws.apply(tx, pool);
     return true;
   }
 
@@ -929,8 +925,8 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     ws.u64(this.header + H_HEIGHT, 1);
     ws.u64(this.header + H_FIRST, leaf);
     ws.u64(this.header + H_LAST, leaf);
-    ws.apply(tx, this.ctx.pool);
     for (const b of old) tx.free(b);
+    ws.apply(tx, this.ctx.pool);
   }
 
   // ---------------------------------------------------------------- validation

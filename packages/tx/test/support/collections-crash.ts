@@ -29,7 +29,7 @@ export interface CrashCase {
   name: string;
   prefill(m: Maps): void;
   op(m: Maps): void;
-  /** Crash images per crash point (default 3). */
+  /** Crash images per crash point (default 2; 8 with FERRITE_SOAK=1). */
   seeds?: number;
   /** Depth of crashed recoveries (default 1). */
   recoveryCrashDepth?: number;
@@ -112,7 +112,7 @@ export function runCrashCase(c: CrashCase): number {
         if (!isBefore) assert.deepEqual(r.contents, after, 'recovered state is the state before or after the op');
       }
     },
-    seeds: c.seeds ?? 3,
+    seeds: process.env.FERRITE_SOAK === '1' ? 8 : (c.seeds ?? 2),
     recoveryCrashDepth: c.recoveryCrashDepth ?? 1,
   });
   console.log(`${c.name} crash states checked: ${states}`);

@@ -1,0 +1,152 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pool } from '@ferrite/heap';
+import { SimulatedRegion } from '@ferrite/core/testing';
+import { isFerriteError } from '@ferrite/core';
+import { PMap } from '../src/collections/hash-map.js';
+import { PSortedMap } from '../src/collections/sorted-map.js';
+import { allocStructuresSlot, makeContext } from './support/collections-context.js';
+
+function fresh(size = 1 << 20, maxSize = size) {
+  const region = new SimulatedRegion(size);
+  const pool = Pool.create(region, { layout: 'behaviour', size, maxSize });
+  const ctx = makeContext(pool, allocStructuresSlot(pool));
+  const [mh, th] = pool.transaction((tx) => [PMap.create(ctx, tx), PSortedMap.create(ctx, tx)] as const);
+  return { region, pool, ctx, map: new PMap<string, unknown>(ctx, mh), tree: new PSortedMap<number, unknown>(ctx, th), mh, th };
+}
+
+test('a single insert, update and delete take at most 3 drains (allocate, one snapshot, commit)', () => {
+  const { pool, map, tree } = fresh();
+  // The first value of a shape also records its msgpackr structure (one more snapshot).
+  map.set('warm-up', { ino: 0, size: 0 });
+  for (let i = 0; i < 300; i++) {
+    map.set(`key${i}`, { ino: i, size: 4096 });
+    assert.ok(pool.stats().lastTx.drains <= 3, `map insert ${i}: ${pool.stats().lastTx.drains} drains`);
+    tree.set(i, { ino: i, size: 4096 });
+    assert.ok(pool.stats().lastTx.drains <= 3, `tree insert ${i}: ${pool.stats().lastTx.drains} drains`);
+  }
+  map.set('key7', { ino: 8, size: 1 });
+  assert.ok(pool.stats().lastTx.drains <= 3);
+  tree.set(7, { ino: 8, size: 1 });
+  assert.ok(pool.stats().lastTx.drains <= 3);
+  assert.equal(map.delete('key9'), true);
+  assert.ok(pool.stats().lastTx.drains <= 3);
+  assert.equal(tree.delete(9), true);
+  assert.ok(pool.stats().lastTx.drains <= 3);
+});
+
+test('both collections survive pool growth (256 KiB to many MiB) and reopen', () => {
+  const { region, pool, ctx, map, tree, mh, th } = fresh(256 << 10, 64 << 20);
+  const N = 6000;
+  for (let b = 0; b < N; b += 500) {
+    pool.transaction(() => {
+      for (let i = b; i < b + 500; i++) {
+        map.set(`file-${i}`, { ino: i, name: 'x'.repeat(i % 50) });
+        tree.set(i, { ino: i, name: 'y'.repeat(i % 50) });
+      }
+    });
+  }
+  assert.ok(pool.size > 256 << 10, 'the pool grew');
+  assert.deepEqual(map.validate(), []);
+  assert.deepEqual(tree.validate(), []);
+  pool.close();
+  const again = Pool.open(region, { layout: 'behaviour', maxSize: 64 << 20 });
+  const ctx2 = makeContext(again, ctx.structuresSlot);
+  const map2 = new PMap<string, { ino: number; name: string }>(ctx2, mh);
+  const tree2 = new PSortedMap<number, { ino: number; name: string }>(ctx2, th);
+  assert.equal(map2.size, N);
+  assert.equal(tree2.size, N);
+  for (let i = 0; i < N; i += 97) {
+    assert.deepEqual(map2.get(`file-${i}`), { ino: i, name: 'x'.repeat(i % 50) });
+    assert.deepEqual(tree2.get(i), { ino: i, name: 'y'.repeat(i % 50) });
+  }
+  assert.deepEqual([...tree2.range({ gte: 100, lt: 105 })].map(([k]) => k), [100, 101, 102, 103, 104]);
+  assert.equal(again.check().ok, true);
+});
+
+test('over-limit keys and values are ETOOBIG and write nothing', () => {
+  const { pool, map, tree } = fresh();
+  map.set('a', 1);
+  tree.set(1, 1);
+  const before = pool.bytes.slice();
+  for (const f of [
+    () => map.set('k'.repeat(300), 1),
+    () => map.set('b', 'v'.repeat(5000)),
+    () => tree.set(2, 'v'.repeat(5000)),
+    () => tree.set(2, 'v'.repeat(5000)),
+  ]) {
+    assert.throws(f, (e) => isFerriteError(e, 'ETOOBIG'));
+  }
+  assert.deepEqual(pool.bytes, before);
+  assert.equal(map.size, 1);
+  assert.equal(tree.size, 1);
+});
+
+test('writing while iterating makes the iterator throw ETXSTATE; an abort does too', () => {
+  const { pool, map, tree } = fresh();
+  for (let i = 0; i < 10; i++) {
+    map.set(`k${i}`, i);
+    tree.set(i, i);
+  }
+  const it = map.keys();
+  it.next();
+  map.set('other', 1);
+  assert.throws(() => it.next(), (e) => isFerriteError(e, 'ETXSTATE'));
+  const r = tree.range({ gte: 2 });
+  r.next();
+  tree.delete(5);
+  assert.throws(() => r.next(), (e) => isFerriteError(e, 'ETXSTATE'));
+  const r2 = tree.range();
+  r2.next();
+  assert.throws(() => pool.transaction(() => { tree.set(100, 1); throw new Error('no'); }));
+  assert.throws(() => r2.next(), (e) => isFerriteError(e, 'ETXSTATE'));
+  // Reading without writing is fine, and so is iterating again after the writes.
+  assert.equal([...tree.keys()].length, 9);
+});
+
+test('damaged references give ECORRUPT, never a hang or a fault', () => {
+  const { pool, map, tree, mh, th } = fresh();
+  for (let i = 0; i < 50; i++) {
+    map.set(`k${i}`, i);
+    tree.set(i, i);
+  }
+  const view = pool.view;
+  // A bucket chain made circular: the first entry of some bucket points at itself.
+  const mapBlocks = [...map.ownedBlocks()];
+  const entry = mapBlocks[mapBlocks.length - 1]!;
+  const savedNext = pool.readU64(entry);
+  view.setUint32(entry, entry, true);
+  view.setUint32(entry + 4, 0, true);
+  assert.ok(map.validate().length > 0);
+  assert.throws(() => { for (const _ of map.keys()) void _; }, (e) => isFerriteError(e, 'ECORRUPT'));
+  pool.writeU64(entry, savedNext);
+  assert.deepEqual(map.validate(), []);
+  // The tree's root reference pointing outside the pool.
+  const root = pool.readU64(th + 24);
+  view.setUint32(th + 24 + 4, 0x1000, true);
+  assert.throws(() => tree.get(3), (e) => isFerriteError(e, 'ECORRUPT'));
+  pool.writeU64(th + 24, root);
+  // A leaf's sibling link pointing to itself: a range scan must stop with ECORRUPT.
+  const leaf = pool.readU64(th + 40);
+  const savedNextLeaf = pool.readU64(leaf + 16);
+  pool.writeU64(leaf + 16, leaf);
+  assert.throws(() => { for (const _ of tree.range()) void _; }, (e) => isFerriteError(e, 'ECORRUPT'));
+  pool.writeU64(leaf + 16, savedNextLeaf);
+  assert.deepEqual(tree.validate(), []);
+  // A header that is not a collection's.
+  assert.throws(() => new PMap(map['ctx' as never], th), (e) => isFerriteError(e, 'ECORRUPT'));
+  assert.throws(() => new PSortedMap(map['ctx' as never], mh), (e) => isFerriteError(e, 'ECORRUPT'));
+});
+
+test('ownedBlocks and destroy free exactly what the collections own', () => {
+  const { pool, map, tree, ctx } = fresh();
+  for (let i = 0; i < 500; i++) {
+    map.set(`k${i}`, 'v'.repeat(i % 40));
+    tree.set(i, i % 3 === 0 ? 'e'.repeat(900) : 'v');
+  }
+  const before = [...pool.allocations()].length;
+  const owned = [...map.ownedBlocks()].length + [...tree.ownedBlocks()].length;
+  pool.transaction((tx) => { map.destroy(tx); tree.destroy(tx); });
+  assert.equal([...pool.allocations()].length, before - owned);
+  void ctx;
+});
