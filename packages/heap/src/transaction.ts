@@ -388,10 +388,12 @@ export class TxImpl implements Transaction, AllocTx {
     this.undrained = false;
     this.mustDrain = false;
     this.touched = false;
-    this.freed.length = 0;
-    this.freedSet.clear();
-    this.commitHooks = [];
-    this.abortHooks = [];
+    if (this.freed.length > 0) {
+      this.freed.length = 0;
+      this.freedSet.clear();
+    }
+    if (this.commitHooks.length > 0) this.commitHooks = [];
+    if (this.abortHooks.length > 0) this.abortHooks = [];
     this.host.log.reset();
   }
 
