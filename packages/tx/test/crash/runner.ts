@@ -126,6 +126,7 @@ function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number)
         const image = current.media();
         consumed += eventTotal(current);
         const remaining = crashAt > 0 ? crashAt - consumed : 0;
+        current.dispose();
         current = regionOf(image, opts);
         if (remaining > 0) current.crashAfter(remaining, { on: 'any' });
         return current;
@@ -151,7 +152,9 @@ function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number
   for (const step of program) {
     const r = runStep(store, step, () => {
       total += eventTotal(current);
+      const old = current;
       current = regionOf(current.media(), opts);
+      old.dispose();
       return current;
     });
     store = r.store;
@@ -162,44 +165,52 @@ function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number
   assertClean(store, 'after an uncrashed run');
   store.close();
   total += eventTotal(current);
+  current.dispose();
   return { events: total, full, final };
 }
 
-/** Opens a store on `image` and returns what it holds (also checking it is clean). */
-function recoverAndObserve(image: Uint8Array, opts: RunnerOptions, fill: boolean, where: string): Snapshot {
-  const region = regionOf(image, opts);
-  const store = openStore(region, { maxSize: opts.maxSize });
-  const snap = observe(store);
-  assertClean(store, where);
-  if (fill) {
-    fillAndEmpty(store, where);
-    counters.fills++;
+/**
+ * Opens a store on `region` (a crash image) and returns what it holds, checking that it is
+ * clean; then disposes of the region (the simulator recycles its memory).
+ */
+function recoverAndObserve(region: SimulatedRegion, opts: RunnerOptions, fill: boolean, where: string): Snapshot {
+  try {
+    const store = openStore(region, { maxSize: opts.maxSize });
+    const snap = observe(store);
+    assertClean(store, where);
+    if (fill) {
+      fillAndEmpty(store, where);
+      counters.fills++;
+    }
+    store.close();
+    return snap;
+  } finally {
+    region.dispose();
   }
-  store.close();
-  return snap;
 }
 
 /**
- * Crashes the recovery of `image` at event `k` (and, when `k2` > 0, the recovery of that
- * crash's image at event `k2`), then recovers undisturbed. The result must equal `expected`,
- * what an undisturbed recovery gives.
+ * Crashes the recovery of `image` at event `ks[0]`, then the recovery of that crash's image
+ * at event `ks[1]`, and so on; after each crash an undisturbed recovery must give `expected`,
+ * what an undisturbed recovery of `image` gives. Returns the number of states checked.
  */
 function crashRecovery(image: Uint8Array, opts: RunnerOptions, ks: number[], imageSeed: number, expected: Snapshot): number {
   let img = image;
   let states = 0;
-  for (const k of ks) {
+  for (const [depth, k] of ks.entries()) {
     const region = regionOf(img, opts);
     region.crashAfter(k, { on: 'any' });
     try {
       const store = openStore(region, { maxSize: opts.maxSize });
-      // Recovery finished before event k: the crash lands on whatever the open did next (or nowhere).
+      // Recovery finished before event k: the crash lands after the open (a clean state).
       store.close();
     } catch (err) {
       if (!region.crashed) throw err;
     }
-    img = region.crashImage(imageSeed + k);
-    const snap = recoverAndObserve(img, opts, false, `recovery crashed at ${ks.join('→')}`);
-    assert.deepStrictEqual(snap, expected, 'a crashed recovery recovered differently from an undisturbed one');
+    img = region.crashImage(imageSeedFor(imageSeed, k, depth));
+    region.dispose();
+    const snap = recoverAndObserve(regionOf(img, opts), opts, false, `recovery crashed at ${ks.slice(0, depth + 1).join('→')}`);
+    assert.deepStrictEqual(snap, expected, `recovery crashed at ${ks.slice(0, depth + 1).join('→')} recovered differently from an undisturbed one`);
     states++;
   }
   return states;
@@ -211,6 +222,7 @@ function openEvents(image: Uint8Array, opts: RunnerOptions): number {
   const store = openStore(region, { maxSize: opts.maxSize });
   const n = eventTotal(region);
   store.close();
+  region.dispose();
   return n;
 }
 
@@ -263,11 +275,14 @@ export function checkProgram(
       const imageSeed = imageSeedFor(seed, crashAt, j);
       const replayHere: Replay = { ...base, crashPoint: crashAt, imageSeed };
       try {
-        const image = run.region.crashImage(imageSeed);
+        const sampleRecovery = opts.recoveryCrashEvery > 0 && (counters.states + 1) % opts.recoveryCrashEvery === 0;
+        // The image is kept only when its recovery is to be crashed as well.
+        const image = sampleRecovery ? run.region.crashImage(imageSeed) : undefined;
+        const region = image !== undefined ? regionOf(image, opts) : run.region.crashRegion(imageSeed);
         counters.states++;
         states++;
         const fill = opts.fillEvery > 0 && counters.states % opts.fillEvery === 0;
-        const got = recoverAndObserve(image, opts, fill, `crash at event ${crashAt} (step ${i})`);
+        const got = recoverAndObserve(region, opts, fill, `crash at event ${crashAt} (step ${i})`);
         if (!sameSnapshot(got, before) && !sameSnapshot(got, after)) {
           assert.deepStrictEqual(
             got,
@@ -276,16 +291,13 @@ export function checkProgram(
               'the recovered store is neither entirely before nor entirely after it',
           );
         }
-        if (opts.recoveryCrashEvery > 0 && counters.states % opts.recoveryCrashEvery === 0) {
+        if (image !== undefined) {
           const n = openEvents(image, opts);
           if (n > 0) {
-            const k1 = 1 + rng.below(n);
-            replayHere.recoveryCrashes = [k1];
-            let extra = crashRecovery(image, opts, [k1], imageSeed, got);
-            // Depth 2: crash the recovery of the crashed recovery's image as well.
-            const k2 = 1 + rng.below(n);
-            replayHere.recoveryCrashes = [k1, k2];
-            extra += crashRecovery(image, opts, [k1, k2], imageSeed, got) - 1;
+            // Depth 2: crash the recovery, then the recovery of that crash's image.
+            const ks = [1 + rng.below(n), 1 + rng.below(n)];
+            replayHere.recoveryCrashes = ks;
+            const extra = crashRecovery(image, opts, ks, imageSeed, got);
             counters.states += extra;
             counters.recoveryStates += extra;
             states += extra;
@@ -295,6 +307,7 @@ export function checkProgram(
         fail(replayHere, err);
       }
     }
+    run.region.dispose();
   }
   return states;
 }
