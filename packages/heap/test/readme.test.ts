@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from '../src/index.js';
+
+test('the README example runs', () => {
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-readme-'));
+  try {
+    const path = join(dir, 'app.pool');
+    const pool = Pool.create(path, { layout: 'app', size: 1 << 20, maxSize: 64 << 20, forcePmem: true });
+    const root = pool.root(64);
+    pool.transaction((tx) => {
+      const node = tx.alloc(32);
+      pool.writeU64(node, 42);
+      tx.addRange(root, 8);
+      pool.writeU64(root, node);
+    });
+    pool.close();
+    const again = Pool.open(path, { layout: 'app' });
+    assert.equal(again.readU64(again.readU64(again.rootOffset())), 42);
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
