@@ -95,6 +95,12 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private version = 0;
   private abortHookTx: Transaction | undefined = undefined;
   private readonly st: TableState = { count: 0, table: 0, capLog2: 0, old: 0, cursor: 0 };
+  /**
+   * Whether `st` mirrors the header. Only this object writes the header (the store hands out
+   * one object per collection), so the mirror is dropped by each write of ours and by an
+   * abort of a transaction we wrote in; reads then skip re-reading and re-checking the header.
+   */
+  private stValid = false;
   /** Set by `find`: the offset of the word that references the entry found (or the chain's last). */
   private foundPred = 0;
   /** Scratch for the ranges of one write. */
@@ -177,14 +183,22 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    */
   set(key: K, value: V): this {
     this.ctx.assertOpen();
-    this.ctx.write((tx) => this.setIn(tx, key, value));
+    try {
+      this.ctx.write((tx) => this.setIn(tx, key, value));
+    } finally {
+      this.stValid = false; // the header may have changed
+    }
     return this;
   }
 
   /** Removes `key`; true when it was present. Atomic; durable as `set`. */
   delete(key: K): boolean {
     this.ctx.assertOpen();
-    return this.ctx.write((tx) => this.deleteIn(tx, key));
+    try {
+      return this.ctx.write((tx) => this.deleteIn(tx, key));
+    } finally {
+      this.stValid = false;
+    }
   }
 
   /**
@@ -193,7 +207,11 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    */
   clear(): void {
     this.ctx.assertOpen();
-    this.ctx.write((tx) => this.clearIn(tx));
+    try {
+      this.ctx.write((tx) => this.clearIn(tx));
+    } finally {
+      this.stValid = false;
+    }
   }
 
   /** Lazy iterator over the keys (see the class notes on concurrent writes). */
@@ -249,11 +267,13 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const blocks = [...this.ownedBlocks()];
     for (const b of blocks) tx.free(b);
     this.touched(tx);
+    this.stValid = false;
   }
 
   /** The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
   invalidateCache(): void {
     this.version++;
+    this.stValid = false;
   }
 
   /**
@@ -274,6 +294,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   // ---------------------------------------------------------------- internals: reads
 
   private readState(): void {
+    if (this.stValid) return;
     const view = this.ctx.pool.view;
     const h = this.header;
     const st = this.st;
@@ -289,6 +310,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     if (st.table === 0 || (st.old !== 0 && st.cursor >= 2 ** (st.capLog2 - 1)) || (st.old === 0 && st.cursor !== 0)) {
       throw new CorruptionError('ECORRUPT', `hash map at ${h}: inconsistent table state`);
     }
+    this.stValid = true;
   }
 
   /** Offset of the u64 head of bucket `b` of the table with directory `dir` and 2^capLog2 buckets. */
@@ -413,10 +435,12 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /** Marks a write: invalidates iterators now and again if `tx` rolls back. */
   private touched(tx: Transaction): void {
     this.version++;
+    this.stValid = false;
     if (this.abortHookTx !== tx) {
       this.abortHookTx = tx;
       tx.onAbort(() => {
         this.version++;
+        this.stValid = false;
         this.abortHookTx = undefined;
       });
       tx.onCommit(() => {
