@@ -134,16 +134,33 @@ class ReopenCmd implements Cmd {
 
 /** Inserts many fresh keys in one go (drives table doubling / node splits and pool growth). */
 class FillCmd implements Cmd {
-  constructor(readonly base: number, readonly n: number) {}
+  constructor(readonly base: number, readonly n: number, readonly big: boolean) {}
   check(): boolean { return true; }
   run(m: Model, r: Real): void {
     for (let i = 0; i < this.n; i++) {
       const k = `fill-${this.base}-${i}`;
-      r.map.set(k, i);
-      m.set(keyId(k), { key: k, value: i });
+      const v = this.big ? `${'f'.repeat(300)}${i}` : i;
+      r.map.set(k, v);
+      m.set(keyId(k), { key: k, value: v });
     }
   }
-  toString(): string { return `fill(${this.base}, ${this.n})`; }
+  toString(): string { return `fill(${this.base}, ${this.n}, ${this.big})`; }
+}
+
+/** Deletes every filled key (drives leaf merges and removals, and hash chain unlinks). */
+class DrainFillsCmd implements Cmd {
+  constructor(readonly keepEvery: number) {}
+  check(): boolean { return true; }
+  run(m: Model, r: Real): void {
+    let n = 0;
+    for (const [id, e] of [...m]) {
+      if (typeof e.key !== 'string' || !e.key.startsWith('fill-')) continue;
+      if (n++ % this.keepEvery === 0) continue;
+      assert.equal(r.map.delete(e.key), true);
+      m.delete(id);
+    }
+  }
+  toString(): string { return `drainFills(keep 1 in ${this.keepEvery})`; }
 }
 
 const opsArb = fc.array(fc.tuple(keyArb, fc.option(valueArb, { nil: undefined })), { minLength: 1, maxLength: 6 });
@@ -157,7 +174,8 @@ export const commandArbs: fc.Arbitrary<Cmd>[] = [
   opsArb.map((ops) => new AbortCmd(ops)),
   opsArb.map((ops) => new BatchCmd(ops)),
   fc.constant(new ReopenCmd()),
-  fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 10, max: 120 })).map(([b, n]) => new FillCmd(b, n)),
+  fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 10, max: 120 }), fc.boolean()).map(([b, n, big]) => new FillCmd(b, n, big)),
+  fc.integer({ min: 2, max: 1000 }).map((k) => new DrainFillsCmd(k)),
 ];
 
 /** Compares the whole collection with the model; `ordered` also checks iteration order. */
