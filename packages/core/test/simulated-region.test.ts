@@ -316,6 +316,32 @@ test('close detaches bytes, refuses flushes, and still yields crash images', () 
   assert.equal(r.crashImage({ seed: 0, mode: 'live' })[0], 1);
 });
 
+test('dispose releases memory safely: reused memory is detached, never aliased', () => {
+  const big = new SimulatedRegion(1 << 20);
+  const old = big.bytes;
+  big.bytes.fill(0xaa);
+  big.flush(0, 64);
+  big.dispose();
+  big.dispose();
+  assert.equal(old.length, 0, 'a pooled array is detached before reuse');
+  assert.throws(() => big.flush(0, 1), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+  assert.throws(() => big.crashImage(0), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+  assert.throws(() => big.media(), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+  assert.throws(() => big.unpersisted(), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+  // Regions and images made next may reuse that memory: they hold exactly what they should.
+  const image = new Uint8Array(1 << 20).fill(0x55);
+  const again = SimulatedRegion.fromImage(image);
+  assert.ok(again.bytes.every((b) => b === 0x55));
+  assert.ok(again.media().every((b) => b === 0x55));
+  assert.ok(new SimulatedRegion(1 << 20).bytes.every((b) => b === 0), 'new regions are zero');
+  again.dispose();
+  const small = new SimulatedRegion(256);
+  const view = small.bytes;
+  view[0] = 3;
+  small.dispose();
+  assert.equal(view[0], 3, 'a small array is not reused, so a kept view still reads its contents');
+});
+
 test('failFlushes makes the next n flushes fail with EIO and no effect', () => {
   const r = new SimulatedRegion(256);
   r.bytes[0] = 1;

@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { FerriteError } from '../errors.js';
+import { recycleArray } from './buffer-pool.js';
 import { Prng } from './prng.js';
 import { SimulatedCrash, type CrashOn } from './simulated-crash.js';
 import { SimulatedRegion, type CrashMode, type EventCounts } from './simulated-region.js';
@@ -56,7 +57,10 @@ export interface CrashContext<S> {
   state: S;
   /** How many recoveries were crashed before the one whose result is checked. */
   depth: number;
-  /** The region the checked recovery ran on. */
+  /**
+   * The region the checked recovery ran on. The harness disposes it when `check` returns,
+   * so do not keep it (or arrays over its bytes) beyond the call.
+   */
   region: SimulatedRegion;
 }
 
@@ -165,13 +169,20 @@ export function crashProperty<S, R>(
     const run = executeRun(scenario, plan);
     const chain: RecoveryCrash[] = [];
     let image = run.image;
-    for (const level of plan.recovery) {
-      const events = recoveryEvents(scenario, run, image, chain);
-      const rc = { crashAt: 1 + (level.at % (events + 1)), seed: level.seed };
-      chain.push(rc);
-      image = crashRecovery(scenario, run, image, chain);
+    try {
+      for (const level of plan.recovery) {
+        const events = recoveryEvents(scenario, run, image, chain);
+        const rc = { crashAt: 1 + (level.at % (events + 1)), seed: level.seed };
+        chain.push(rc);
+        const next = crashRecovery(scenario, run, image, chain);
+        if (image !== run.image) recycleArray(image);
+        image = next;
+      }
+      checkFinal(scenario, run, image, chain);
+    } finally {
+      if (image !== run.image) recycleArray(image);
+      recycleArray(run.image);
     }
-    checkFinal(scenario, run, image, chain);
   });
 }
 
@@ -217,7 +228,11 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
       const seed = firstSeed + k;
       const imageMode: CrashMode = k === 0 ? 'media' : k === 1 ? 'live' : k % 2 === 1 ? 'words' : 'lines';
       const run = executeRun(scenario, { crashAt, on, seed, mode: imageMode });
-      states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
+      try {
+        states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
+      } finally {
+        recycleArray(run.image);
+      }
     }
   }
   return states;
@@ -237,6 +252,12 @@ export function runCrashPlan<S, R>(scenario: CrashScenario<S, R>, plan: CrashPla
     image = crashRecovery(scenario, run, image, chain);
   }
   checkFinal(scenario, run, image, chain);
+}
+
+/** Disposes a region the harness made, whatever the code under test did to it. */
+function disposeQuietly(region: SimulatedRegion): void {
+  region.clearCrash();
+  region.dispose();
 }
 
 /** What one crashed (or completed) run left: the image recovery starts from. */
@@ -278,6 +299,8 @@ function recoveryEvents<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, 
     scenario.recover(region, chain.length);
   } catch (err) {
     throw new CrashCheckFailure(planOf(run, chain), `recovery at depth ${chain.length} threw`, err);
+  } finally {
+    disposeQuietly(region);
   }
   const { flushes, drains } = region.events;
   return flushes + drains;
@@ -292,10 +315,13 @@ function crashRecovery<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, i
     scenario.recover(region, chain.length - 1);
   } catch (err) {
     if (region.crashed === undefined) {
+      disposeQuietly(region);
       throw new CrashCheckFailure(planOf(run, chain), `recovery at depth ${chain.length - 1} threw without a crash`, err);
     }
   }
-  return region.crashImage(rc.seed);
+  const next = region.crashImage(rc.seed);
+  disposeQuietly(region);
+  return next;
 }
 
 function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): void {
@@ -305,6 +331,7 @@ function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, imag
   try {
     result = scenario.recover(region, chain.length);
   } catch (err) {
+    disposeQuietly(region);
     throw new CrashCheckFailure(plan, `recovery at depth ${chain.length} threw`, err);
   }
   const ctx: CrashContext<S> = {
@@ -320,6 +347,8 @@ function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, imag
     scenario.check(result, ctx);
   } catch (err) {
     throw new CrashCheckFailure(plan, 'check failed', err);
+  } finally {
+    disposeQuietly(region);
   }
 }
 
@@ -343,7 +372,11 @@ function explore<S, R>(
   for (const crashAt of crashAts) {
     chain.push({ crashAt, seed: prng.nextU32() });
     const next = crashRecovery(scenario, run, image, chain);
-    states += explore(scenario, run, next, chain, depth, mode, prng);
+    try {
+      states += explore(scenario, run, next, chain, depth, mode, prng);
+    } finally {
+      recycleArray(next);
+    }
     chain.pop();
   }
   return states;

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { checkRange } from '../bounds.js';
 import { FerriteError, invariant } from '../errors.js';
 import { ATOMIC_WORD, CACHE_LINE, type Granularity, type Region } from '../region.js';
+import { recycleArray, takeArray } from './buffer-pool.js';
 import { Prng } from './prng.js';
 import { SimulatedCrash, type CrashEvent, type CrashOn } from './simulated-crash.js';
 
@@ -79,6 +80,12 @@ export interface EventCounts {
   readonly drains: number;
 }
 
+/** The absent pending array (no line was ever flushed). */
+const NO_PENDING = new Uint8Array(0);
+
+/** Arrays fromImage and crashRegion hand to the constructor (module-private). */
+let handoff: { live: Uint8Array; media: Uint8Array } | undefined;
+
 const WORDS_PER_LINE = CACHE_LINE / ATOMIC_WORD;
 // Differing lines are found page by page with a native memcmp first, then line by line
 // only inside pages that differ: most of a large region is clean most of the time.
@@ -113,17 +120,22 @@ export class SimulatedRegion implements Region {
   private live: Uint8Array;
   /** M: the media image. */
   private mediaBytes: Uint8Array;
-  /** P: pending copies of flushed lines, valid only at lines in `pendingLines`. */
-  private pending: Uint8Array;
+  /**
+   * P: pending copies of flushed lines, valid only at lines in `pendingLines`. Empty until
+   * the first cache-line flush: regions that are only read never pay for it.
+   */
+  private pending: Uint8Array = NO_PENDING;
   private pendingLines = new Set<number>();
-  private liveBuf: Buffer;
-  private mediaBuf: Buffer;
-  private live32: Int32Array;
-  private media32: Int32Array;
-  private pending32: Int32Array;
-  private live64: Float64Array;
-  private media64: Float64Array;
+  // Cached views, set by setArrays.
+  private liveBuf!: Buffer;
+  private mediaBuf!: Buffer;
+  private live32!: Int32Array;
+  private media32!: Int32Array;
+  private pending32!: Int32Array;
+  private live64!: Float64Array;
+  private media64!: Float64Array;
   private closed = false;
+  private disposed = false;
 
   private flushCount = 0;
   private drainCount = 0;
@@ -145,23 +157,33 @@ export class SimulatedRegion implements Region {
     }
     this.granularity = granularity;
     this.isPmem = granularity === 'cache-line';
+    // fromImage and crashRegion hand over arrays they filled (see withArrays).
+    const given = handoff;
+    handoff = undefined;
+    invariant(given === undefined || given.live.length === length, 'handed-over arrays fit the length');
+    const live = given?.live ?? takeArray(length, true);
+    const media = given?.media ?? takeArray(length, true);
     this._length = length;
-    this.live = new Uint8Array(length);
-    this._bytes = this.live;
-    this.mediaBytes = new Uint8Array(length);
-    this.pending = new Uint8Array(length);
-    this.liveBuf = bufferOf(this.live);
-    this.mediaBuf = bufferOf(this.mediaBytes);
-    this.live32 = int32Of(this.live);
-    this.media32 = int32Of(this.mediaBytes);
-    this.pending32 = int32Of(this.pending);
-    this.live64 = float64Of(this.live);
-    this.media64 = float64Of(this.mediaBytes);
+    this.live = live;
+    this._bytes = live;
+    this.mediaBytes = media;
+    this.setArrays(live, media, NO_PENDING);
+  }
+
+  /** A region over `live` and `media`, which the caller gives up. */
+  private static withArrays(live: Uint8Array, media: Uint8Array, granularity: Granularity): SimulatedRegion {
+    handoff = { live, media };
+    try {
+      return new SimulatedRegion(live.length, { granularity });
+    } finally {
+      handoff = undefined;
+    }
   }
 
   /** Installs new arrays (creation, grow, close, adoption) with their cached views. */
   private setArrays(live: Uint8Array, media: Uint8Array, pending: Uint8Array): void {
-    invariant(live.length === media.length && media.length === pending.length, 'B, M and P have one length');
+    invariant(live.length === media.length, 'B and M have one length');
+    invariant(pending.length === 0 || pending.length === live.length, 'P is absent or as long as B');
     this._length = live.length;
     this.live = live;
     this.mediaBytes = media;
@@ -180,10 +202,12 @@ export class SimulatedRegion implements Region {
    * what a pool file looks like when it is opened again after a crash.
    */
   static fromImage(image: Uint8Array, options: SimulatedRegionOptions = {}): SimulatedRegion {
-    const region = new SimulatedRegion(image.length, options);
-    region.live.set(image);
-    region.mediaBytes.set(image);
-    return region;
+    checkLength('fromImage', image.length);
+    const live = takeArray(image.length, false);
+    live.set(image);
+    const media = takeArray(image.length, false);
+    media.set(image);
+    return SimulatedRegion.withArrays(live, media, options.granularity ?? 'cache-line');
   }
 
   /** The live bytes. `grow` and `close` detach the old array; re-read this after them. */
@@ -306,8 +330,11 @@ export class SimulatedRegion implements Region {
     live.set(this.live);
     const media = new Uint8Array(newLength);
     media.set(this.mediaBytes);
-    const pending = new Uint8Array(newLength);
-    pending.set(this.pending);
+    let pending = NO_PENDING;
+    if (this.pending.length > 0) {
+      pending = new Uint8Array(newLength);
+      pending.set(this.pending);
+    }
     detach(this.live);
     this.setArrays(live, media, pending);
     this._bytes = live;
@@ -327,9 +354,29 @@ export class SimulatedRegion implements Region {
     this.setArrays(kept, this.mediaBytes, this.pending);
   }
 
+  /**
+   * Closes the region and gives its memory back to the simulator for reuse by later
+   * regions and images (a crash sweep makes thousands). Afterwards every method throws
+   * ECLOSED. Views of its bytes the caller kept either read as empty (memory that is
+   * reused is detached first) or keep the old contents; they never alias reused memory.
+   * Idempotent.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    // Not close(): its transfer would cost as much as the reuse saves on small regions.
+    this.closed = true;
+    this.disposed = true;
+    this.pendingLines.clear();
+    const arrays = [this.live, this.mediaBytes, this.pending];
+    this.setArrays(NO_PENDING, NO_PENDING, NO_PENDING);
+    this._length = 0;
+    for (const a of arrays) recycleArray(a);
+  }
+
   /** A copy of the media image: what is durable now. */
   media(): Uint8Array {
-    return this.mediaBytes.slice();
+    this.checkAlive('media');
+    return copyOf(this.mediaBytes);
   }
 
   /**
@@ -338,6 +385,7 @@ export class SimulatedRegion implements Region {
    * to the region's end).
    */
   unpersisted(): ByteRun[] {
+    this.checkAlive('unpersisted');
     const runs: ByteRun[] = [];
     for (const line of this.inflightLines()) {
       const offset = line * CACHE_LINE;
@@ -356,16 +404,17 @@ export class SimulatedRegion implements Region {
    * The region itself is not changed.
    */
   crashImage(choice: number | CrashChoice | WordChooser): Uint8Array {
+    this.checkAlive('crashImage');
     if (typeof choice === 'function') {
-      const out = this.mediaBytes.slice();
+      const out = copyOf(this.mediaBytes);
       this.applyChooser(out, choice);
       return out;
     }
     const { seed, mode } = normalizeChoice(choice);
     // 'media' and 'live' need no scan: clean lines have B == M, so the whole image is M or B.
-    if (mode === 'media') return this.mediaBytes.slice();
-    if (mode === 'live') return this.live.slice();
-    const out = this.mediaBytes.slice();
+    if (mode === 'media') return copyOf(this.mediaBytes);
+    if (mode === 'live') return copyOf(this.live);
+    const out = copyOf(this.mediaBytes);
     this.applySeeded(out, seed, mode === 'lines');
     return out;
   }
@@ -375,7 +424,8 @@ export class SimulatedRegion implements Region {
    * this region's granularity: the region recovery code opens after a crash.
    */
   crashRegion(choice: number | CrashChoice | WordChooser): SimulatedRegion {
-    return SimulatedRegion.adopt(this.crashImage(choice), this.granularity);
+    const image = this.crashImage(choice);
+    return SimulatedRegion.withArrays(image, copyOf(image), this.granularity);
   }
 
   /**
@@ -389,6 +439,7 @@ export class SimulatedRegion implements Region {
     if (!Number.isSafeInteger(maxLines) || maxLines < 0) {
       throw new FerriteError('EINVAL', `crashImages: maxLines must be a non-negative integer, got ${String(maxLines)}`);
     }
+    this.checkAlive('crashImages');
     const base = this.mediaBytes.slice();
     const offsets: number[] = [];
     const candidates: Uint8Array[][] = [];
@@ -431,17 +482,12 @@ export class SimulatedRegion implements Region {
     }
   }
 
-  /** Wraps an array the caller gives up (no copy): live = media = image. */
-  private static adopt(image: Uint8Array, granularity: Granularity): SimulatedRegion {
-    const region = new SimulatedRegion(0, { granularity });
-    checkLength('crashRegion', image.length);
-    region.setArrays(image, image.slice(), new Uint8Array(image.length));
-    region._bytes = image;
-    return region;
-  }
-
   private checkOpen(what: string): void {
     if (this.closed) throw new FerriteError('ECLOSED', `${what}: the simulated region is closed`);
+  }
+
+  private checkAlive(what: string): void {
+    if (this.disposed) throw new FerriteError('ECLOSED', `${what}: the simulated region was disposed`);
   }
 
   private maybeFail(what: string): void {
@@ -481,6 +527,7 @@ export class SimulatedRegion implements Region {
     const last = Math.floor((offset + length - 1) / CACHE_LINE);
     const start = first * CACHE_LINE;
     const end = Math.min(this._length, (last + 1) * CACHE_LINE);
+    if (this.pending.length === 0) this.setArrays(this.live, this.mediaBytes, takeArray(this._length, false));
     this.pending.set(this.live.subarray(start, end), start);
     for (let line = first; line <= last; line++) this.pendingLines.add(line);
   }
@@ -630,6 +677,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Makes `bytes` unusable (length 0), as unmapping makes the old mapping unusable. */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = takeArray(bytes.length, false);
+  copy.set(bytes);
+  return copy;
+}
+
 function detach(bytes: Uint8Array): void {
   structuredClone(bytes.buffer as ArrayBuffer, { transfer: [bytes.buffer as ArrayBuffer] });
 }
