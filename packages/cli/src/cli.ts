@@ -1,0 +1,124 @@
+/**
+ * The `ferrite` command: dispatch, help, and the mapping of failures to exit codes.
+ *
+ *   0  the command succeeded and the pool is consistent
+ *   1  inconsistencies were found
+ *   2  usage error, or the pool could not be opened
+ *
+ * Run it as `ferrite <command> ...` (bin/ferrite.mjs), or call `main(argv)` in-process.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { isFerriteError } from '@ferrite/core';
+import { COMMON_OPTIONS, parseCommandArgs, UsageError, type OptionSpec } from './args.js';
+import { ExitCode, type Command } from './command.js';
+import { processIo, type Io } from './io.js';
+import { COMMANDS } from './commands/index.js';
+
+export const VERSION = '0.1.0';
+
+function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** The top-level help: the command list. */
+export function generalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: ferrite <command> [options]',
+    '',
+    'Inspect, check and repair ferrite pool files.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `ferrite <command> --help` for the options of a command.',
+    'Exit codes: 0 consistent, 1 inconsistencies found, 2 usage or open error.',
+    '',
+  ].join('\n');
+}
+
+function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+  const entries = Object.entries({ ...options, ...COMMON_OPTIONS }).map(([name, spec]) => {
+    const short = spec.short === undefined ? '    ' : `-${spec.short}, `;
+    const value = spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : '';
+    return [`${short}--${name}${value}`, spec.description] as const;
+  });
+  const width = Math.max(...entries.map(([left]) => left.length));
+  return entries.map(([left, text]) => `  ${left.padEnd(width)}  ${text}`);
+}
+
+/** The help of one command. */
+export function commandHelp(command: Command): string {
+  return [
+    `Usage: ferrite ${command.synopsis}`,
+    '',
+    command.summary,
+    '',
+    command.description.trimEnd(),
+    '',
+    'Options:',
+    ...optionLines(command.options),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Runs the command line `argv` (without the node and script words) and returns the exit code.
+ * Never throws for a user's mistake or a bad pool: those print a message on stderr and
+ * return 2 (or 1 for inconsistencies). An exception that escapes is a bug in ferrite.
+ */
+export function main(argv: readonly string[], io: Io = processIo()): number {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = topic === undefined ? undefined : findCommand(topic);
+    if (topic !== undefined && command === undefined) {
+      io.stderr.write(`ferrite: unknown command '${topic}'\n\n${generalHelp()}`);
+      return ExitCode.ERROR;
+    }
+    // `ferrite` alone is a usage error; `ferrite --help` is not.
+    const out = name === undefined ? io.stderr : io.stdout;
+    out.write(command === undefined ? generalHelp() : commandHelp(command));
+    return name === undefined ? ExitCode.ERROR : ExitCode.OK;
+  }
+  if (name === '--version' || name === '-V') {
+    io.stdout.write(`ferrite ${VERSION}\n`);
+    return ExitCode.OK;
+  }
+  const command = findCommand(name);
+  if (command === undefined) {
+    io.stderr.write(`ferrite: unknown command '${name}'. Run 'ferrite --help' for the list.\n`);
+    return ExitCode.ERROR;
+  }
+  try {
+    const args = parseCommandArgs(command.name, rest, command.options, command.positionals);
+    if (args.values.help === true) {
+      io.stdout.write(commandHelp(command));
+      return ExitCode.OK;
+    }
+    return command.run(args, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`ferrite ${command.name}: ${err.message}\nRun 'ferrite ${command.name} --help' for usage.\n`);
+      return ExitCode.ERROR;
+    }
+    if (isFerriteError(err)) {
+      io.stderr.write(`ferrite ${command.name}: ${err.message} (${err.code})\n`);
+      return ExitCode.ERROR;
+    }
+    throw err;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) process.exitCode = main(process.argv.slice(2));

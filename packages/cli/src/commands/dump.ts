@@ -1,0 +1,72 @@
+import { isFerriteError } from '@ferrite/core';
+import { ExitCode, type Command } from '../command.js';
+import { BufferedWriter } from '../io.js';
+import { stringifyJson } from '../json.js';
+import { openPool } from '../inspect.js';
+
+export const dumpCommand: Command = {
+  name: 'dump',
+  summary: 'print the contents of collections as JSON lines',
+  synopsis: 'dump FILE [COLLECTION]',
+  description: `Prints every entry of every collection (or only of COLLECTION) as one JSON object
+per line: {"collection","kind","key","value"} for maps and sorted maps (sorted maps in key
+order), {"collection","kind","index","value"} for queues (from the head). Values JSON cannot
+hold are tagged: {"$bigint":"12"}, {"$bytes":"<base64>"}, {"$date":"<ISO>"}, {"$map":[[k,v]]},
+{"$set":[...]}, {"$undefined":true}. A key named __proto__ stays an ordinary key.
+Opens FILE read-only and never writes it; a pending transaction is rolled back in memory
+only, so the dump shows committed data.
+Exit code 0; 1 when a collection could not be read to its end (the lines before the damage
+are printed); 2 when the pool cannot be opened or COLLECTION does not exist.`,
+  options: { json: { type: 'boolean', description: 'accepted for uniformity: the output is always JSON lines' } },
+  positionals: { min: 1, max: 2, names: 'FILE [COLLECTION]' },
+  run(args, io) {
+    const [file, only] = args.positionals;
+    const opened = openPool(file, { readOnly: true });
+    const out = new BufferedWriter(io.stdout);
+    try {
+      const store = opened.store;
+      if (store === undefined) {
+        io.stderr.write(`ferrite dump: ${file} holds no readable store: ${opened.storeError?.message ?? 'unknown reason'}\n`);
+        return ExitCode.ERROR;
+      }
+      const infos = store.collections();
+      const selected = only === undefined ? infos : infos.filter((c) => c.name === only);
+      if (only !== undefined && selected.length === 0) {
+        io.stderr.write(`ferrite dump: no collection named ${JSON.stringify(only)} in ${file}\n`);
+        return ExitCode.ERROR;
+      }
+      let status: ExitCode = ExitCode.OK;
+      for (const info of selected) {
+        const prefix = `{"collection":${JSON.stringify(info.name)},"kind":${JSON.stringify(info.kind)},`;
+        // A damaged collection must not make the dump run forever: stop after its size.
+        const limit = info.size + 1;
+        let n = 0;
+        try {
+          if (info.kind === 'queue') {
+            for (const value of store.queue(info.name)) {
+              if (n >= limit) throw new Error(`more values than its length ${info.size}`);
+              out.write(`${prefix}"index":${n},"value":${stringifyJson(value)}}\n`);
+              n += 1;
+            }
+          } else {
+            const map = info.kind === 'map' ? store.map(info.name) : store.sortedMap(info.name);
+            for (const [key, value] of map) {
+              if (n >= limit) throw new Error(`more entries than its size ${info.size}`);
+              out.write(`${prefix}"key":${stringifyJson(key)},"value":${stringifyJson(value)}}\n`);
+              n += 1;
+            }
+          }
+        } catch (err) {
+          if (!isFerriteError(err) && !(err instanceof Error && err.message.startsWith('more '))) throw err;
+          out.flush();
+          io.stderr.write(`ferrite dump: collection ${JSON.stringify(info.name)} is damaged after ${n} entries: ${err.message}\n`);
+          status = ExitCode.INCONSISTENT;
+        }
+      }
+      return status;
+    } finally {
+      out.flush();
+      opened.close();
+    }
+  },
+};

@@ -1,0 +1,73 @@
+import { ExitCode, type Command } from '../command.js';
+import { formatBytes, formatPercent, renderFields, renderTable } from '../format.js';
+import { openPool, usageOf, type UsageReport } from '../inspect.js';
+
+export interface StatsReport {
+  readonly file: string;
+  readonly layout: string;
+  readonly uuid: string;
+  readonly isPmem: boolean;
+  readonly recoveryPending: boolean;
+  readonly usage: UsageReport;
+  readonly collections?: { readonly total: number; readonly map: number; readonly sortedMap: number; readonly queue: number };
+}
+
+function human(s: StatsReport): string {
+  const u = s.usage;
+  const fields: [string, string | number][] = [
+    ['file', s.file],
+    ['layout', JSON.stringify(s.layout)],
+    ['pool size', `${u.poolSize} (${formatBytes(u.poolSize)})`],
+    ['used', `${u.usedBytes} (${formatPercent(u.usedBytes, u.poolSize)})`],
+    ['free', `${u.freeBytes} (${formatPercent(u.freeBytes, u.poolSize)})`],
+    ['blocks', u.allocations],
+    ['large extents', `${u.extents} (${formatBytes(u.extentBytes)})`],
+    ['log overflow', formatBytes(u.logOverflowBytes)],
+    ['fragmentation', formatPercent(u.fragmentation, 1)],
+    ['flush path', s.isPmem ? 'cache-line flushes' : 'msync'],
+  ];
+  if (s.collections !== undefined) {
+    const c = s.collections;
+    fields.push(['collections', `${c.total} (${c.map} map, ${c.sortedMap} sortedMap, ${c.queue} queue)`]);
+  }
+  let out = renderFields(fields);
+  if (u.classes.length > 0) {
+    out += '\n' + renderTable(
+      ['class', 'block size', 'runs', 'used', 'free', 'used bytes', 'fill'],
+      u.classes.map((c) => [c.name, c.blockSize, c.runs, c.usedBlocks, c.freeBlocks, c.usedBytes, formatPercent(c.usedBlocks, c.usedBlocks + c.freeBlocks)]),
+    );
+  }
+  return out;
+}
+
+export const statsCommand: Command = {
+  name: 'stats',
+  summary: 'print space statistics of a pool',
+  synopsis: 'stats FILE [--json]',
+  description: `Prints the pool's space statistics: used and free bytes, blocks, large extents,
+undo-log overflow, fragmentation of the free space, and per size class the runs and the
+used and free blocks. Opens FILE read-only and never writes it.
+Exit code 0, or 2 when the pool cannot be opened.`,
+  options: { json: { type: 'boolean', description: 'print the statistics as one JSON object' } },
+  positionals: { min: 1, max: 1, names: 'FILE' },
+  run(args, io) {
+    const file = args.positionals[0];
+    const opened = openPool(file, { readOnly: true });
+    try {
+      const counts = opened.store?.stats().collections;
+      const report: StatsReport = {
+        file,
+        layout: opened.pool.layout,
+        uuid: opened.pool.uuid,
+        isPmem: opened.pool.region.isPmem,
+        recoveryPending: opened.recoveryPending,
+        usage: usageOf(opened.pool),
+        ...(counts === undefined ? {} : { collections: counts }),
+      };
+      io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));
+      return ExitCode.OK;
+    } finally {
+      opened.close();
+    }
+  },
+};

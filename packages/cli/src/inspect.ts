@@ -1,0 +1,293 @@
+/**
+ * Reading a pool file for the command: its header copies (decoded without opening, so a
+ * damaged file can still be described), then the pool and the store on top, read-only.
+ * Every function here opens the file read-only: the mapping is PROT_READ and a pending
+ * transaction is rolled back only in a private copy (the heap's read-only open), so the file
+ * is never written.
+ */
+import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
+import { FerriteError, isFerriteError } from '@ferrite/core';
+import type { ErrorCode } from '@ferrite/core';
+import { Pool, MAX_RUN_BLOCK } from '@ferrite/heap';
+import type { PoolStats } from '@ferrite/heap';
+import { Store } from '@ferrite/tx';
+import type { CollectionKind } from '@ferrite/tx';
+import { HEADER_A, HEADER_B, HEADER_COPY_SIZE, readHeaderCopy, uuidString } from './heap-internals.js';
+
+export interface HeaderCopyReport {
+  readonly name: 'A' | 'B';
+  readonly offset: number;
+  readonly ok: boolean;
+  /** True when the copy does not even carry ferrite's magic number. */
+  readonly badMagic: boolean;
+  readonly reason?: string;
+  readonly seq?: number;
+}
+
+export interface HeaderReport {
+  readonly version: number;
+  readonly uuid: string;
+  readonly layout: string;
+  readonly size: number;
+  readonly heapOffset: number;
+  readonly seq: number;
+  /** Which copy these fields come from. */
+  readonly copy: 'A' | 'B';
+}
+
+export interface HeaderScan {
+  readonly fileSize: number;
+  readonly copies: readonly HeaderCopyReport[];
+  /** The copy open would use (valid, highest seq), when there is one. */
+  readonly header?: HeaderReport;
+}
+
+export interface SizeClassReport {
+  readonly name: string;
+  readonly blockSize: number;
+  readonly runs: number;
+  readonly usedBlocks: number;
+  readonly freeBlocks: number;
+  readonly usedBytes: number;
+}
+
+export interface UsageReport {
+  readonly poolSize: number;
+  readonly usedBytes: number;
+  readonly freeBytes: number;
+  readonly logOverflowBytes: number;
+  readonly allocations: number;
+  readonly extents: number;
+  readonly extentBytes: number;
+  readonly fragmentation: number;
+  /** Classes with at least one run. */
+  readonly classes: readonly SizeClassReport[];
+}
+
+export interface CollectionReport {
+  readonly name: string;
+  readonly kind: CollectionKind;
+  readonly size: number;
+}
+
+export interface ErrorReport {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export interface PoolReport {
+  readonly file: string;
+  readonly fileSize: number;
+  readonly headerCopies: readonly HeaderCopyReport[];
+  readonly header?: HeaderReport;
+  /** True when an interrupted transaction waits to be rolled back by a writable open. */
+  readonly recoveryPending?: boolean;
+  readonly usage?: UsageReport;
+  /** The store's collections; absent when the pool is not a store (or did not open). */
+  readonly collections?: readonly CollectionReport[];
+  /** Why the pool could not be opened. */
+  readonly openError?: ErrorReport;
+  /** Why the pool opened but its store could not be read. */
+  readonly storeError?: ErrorReport;
+}
+
+/** Bytes read to decode both header copies. */
+const HEADER_SPAN = HEADER_B + HEADER_COPY_SIZE;
+
+/**
+ * Reads and decodes both header copies of `path` without mapping or locking it.
+ * @throws FerriteError ENOENT / EACCES (file system), ENODEV (not a regular file).
+ */
+export function scanHeaders(path: string): HeaderScan {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    throw fsError(path, err);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FerriteError('ENODEV', `${path} is not a regular file`);
+    const bytes = new Uint8Array(Math.min(HEADER_SPAN, st.size));
+    let got = 0;
+    // A bounded loop: at most HEADER_SPAN bytes, and a short read (end of file) stops it.
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return decodeHeaders(bytes.subarray(0, got), st.size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Decodes the header copies found in the first bytes of a pool image. Never throws. */
+export function decodeHeaders(bytes: Uint8Array, fileSize: number): HeaderScan {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const copies: HeaderCopyReport[] = [];
+  let best: HeaderReport | undefined;
+  for (const [name, offset] of [['A', HEADER_A], ['B', HEADER_B]] as const) {
+    const c = readHeaderCopy(bytes, view, offset);
+    if (!c.ok) {
+      copies.push({ name, offset, ok: false, badMagic: c.badMagic, reason: c.reason });
+      continue;
+    }
+    copies.push({ name, offset, ok: true, badMagic: false, seq: c.fields.seq });
+    if (best === undefined || c.fields.seq > best.seq) {
+      best = {
+        version: c.version,
+        uuid: uuidString(c.fields.uuid),
+        layout: c.fields.layout,
+        size: c.fields.size,
+        heapOffset: c.fields.heapOffset,
+        seq: c.fields.seq,
+        copy: name,
+      };
+    }
+  }
+  return best === undefined ? { fileSize, copies } : { fileSize, copies, header: best };
+}
+
+function fsError(path: string, err: unknown): FerriteError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return new FerriteError('ENOENT', `no such file: ${path}`);
+  if (code === 'EACCES' || code === 'EPERM') return new FerriteError('EACCES', `permission denied: ${path}`);
+  if (code === 'EISDIR') return new FerriteError('ENODEV', `${path} is a directory`);
+  return new FerriteError('EIO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+}
+
+/** A pool opened for the command, with its store when the pool holds one. */
+export interface OpenedPool {
+  readonly pool: Pool;
+  readonly store?: Store;
+  readonly storeError?: ErrorReport;
+  readonly scan: HeaderScan;
+  /** An interrupted transaction was found (read-only: rolled back in memory only). */
+  readonly recoveryPending: boolean;
+  close(): void;
+}
+
+export function errorReport(err: unknown): ErrorReport | undefined {
+  return isFerriteError(err) ? { code: err.code, message: err.message } : undefined;
+}
+
+/**
+ * Opens `path` read-only (or writable for repair), learning the layout from the header first.
+ * The store is opened on top when the pool holds one; `store` is absent (and `storeError`
+ * says why) when it does not. A writable open only wraps the pool in a store when
+ * `storeExpected` (a store over a pool without a root would create one).
+ * @throws FerriteError from the file system or the heap (EBADMAGIC, ECORRUPT, EBUSY, ...).
+ */
+export function openPool(
+  path: string,
+  options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan },
+): OpenedPool {
+  const scan = options.scan ?? scanHeaders(path);
+  // With no valid copy, any layout name will do: open fails with the typed reason.
+  const layout = scan.header?.layout ?? '';
+  const pool = Pool.open(path, { layout, readOnly: options.readOnly });
+  const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
+  let store: Store | undefined;
+  let storeError: ErrorReport | undefined;
+  const wantStore = options.readOnly || options.storeExpected === true;
+  if (wantStore) {
+    try {
+      store = Store.fromPool(pool);
+    } catch (err) {
+      const report = errorReport(err);
+      if (report === undefined) {
+        pool.close();
+        throw err;
+      }
+      storeError = report;
+    }
+  }
+  if (store === undefined && storeError === undefined && pool.rootOffset() === 0) {
+    storeError = { code: 'EINVAL', message: 'the pool has no root object: it holds no store' };
+  }
+  return {
+    pool,
+    store,
+    storeError,
+    scan,
+    recoveryPending,
+    close() {
+      if (store !== undefined) store.close();
+      else pool.close();
+    },
+  };
+}
+
+/** Space usage from the heap's statistics and its allocation list. */
+export function usageOf(pool: Pool): UsageReport {
+  const s: PoolStats = pool.stats();
+  let allocations = 0;
+  let extents = 0;
+  let extentBytes = 0;
+  for (const a of pool.allocations()) {
+    allocations += 1;
+    if (a.size > MAX_RUN_BLOCK) {
+      extents += 1;
+      extentBytes += a.size;
+    }
+  }
+  const classes: SizeClassReport[] = [];
+  s.perClass.forEach((c, index) => {
+    if (c.runs === 0) return;
+    classes.push({
+      name: `c${index}`,
+      blockSize: c.size,
+      runs: c.runs,
+      usedBlocks: c.allocated,
+      freeBlocks: c.free,
+      usedBytes: c.allocated * c.size,
+    });
+  });
+  return {
+    poolSize: s.size,
+    usedBytes: s.used,
+    freeBytes: s.free,
+    logOverflowBytes: s.logOverflow,
+    allocations,
+    extents,
+    extentBytes,
+    fragmentation: s.fragmentation,
+    classes,
+  };
+}
+
+/**
+ * Everything `info` shows. Never throws for a damaged pool: what could not be read is
+ * reported in `openError` / `storeError`. Throws only when the file itself cannot be read.
+ */
+export function inspectPool(path: string): PoolReport {
+  const scan = scanHeaders(path);
+  const base = { file: path, fileSize: scan.fileSize, headerCopies: scan.copies, header: scan.header };
+  let opened: OpenedPool;
+  try {
+    opened = openPool(path, { readOnly: true, scan });
+  } catch (err) {
+    const report = errorReport(err);
+    if (report === undefined) throw err;
+    if (report.code === 'EBUSY' || report.code === 'ENOENT' || report.code === 'EACCES') throw err;
+    return { ...base, openError: report };
+  }
+  try {
+    const usage = usageOf(opened.pool);
+    let collections: CollectionReport[] | undefined;
+    let storeError = opened.storeError;
+    if (opened.store !== undefined) {
+      try {
+        collections = opened.store.collections().map((c) => ({ name: c.name, kind: c.kind, size: c.size }));
+      } catch (err) {
+        const report = errorReport(err);
+        if (report === undefined) throw err;
+        storeError = report;
+      }
+    }
+    return { ...base, recoveryPending: opened.recoveryPending, usage, collections, storeError };
+  } finally {
+    opened.close();
+  }
+}

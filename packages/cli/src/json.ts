@@ -1,0 +1,66 @@
+/**
+ * Turns values decoded from a pool into JSON that round-trips without loss and without
+ * surprises: JSON has no bigint, bytes, Map, Set, Date or undefined, so those become tagged
+ * objects (`{"$bigint":"12"}`, `{"$bytes":"<base64>"}`, `{"$map":[[k,v],...]}`,
+ * `{"$set":[...]}`, `{"$date":"<ISO>"}`, `{"$undefined":true}`). Keys named `__proto__` stay
+ * ordinary data: the output objects are created without a prototype and the keys are
+ * defined, never assigned, so nothing a pool holds can reach Object.prototype.
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Deepest nesting converted; deeper values print as `{"$truncated":true}` (no unbounded recursion). */
+export const MAX_JSON_DEPTH = 64;
+
+function record(): { [key: string]: JsonValue } {
+  return Object.create(null) as { [key: string]: JsonValue };
+}
+
+function tagged(tag: string, value: JsonValue): { [key: string]: JsonValue } {
+  const out = record();
+  Object.defineProperty(out, tag, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/** Converts `value` to a JSON value (see the module comment for the tags). */
+export function toJsonValue(value: unknown, depth = 0): JsonValue {
+  if (value === null) return null;
+  if (depth >= MAX_JSON_DEPTH) return tagged('$truncated', true);
+  switch (typeof value) {
+    case 'boolean':
+    case 'string':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : tagged('$number', String(value));
+    case 'bigint':
+      return tagged('$bigint', value.toString());
+    case 'undefined':
+      return tagged('$undefined', true);
+    case 'symbol':
+    case 'function':
+      return tagged('$unsupported', typeof value);
+    default:
+      break;
+  }
+  if (Array.isArray(value)) return value.map((v: unknown) => toJsonValue(v, depth + 1));
+  if (value instanceof Uint8Array) return tagged('$bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
+  if (ArrayBuffer.isView(value)) {
+    return tagged('$bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
+  }
+  if (value instanceof Date) return tagged('$date', Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
+  if (value instanceof Map) {
+    return tagged('$map', [...value.entries()].map(([k, v]) => [toJsonValue(k, depth + 1), toJsonValue(v, depth + 1)]));
+  }
+  if (value instanceof Set) return tagged('$set', [...value].map((v) => toJsonValue(v, depth + 1)));
+  const out = record();
+  for (const key of Object.keys(value as object)) {
+    const v = (value as Record<string, unknown>)[key];
+    Object.defineProperty(out, key, { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** `JSON.stringify(toJsonValue(value))`: one line, no trailing newline. */
+export function stringifyJson(value: unknown): string {
+  return JSON.stringify(toJsonValue(value));
+}

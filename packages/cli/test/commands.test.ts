@@ -1,0 +1,240 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '@ferrite/tx';
+import { run } from './support/run.js';
+import { copyPool, flipByte, LAYOUT, leakBlocks, makePendingImage, makeStorePool } from './support/pools.js';
+
+let dir = '';
+let base = '';
+const digest = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+before(() => {
+  dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-cli-'));
+  base = join(dir, 'base.pool');
+  makeStorePool(base);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function fresh(name: string): string {
+  const p = join(dir, name);
+  copyPool(base, p);
+  return p;
+}
+
+test('create makes an empty store, mode 0600, exclusively', () => {
+  const p = join(dir, 'created.pool');
+  const r = run('create', p, '--size', '128K', '--layout', 'app', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { size: number; layout: string; uuid: string; mode: number };
+  assert.equal(out.size, 128 * 1024);
+  assert.equal(out.layout, 'app');
+  assert.match(out.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-/);
+  assert.equal(statSync(p).mode & 0o777, 0o600);
+  assert.equal(statSync(p).size, 128 * 1024);
+  const store = Store.open(p, { layout: 'app', readOnly: true });
+  assert.deepEqual(store.collections(), []);
+  store.close();
+  // Exclusive: a second create fails with EEXIST and leaves the pool alone.
+  const before2 = digest(p);
+  const again = run('create', p, '--size', '128K', '--layout', 'app');
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /EEXIST/);
+  assert.equal(digest(p), before2);
+  // --mode is honoured.
+  const q = join(dir, 'mode.pool');
+  assert.equal(run('create', q, '--size', '64K', '--layout', 'app', '--mode', '0640').code, 0);
+  assert.equal(statSync(q).mode & 0o777, 0o640);
+});
+
+test('create never follows a symlink', () => {
+  const target = join(dir, 'victim');
+  writeFileSync(target, 'precious');
+  const link = join(dir, 'link.pool');
+  symlinkSync(target, link);
+  const r = run('create', link, '--size', '64K', '--layout', 'app');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\((EEXIST|EINVAL|EACCES)\)/);
+  assert.equal(readFileSync(target, 'utf8'), 'precious');
+  const dangling = join(dir, 'dangling.pool');
+  symlinkSync(join(dir, 'nowhere'), dangling);
+  assert.equal(run('create', dangling, '--size', '64K', '--layout', 'app').code, 2);
+  assert.equal(existsSync(join(dir, 'nowhere')), false);
+});
+
+test('create rejects bad sizes and layouts as usage errors', () => {
+  const p = join(dir, 'bad.pool');
+  assert.equal(run('create', p, '--layout', 'x').code, 2);
+  assert.equal(run('create', p, '--size', '64K').code, 2);
+  assert.match(run('create', p, '--size', 'lots', '--layout', 'x').stderr, /not a size/);
+  const tooSmall = run('create', p, '--size', '1K', '--layout', 'x');
+  assert.equal(tooSmall.code, 2);
+  assert.match(tooSmall.stderr, /EINVAL/);
+  assert.equal(run('create', p, '--size', '64K', '--layout', 'x'.repeat(65)).code, 2);
+  assert.equal(existsSync(p), false);
+});
+
+test('info shows header, usage by size class and collections, and never writes', () => {
+  const p = fresh('info.pool');
+  const d = digest(p);
+  const r = run('info', p);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /layout: +"cli-test"/);
+  assert.match(r.stdout, /header copy A: +ok/);
+  assert.match(r.stdout, /recovery pending: +no/);
+  assert.match(r.stdout, /space by size class:/);
+  assert.match(r.stdout, /inodes +map +23/);
+  assert.match(r.stdout, /dirents +sortedMap +15/);
+  assert.match(r.stdout, /journal +queue +4/);
+  const j = JSON.parse(run('info', p, '--json').stdout) as {
+    header: { layout: string; size: number };
+    collections: { name: string; kind: string; size: number }[];
+    usage: { usedBytes: number; freeBytes: number; classes: { blockSize: number }[]; extents: number };
+  };
+  assert.equal(j.header.layout, LAYOUT);
+  assert.equal(j.header.size, 256 * 1024);
+  assert.deepEqual(j.collections.map((c) => [c.name, c.kind, c.size]), [['inodes', 'map', 23], ['dirents', 'sortedMap', 15], ['journal', 'queue', 4]]);
+  assert.ok(j.usage.usedBytes > 0 && j.usage.freeBytes > 0);
+  assert.ok(j.usage.classes.length > 0);
+  assert.ok(j.usage.extents >= 1, 'the 6000-byte value lives in a large extent');
+  assert.equal(digest(p), d);
+});
+
+test('a pending transaction: info and check report it without writing; check --repair rolls it back', () => {
+  const p = fresh('pending-src.pool');
+  const img = join(dir, 'pending.pool');
+  makePendingImage(p, img);
+  const d = digest(img);
+  const info = run('info', img);
+  assert.match(info.stdout, /recovery pending: +yes/);
+  const check = run('check', img, '--json');
+  assert.equal(check.code, 1);
+  const res = JSON.parse(check.stdout) as { ok: boolean; recoveryPending: boolean; problems: { kind: string }[] };
+  assert.equal(res.recoveryPending, true);
+  assert.deepEqual(res.problems.map((x) => x.kind), ['log-pending']);
+  // dump shows committed data only (rolled back in memory).
+  const dump = run('dump', img, 'inodes');
+  assert.equal(dump.code, 0, dump.stderr);
+  assert.doesNotMatch(dump.stdout, /uncommitted/);
+  assert.match(dump.stdout, /"key":"\/etc\/file1"/);
+  assert.equal(digest(img), d, 'read-only commands never write');
+  const repair = run('check', img, '--repair');
+  assert.equal(repair.code, 0, repair.stdout);
+  assert.match(repair.stdout, /repaired: rolled back the interrupted transaction/);
+  assert.match(run('info', img).stdout, /recovery pending: +no/);
+  assert.equal(run('check', img).code, 0);
+  assert.equal(run('dump', img, 'inodes').stdout, run('dump', p, 'inodes').stdout);
+});
+
+test('a damaged header copy: check reports its offset, --repair restores it from the other copy', () => {
+  const p = fresh('header.pool');
+  flipByte(p, 256 + 40); // inside copy B's layout field
+  const d = digest(p);
+  const check = run('check', p, '--json');
+  assert.equal(check.code, 1);
+  const res = JSON.parse(check.stdout) as { problems: { offset: number; kind: string }[] };
+  assert.ok(res.problems.some((x) => x.kind === 'header' && x.offset === 256), JSON.stringify(res.problems));
+  const info = run('info', p);
+  assert.equal(info.code, 1);
+  assert.match(info.stdout, /header copy B: +DAMAGED \(checksum mismatch\)/);
+  assert.equal(digest(p), d);
+  const repair = run('check', p, '--repair');
+  assert.equal(repair.code, 0, repair.stdout);
+  assert.match(repair.stdout, /rewrote header copy B from copy A/);
+  assert.equal(run('check', p).code, 0);
+});
+
+test('leaked blocks: check finds them, --repair frees them and nothing else', () => {
+  const p = fresh('leak.pool');
+  const leaks = leakBlocks(p, 2);
+  const dumpBefore = run('dump', p).stdout;
+  const check = run('check', p, '--json');
+  assert.equal(check.code, 1);
+  const res = JSON.parse(check.stdout) as { problems: { offset: number; kind: string }[] };
+  assert.deepEqual(res.problems.filter((x) => x.kind === 'leak').map((x) => x.offset).sort(), [...leaks].sort());
+  const repair = run('check', p, '--repair', '--json');
+  assert.equal(repair.code, 0, repair.stdout);
+  const fixed = JSON.parse(repair.stdout) as { ok: boolean; repaired: string[] };
+  assert.equal(fixed.ok, true);
+  assert.match(fixed.repaired.join('\n'), /freed 2 leaked blocks/);
+  assert.equal(run('dump', p).stdout, dumpBefore, 'no committed data lost');
+});
+
+test('check --repair on a consistent pool changes nothing', () => {
+  const p = fresh('clean.pool');
+  const d = digest(p);
+  const r = run('check', p, '--repair');
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /nothing to repair/);
+  assert.equal(digest(p), d);
+});
+
+test('dump prints JSON lines of every collection, tagged types and __proto__ as data', () => {
+  const p = fresh('dump.pool');
+  const r = run('dump', p);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 23 + 15 + 4);
+  const byKey = new Map(lines.filter((l) => l.collection === 'inodes').map((l) => [l.key, l.value]));
+  assert.deepEqual(byKey.get('big'), { $bigint: '12345678901234567890' });
+  assert.deepEqual(byKey.get('bytes'), { $bytes: 'AQID' });
+  assert.deepEqual(byKey.get('/etc/file2'), { ino: 2, size: 1024, name: 'file2' });
+  const hostile = byKey.get('hostile') as Record<string, unknown>;
+  assert.equal(hostile.ok, 1);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const dirents = lines.filter((l) => l.collection === 'dirents');
+  assert.deepEqual(dirents[0], { collection: 'dirents', kind: 'sortedMap', key: [0, 'name0'], value: 0 });
+  const keys = dirents.map((l) => l.key as [number, string]);
+  const sorted = [...keys].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  assert.deepEqual(keys, sorted, 'sorted map in key order');
+  const journal = lines.filter((l) => l.collection === 'journal');
+  assert.deepEqual(journal[0], { collection: 'journal', kind: 'queue', index: 0, value: { op: 'create', seq: 1 } });
+  // One collection only; an unknown one is an error.
+  assert.equal(run('dump', p, 'journal').stdout.trimEnd().split('\n').length, 4);
+  const missing = run('dump', p, 'nope');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /no collection named "nope"/);
+});
+
+test('stats prints space statistics per size class', () => {
+  const p = fresh('stats.pool');
+  const r = run('stats', p, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { layout: string; usage: { poolSize: number; classes: { usedBlocks: number }[] }; collections: { total: number } };
+  assert.equal(s.layout, LAYOUT);
+  assert.equal(s.usage.poolSize, 256 * 1024);
+  assert.equal(s.collections.total, 3);
+  assert.ok(s.usage.classes.reduce((n, c) => n + c.usedBlocks, 0) > 0);
+  assert.match(run('stats', p).stdout, /class +block size +runs +used +free/);
+});
+
+test('open errors exit with 2 and a code: missing file, not a pool, a directory', () => {
+  const missing = run('info', join(dir, 'missing.pool'));
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /ENOENT/);
+  const notPool = join(dir, 'text.txt');
+  writeFileSync(notPool, 'hello world, not a pool at all '.repeat(100));
+  for (const cmd of ['info', 'check', 'dump', 'stats']) {
+    const r = run(cmd, notPool);
+    assert.equal(r.code, 2, `${cmd}: ${r.stdout}${r.stderr}`);
+  }
+  assert.match(run('check', notPool).stderr, /EBADMAGIC/);
+  assert.equal(run('check', dir).code, 2);
+});
+
+test('a pool held by a writer: EBUSY for the read-only commands, with the holder named', () => {
+  const p = fresh('busy.pool');
+  const store = Store.open(p, { layout: LAYOUT });
+  try {
+    const r = run('info', p);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /EBUSY/);
+    assert.match(r.stderr, new RegExp(`${process.pid}`));
+  } finally {
+    store.close();
+  }
+  assert.equal(run('info', p).code, 0);
+});

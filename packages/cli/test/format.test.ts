@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { formatBytes, formatOffset, formatPercent, renderFields, renderTable } from '../src/format.js';
+import { MAX_JSON_DEPTH, stringifyJson, toJsonValue } from '../src/json.js';
+import { parseMode, parseSize, parseCommandArgs, UsageError } from '../src/args.js';
+import { BufferedWriter } from '../src/io.js';
+import { Progress } from '../src/progress.js';
+
+test('formatBytes uses binary units with at most one decimal', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(100), '100 B');
+  assert.equal(formatBytes(1024), '1 KiB');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(64 << 20), '64 MiB');
+  assert.equal(formatBytes(2 ** 40), '1 TiB');
+  assert.equal(formatPercent(1, 3), '33.3%');
+  assert.equal(formatPercent(0, 0), '0%');
+  assert.equal(formatOffset(4096), '0x00001000');
+});
+
+test('renderTable aligns numbers right and text left', () => {
+  const out = renderTable(['name', 'size'], [['a', 1], ['longer', 1234]]);
+  assert.equal(out, 'name    size\na          1\nlonger  1234\n');
+  assert.equal(renderTable(['x'], []), 'x\n');
+  assert.equal(renderFields([['a', 1], ['bbb', null]]), 'a:    1\nbbb:  -\n');
+});
+
+test('toJsonValue tags what JSON cannot hold and round-trips plain JSON', () => {
+  assert.equal(stringifyJson(12n), '{"$bigint":"12"}');
+  assert.equal(stringifyJson(new Uint8Array([1, 2, 3])), '{"$bytes":"AQID"}');
+  assert.equal(stringifyJson(new Map([[1, 'a']])), '{"$map":[[1,"a"]]}');
+  assert.equal(stringifyJson(new Set([1])), '{"$set":[1]}');
+  assert.equal(stringifyJson(new Date(0)), '{"$date":"1970-01-01T00:00:00.000Z"}');
+  assert.equal(stringifyJson(undefined), '{"$undefined":true}');
+  assert.equal(stringifyJson(NaN), '{"$number":"NaN"}');
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      assert.deepEqual(JSON.parse(stringifyJson(v)), JSON.parse(JSON.stringify(v)));
+    }),
+    { seed: 7, numRuns: 300 },
+  );
+});
+
+test('a __proto__ key stays data and never reaches a prototype', () => {
+  const hostile = JSON.parse('{"__proto__":{"polluted":true},"a":1}') as Record<string, unknown>;
+  const out = toJsonValue(hostile) as Record<string, unknown>;
+  assert.equal(Object.getPrototypeOf(out), null);
+  assert.ok(Object.prototype.hasOwnProperty.call(out, '__proto__'));
+  const line = stringifyJson(hostile);
+  assert.equal(line, '{"__proto__":{"polluted":true},"a":1}');
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('deep nesting is cut at MAX_JSON_DEPTH instead of recursing without bound', () => {
+  let v: unknown = 1;
+  for (let i = 0; i < MAX_JSON_DEPTH + 10; i++) v = [v];
+  assert.match(stringifyJson(v), /\$truncated/);
+});
+
+test('parseSize accepts binary suffixes and rejects nonsense', () => {
+  assert.equal(parseSize('size', '65536'), 65536);
+  assert.equal(parseSize('size', '64K'), 65536);
+  assert.equal(parseSize('size', '64KiB'), 65536);
+  assert.equal(parseSize('size', '8m'), 8 << 20);
+  assert.equal(parseSize('size', '1.5G'), 1.5 * 2 ** 30);
+  for (const bad of ['', 'x', '-1', '0', '1.5', '12Q', '99999T']) {
+    assert.throws(() => parseSize('size', bad), UsageError, bad);
+  }
+  assert.equal(parseMode('mode', '0644'), 0o644);
+  assert.throws(() => parseMode('mode', '999'), UsageError);
+});
+
+test('parseCommandArgs: unknown options, missing values and extra positionals are usage errors', () => {
+  const opts = { json: { type: 'boolean', description: 'json' }, size: { type: 'string', description: 'size' } } as const;
+  const pos = { min: 1, max: 1, names: 'FILE' };
+  assert.deepEqual(parseCommandArgs('x', ['f', '--json'], opts, pos).positionals, ['f']);
+  assert.throws(() => parseCommandArgs('x', ['f', '--nope'], opts, pos), /Unknown option '--nope'/);
+  assert.throws(() => parseCommandArgs('x', ['f', '--size'], opts, pos), UsageError);
+  assert.throws(() => parseCommandArgs('x', [], opts, pos), /missing argument: expected FILE/);
+  assert.throws(() => parseCommandArgs('x', ['a', 'b'], opts, pos), /unexpected argument 'b'/);
+  // --help works without the positionals.
+  assert.equal(parseCommandArgs('x', ['--help'], opts, pos).values.help, true);
+});
+
+test('BufferedWriter batches writes and Progress draws only on a TTY', () => {
+  const chunks: string[] = [];
+  const w = new BufferedWriter({ write: (s: string) => chunks.push(s) });
+  w.write('a');
+  w.write('b');
+  assert.equal(chunks.length, 0);
+  w.flush();
+  assert.deepEqual(chunks, ['ab']);
+  w.write('x'.repeat(BufferedWriter.LIMIT));
+  assert.equal(chunks.length, 2);
+
+  const quiet: string[] = [];
+  const p = new Progress({ write: (s: string) => quiet.push(s), isTTY: false }, 'check');
+  p.update(1, 2);
+  p.finish();
+  assert.deepEqual(quiet, []);
+  const tty: string[] = [];
+  const q = new Progress({ write: (s: string) => tty.push(s), isTTY: true }, 'check');
+  q.update(1, 2);
+  q.update(2, 2);
+  q.finish();
+  assert.ok(tty.some((s) => s.includes('check: 50% (1/2)')));
+  assert.ok(tty.some((s) => s.includes('100%')));
+  assert.equal(tty[tty.length - 1], '\r\u001b[K');
+});

@@ -1,0 +1,91 @@
+/**
+ * Pool files with real content for the command's tests and the fuzzer's base images: a store
+ * with a hash map, a sorted map and a queue (values of many types, a `__proto__` key among
+ * them), and variants: a pending (uncommitted) transaction, a leaked block, a damaged header
+ * copy.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { Pool } from '@ferrite/heap';
+import { Store } from '@ferrite/tx';
+
+export const LAYOUT = 'cli-test';
+
+/** Fills a store with a known content; `scale` multiplies the number of entries. */
+export function fillStore(store: Store, scale = 1): void {
+  const inodes = store.map<string, unknown>('inodes');
+  const tree = store.sortedMap<[number, string], number>('dirents');
+  const journal = store.queue<unknown>('journal');
+  store.transaction(() => {
+    for (let i = 0; i < 20 * scale; i++) inodes.set(`/etc/file${i}`, { ino: i, size: i * 512, name: `file${i}` });
+    inodes.set('hostile', JSON.parse('{"__proto__":{"polluted":true},"ok":1}'));
+    inodes.set('big', 12345678901234567890n);
+    inodes.set('bytes', new Uint8Array([1, 2, 3]));
+    inodes.set('large', 'x'.repeat(6000));
+  });
+  store.transaction(() => {
+    for (let i = 0; i < 15 * scale; i++) tree.set([i % 4, `name${i}`], i);
+  });
+  for (let i = 0; i < 5 * scale; i++) journal.push({ op: 'create', seq: i });
+  store.transaction(() => {
+    inodes.delete('/etc/file3');
+    journal.shift();
+  });
+}
+
+/** Creates a store pool at `path` with `fillStore` content. */
+export function makeStorePool(path: string, size = 256 * 1024, scale = 1): void {
+  const pool = Pool.create(path, { layout: LAYOUT, size });
+  const store = Store.fromPool(pool);
+  try {
+    fillStore(store, scale);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Writes to `out` an image of `path` taken in the middle of a transaction: its undo log is
+ * valid and some of its changes are in place, as after a crash. `path` itself ends committed
+ * with the transaction rolled back (aborted), so the two files differ only by the pending tx.
+ */
+export function makePendingImage(path: string, out: string): void {
+  const store = Store.open(path, { layout: LAYOUT });
+  try {
+    const inodes = store.map<string, unknown>('inodes');
+    try {
+      store.transaction(() => {
+        inodes.set('/etc/file0', { ino: 0, size: -1, name: 'uncommitted' });
+        inodes.set('/new/uncommitted', 1);
+        inodes.delete('/etc/file1');
+        // The mapping is shared: the file holds exactly what a crash here would leave.
+        writeFileSync(out, readFileSync(path));
+        throw new Error('abort on purpose');
+      });
+    } catch (err) {
+      if (!(err instanceof Error) || err.message !== 'abort on purpose') throw err;
+    }
+  } finally {
+    store.close();
+  }
+}
+
+/** Allocates `count` blocks that nothing references (a leak), committed. Returns their offsets. */
+export function leakBlocks(path: string, count = 2): number[] {
+  const pool = Pool.open(path, { layout: LAYOUT });
+  try {
+    return pool.transaction((tx) => Array.from({ length: count }, (_, i) => tx.alloc(40 + i * 100)));
+  } finally {
+    pool.close();
+  }
+}
+
+/** Flips one byte of `path` at `offset`. */
+export function flipByte(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset] ^= 0x5a;
+  writeFileSync(path, bytes);
+}
+
+export function copyPool(from: string, to: string): void {
+  copyFileSync(from, to);
+}
