@@ -138,8 +138,36 @@ test('crashProperty catches the wrong protocols within a small run and passes th
   const caught = (e: unknown): boolean => e instanceof Error && e.cause instanceof CrashCheckFailure;
   assert.throws(() => fc.assert(crashProperty(wrong), { numRuns: 300, seed: 1 }), caught);
   assert.throws(() => fc.assert(crashProperty(naive), { numRuns: 300, seed: 1 }), caught);
-  fc.assert(crashProperty({ ...right, recoveryCrashDepth: 2 }), { numRuns: 300 });
+  const soak = process.env.FERRITE_SOAK === '1' ? 20 : 1;
+  fc.assert(crashProperty({ ...right, recoveryCrashDepth: 2 }), { numRuns: 300 * soak });
   fc.assert(crashProperty(right, { on: 'drain' }), { numRuns: 50 });
+});
+
+test('crashing recovery catches a recovery that is not restartable', () => {
+  // Clears the flag before restoring the data: correct unless recovery itself crashes.
+  const hasty: CrashScenario<null, [bigint, bigint]> = {
+    ...right,
+    recover(r) {
+      if (get(r, LOG_VALID) === 1n) {
+        put(r, LOG_VALID, 0n);
+        r.persist(LOG_VALID, 8);
+        put(r, V0, get(r, LOG_OLD0));
+        put(r, V1, get(r, LOG_OLD1));
+        r.persist(0, 16);
+      }
+      return [get(r, V0), get(r, V1)];
+    },
+  };
+  assert.ok(forEveryCrashPoint(hasty) > 0, 'without crashing recovery it passes');
+  assert.throws(
+    () => forEveryCrashPoint({ ...hasty, recoveryCrashDepth: 1, recoveryPoints: 'all' }),
+    (e: unknown) => e instanceof CrashCheckFailure && e.plan.recovery.length === 1,
+  );
+  const soak = process.env.FERRITE_SOAK === '1' ? 20 : 1;
+  assert.throws(
+    () => fc.assert(crashProperty({ ...hasty, recoveryCrashDepth: 1 }), { numRuns: 500 * soak, seed: 7 }),
+    (e: unknown) => e instanceof Error && e.cause instanceof CrashCheckFailure,
+  );
 });
 
 test('a failure carries a plan that replays it', () => {
@@ -163,6 +191,7 @@ test('the check is told whether the run crashed, and where', () => {
       checkPair(result, ctx);
       seen.push({ crashed: ctx.crashed, event: ctx.crash?.event, count: ctx.crash?.count, depth: ctx.depth });
       assert.equal(ctx.seed, ctx.plan.seed);
+      assert.equal(ctx.plan.mode, 'media', 'the first image of every point is the all-media one');
       assert.ok(ctx.region instanceof SimulatedRegion);
     },
   });
