@@ -306,7 +306,8 @@ function internalRun(positionals: string[], values: Values): number {
   return 0;
 }
 
-function describe(err: unknown): { message: string; code: number } {
+/** The message and exit code the program gives for an error thrown by `main`. */
+export function describeError(err: unknown): { message: string; code: number } {
   if (err instanceof CacheError) return { message: err.message, code: err.exitCode };
   if (err instanceof Error && err.name === 'FerriteError') {
     return { message: `pool: ${err.message} (${(err as Error & { code?: string }).code ?? 'error'})`, code: 1 };
@@ -321,7 +322,7 @@ if (isMain) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      const { message, code } = describe(err);
+      const { message, code } = describeError(err);
       process.stderr.write(`inode-cache: ${message}\n`);
       process.exitCode = code;
     },

@@ -16,7 +16,7 @@ export const LAYOUT = 'inode-cache';
 /** Initial pool size; it grows up to MAX_POOL_BYTES as the cache fills. */
 export const INITIAL_POOL_BYTES = 64 << 20;
 /** Largest pool: an explicit bound (about 4 million entries). */
-export const MAX_POOL_BYTES = 2 << 30;
+export const MAX_POOL_BYTES = 2 * 1024 ** 3;
 
 /** The structural shape of the ferrite maps the adapter uses (PMap and PSortedMap both fit). */
 interface FerriteMapLike<K, V> {
@@ -130,9 +130,7 @@ export class FerriteCacheStore implements CacheStore {
   }
 
   sizes(): { poolBytes: number; usedBytes: number } {
-    const pool = this.store.stats().pool as unknown as Record<string, unknown>;
-    const used = pool.used ?? pool.usedBytes ?? pool.allocatedBytes;
-    return { poolBytes: statSync(this.path).size, usedBytes: typeof used === 'number' ? used : 0 };
+    return { poolBytes: statSync(this.path).size, usedBytes: this.store.stats().pool.used };
   }
 
   close(): void {
