@@ -57,6 +57,15 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
       assert.ok(height(m) < h, 'the root collapsed');
     },
   },
+  {
+    // 150-byte keys: ~23 separators per internal node, so 600 entries make a 3-level tree.
+    name: 'PSortedMap deep tree: deletes that merge leaves and empty internal nodes',
+    prefill: (m) => m.pool.transaction(() => { for (let i = 0; i < 600; i++) m.tree.set(`${String(i).padStart(4, '0')}${'k'.repeat(150)}`, i); }),
+    op: (m) => {
+      assert.ok(height(m) >= 3, 'the tree is 3 levels deep');
+      m.pool.transaction(() => { for (let i = 200; i < 260; i++) m.tree.delete(`${String(i).padStart(4, '0')}${'k'.repeat(150)}`); });
+    },
+  },
   { name: 'PSortedMap clear', prefill: (m) => big(m, 30), op: (m) => m.tree.clear() },
   {
     name: 'PSortedMap aborted transaction',

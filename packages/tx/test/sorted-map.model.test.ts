@@ -92,3 +92,36 @@ test('PSortedMap: many inserts and deletes keep the tree valid (splits, merges, 
   assert.equal(map.size, 0);
   assert.equal(map.first(), undefined);
 });
+
+test('PSortedMap with long keys (deep tree): random inserts and deletes keep it valid and equal to the model', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 3000 })), { minLength: 500, maxLength: 3000 }), (ops) => {
+      const real = fakeSetup();
+      const map = real.map as unknown as PSortedMap<string, number>;
+      const model = new Map<string, number>();
+      const keyOf = (i: number): string => `${String(i).padStart(6, '0')}-${'k'.repeat(150)}`;
+      // Seed the tree so it starts several levels deep.
+      for (let i = 0; i < 3000; i += 2) {
+        map.set(keyOf(i), i);
+        model.set(keyOf(i), i);
+      }
+      for (const [ins, i] of ops) {
+        if (ins) {
+          map.set(keyOf(i), -i);
+          model.set(keyOf(i), -i);
+        } else {
+          assert.equal(map.delete(keyOf(i)), model.delete(keyOf(i)));
+        }
+      }
+      assert.deepEqual(map.validate(), []);
+      assert.deepEqual([...map.entries()], [...model].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+      // Then delete everything in random-ish order: internal nodes empty out, the root collapses.
+      const keys = [...model.keys()].sort((a, b) => (a.split('').reverse().join('') < b.split('').reverse().join('') ? -1 : 1));
+      for (const k of keys) assert.equal(map.delete(k), true);
+      assert.deepEqual(map.validate(), []);
+      assert.equal(map.size, 0);
+    }),
+    // Heavy runs: report the first failure unshrunk rather than shrink for minutes.
+    { numRuns: process.env.FERRITE_SOAK === '1' ? 40 : 3, endOnFailure: true },
+  );
+});

@@ -902,10 +902,21 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     ws.u16(node + N_GARBAGE, view.getUint16(node + N_GARBAGE, true) + this.recordSize(view, rec, true));
     if (depth === 0 && n === 1) {
       // The root keeps a single child: that child becomes the root.
-      const only = c === 0 ? readU64(view, this.recordAt(view, node, 0) + R_CHILD) : readU64(view, node + N_CHILD0);
-      ws.u64(this.header + H_ROOT, only);
-      ws.u64(this.header + H_HEIGHT, this.height - 1);
+      let only = c === 0 ? readU64(view, this.recordAt(view, node, 0) + R_CHILD) : readU64(view, node + N_CHILD0);
+      let height = this.height - 1;
       toFree.push(node);
+      // An internal root keeps >= 1 separator: collapse through internal nodes left with a
+      // single child (they are off the path, so this op does not change them). Bounded by the height.
+      while (height > 1) {
+        const child = only;
+        checkInside(view, child, this.nodeSize, 'sorted map node');
+        if (view.getUint8(child + N_KIND) !== INTERNAL || this.nodeCount(view, child) !== 0) break;
+        toFree.push(child);
+        only = this.readNode(view, child + N_CHILD0, 'child');
+        height--;
+      }
+      ws.u64(this.header + H_ROOT, only);
+      ws.u64(this.header + H_HEIGHT, height);
     }
   }
 
@@ -998,6 +1009,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
         }
       }
     }
+    if (height > 1 && this.nodeCount(view, root) === 0) problems.push('the internal root has a single child');
     if (total !== readU64(view, this.header + H_COUNT)) problems.push(`count ${readU64(view, this.header + H_COUNT)} but ${total} entries`);
     if (readU64(view, this.header + H_FIRST) !== leaves[0]) problems.push('first leaf is not the leftmost leaf');
     if (readU64(view, this.header + H_LAST) !== leaves[leaves.length - 1]) problems.push('last leaf is not the rightmost leaf');
