@@ -12,6 +12,13 @@ import { Prng } from './prng.js';
 import { SimulatedCrash, type CrashOn } from './simulated-crash.js';
 import { SimulatedRegion, type CrashMode, type EventCounts } from './simulated-region.js';
 
+/**
+ * Modes of the first images `forEveryCrashPoint` makes per crash point, most telling first:
+ * all-media (nothing unpersisted survived: catches missing persists), word-mixed (catches
+ * ordering and tearing bugs), line-mixed, all-live (everything survived).
+ */
+export const IMAGE_ORDER: readonly CrashMode[] = ['media', 'words', 'lines', 'live'];
+
 /** Deepest chain of crashed recoveries the harness builds (recovery of a crashed recovery...). */
 export const MAX_RECOVERY_CRASH_DEPTH = 3;
 
@@ -189,9 +196,9 @@ export function crashProperty<S, R>(
 /** Options of `forEveryCrashPoint`. */
 export interface EveryCrashPointOptions {
   /**
-   * Crash images per crash point (default 8). Image j uses seed `firstSeed + j` and mode
-   * 'media' (j = 0), 'live' (j = 1), then alternately 'words' and 'lines': both extremes
-   * once, the random modes as often as the budget allows.
+   * Crash images per crash point (default 8). Image j uses seed `firstSeed + j` and the
+   * mode `IMAGE_ORDER[j]` for j < 4 (all-media, word-mixed, line-mixed, all-live: a budget
+   * of 2 already mixes words), then alternately 'words' and 'lines'.
    */
   seeds?: number;
   /** First image seed (default 0). */
@@ -226,7 +233,7 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
   for (let crashAt = 1; crashAt <= points; crashAt++) {
     for (let k = 0; k < seeds; k++) {
       const seed = firstSeed + k;
-      const imageMode: CrashMode = k === 0 ? 'media' : k === 1 ? 'live' : k % 2 === 1 ? 'words' : 'lines';
+      const imageMode: CrashMode = IMAGE_ORDER[k] ?? (k % 2 === 0 ? 'words' : 'lines');
       const run = executeRun(scenario, { crashAt, on, seed, mode: imageMode });
       try {
         states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));

@@ -17,6 +17,7 @@ export type {
 export { Prng } from './prng.js';
 export {
   CrashCheckFailure,
+  IMAGE_ORDER,
   MAX_RECOVERY_CRASH_DEPTH,
   countEvents,
   crashPointArbitrary,
