@@ -406,7 +406,12 @@ export class Store {
     } catch (err) {
       this.tx = undefined;
       this.doomed = undefined;
-      this.afterAbort();
+      try {
+        this.afterAbort();
+      } catch {
+        // The pool itself failed (EIO, a damaged registry): the caller gets the original error;
+        // the DRAM state is rebuilt when the store is opened again.
+      }
       throw err;
     }
     this.tx = undefined;
