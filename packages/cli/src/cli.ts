@@ -65,8 +65,9 @@ export function commandHelp(command: Command): string {
 
 /**
  * Runs the command line `argv` (without the node and script words) and returns the exit code.
- * Never throws for a user's mistake or a bad pool: those print a message on stderr and
- * return 2 (or 1 for inconsistencies). An exception that escapes is a bug in ferrite.
+ * Never throws: a user's mistake or an unreadable pool prints a message on stderr and returns
+ * 2, inconsistencies return 1, and an unexpected exception (a bug in ferrite) is printed with
+ * its stack and returns 2.
  */
 export function main(argv: readonly string[], io: Io = processIo()): number {
   const [name, ...rest] = argv;
@@ -107,7 +108,11 @@ export function main(argv: readonly string[], io: Io = processIo()): number {
       io.stderr.write(`ferrite ${command.name}: ${err.message} (${err.code})\n`);
       return ExitCode.ERROR;
     }
-    throw err;
+    // A bug in ferrite (damage must surface as a FerriteError): say so, with the stack, and
+    // exit with 2 rather than die with an uncaught exception's 1, which means "inconsistent".
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    io.stderr.write(`ferrite ${command.name}: internal error (a bug in ferrite, please report it):\n${detail}\n`);
+    return ExitCode.ERROR;
   }
 }
 

@@ -65,10 +65,10 @@ class Problems {
     this.list.push({ offset, kind, message });
   }
 
+  /** Records an error met while reading; one that is not a FerriteError gets kind 'internal'. */
   addError(offset: number, kind: string, err: unknown): void {
-    const r: ErrorReport | undefined = errorReport(err);
-    if (r === undefined) throw err;
-    this.add(offset, kind, `${r.message} (${r.code})`);
+    const r: ErrorReport = errorReport(err);
+    this.add(offset, r.code === 'INTERNAL' ? 'internal' : kind, `${r.message} (${r.code})`);
   }
 }
 
@@ -161,7 +161,10 @@ function checkOpened(path: string, opened: OpenedPool, problems: Problems, progr
   if (pending) {
     problems.add(LOG_HEADER, 'log-pending', 'an interrupted transaction is pending: the next writable open (or check --repair) rolls it back');
   }
-  if (opened.storeError !== undefined) problems.add(0, 'store', `${opened.storeError.message} (${opened.storeError.code})`);
+  const storeError = opened.storeError;
+  if (storeError !== undefined) {
+    problems.add(0, storeError.code === 'INTERNAL' ? 'internal' : 'store', `${storeError.message} (${storeError.code})`);
+  }
   let counts: { allocated?: number; reachable?: number } = {};
   try {
     counts = structureCheck(opened, problems);
@@ -195,7 +198,7 @@ export function repairFile(path: string, progress?: Progress): CheckResult {
     return { ...before, repaired: [] };
   }
   const repaired: string[] = [];
-  const wasStore = !before.problems.some((p) => p.kind === 'store' || p.kind === 'open');
+  const wasStore = !before.problems.some((p) => p.kind === 'store' || p.kind === 'open' || p.kind === 'internal');
   let opened: OpenedPool;
   try {
     opened = openPool(path, { readOnly: false, scan, storeExpected: wasStore });

@@ -71,7 +71,8 @@ export interface CollectionReport {
 }
 
 export interface ErrorReport {
-  readonly code: ErrorCode;
+  /** The FerriteError's code, or 'INTERNAL' for an exception that is a bug in ferrite. */
+  readonly code: ErrorCode | 'INTERNAL';
   readonly message: string;
 }
 
@@ -168,8 +169,18 @@ export interface OpenedPool {
   close(): void;
 }
 
-export function errorReport(err: unknown): ErrorReport | undefined {
-  return isFerriteError(err) ? { code: err.code, message: err.message } : undefined;
+/**
+ * Describes an error met while reading a pool. A FerriteError keeps its code. Anything else
+ * is a bug in ferrite (damage must end in a FerriteError); it is reported as 'INTERNAL' with
+ * where it was thrown, so the command still prints a report and exits instead of dying.
+ */
+export function errorReport(err: unknown): ErrorReport {
+  if (isFerriteError(err)) return { code: err.code, message: err.message };
+  const e = err instanceof Error ? err : new Error(String(err));
+  // The first frame in ferrite's own code says where the unchecked read is.
+  const frames = (e.stack ?? '').split('\n').filter((l) => l.trim().startsWith('at '));
+  const frame = frames.find((l) => /[\\/]src[\\/]/.test(l)) ?? frames[0] ?? '';
+  return { code: 'INTERNAL', message: `internal error (a bug in ferrite, please report it): ${e.name}: ${e.message} ${frame.trim()}` };
 }
 
 /**
@@ -195,12 +206,7 @@ export function openPool(
     try {
       store = Store.fromPool(pool);
     } catch (err) {
-      const report = errorReport(err);
-      if (report === undefined) {
-        pool.close();
-        throw err;
-      }
-      storeError = report;
+      storeError = errorReport(err);
     }
   }
   if (store === undefined && storeError === undefined && pool.rootOffset() === 0) {
@@ -269,7 +275,6 @@ export function inspectPool(path: string): PoolReport {
     opened = openPool(path, { readOnly: true, scan });
   } catch (err) {
     const report = errorReport(err);
-    if (report === undefined) throw err;
     if (report.code === 'EBUSY' || report.code === 'ENOENT' || report.code === 'EACCES') throw err;
     return { ...base, openError: report };
   }
@@ -281,9 +286,7 @@ export function inspectPool(path: string): PoolReport {
       try {
         collections = opened.store.collections().map((c) => ({ name: c.name, kind: c.kind, size: c.size }));
       } catch (err) {
-        const report = errorReport(err);
-        if (report === undefined) throw err;
-        storeError = report;
+        storeError = errorReport(err);
       }
     }
     return { ...base, recoveryPending: opened.recoveryPending, usage, collections, storeError };

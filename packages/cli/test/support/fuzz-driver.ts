@@ -45,6 +45,10 @@ export interface FuzzSummary {
   readonly total: number;
   readonly reported: number;
   readonly clean: number;
+  /** Opened clean but with content different from the base: damage the format cannot see. */
+  readonly silent: number;
+  /** A sample of silent cases (reproducers). */
+  readonly silentSamples: readonly FuzzCase[];
   readonly typed: number;
   readonly codes: Readonly<Record<string, number>>;
   readonly findings: readonly Finding[];
@@ -128,6 +132,28 @@ function runBatch(opts: FuzzOptions, scratchDir: string, cases: readonly FuzzCas
   });
 }
 
+/**
+ * Where a finding comes from: the first stack frame in ferrite's sources (`pkg/src/file:line`),
+ * so a thousand cases hitting one unchecked read count as one bug.
+ */
+export function findingSite(f: Finding): string {
+  const m = /packages\/([\w-]+\/src\/[\w./-]+:\d+)/.exec(f.detail);
+  const first = f.detail.split('\n')[0];
+  return m === null ? `${f.what}: ${first.slice(0, 120)}` : `${f.what} at ${m[1]}: ${first.replace(/^[\w -]+: /, '').slice(0, 100)}`;
+}
+
+/** Groups findings by site, most frequent first, each with its first case as reproducer. */
+export function groupFindings(findings: readonly Finding[]): { site: string; count: number; example: Finding }[] {
+  const groups = new Map<string, { site: string; count: number; example: Finding }>();
+  for (const f of findings) {
+    const site = findingSite(f);
+    const g = groups.get(site);
+    if (g === undefined) groups.set(site, { site, count: 1, example: f });
+    else g.count += 1;
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count);
+}
+
 /** Runs the whole campaign and returns the tally. */
 export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Promise<FuzzSummary> {
   const scratchDir = mkdtempSync(join(opts.scratchRoot ?? tmpdir(), 'ferrite-fuzz-'));
@@ -136,6 +162,8 @@ export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Prom
   const codes: Record<string, number> = Object.create(null);
   let reported = 0;
   let clean = 0;
+  let silent = 0;
+  const silentSamples: FuzzCase[] = [];
   let typed = 0;
   let maxCaseMs = 0;
   let maxRss = 0;
@@ -153,6 +181,10 @@ export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Prom
         }
         if (r.outcome === 'reported') reported += 1;
         else if (r.outcome === 'clean') clean += 1;
+        else if (r.outcome === 'silent') {
+          silent += 1;
+          if (silentSamples.length < 5) silentSamples.push(c);
+        }
         else if (r.outcome === 'typed') {
           typed += 1;
           codes[r.code] = (codes[r.code] ?? 0) + 1;
@@ -169,5 +201,5 @@ export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Prom
   } finally {
     rmSync(scratchDir, { recursive: true, force: true });
   }
-  return { seed: opts.seed, total: cases.length, reported, clean, typed, codes, findings, maxCaseMs, maxRss };
+  return { seed: opts.seed, total: cases.length, reported, clean, silent, silentSamples, typed, codes, findings, maxCaseMs, maxRss };
 }

@@ -27,11 +27,15 @@ export interface FuzzJob {
 export type ProbeOutcome =
   | { readonly outcome: 'reported'; readonly problems: number; readonly first: string }
   | { readonly outcome: 'clean' }
+  /** Opened and checked clean, but the content differs from the undamaged base's. */
+  | { readonly outcome: 'silent' }
   | { readonly outcome: 'typed'; readonly code: string; readonly message: string }
   | { readonly outcome: 'bug'; readonly error: string };
 
 export interface ProbeModule {
   probe(image: Uint8Array, scratchPath: string, caseIndex: number): ProbeOutcome;
+  /** Optional: shown each undamaged base image once before the cases. */
+  learnBase?(image: Uint8Array, scratchPath: string): void;
 }
 
 export type CaseResult = ProbeOutcome & { readonly i: number; readonly rss: number; readonly ms: number };
@@ -44,6 +48,7 @@ async function run(): Promise<void> {
     // Synchronous write: a fault in the next case must not lose this line.
     process.stdout.write(line + '\n');
   };
+  images.forEach((image, i) => mod.learnBase?.(image, `${job.scratchDir}/base-${process.pid}-${i}.pool`));
   for (const c of job.cases) {
     out(`start ${c.index}`);
     const image = applyDamage(images[c.base], c.damage, images);

@@ -89,3 +89,23 @@ export function flipByte(path: string, offset: number): void {
 export function copyPool(from: string, to: string): void {
   copyFileSync(from, to);
 }
+
+/**
+ * The fuzzer's undamaged base images, written into `dir`: a full store (256 KiB), a store
+ * caught mid-transaction (192 KiB), a store with three leaked blocks (320 KiB) and an empty
+ * store (64 KiB). Different sizes, so a header moved between them disagrees with the file.
+ */
+export function makeFuzzBases(dir: string, createEmpty: (path: string, size: number) => void): string[] {
+  const full = `${dir}/full.pool`;
+  makeStorePool(full, 256 * 1024);
+  const pendingSrc = `${dir}/pending-src.pool`;
+  makeStorePool(pendingSrc, 192 * 1024);
+  const pending = `${dir}/pending.pool`;
+  makePendingImage(pendingSrc, pending);
+  const leaky = `${dir}/leaky.pool`;
+  makeStorePool(leaky, 320 * 1024);
+  leakBlocks(leaky, 3);
+  const empty = `${dir}/empty.pool`;
+  createEmpty(empty, 64 * 1024);
+  return [full, pending, leaky, empty];
+}

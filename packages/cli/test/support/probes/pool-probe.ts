@@ -1,0 +1,151 @@
+/**
+ * The fuzzer's probe for damaged pool images (run by fuzz-worker.ts in a child process).
+ *
+ * Phase 1, the file path as users meet it: the image is written to a scratch file and the
+ * command's own read-only code runs on it (`checkFile`: header scan, read-only open, heap
+ * check, reachability, every collection validated and every entry decoded), then `dump`.
+ * Phase 2, a writable open of an in-memory copy: recovery runs on the damaged log, then one
+ * write transaction and a check. Either phase may end in a FerriteError (typed: fine); any
+ * other exception is a bug, reported with its stack.
+ *
+ * A clean check is split in two: the dump equals the undamaged base's (the damage hit unused
+ * bytes, or was repaired by the format, e.g. a header copy) or it differs (damage the format
+ * cannot see: value bytes carry no checksum).
+ */
+import { writeFileSync, rmSync } from 'node:fs';
+import { FerriteError, isFerriteError } from '@ferrite/core';
+import type { Granularity, Region } from '@ferrite/core';
+import { Pool } from '@ferrite/heap';
+import { Store } from '@ferrite/tx';
+import { checkFile } from '../../../src/deep-check.js';
+import { decodeHeaders } from '../../../src/inspect.js';
+import { main } from '../../../src/cli.js';
+import type { ProbeOutcome } from '../fuzz-worker.js';
+
+/** A plain writable Region over a private array (no persistence to model here). */
+class MemoryRegion implements Region {
+  readonly granularity: Granularity = 'cache-line';
+  readonly isPmem = false;
+  readonly writable = true;
+  constructor(public bytes: Uint8Array) {}
+  get length(): number {
+    return this.bytes.length;
+  }
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.bytes.length) {
+      throw new FerriteError('ERANGE', `range ${offset}+${length} outside ${this.bytes.length}`);
+    }
+  }
+  flush(offset: number, length: number): void {
+    this.check(offset, length);
+  }
+  flushRanges(ranges: ArrayLike<number>, count = ranges.length / 2): void {
+    for (let i = 0; i < count; i++) this.check(ranges[2 * i], ranges[2 * i + 1]);
+  }
+  drain(): void {}
+  persist(offset: number, length: number): void {
+    this.check(offset, length);
+  }
+  close(): void {}
+}
+
+function dumpOf(path: string): { code: number; text: string; stderr: string } {
+  let text = '';
+  let stderr = '';
+  const code = main(['dump', path], {
+    stdout: { write: (s: string) => (text += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+  });
+  return { code, text, stderr };
+}
+
+/** Dumps of the undamaged bases, by image length and header uuid (computed once per worker). */
+const baseDumps = new Map<string, string>();
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+}
+
+function writablePhase(image: Uint8Array): string | undefined {
+  const layout = decodeHeaders(image, image.length).header?.layout ?? '';
+  let pool: Pool;
+  try {
+    pool = Pool.open(new MemoryRegion(image.slice()), { layout });
+  } catch (err) {
+    if (isFerriteError(err)) return undefined;
+    return `writable open: ${describe(err)}`;
+  }
+  try {
+    let store: Store | undefined;
+    try {
+      store = Store.fromPool(pool);
+      const m = store.map<string, unknown>('inodes');
+      m.set('/fuzz/probe', { ok: true });
+      m.get('/etc/file5');
+      store.queue<unknown>('journal').push(1);
+    } catch (err) {
+      if (!isFerriteError(err)) return `writable phase: ${describe(err)}`;
+    }
+    try {
+      pool.check();
+    } catch (err) {
+      if (!isFerriteError(err)) return `check after writes: ${describe(err)}`;
+    }
+    return undefined;
+  } finally {
+    try {
+      pool.close();
+    } catch {
+      // A pool broken by damage may refuse to close inside a failed transaction; nothing to free.
+    }
+  }
+}
+
+export function probe(image: Uint8Array, scratch: string, _index: number): ProbeOutcome {
+  let outcome: ProbeOutcome;
+  try {
+    writeFileSync(scratch, image, { mode: 0o600 });
+    try {
+      const result = checkFile(scratch);
+      // The command survives a bug in a lower layer by reporting it as kind 'internal'; for
+      // the fuzzer that is still a bug.
+      const internal = result.problems.find((p) => p.kind === 'internal');
+      if (internal !== undefined) return { outcome: 'bug', error: `read-only phase: ${internal.message}` };
+      if (!result.ok) {
+        const first = result.problems[0];
+        outcome = { outcome: 'reported', problems: result.problems.length, first: `${first.kind}: ${first.message}` };
+      } else {
+        const dump = dumpOf(scratch);
+        if (dump.stderr.includes('internal error')) return { outcome: 'bug', error: `dump: ${dump.stderr}` };
+        const header = decodeHeaders(image, image.length).header;
+        const key = `${header?.uuid}`;
+        const base = baseDumps.get(key);
+        outcome =
+          dump.code !== 0
+            ? { outcome: 'reported', problems: 0, first: `dump failed with exit code ${dump.code}` }
+            : base === undefined || base === dump.text
+              ? { outcome: 'clean' }
+              : { outcome: 'silent' };
+      }
+    } catch (err) {
+      if (!isFerriteError(err)) return { outcome: 'bug', error: `read-only phase: ${describe(err)}` };
+      outcome = { outcome: 'typed', code: err.code, message: err.message };
+    }
+  } finally {
+    rmSync(scratch, { force: true });
+  }
+  const bug = writablePhase(image);
+  if (bug !== undefined) return { outcome: 'bug', error: bug };
+  return outcome;
+}
+
+/** Records the dump of an undamaged base image (called by the worker before the cases). */
+export function learnBase(image: Uint8Array, scratch: string): void {
+  writeFileSync(scratch, image, { mode: 0o600 });
+  try {
+    const header = decodeHeaders(image, image.length).header;
+    baseDumps.set(`${header?.uuid}`, dumpOf(scratch).text);
+  } finally {
+    rmSync(scratch, { force: true });
+  }
+}
