@@ -19,6 +19,17 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   { name: 'PMap rehash start', prefill: (m) => fill(m, 16), op: (m) => m.map.set('k16', 16) },
   { name: 'PMap rehash step', prefill: (m) => fill(m, 17), op: (m) => m.map.set('k17', 17) },
   { name: 'PMap rehash final step', prefill: (m) => fill(m, 20), op: (m) => m.map.set('k20', 20) },
+  // 1024 -> 2048 buckets: the old table has two 512-bucket segments; the 128th step (the
+  // 1153rd insert) finishes old segment 0 and frees it.
+  {
+    name: 'PMap rehash step freeing an old segment',
+    prefill: (m) => fill(m, 1152),
+    op: (m) => {
+      m.map.set('k1152', 1152);
+      const header = (m.map as unknown as { header: number }).header;
+      assert.equal(m.pool.readU64(header + 48), 512, 'the migration cursor reached the end of old segment 0');
+    },
+  },
   { name: 'PMap delete during migration', prefill: (m) => fill(m, 18), op: (m) => assert.equal(m.map.delete('k1'), true) },
   {
     name: 'PMap aborted transaction',

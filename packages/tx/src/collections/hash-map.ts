@@ -10,7 +10,7 @@
  *     32 capLog2 u64 (current table has 2^capLog2 buckets)
  *     40 oldTable u64 (directory of the table being migrated from, 0 when not migrating)
  *     48 cursor u64 (old buckets [0, cursor) have been moved to the current table)
- *   directory block: one u64 segment reference per 2^segShift buckets (segShift = min(capLog2, 12))
+ *   directory block: one u64 segment reference per 2^segShift buckets (segShift = min(capLog2, 9))
  *   segment block: 2^segShift u64 bucket heads (references to the first entry of a chain)
  *   entry block: next u64 | hash u32 | klen u32 | vlen u32 | pad u32 | key | value
  *
@@ -53,8 +53,12 @@ const ENTRY_HEADER = 24;
 const INITIAL_CAP_LOG2 = 4;
 /** Tables stop doubling at 2^28 buckets; chains get longer beyond ~268M entries. */
 const MAX_CAP_LOG2 = 28;
-/** At most 2^12 buckets (32 KiB) per segment block. */
-const SEG_SHIFT_MAX = 12;
+/**
+ * At most 2^9 buckets (4 KiB) per segment block: the heap's largest run class, so segments
+ * come from runs (3 per 16 KiB chunk) rather than from whole-chunk extents. The directory then
+ * holds one word per 512 buckets (16 KiB for a million entries).
+ */
+const SEG_SHIFT_MAX = 9;
 /**
  * Old buckets moved per insert/delete while migrating. A table doubles when count exceeds
  * its bucket count C, and migration of C/2 old buckets needs C/2/MIGRATE_STEP writes, far

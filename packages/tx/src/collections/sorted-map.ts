@@ -22,8 +22,8 @@
  *
  * Keys are the store's order-preserving encodings, compared as unsigned bytes in place.
  * The node size is chosen at creation so that every record fits three times in a node
- * (4 KiB for keys up to ~1.3 KiB); a split of an overfull node then always yields two nodes
- * that fit. Values too large to keep three records per node go to their own block.
+ * (3584 bytes for keys up to ~1.1 KiB, else 16320 or 32704); a split of an overfull node then
+ * always yields two nodes that fit. Values too large to keep three records per node go to their own block.
  *
  * Crash safety: every write plans its stores in a WriteSet while the old state is still
  * readable, allocates first, snapshots every changed range with ONE tx.addRanges, then stores.
@@ -84,9 +84,15 @@ export interface RangeOptions<K> {
   limit?: number;
 }
 
-/** The smallest node size (a power of two, 4..32 KiB) holding three largest records. */
+/**
+ * Node sizes that waste little in the heap: 3584 bytes is a run class packing 4 nodes per
+ * 16 KiB chunk (a 4 KiB node would pack 3), the others fill whole chunks of an extent.
+ */
+const NODE_SIZES = [3584, 16384 - 64, 32768 - 64] as const;
+
+/** The smallest node size holding three largest records (see NODE_SIZES). */
 export function nodeSizeFor(maxKeySize: number): number {
-  for (let size = 4096; size <= 32768; size *= 2) {
+  for (const size of NODE_SIZES) {
     if (Math.floor((size - N_SLOTS) / 3) >= maxKeySize + INTERNAL_R_HEADER + EXTERNAL_AREA + 2) return size;
   }
   throw new FerriteError('EINVAL', `keys of ${maxKeySize} bytes are too large for a sorted map`);
@@ -132,7 +138,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       throw new CorruptionError('ECORRUPT', `no sorted map header at offset ${headerOffset}`);
     }
     this.nodeSize = view.getUint32(headerOffset + H_NODE_SIZE, true);
-    if (this.nodeSize < 4096 || this.nodeSize > 32768 || (this.nodeSize & (this.nodeSize - 1)) !== 0) {
+    if (!(NODE_SIZES as readonly number[]).includes(this.nodeSize)) {
       throw new CorruptionError('ECORRUPT', `sorted map at ${headerOffset}: bad node size ${this.nodeSize}`);
     }
     this.maxRecord = Math.floor((this.nodeSize - N_SLOTS) / 3);
