@@ -25,7 +25,8 @@ export interface ProgramShape {
 
 export const DEFAULT_SHAPE: ProgramShape = { maxSteps: 6, maxOps: 4, bigValue: 2000, bigWeight: 1, reopen: true };
 
-const mapKey = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f');
+const MAP_KEYS = ['a', 'b', 'c', 'd', 'e'] as const;
+const mapKey = fc.constantFrom(...MAP_KEYS);
 const sortedKey: fc.Arbitrary<SortedKey> = fc.oneof(fc.integer({ min: -3, max: 8 }), fc.constantFrom('x', 'y', 'z', 'xa'));
 
 function valueArb(shape: ProgramShape): fc.Arbitrary<Value> {
@@ -63,19 +64,55 @@ export function opArb(shape: ProgramShape): fc.Arbitrary<Op> {
   return fc.oneof(...options);
 }
 
-export function stepArb(shape: ProgramShape): fc.Arbitrary<Step> {
+/**
+ * Two steps that make a transaction free and allocate in one go: the first inserts a key,
+ * the second deletes it and inserts another (or shifts and pushes a queue), so the allocator
+ * may hand the freed block straight back inside the same transaction, which is where
+ * deferred frees go wrong. Random ops alone make that pattern in about 1% of programs.
+ */
+function churnArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
+  const value = valueArb(shape);
+  const mapChurn = fc
+    .tuple(fc.constantFrom(...MAP_NAMES), fc.shuffledSubarray([...MAP_KEYS], { minLength: 2, maxLength: 2 }), value, value, fc.boolean())
+    .map(([name, [k1, k2], v1, v2, deleteFirst]): Op[][] => {
+      const del: Op = { c: 'map', name, op: 'delete', key: k1! };
+      const set: Op = { c: 'map', name, op: 'set', key: k2!, value: v2 };
+      return [[{ c: 'map', name, op: 'set', key: k1!, value: v1 }], deleteFirst ? [del, set] : [set, del]];
+    });
+  const sortedChurn = fc
+    .tuple(fc.constantFrom(...SORTED_NAMES), sortedKey, sortedKey, value, value)
+    .map(([name, k1, k2, v1, v2]): Op[][] => [
+      [{ c: 'sorted', name, op: 'set', key: k1, value: v1 }],
+      [{ c: 'sorted', name, op: 'delete', key: k1 }, { c: 'sorted', name, op: 'set', key: k2, value: v2 }],
+    ]);
+  const queueChurn = fc
+    .tuple(fc.constantFrom(...QUEUE_NAMES), value, value, fc.nat(3))
+    .map(([name, v1, v2, n]): Op[][] => [
+      [{ c: 'queue', name, op: 'push', value: v1 }],
+      [...Array.from({ length: n + 1 }, (): Op => ({ c: 'queue', name, op: 'shift' })), { c: 'queue', name, op: 'push', value: v2 }],
+    ]);
+  const pairs = SORTED_NAMES.length > 0 ? fc.oneof(mapChurn, sortedChurn, queueChurn) : fc.oneof(mapChurn, queueChurn);
+  return fc.tuple(pairs, fc.boolean()).map(([[first, second], abort]): Step[] => [
+    { kind: 'tx', ops: first!, abort: false },
+    { kind: 'tx', ops: second!, abort },
+  ]);
+}
+
+export function stepArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
   const op = opArb(shape);
-  const options: { weight: number; arbitrary: fc.Arbitrary<Step> }[] = [
-    { weight: 6, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(false) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(true) }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('single' as const), op }) },
+  const options: { weight: number; arbitrary: fc.Arbitrary<Step[]> }[] = [
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(false) }).map((s) => [s]) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(true) }).map((s) => [s]) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('single' as const), op }).map((s) => [s]) },
+    { weight: 2, arbitrary: churnArb(shape) },
   ];
-  if (shape.reopen) options.push({ weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) });
+  if (shape.reopen) options.push({ weight: 1, arbitrary: fc.constant([{ kind: 'reopen' as const }]) });
   return fc.oneof(...options);
 }
 
+/** A program: up to `maxSteps` step groups (a churn group is two steps). */
 export function programArb(shape: ProgramShape = DEFAULT_SHAPE): fc.Arbitrary<Step[]> {
-  return fc.array(stepArb(shape), { minLength: 1, maxLength: shape.maxSteps });
+  return fc.array(stepArb(shape), { minLength: 1, maxLength: shape.maxSteps }).map((groups) => groups.flat());
 }
 
 /** A one-line description of a program for failure messages (JSON, long strings abbreviated). */

@@ -46,6 +46,10 @@ export const counters = {
   fills: 0,
   /** Programs run. */
   programs: 0,
+  /** Program steps that hit ENOSPC (and had to change nothing). */
+  fullSteps: 0,
+  /** Programs whose pool grew beyond its initial size. */
+  grown: 0,
 };
 
 /** Flushes plus drains a region has counted. */
@@ -98,7 +102,8 @@ function fail(replay: Replay, err: unknown): never {
   const where =
     `crash replay: fast-check seed=${String(replay.seed)} path=${JSON.stringify(replay.path)}\n` +
     `  program=${replay.program}\n` +
-    `  crashPoint=${replay.crashPoint} imageSeed=${replay.imageSeed} recoveryCrashes=${JSON.stringify(replay.recoveryCrashes)}`;
+    `  crashPoint=${replay.crashPoint} imageSeed=${replay.imageSeed} recoveryCrashes=${JSON.stringify(replay.recoveryCrashes)}\n` +
+    `  (failed after ${counters.states} crash states checked by this process)`;
   const e = new Error(`${where}\n  ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   throw e;
 }
@@ -165,7 +170,9 @@ function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number
   assertClean(store, 'after an uncrashed run');
   store.close();
   total += eventTotal(current);
+  if (current.length > opts.poolSize) counters.grown++;
   current.dispose();
+  counters.fullSteps += full.filter(Boolean).length;
   return { events: total, full, final };
 }
 

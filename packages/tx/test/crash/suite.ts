@@ -34,6 +34,10 @@ export function runCrashSuite(suite: CrashSuite): void {
     { seed, numRuns, endOnFailure: process.env['FERRITE_CRASH_SHRINK'] !== '1' },
   );
   const checked = counters.states - start;
+  console.log(
+    `# ${suite.label}: ${counters.programs} programs, ${counters.recoveryStates} states from crashed recoveries, ` +
+      `${counters.fills} fills to ENOSPC, ${counters.fullSteps} steps hit ENOSPC, ${counters.grown} pools grew`,
+  );
   report(suite.label, 'states', checked);
   if (checked < target) throw new Error(`${suite.label}: only ${checked} of ${target} crash states were checked`);
 }
