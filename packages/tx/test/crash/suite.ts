@@ -1,8 +1,8 @@
 /**
  * One simulated-crash test: fast-check draws programs and crash-point seeds until the budget
- * of crash states is checked. On failure fast-check prints its seed and path (replay with
- * FERRITE_CRASH_SEED=<seed> and `path` in `fc.assert`), and the runner's message names the
- * program, crash point, image seed and recovery crashes.
+ * of crash states is checked. On failure fast-check prints its seed and path; replay with
+ * FERRITE_CRASH_SEED=<seed> FERRITE_CRASH_PATH=<path> node scripts/test.mjs <file>. The
+ * runner's message names the program, crash point, image seed and recovery crashes.
  */
 import fc from 'fast-check';
 import { programArb, type ProgramShape } from './programs.js';
@@ -31,7 +31,14 @@ export function runCrashSuite(suite: CrashSuite): void {
       if (counters.states - start >= target) return;
       checkProgram(program, pointSeed, suite.runner);
     }),
-    { seed, numRuns, endOnFailure: process.env['FERRITE_CRASH_SHRINK'] !== '1' },
+    {
+      seed,
+      numRuns,
+      // FERRITE_CRASH_PATH=<path> (with FERRITE_CRASH_SEED) replays one failing run at once.
+      ...(process.env['FERRITE_CRASH_PATH'] ? { path: process.env['FERRITE_CRASH_PATH'] } : {}),
+      // Shrinking re-runs whole crash sweeps; ask for it with FERRITE_CRASH_SHRINK=1.
+      endOnFailure: process.env['FERRITE_CRASH_SHRINK'] !== '1',
+    },
   );
   const checked = counters.states - start;
   console.log(
@@ -39,5 +46,5 @@ export function runCrashSuite(suite: CrashSuite): void {
       `${counters.fills} fills to ENOSPC, ${counters.fullSteps} steps hit ENOSPC, ${counters.grown} pools grew`,
   );
   report(suite.label, 'states', checked);
-  if (checked < target) throw new Error(`${suite.label}: only ${checked} of ${target} crash states were checked`);
+  if (checked < target && !process.env['FERRITE_CRASH_PATH']) throw new Error(`${suite.label}: only ${checked} of ${target} crash states were checked`);
 }
