@@ -191,7 +191,8 @@ export const REPAIRABLE_KINDS: ReadonlySet<string> = new Set(['header', 'log-pen
  */
 export function repairFile(path: string, progress?: Progress): CheckResult {
   const before = checkFile(path, progress);
-  if (before.ok) return { ...before, repaired: [] };
+  // Nothing to do, or nothing this repair knows how to fix: do not open for writing at all.
+  if (before.ok || !before.problems.some((p) => REPAIRABLE_KINDS.has(p.kind))) return { ...before, repaired: [] };
   const scan = scanHeaders(path);
   if (scan.header === undefined) {
     // Both header copies are gone: nothing tells what the pool was; refuse to guess.

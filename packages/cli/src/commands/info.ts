@@ -21,7 +21,7 @@ function human(r: PoolReport): string {
   if (r.usage !== undefined) {
     const u = r.usage;
     fields.push(
-      ['used', `${formatBytes(u.usedBytes)} (${formatPercent(u.usedBytes, u.poolSize)}) in ${u.allocations} blocks, ${u.extents} of them large extents (${formatBytes(u.extentBytes)})`],
+      ['used', `${formatBytes(u.usedBytes)} (${formatPercent(u.usedBytes, u.poolSize)}) in ${u.allocations} blocks (${u.extents} large extents, ${formatBytes(u.extentBytes)})`],
       ['free', `${formatBytes(u.freeBytes)} (${formatPercent(u.freeBytes, u.poolSize)}), fragmentation ${formatPercent(u.fragmentation, 1)}`],
     );
     if (u.logOverflowBytes > 0) fields.push(['undo log overflow', formatBytes(u.logOverflowBytes)]);

@@ -6,7 +6,6 @@ export interface StatsReport {
   readonly file: string;
   readonly layout: string;
   readonly uuid: string;
-  readonly isPmem: boolean;
   readonly recoveryPending: boolean;
   readonly usage: UsageReport;
   readonly collections?: { readonly total: number; readonly map: number; readonly sortedMap: number; readonly queue: number };
@@ -24,7 +23,6 @@ function human(s: StatsReport): string {
     ['large extents', `${u.extents} (${formatBytes(u.extentBytes)})`],
     ['log overflow', formatBytes(u.logOverflowBytes)],
     ['fragmentation', formatPercent(u.fragmentation, 1)],
-    ['flush path', s.isPmem ? 'cache-line flushes' : 'msync'],
   ];
   if (s.collections !== undefined) {
     const c = s.collections;
@@ -59,7 +57,6 @@ Exit code 0, or 2 when the pool cannot be opened.`,
         file,
         layout: opened.pool.layout,
         uuid: opened.pool.uuid,
-        isPmem: opened.pool.region.isPmem,
         recoveryPending: opened.recoveryPending,
         usage: usageOf(opened.pool),
         ...(counts === undefined ? {} : { collections: counts }),
