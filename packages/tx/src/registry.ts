@@ -13,6 +13,7 @@
  */
 import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
+import { rejection } from './internal/rejection.js';
 
 /** Largest collection name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 112;
@@ -35,12 +36,12 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 /** Validates a collection name: a non-empty, well-formed string of at most MAX_NAME_BYTES bytes. */
 export function encodeName(name: unknown): Uint8Array {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new FerriteError('EINVAL', 'a collection name must be a non-empty string');
+    throw rejection(new FerriteError('EINVAL', 'a collection name must be a non-empty string'));
   }
-  if (LONE_SURROGATE.test(name)) throw new FerriteError('EINVAL', 'a collection name must be well-formed Unicode');
+  if (LONE_SURROGATE.test(name)) throw rejection(new FerriteError('EINVAL', 'a collection name must be well-formed Unicode'));
   const bytes = utf8Encoder.encode(name);
   if (bytes.length > MAX_NAME_BYTES) {
-    throw new FerriteError('EINVAL', `collection name is ${bytes.length} bytes, over ${MAX_NAME_BYTES}`);
+    throw rejection(new FerriteError('EINVAL', `collection name is ${bytes.length} bytes, over ${MAX_NAME_BYTES}`));
   }
   return bytes;
 }

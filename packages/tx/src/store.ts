@@ -18,6 +18,7 @@ import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 import { Registry, encodeName } from './registry.js';
+import { leftPoolUntouched } from './internal/rejection.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
@@ -151,10 +152,6 @@ function kindByCode(code: number): KindDef {
   return def;
 }
 
-/** Errors a collection raises before writing anything: they leave a joined transaction usable. */
-function leavesTransactionIntact(err: unknown): boolean {
-  return err instanceof FerriteError && (err.code === 'ETOOBIG' || err.code === 'EINVAL');
-}
 
 /**
  * Where to put a pool by default: `/dev/shm/<name>.pool` (tmpfs, memory speed; forcePmem is
@@ -378,7 +375,7 @@ export class Store {
       try {
         return fn(tx);
       } catch (err) {
-        if (this.doomed === undefined && !leavesTransactionIntact(err)) this.doomed = { error: err };
+        if (this.doomed === undefined && !leftPoolUntouched(err)) this.doomed = { error: err };
         throw err;
       }
     }

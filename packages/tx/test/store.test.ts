@@ -134,6 +134,8 @@ test('ETOOBIG leaves the store unchanged, and a caught one does not doom the tra
   h.store.transaction(() => {
     q.push(1);
     assert.throws(() => q.push('x'.repeat(300)), code('ETOOBIG'));
+    assert.throws(() => m.set(NaN as unknown as string, 1), code('EINVAL'));
+    assert.throws(() => h.store.queue(''), code('EINVAL'));
     q.push(2);
   });
   assert.deepEqual([...q], [1, 2]);

@@ -27,6 +27,7 @@
  */
 import { FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { KeyCodec } from '../internal/context.js';
+import { rejection } from '../internal/rejection.js';
 
 /** A key: a number, a string, bytes, or an array of keys (composite key). */
 export type Key = number | string | Uint8Array | readonly Key[];
@@ -127,19 +128,19 @@ export class OrderedKeyCodec implements KeyCodec {
       this.scratch[this.pos++] = TAG_BYTES;
       this.writeBytes(key, nested);
     } else if (Array.isArray(key)) {
-      if (depth >= MAX_KEY_DEPTH) throw new FerriteError('EINVAL', `key arrays nest deeper than ${MAX_KEY_DEPTH}`);
+      if (depth >= MAX_KEY_DEPTH) throw rejection(new FerriteError('EINVAL', `key arrays nest deeper than ${MAX_KEY_DEPTH}`));
       this.reserve(1);
       this.scratch[this.pos++] = TAG_ARRAY;
       for (let i = 0; i < key.length; i++) this.writeKey(key[i], true, depth + 1);
       this.reserve(1);
       this.scratch[this.pos++] = TAG_END;
     } else {
-      throw new FerriteError('EINVAL', `unsupported key type: ${describe(key)} (keys are numbers, strings, Uint8Arrays or arrays of those)`);
+      throw rejection(new FerriteError('EINVAL', `unsupported key type: ${describe(key)} (keys are numbers, strings, Uint8Arrays or arrays of those)`));
     }
   }
 
   private writeNumber(n: number): void {
-    if (Number.isNaN(n)) throw new FerriteError('EINVAL', 'NaN is not a valid key');
+    if (Number.isNaN(n)) throw rejection(new FerriteError('EINVAL', 'NaN is not a valid key'));
     this.reserve(9);
     const out = this.scratch;
     let p = this.pos;
@@ -207,7 +208,7 @@ export class OrderedKeyCodec implements KeyCodec {
       if (c >= 0xd800 && c <= 0xdfff) {
         const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
         if (c > 0xdbff || next < 0xdc00 || next > 0xdfff) {
-          throw new FerriteError('EINVAL', 'a string key contains a lone surrogate (not representable in UTF-8)');
+          throw rejection(new FerriteError('EINVAL', 'a string key contains a lone surrogate (not representable in UTF-8)'));
         }
         c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
         i++;

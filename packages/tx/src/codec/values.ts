@@ -21,6 +21,7 @@ import { Packr } from 'msgpackr';
 import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
+import { rejection } from '../internal/rejection.js';
 
 /** Default limit on an encoded value, in bytes. */
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20;
@@ -90,7 +91,7 @@ export class PoolValueCodec implements ValueCodec {
       bytes = this.packr.pack(value);
     } catch (err) {
       this.reset();
-      throw new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err });
+      throw rejection(new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err }));
     }
     const pending = this.pending;
     this.pending = undefined;
