@@ -1,6 +1,7 @@
 // Damaged pools never take the process down (issue 7). Pools with real content (a store with
 // a hash map, a sorted map and a queue; one caught mid-transaction; one with leaked blocks;
-// an empty one of another size) are damaged in every way the fuzzer knows (bit flips, zeroed
+// an empty one of another size; one caught in a transaction whose undo log overflowed into
+// the heap) are damaged in every way the fuzzer knows (bit flips, zeroed
 // ranges, truncation, extension, swapped pages, a valid header over garbage, a header from
 // another pool, plausible offsets written over words, and combinations), then opened and
 // checked through the `ferrite check` code path and opened writable in memory, in child
@@ -9,8 +10,10 @@
 // unbounded allocation.
 //
 // Budget: FERRITE_FUZZ_CASES (default 2400; FERRITE_SOAK=1 gives 40000), seed
-// FERRITE_FUZZ_SEED (default fixed, printed). A finding prints its damage as JSON: replay it
-// with packages/cli/test/support/replay.ts (full stacks, in one process).
+// FERRITE_FUZZ_SEED (default fixed, printed). The cases are the same for a seed, but the base
+// images get fresh uuids and hash seeds each run, so each finding's damaged image is saved
+// (FERRITE_FUZZ_FINDINGS, default $TMPDIR/ferrite-fuzz-findings) and printed: replay it with
+// packages/cli/test/support/replay.ts FILE (full stacks, in one process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -42,19 +45,26 @@ const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; read
     error: /MessagePack|end of buffer|Unexpected|Invalid/i,
     issue: 'msgpackr decode errors of a damaged value escape as plain Error instead of ECORRUPT',
   },
+  {
+    file: 'tx/src/collections/hash-map.ts',
+    error: /invariant violated: an entry of old bucket i moves/,
+    issue: 'invariant() on the hash stored in an entry read from the pool during a rehash step (should be ECORRUPT)',
+  },
 ];
 
 function knownIssue(site: string, detail: string): string | undefined {
   return KNOWN_OPEN.find((k) => site.includes(k.file) && k.error.test(detail))?.issue;
 }
 const SEED = Number(process.env.FERRITE_FUZZ_SEED ?? 0x7e57);
+/** Damaged images of findings are kept here (replay them with packages/cli/test/support/replay.ts). */
+const FINDINGS = process.env.FERRITE_FUZZ_FINDINGS ?? join(tmpdir(), 'ferrite-fuzz-findings');
 
 test('damaged pools: typed errors or check reports, never a crash, hang or unbounded allocation', async () => {
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-fuzz-bases-'));
   try {
     const images = makeFuzzBases(dir, (p, size) => createPool(p, { size, layout: LAYOUT, mode: 0o600 }));
     const sizes = images.map((p) => statSync(p).size);
-    assert.deepEqual(sizes, [256, 192, 320, 64].map((k) => k * 1024));
+    assert.deepEqual(sizes, [256, 192, 320, 64, 512].map((k) => k * 1024));
 
     const summary = await runFuzz(
       {
@@ -67,6 +77,7 @@ test('damaged pools: typed errors or check reports, never a crash, hang or unbou
         maxOldSpaceMb: 192,
         maxRssBytes: 768 * 1024 * 1024,
         scratchRoot: dir,
+        findingsDir: FINDINGS,
       },
       sizes,
     );
@@ -90,7 +101,7 @@ test('damaged pools: typed errors or check reports, never a crash, hang or unbou
       else seenKnown.add(known);
       console.log(
         `fuzz finding (${g.count} cases${known === undefined ? '' : `, KNOWN OPEN BUG: ${known}`}): ${g.site}\n` +
-          `  reproducer: case ${f.index}, base ${images[f.base].split('/').pop()}, damage ${JSON.stringify(f.damage)}\n` +
+          `  reproducer: ${f.image ?? '-'} (case ${f.index}, base ${images[f.base].split('/').pop()}, damage ${JSON.stringify(f.damage)})\n` +
           `  ${f.detail.split('\n').slice(0, 6).join('\n  ')}`,
       );
     }

@@ -6,12 +6,12 @@
  * in a new child after that case, so one bad case does not hide the rest.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { damageArbitrary, type Damage } from './damage.js';
+import { applyDamage, damageArbitrary, type Damage } from './damage.js';
 import type { CaseResult, FuzzCase, FuzzJob } from './fuzz-worker.js';
 
 export interface FuzzOptions {
@@ -30,6 +30,12 @@ export interface FuzzOptions {
   readonly maxRssBytes: number;
   /** Directory for scratch files (tmpfs when available). */
   readonly scratchRoot?: string;
+  /**
+   * Where the damaged image of every finding is written (`case-<index>.pool`), the exact bytes
+   * that failed: base images carry random uuids and hash seeds, so a damage description alone
+   * does not reproduce a case in another run. Default: no images kept.
+   */
+  readonly findingsDir?: string;
 }
 
 export interface Finding {
@@ -38,6 +44,8 @@ export interface Finding {
   readonly damage: Damage;
   readonly what: 'crash' | 'hang' | 'bug' | 'memory';
   readonly detail: string;
+  /** The damaged image, when `findingsDir` was given. */
+  image?: string;
 }
 
 export interface FuzzSummary {
@@ -137,9 +145,11 @@ function runBatch(opts: FuzzOptions, scratchDir: string, cases: readonly FuzzCas
  * so a thousand cases hitting one unchecked read count as one bug.
  */
 export function findingSite(f: Finding): string {
-  const m = /packages\/([\w-]+\/src\/[\w./-]+:\d+)/.exec(f.detail);
+  // invariant() lives in core/src/errors.ts: the caller's frame is the place to name.
+  const frames = [...f.detail.matchAll(/packages\/([\w-]+\/src\/[\w./-]+:\d+)/g)].map((x) => x[1]);
+  const m = frames.find((x) => !x.startsWith('core/src/errors.ts')) ?? frames[0];
   const first = f.detail.split('\n')[0];
-  return m === null ? `${f.what}: ${first.slice(0, 120)}` : `${f.what} at ${m[1]}: ${first.replace(/^[\w -]+: /, '').slice(0, 100)}`;
+  return m === undefined ? `${f.what}: ${first.slice(0, 120)}` : `${f.what} at ${m}: ${first.replace(/^[\w -]+: /, '').slice(0, 100)}`;
 }
 
 /** Groups findings by site, most frequent first, each with its first case as reproducer. */
@@ -196,6 +206,14 @@ export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Prom
         const failed = batch[run.failedAt ?? 0];
         findings.push({ index: failed.index, base: failed.base, damage: failed.damage, ...run.failure });
         next = failed.index + 1;
+      }
+    }
+    if (opts.findingsDir !== undefined && findings.length > 0) {
+      mkdirSync(opts.findingsDir, { recursive: true });
+      const bases = opts.images.map((p) => new Uint8Array(readFileSync(p)));
+      for (const f of findings) {
+        f.image = join(opts.findingsDir, `case-${f.index}.pool`);
+        writeFileSync(f.image, applyDamage(bases[f.base], f.damage, bases));
       }
     }
   } finally {

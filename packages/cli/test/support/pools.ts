@@ -91,9 +91,45 @@ export function copyPool(from: string, to: string): void {
 }
 
 /**
+ * Writes to `out` an image of a 512 KiB store caught in a transaction large enough that its
+ * undo log spilled into overflow segments (LOG chunks in the heap): rewrites 300 map entries
+ * and deletes 150 sorted-map entries. `path` is left committed without that transaction.
+ */
+export function makeBigPendingImage(path: string, out: string): void {
+  const pool = Pool.create(path, { layout: LAYOUT, size: 512 * 1024 });
+  const store = Store.fromPool(pool);
+  try {
+    const m = store.map<string, unknown>('inodes');
+    const t = store.sortedMap<number, unknown>('tree');
+    store.transaction(() => {
+      for (let i = 0; i < 300; i++) {
+        m.set(`k${i}`, { v: i, pad: 'y'.repeat(40) });
+        t.set(i, 'z'.repeat(30));
+      }
+    });
+    try {
+      store.transaction(() => {
+        for (let i = 0; i < 300; i++) {
+          m.set(`k${i}`, { v: -i, pad: 'q'.repeat(40) });
+          if (i % 2 === 1) t.delete(i);
+        }
+        if (pool.stats().logOverflow === 0) throw new Error('the undo log did not overflow: make the transaction larger');
+        writeFileSync(out, readFileSync(path));
+        throw new Error('abort on purpose');
+      });
+    } catch (err) {
+      if (!(err instanceof Error) || err.message !== 'abort on purpose') throw err;
+    }
+  } finally {
+    store.close();
+  }
+}
+
+/**
  * The fuzzer's undamaged base images, written into `dir`: a full store (256 KiB), a store
  * caught mid-transaction (192 KiB), a store with three leaked blocks (320 KiB) and an empty
- * store (64 KiB). Different sizes, so a header moved between them disagrees with the file.
+ * store (64 KiB), and a 512 KiB store caught in a transaction whose undo log overflowed into
+ * the heap. Different sizes, so a header moved between them disagrees with the file.
  */
 export function makeFuzzBases(dir: string, createEmpty: (path: string, size: number) => void): string[] {
   const full = `${dir}/full.pool`;
@@ -107,5 +143,7 @@ export function makeFuzzBases(dir: string, createEmpty: (path: string, size: num
   leakBlocks(leaky, 3);
   const empty = `${dir}/empty.pool`;
   createEmpty(empty, 64 * 1024);
-  return [full, pending, leaky, empty];
+  const bigPending = `${dir}/big-pending.pool`;
+  makeBigPendingImage(`${dir}/big-src.pool`, bigPending);
+  return [full, pending, leaky, empty, bigPending];
 }
