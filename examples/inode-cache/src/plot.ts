@@ -29,10 +29,11 @@ function decades(lo: number, hi: number): [number, number] {
   return [a, b];
 }
 
-function tickLabel(exp: number): string {
+/** Label of the tick at 10^exp: compact (1k, 1M) for counts, plain for times. */
+function tickLabel(exp: number, compact: boolean): string {
   const v = 10 ** exp;
-  if (v >= 1e6) return `${v / 1e6}M`;
-  if (v >= 1e3) return `${v / 1e3}k`;
+  if (compact && v >= 1e6) return `${v / 1e6}M`;
+  if (compact && v >= 1e3) return `${v / 1e3}k`;
   return v >= 1 ? String(v) : v.toPrecision(1);
 }
 
@@ -63,14 +64,14 @@ export function renderPlot(series: readonly Series[], options: PlotOptions): str
       const x = sx(k * 10 ** e);
       out.push(`<line x1="${f(x)}" y1="${m.top}" x2="${f(x)}" y2="${m.top + ph}" stroke="${k === 1 ? '#ccc' : '#eee'}"/>`);
     }
-    out.push(`<text x="${f(sx(10 ** e))}" y="${m.top + ph + 18}" text-anchor="middle">${tickLabel(e)}</text>`);
+    out.push(`<text x="${f(sx(10 ** e))}" y="${m.top + ph + 18}" text-anchor="middle">${tickLabel(e, true)}</text>`);
   }
   for (let e = y0; e <= y1; e++) {
     for (let k = 1; k <= 9 && (k === 1 || e < y1); k++) {
       const y = sy(k * 10 ** e);
       out.push(`<line x1="${m.left}" y1="${f(y)}" x2="${m.left + pw}" y2="${f(y)}" stroke="${k === 1 ? '#ccc' : '#eee'}"/>`);
     }
-    out.push(`<text x="${m.left - 8}" y="${f(sy(10 ** e) + 4)}" text-anchor="end">${tickLabel(e)}</text>`);
+    out.push(`<text x="${m.left - 8}" y="${f(sy(10 ** e) + 4)}" text-anchor="end">${tickLabel(e, false)}</text>`);
   }
   out.push(`<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}" stroke="black"/>`);
   out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}" stroke="black"/>`);
