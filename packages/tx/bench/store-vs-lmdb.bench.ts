@@ -123,6 +123,10 @@ function run(size: number): void {
     const lr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) { const i = lk++; l.db.putSync(keyOf(i), valueOf(i)); } });
     next = Math.max(fk, lk);
     report('map insert (1 tx each)', size, fr, lr);
+    // The fence count is what bounds a durable insert on real PMEM: allocate, one addRanges, commit.
+    map.set(keyOf(fk++), valueOf(0));
+    const last = f.store.stats().pool.lastTx;
+    console.log(`# ferrite durable insert: ${last.drains} drains, ${last.flushes} cache-line flushes`);
   }
   // get of present keys
   {
