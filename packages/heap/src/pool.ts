@@ -13,7 +13,7 @@ import { CLASS_SIZES, encodeLow, headerCheck, KIND_FREE, MAX_SPAN } from './chun
 import { chooseHeader, encodeLayout, uuidString, writeHeader } from './header.js';
 import type { HeaderFields } from './header.js';
 import {
-  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, readU64, ROOT_OFFSET, ROOT_RECORD,
+  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
   ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
 } from './layout.js';
 import { Mem } from './mem.js';
@@ -235,6 +235,11 @@ export class Pool implements TxHost {
     return this.header.size;
   }
 
+  /** The root record's offset as stored (0 when none); for the transaction's free() guard. */
+  get rootBlock(): number {
+    return peekU64(this.mem.view, ROOT_OFFSET);
+  }
+
   get region(): Region {
     return this.mem.region;
   }
@@ -284,13 +289,11 @@ export class Pool implements TxHost {
     return this.transaction((tx) => {
       const fresh = tx.alloc(size, { zero: true });
       const bytes = this.mem.bytes;
-      if (cur.offset !== 0) {
-        bytes.copyWithin(fresh, cur.offset, cur.offset + Math.min(cur.size, size));
-        tx.free(cur.offset);
-      }
+      if (cur.offset !== 0) bytes.copyWithin(fresh, cur.offset, cur.offset + Math.min(cur.size, size));
       this.tx.addInternalRange(ROOT_RECORD, 16);
       writeU64(this.mem.view, ROOT_OFFSET, fresh);
       writeU64(this.mem.view, ROOT_SIZE, size);
+      if (cur.offset !== 0) tx.free(cur.offset);
       return fresh;
     });
   }

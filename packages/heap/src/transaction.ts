@@ -79,6 +79,8 @@ export interface TxHost {
   readonly alloc: Allocator;
   readonly heapOffset: number;
   readonly size: number;
+  /** Offset of the root object (0 when none). */
+  readonly rootBlock: number;
 }
 
 export class TxImpl implements Transaction, AllocTx {
@@ -153,6 +155,7 @@ export class TxImpl implements Transaction, AllocTx {
   free(offset: number): void {
     this.checkUsable();
     if (this.freedSet.has(offset)) throw new FerriteError('EINVAL', `free(${offset}): already freed in this transaction`);
+    if (offset === this.host.rootBlock) throw new FerriteError('EINVAL', `free(${offset}): the root object cannot be freed`);
     this.host.alloc.free(offset, this);
     this.freed.push(offset);
     this.freedSet.add(offset);

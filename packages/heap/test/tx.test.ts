@@ -172,6 +172,7 @@ test('transaction misuse: ETXSTATE after the end, async functions, EINVAL/ERANGE
     throwsCode(() => tx.alloc(0), 'EINVAL');
     throwsCode(() => tx.alloc(2 ** 50), 'ERANGE');
     throwsCode(() => tx.free(root + 1), 'EINVAL');
+    throwsCode(() => tx.free(root), 'EINVAL');
     const b = tx.alloc(16);
     tx.free(b);
     throwsCode(() => tx.free(b), 'EINVAL');
