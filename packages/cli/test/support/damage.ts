@@ -5,9 +5,13 @@
  * deterministically. `damageArbitrary` draws damages with fast-check.
  *
  * Classes: bit flips, zeroed ranges, truncation, extension, swapped pages, a valid header
- * over garbage, and a header taken from another pool (whose size and layout disagree).
+ * over garbage, a header taken from another pool (whose size and layout disagree), plausible
+ * offsets written over words, and header fields changed with the checksum recomputed (the
+ * header layout comes from the heap's sources: this is a test of that format).
  */
 import fc from 'fast-check';
+import { crc32c } from '@ferrite/core';
+import { HEADER_A, HEADER_B, H_CRC, H_HEAP_OFFSET, H_SIZE, H_VERSION, H_FLAGS, H_LOG_OFFSET, H_CHUNK_SIZE, H_SEQ, H_LAYOUT } from '../../../heap/src/layout.js';
 
 /** Page size used for swaps and for "the header area" (the heap's headers live in page 0..1). */
 export const DAMAGE_PAGE = 4096;
@@ -23,6 +27,8 @@ export type Damage =
   | { readonly kind: 'garbage'; readonly keep: number; readonly fill: Fill; readonly seed: number }
   | { readonly kind: 'foreign-header'; readonly donor: number; readonly span: number }
   | { readonly kind: 'words'; readonly writes: readonly (readonly [offset: number, value: number])[] }
+  /** A header field changed and the copy's checksum recomputed: damage the checksum cannot see. */
+  | { readonly kind: 'resealed'; readonly field: number; readonly width: 1 | 4 | 8; readonly value: number; readonly copies: 'A' | 'B' | 'both' }
   | { readonly kind: 'combo'; readonly parts: readonly Damage[] };
 
 export type DamageKind = Damage['kind'];
@@ -135,6 +141,23 @@ export function applyDamage(base: Uint8Array, damage: Damage, donors: readonly U
       }
       return out;
     }
+    case 'resealed': {
+      const out = base.slice();
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      const copies = damage.copies === 'both' ? [HEADER_A, HEADER_B] : [damage.copies === 'A' ? HEADER_A : HEADER_B];
+      for (const at of copies) {
+        if (at + H_CRC + 4 > out.length) continue;
+        const where = at + damage.field;
+        if (damage.width === 1) out[where] = damage.value & 0xff;
+        else if (damage.width === 4) view.setUint32(where, damage.value >>> 0, true);
+        else {
+          view.setUint32(where, damage.value >>> 0, true);
+          view.setUint32(where + 4, Math.floor(damage.value / 2 ** 32) >>> 0, true);
+        }
+        view.setUint32(at + H_CRC, crc32c(out, at, H_CRC), true);
+      }
+      return out;
+    }
     case 'combo': {
       let out = base;
       for (const part of damage.parts) out = applyDamage(out, part, donors);
@@ -199,6 +222,19 @@ export function damageOf(kind: Exclude<DamageKind, 'combo'>, size: number, donor
           span: fc.constantFrom(64, 128, 256, 512, 1024, DAMAGE_PAGE, 2 * DAMAGE_PAGE),
         })
         .map(({ donor, span }) => ({ kind, donor, span }));
+    case 'resealed': {
+      const u64Fields = [H_SIZE, H_LOG_OFFSET, H_HEAP_OFFSET, H_CHUNK_SIZE, H_SEQ];
+      const u64Values = fc.oneof(
+        fc.constantFrom(0, 1, 8, 512, 576, 4096, 16384, 32768, size, size - 16384, size + 16384, 2 * size, 2 ** 32, 2 ** 40, 2 ** 53 - 1, 2 ** 53),
+        fc.integer({ min: 0, max: 4 * size }),
+      );
+      const copies = fc.constantFrom<'A' | 'B' | 'both'>('A', 'B', 'both', 'both');
+      return fc.oneof(
+        fc.record({ field: fc.constantFrom(...u64Fields), value: u64Values, copies }).map(({ field, value, copies: c }) => ({ kind, field, width: 8 as const, value, copies: c })),
+        fc.record({ field: fc.constantFrom(H_VERSION, H_FLAGS), value: fc.constantFrom(0, 2, 0xffffffff, 1 << 16), copies }).map(({ field, value, copies: c }) => ({ kind, field, width: 4 as const, value, copies: c })),
+        fc.record({ field: fc.integer({ min: H_LAYOUT, max: H_SIZE - 1 }), value: fc.constantFrom(0, 0x41, 0xc3, 0xff, 0x80), copies }).map(({ field, value, copies: c }) => ({ kind, field, width: 1 as const, value, copies: c })),
+      );
+    }
     case 'words':
       return fc
         .array(
@@ -225,6 +261,7 @@ export const DAMAGE_KINDS: readonly Exclude<DamageKind, 'combo'>[] = [
   'garbage',
   'foreign-header',
   'words',
+  'resealed',
 ];
 
 /** Any damage, single or a combination of two or three, for an image of `size` bytes. */
