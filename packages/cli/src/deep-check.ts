@@ -100,6 +100,7 @@ function readEverything(store: Store, problems: Problems, progress: Progress | u
     return 0;
   }
   const total = infos.reduce((n, c) => n + c.size, 0);
+  progress?.stage('reading every entry');
   let done = 0;
   for (const info of infos) {
     // A damaged collection may claim a size, or link entries, without end: stop at the size.
@@ -138,14 +139,17 @@ function readEverything(store: Store, problems: Problems, progress: Progress | u
  */
 export function checkFile(path: string, progress?: Progress): CheckResult {
   const problems = new Problems();
+  progress?.stage('reading the header copies');
   const scan = scanHeaders(path);
   headerProblems(scan, problems);
   let opened: OpenedPool;
   try {
+    progress?.stage('opening read-only (log, allocator index)');
     opened = openPool(path, { readOnly: true, scan });
   } catch (err) {
     if (isOpenError(err) && !(isFerriteError(err, 'EBADMAGIC') && scan.copies.some((c) => !c.badMagic))) throw err;
     problems.addError(0, 'open', err);
+    progress?.finish();
     return { file: path, ok: false, problems: problems.list, recoveryPending: false, entries: 0 };
   }
   try {
@@ -167,11 +171,13 @@ function checkOpened(path: string, opened: OpenedPool, problems: Problems, progr
   }
   let counts: { allocated?: number; reachable?: number } = {};
   try {
+    progress?.stage('checking heap metadata and reachability');
     counts = structureCheck(opened, problems);
   } catch (err) {
     problems.addError(0, 'check', err);
   }
   const entries = opened.store === undefined ? 0 : readEverything(opened.store, problems, progress);
+  progress?.finish();
   return {
     file: path,
     ok: problems.list.length === 0,

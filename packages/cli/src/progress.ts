@@ -15,6 +15,13 @@ export class Progress {
     private readonly intervalMs = 100,
   ) {}
 
+  /** Names the step now running (for steps that report no counts). */
+  stage(text: string): void {
+    if (!this.enabled) return;
+    this.out.write(`\r${this.label}: ${text}\u001b[K`);
+    this.drawn = true;
+  }
+
   /** Reports that `done` of `total` units are finished. */
   update(done: number, total: number): void {
     if (!this.enabled) return;

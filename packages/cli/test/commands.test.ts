@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '@ferrite/tx';
 import { run } from './support/run.js';
+import { main } from '../src/cli.js';
 import { copyPool, flipByte, LAYOUT, leakBlocks, makePendingImage, makeStorePool } from './support/pools.js';
 
 let dir = '';
@@ -197,6 +198,23 @@ test('dump prints JSON lines of every collection, tagged types and __proto__ as 
   const missing = run('dump', p, 'nope');
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /no collection named "nope"/);
+});
+
+test('check draws its progress on stderr only when stderr is a terminal, and erases it', () => {
+  const p = fresh('progress.pool');
+  let stdout = '';
+  let stderr = '';
+  const code = main(['check', p], {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: true },
+  });
+  assert.equal(code, 0);
+  assert.match(stderr, /\rchecking .*: reading the header copies/);
+  assert.match(stderr, /checking heap metadata and reachability/);
+  assert.match(stderr, /reading every entry/);
+  assert.ok(stderr.endsWith('\r\u001b[K'), 'the progress line is erased before the result');
+  assert.doesNotMatch(stdout, /\r/);
+  assert.equal(run('check', p).stderr, '', 'nothing on a stderr that is not a terminal');
 });
 
 test('stats prints space statistics per size class', () => {

@@ -52,7 +52,12 @@ Progress is shown on stderr when it is a terminal.`,
     const file = args.positionals[0];
     const repair = args.values.repair === true;
     const progress = new Progress(io.stderr, `checking ${file}`);
-    const result = repair ? repairFile(file, progress) : checkFile(file, progress);
+    let result: CheckResult;
+    try {
+      result = repair ? repairFile(file, progress) : checkFile(file, progress);
+    } finally {
+      progress.finish();
+    }
     io.stdout.write(args.values.json === true ? JSON.stringify(result, null, 2) + '\n' : human(result, repair));
     return result.ok ? ExitCode.OK : ExitCode.INCONSISTENT;
   },
