@@ -5,12 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Prng } from '@ferrite/core/testing';
 import { Store } from '@ferrite/tx';
 import { checkBank, setUpBank, type Transfer } from './bank.js';
-
-const CHILD = fileURLToPath(new URL('./bank-child.ts', import.meta.url));
+import { childCommand, type ChildCommand } from './child-command.js';
 
 export interface KillLoopOptions {
   /** Pool file path (on tmpfs for 'pmem', on a disk file system for 'msync'). */
@@ -30,6 +28,8 @@ export interface KillLoopResult {
   earlyKills: number;
   /** Kills after which the pool held a transfer the child had not reported yet. */
   inFlightSurvived: number;
+  /** How the child was started: 'bundle' (esbuild, fast) or 'tsx'. */
+  how: 'bundle' | 'tsx';
 }
 
 interface ChildRun {
@@ -41,17 +41,15 @@ interface ChildRun {
 }
 
 /**
- * Runs one child and kills it with SIGKILL `delay` ms after it prints `ready` (it then runs
- * transfers), or, when `duringOpen` is set, `delay` ms after it prints `opening` (so the kill
+ * Runs one child and kills it with SIGKILL `delay` ms after it reports its first committed
+ * transfer, or, when `duringOpen` is set, `delay` ms after it prints `opening` (so the kill
  * may strike while it opens and recovers the pool).
  */
-function runChild(opts: KillLoopOptions, childSeed: number, duringOpen: boolean, delay: number): Promise<ChildRun> {
+function runChild(command: ChildCommand, opts: KillLoopOptions, childSeed: number, duringOpen: boolean, delay: number): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=ferrite-source', '--import', 'tsx', CHILD, opts.path, opts.mode, String(childSeed)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [...command.args, opts.path, opts.mode, String(childSeed)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const run: ChildRun = { lines: [], ready: false, stderr: '', code: null, signal: null };
     let partial = '';
     let timer: NodeJS.Timeout | undefined;
@@ -70,8 +68,10 @@ function runChild(opts: KillLoopOptions, childSeed: number, duringOpen: boolean,
           if (duringOpen) timer = setTimeout(kill, delay);
         } else if (line === 'ready') {
           run.ready = true;
-          if (!duringOpen) timer = setTimeout(kill, delay);
         } else {
+          // The clock of an ordinary kill starts at the first commit: on the msync path a
+          // commit may take longer than the whole 5-50 ms window on a loaded machine.
+          if (!duringOpen && run.lines.length === 0) timer = setTimeout(kill, delay);
           run.lines.push(line);
         }
       }
@@ -106,8 +106,18 @@ export function createBank(opts: KillLoopOptions): void {
 }
 
 export async function killLoop(opts: KillLoopOptions): Promise<KillLoopResult> {
+  const command = childCommand();
+  const result: KillLoopResult = { kills: 0, reported: 0, earlyKills: 0, inFlightSurvived: 0, how: command.how };
+  try {
+    await loop(opts, command, result);
+  } finally {
+    command.dispose();
+  }
+  return result;
+}
+
+async function loop(opts: KillLoopOptions, command: ChildCommand, result: KillLoopResult): Promise<void> {
   const prng = new Prng(opts.seed);
-  const result: KillLoopResult = { kills: 0, reported: 0, earlyKills: 0, inFlightSurvived: 0 };
   // Every transfer reported over all children, by seq (kept to compare with the journal).
   const reported = new Map<number, Transfer>();
   let lastSeq = 0;
@@ -115,9 +125,9 @@ export async function killLoop(opts: KillLoopOptions): Promise<KillLoopResult> {
   for (let k = 0; k < opts.kills; k++) {
     const childSeed = prng.nextU32();
     // One kill in eight is aimed at the open (0-3 ms after "opening": recovery of the last
-    // kill's pool, or the first transfers); the others land 5-50 ms into the transfers.
+    // kill's pool, or the first transfers); the others land 5-50 ms after the first commit.
     const duringOpen = prng.below(8) === 0;
-    const run = await runChild(opts, childSeed, duringOpen, duringOpen ? prng.below(4) : 5 + prng.below(46));
+    const run = await runChild(command, opts, childSeed, duringOpen, duringOpen ? prng.below(4) : 5 + prng.below(46));
     const where = `kill ${k} (mode ${opts.mode}, loop seed ${opts.seed}, child seed ${childSeed})`;
     assert.equal(run.signal, 'SIGKILL', `${where}: the child ended by itself (code ${String(run.code)}): ${run.stderr}`);
     result.kills++;
@@ -146,5 +156,4 @@ export async function killLoop(opts: KillLoopOptions): Promise<KillLoopResult> {
     // Old reports that left the journal can no longer be compared; keep the map small.
     for (const s of reported.keys()) if (s < lastSeq - 100) reported.delete(s);
   }
-  return result;
 }

@@ -20,7 +20,7 @@ test('SIGKILLed transfers on a disk file (msync) lose nothing committed', async 
     const r = await killLoop({ path: join(dir, 'bank.pool'), mode: 'msync', kills, seed, size: 1 << 20 });
     assert.equal(r.kills, kills);
     assert.ok(r.reported > 0, `no transfer was reported over ${kills} kills`);
-    console.log(`# msync file: ${r.reported} transfers reported, ${r.earlyKills} kills before open finished, ${r.inFlightSurvived} unreported commits found durable`);
+    console.log(`# msync file: ${r.reported} transfers reported, child started by ${r.how}, ${r.earlyKills} kills before open finished, ${r.inFlightSurvived} unreported commits found durable`);
     report('msync file kill loop', 'kills:msync', r.kills);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -21,7 +21,7 @@ test('SIGKILLed transfers on tmpfs (forcePmem) lose nothing committed', async ()
     const r = await killLoop({ path: join(dir, 'bank.pool'), mode: 'pmem', kills, seed, size: 1 << 20 });
     assert.equal(r.kills, kills);
     assert.ok(r.reported > 0, `no transfer was reported over ${kills} kills`);
-    console.log(`# tmpfs+forcePmem: ${r.reported} transfers reported, ${r.earlyKills} kills before open finished, ${r.inFlightSurvived} unreported commits found durable`);
+    console.log(`# tmpfs+forcePmem: ${r.reported} transfers reported, child started by ${r.how}, ${r.earlyKills} kills before open finished, ${r.inFlightSurvived} unreported commits found durable`);
     report('tmpfs+forcePmem kill loop', 'kills:pmem', r.kills);
   } finally {
     rmSync(dir, { recursive: true, force: true });
