@@ -26,7 +26,7 @@ let pooledBytes = 0;
  * `zeroed`, else unspecified (the caller overwrites all of it).
  */
 export function takeArray(length: number, zeroed: boolean): Uint8Array {
-  const free = length >= MIN_POOLED && !zeroed ? pool.get(length) : undefined;
+  const free = length >= MIN_POOLED ? pool.get(length) : undefined;
   const buffer = free?.pop();
   if (buffer === undefined) return new Uint8Array(length);
   pooledBytes -= length;
@@ -38,10 +38,12 @@ export function takeArray(length: number, zeroed: boolean): Uint8Array {
 
 /**
  * Gives `bytes` (a whole ArrayBuffer of its own) back for reuse. A pooled array's views
- * are all detached first; an array not pooled (small, a view into a larger buffer, or over
- * the pool's limits) is left alone and never reused, so no view ever aliases reused memory.
+ * are all detached first, unless `unshared` says the caller made every view of it and drops
+ * them all (the simulator's media and images), which saves the transfer. An array not
+ * pooled (small, a view into a larger buffer, or over the pool's limits) is left alone and
+ * never reused, so no view ever aliases reused memory.
  */
-export function recycleArray(bytes: Uint8Array): void {
+export function recycleArray(bytes: Uint8Array, unshared = false): void {
   const source = bytes.buffer;
   const length = source.byteLength;
   // Small arrays are cheap to allocate but costly to detach (a transfer costs tens of µs):
@@ -52,6 +54,18 @@ export function recycleArray(bytes: Uint8Array): void {
   const free = pool.get(length) ?? [];
   if (free.length >= MAX_PER_SIZE) return;
   pool.set(length, free);
-  free.push(structuredClone(source, { transfer: [source] }));
+  free.push(unshared ? source : structuredClone(source, { transfer: [source] }));
   pooledBytes += length;
+}
+
+/**
+ * Like `recycleArray`, but always detaches `bytes` (its views read as empty afterwards),
+ * pooled or not: for arrays a user may still hold, such as a grown region's old bytes.
+ */
+export function retireArray(bytes: Uint8Array): void {
+  const source = bytes.buffer;
+  if (!(source instanceof ArrayBuffer) || source.byteLength === 0) return;
+  const pooled = source.byteLength >= MIN_POOLED && bytes.byteOffset === 0 && bytes.length === source.byteLength;
+  if (pooled) recycleArray(bytes);
+  if (source.byteLength !== 0) structuredClone(source, { transfer: [source] });
 }

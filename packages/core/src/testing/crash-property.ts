@@ -182,13 +182,13 @@ export function crashProperty<S, R>(
         const rc = { crashAt: 1 + (level.at % (events + 1)), seed: level.seed };
         chain.push(rc);
         const next = crashRecovery(scenario, run, image, chain);
-        if (image !== run.image) recycleArray(image);
+        if (image !== run.image) recycleArray(image, true);
         image = next;
       }
       checkFinal(scenario, run, image, chain);
     } finally {
-      if (image !== run.image) recycleArray(image);
-      recycleArray(run.image);
+      if (image !== run.image) recycleArray(image, true);
+      recycleArray(run.image, true);
     }
   });
 }
@@ -238,7 +238,7 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
       try {
         states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
       } finally {
-        recycleArray(run.image);
+        recycleArray(run.image, true);
       }
     }
   }
@@ -382,7 +382,7 @@ function explore<S, R>(
     try {
       states += explore(scenario, run, next, chain, depth, mode, prng);
     } finally {
-      recycleArray(next);
+      recycleArray(next, true);
     }
     chain.pop();
   }

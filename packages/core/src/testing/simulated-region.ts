@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { checkRange } from '../bounds.js';
 import { FerriteError, invariant } from '../errors.js';
 import { ATOMIC_WORD, CACHE_LINE, type Granularity, type Region } from '../region.js';
-import { recycleArray, takeArray } from './buffer-pool.js';
+import { recycleArray, retireArray, takeArray } from './buffer-pool.js';
 import { Prng } from './prng.js';
 import { SimulatedCrash, type CrashEvent, type CrashOn } from './simulated-crash.js';
 
@@ -90,6 +90,8 @@ const WORDS_PER_LINE = CACHE_LINE / ATOMIC_WORD;
 // Differing lines are found page by page with a native memcmp first, then line by line
 // only inside pages that differ: most of a large region is clean most of the time.
 const SCAN_CHUNK = 4096;
+/** Flushes up to this many bytes are copied word by word rather than with a subarray. */
+const SHORT_COPY = 4 * CACHE_LINE;
 
 /**
  * Simulated non-volatile memory: a `Region` whose durability is modelled, not real.
@@ -121,11 +123,14 @@ export class SimulatedRegion implements Region {
   /** M: the media image. */
   private mediaBytes: Uint8Array;
   /**
-   * P: pending copies of flushed lines, valid only at lines in `pendingLines`. Empty until
-   * the first cache-line flush: regions that are only read never pay for it.
+   * P: pending copies of flushed lines, valid only at lines flagged in `pendingFlags`.
+   * Empty until the first cache-line flush: regions that are only read never pay for it.
    */
   private pending: Uint8Array = NO_PENDING;
-  private pendingLines = new Set<number>();
+  /** One byte per line, 1 when the line is pending (allocated with `pending`). */
+  private pendingFlags: Uint8Array<ArrayBufferLike> = NO_PENDING;
+  /** The pending lines, in flush order (a list beside the flags: drains visit only them). */
+  private pendingList: number[] = [];
   // Cached views, set by setArrays.
   private liveBuf!: Buffer;
   private mediaBuf!: Buffer;
@@ -326,16 +331,26 @@ export class SimulatedRegion implements Region {
     if (newLength < this._length) {
       throw new FerriteError('EINVAL', `grow: new length ${newLength} is below the current ${this._length}`);
     }
-    const live = new Uint8Array(newLength);
+    const old = this._length;
+    const live = takeArray(newLength, false);
     live.set(this.live);
-    const media = new Uint8Array(newLength);
+    live.fill(0, old);
+    const media = takeArray(newLength, false);
     media.set(this.mediaBytes);
-    let pending = NO_PENDING;
+    media.fill(0, old);
+    let pending: Uint8Array = NO_PENDING;
     if (this.pending.length > 0) {
-      pending = new Uint8Array(newLength);
+      pending = takeArray(newLength, false);
       pending.set(this.pending);
+      const flags = new Uint8Array(Math.ceil(newLength / CACHE_LINE));
+      flags.set(this.pendingFlags);
+      this.pendingFlags = flags;
     }
-    detach(this.live);
+    // The old live array must be detached (the user may hold it); the others only ever
+    // had views the simulator made, which setArrays replaces.
+    retireArray(this.live);
+    recycleArray(this.mediaBytes, true);
+    recycleArray(this.pending, true);
     this.setArrays(live, media, pending);
     this._bytes = live;
   }
@@ -366,11 +381,16 @@ export class SimulatedRegion implements Region {
     // Not close(): its transfer would cost as much as the reuse saves on small regions.
     this.closed = true;
     this.disposed = true;
-    this.pendingLines.clear();
-    const arrays = [this.live, this.mediaBytes, this.pending];
+    this.pendingList = [];
+    this.pendingFlags = NO_PENDING;
+    const { live, mediaBytes, pending } = this;
     this.setArrays(NO_PENDING, NO_PENDING, NO_PENDING);
+    this._bytes = NO_PENDING;
     this._length = 0;
-    for (const a of arrays) recycleArray(a);
+    // The live array may have views the user made; media and pending only had ours.
+    recycleArray(live);
+    recycleArray(mediaBytes, true);
+    recycleArray(pending, true);
   }
 
   /** A copy of the media image: what is durable now. */
@@ -448,7 +468,7 @@ export class SimulatedRegion implements Region {
       const end = Math.min(start + CACHE_LINE, this._length);
       const m = this.mediaBytes.subarray(start, end);
       const options: Uint8Array[] = [m];
-      if (this.pendingLines.has(line)) {
+      if (this.isPending(line)) {
         const p = this.pending.subarray(start, end);
         if (!sameBytes(p, m)) options.push(p.slice());
       }
@@ -498,10 +518,9 @@ export class SimulatedRegion implements Region {
 
   /** Counts one event, or throws the crash that strikes before it. */
   private event(kind: CrashEvent): void {
-    const crash = this.crashState;
-    if (crash !== undefined) {
-      throw new SimulatedCrash(crash.event, crash.count, `the region crashed before ${crash.event} #${crash.count}; ${kind} refused`);
-    }
+    // A dead machine makes no progress: every later event throws the same crash again
+    // (one object, no new stack capture: code under test may retry many times).
+    if (this.crashState !== undefined) throw this.crashState;
     if (this.crashRemaining > 0 && (this.crashOn === 'any' || this.crashOn === kind)) {
       this.crashRemaining--;
       if (this.crashRemaining === 0) {
@@ -527,18 +546,46 @@ export class SimulatedRegion implements Region {
     const last = Math.floor((offset + length - 1) / CACHE_LINE);
     const start = first * CACHE_LINE;
     const end = Math.min(this._length, (last + 1) * CACHE_LINE);
-    if (this.pending.length === 0) this.setArrays(this.live, this.mediaBytes, takeArray(this._length, false));
-    this.pending.set(this.live.subarray(start, end), start);
-    for (let line = first; line <= last; line++) this.pendingLines.add(line);
+    if (this.pending.length === 0) {
+      this.setArrays(this.live, this.mediaBytes, takeArray(this._length, false));
+      this.pendingFlags = new Uint8Array(Math.ceil(this._length / CACHE_LINE));
+    }
+    if (end - start <= SHORT_COPY) {
+      // Short flushes dominate; a word loop avoids allocating a subarray per call.
+      const live32 = this.live32;
+      const pending32 = this.pending32;
+      for (let i = start >> 2; i < end >> 2; i++) pending32[i] = live32[i]!;
+    } else {
+      this.pending.set(this.live.subarray(start, end), start);
+    }
+    const flags = this.pendingFlags;
+    for (let line = first; line <= last; line++) {
+      if (flags[line] === 1) continue;
+      flags[line] = 1;
+      this.pendingList.push(line);
+    }
   }
 
   private doDrain(): void {
-    for (const line of this.pendingLines) {
-      const start = line * CACHE_LINE;
-      const end = Math.min(this._length, start + CACHE_LINE);
-      this.mediaBytes.set(this.pending.subarray(start, end), start);
+    const list = this.pendingList;
+    if (list.length === 0) return;
+    const flags = this.pendingFlags;
+    const media32 = this.media32;
+    const pending32 = this.pending32;
+    const lengthInts = this._length >> 2;
+    for (let k = 0; k < list.length; k++) {
+      const line = list[k]!;
+      const first = line * (CACHE_LINE >> 2);
+      const end = Math.min(first + (CACHE_LINE >> 2), lengthInts);
+      for (let i = first; i < end; i++) media32[i] = pending32[i]!;
+      flags[line] = 0;
     }
-    this.pendingLines.clear();
+    list.length = 0;
+  }
+
+  /** True when `line` has a pending (flushed, undrained) copy. */
+  private isPending(line: number): boolean {
+    return this.pendingList.length > 0 && this.pendingFlags[line] === 1;
   }
 
   /** Ascending indexes of lines where B differs from M or a pending copy exists. */
@@ -562,10 +609,20 @@ export class SimulatedRegion implements Region {
         }
       }
     }
-    if (this.pendingLines.size === 0) return lines;
-    const all = new Set(lines);
-    for (const line of this.pendingLines) all.add(line);
-    return [...all].sort((a, b) => a - b);
+    if (this.pendingList.length === 0) return lines;
+    // Merge the sorted differing lines with the sorted pending ones, without duplicates.
+    const pendingSorted = [...this.pendingList].sort((a, b) => a - b);
+    const merged: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < lines.length || j < pendingSorted.length) {
+      const a = i < lines.length ? lines[i]! : Infinity;
+      const b = j < pendingSorted.length ? pendingSorted[j]! : Infinity;
+      merged.push(Math.min(a, b));
+      if (a <= b) i++;
+      if (b <= a) j++;
+    }
+    return merged;
   }
 
   /** Exact comparison of B and M over [start, end). */
@@ -584,7 +641,7 @@ export class SimulatedRegion implements Region {
     // `out` starts as M, so choosing 'media' costs nothing. One 32-bit draw per line: one
     // bit per word when the candidates are {M, B}, four bits (mod 3) when they are {M, P, B}.
     for (const line of this.inflightLines()) {
-      const hasPending = this.pendingLines.has(line);
+      const hasPending = this.isPending(line);
       const firstInt = (line * CACHE_LINE) >> 2;
       const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
       let bits = prng.nextU32();
@@ -616,7 +673,7 @@ export class SimulatedRegion implements Region {
   private applyChooser(out: Uint8Array, choose: WordChooser): void {
     const out32 = int32Of(out);
     for (const line of this.inflightLines()) {
-      const hasPending = this.pendingLines.has(line);
+      const hasPending = this.isPending(line);
       const firstInt = (line * CACHE_LINE) >> 2;
       const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
       for (let i = firstInt; i < endInt; i += 2) {
@@ -676,13 +733,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 }
 
-/** Makes `bytes` unusable (length 0), as unmapping makes the old mapping unusable. */
+/** A copy of `bytes` in a (possibly recycled) array of its own. */
 function copyOf(bytes: Uint8Array): Uint8Array {
   const copy = takeArray(bytes.length, false);
   copy.set(bytes);
   return copy;
-}
-
-function detach(bytes: Uint8Array): void {
-  structuredClone(bytes.buffer as ArrayBuffer, { transfer: [bytes.buffer as ArrayBuffer] });
 }
