@@ -548,9 +548,10 @@ export class Store {
   }
 
   /**
-   * Checks the pool (`pool.check()`) and reachability: every allocated block must be reachable
-   * from the store's root (registry, value structures, each collection's blocks) and every
-   * reachable block allocated, none owned twice. Reads only; safe on a read-only store.
+   * Checks the pool (`pool.check()`), each collection's own invariants (its `validate()`), and
+   * reachability: every allocated block must be reachable from the store's root (registry,
+   * value structures, each collection's blocks) and every reachable block allocated, none
+   * owned twice. Reads only; safe on a read-only store. ETXSTATE inside a transaction.
    */
   check(): StoreCheckReport {
     this.assertOpen();
@@ -581,6 +582,12 @@ export class Store {
           const def = kindByCode(e.kind);
           const c = this.open.get(e.name) ?? this.remember(e.name, def, e.header);
           for (const offset of c.object.ownedBlocks()) reach(offset, `collection "${e.name}"`);
+          const validate = (c.object as { validate?: () => string[] }).validate;
+          if (typeof validate === 'function') {
+            for (const message of validate.call(c.object)) {
+              problems.push({ offset: e.header, kind: 'collection', message: `collection "${e.name}": ${message}` });
+            }
+          }
         } catch (err) {
           problems.push({ offset: e.header, kind: 'collection', message: `collection "${e.name}": ${(err as Error).message}` });
         }

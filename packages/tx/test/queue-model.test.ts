@@ -162,3 +162,20 @@ test('a value over maxValueSize is ETOOBIG and leaves the queue unchanged', () =
   assert.equal(queue.peek(), undefined);
   h.store.close();
 });
+
+test('validate() finds a damaged queue, and store.check() reports it', () => {
+  const h = openHarness({});
+  const queue = h.store.queue<number>('q');
+  queue.push(1, 2, 3);
+  assert.deepEqual(queue.validate(), []);
+  assert.ok(h.store.check().ok);
+  // Damage the length word (header offset from the registry via check's report of owned blocks).
+  const pool = (h.store as unknown as { pool: { writeU64(o: number, v: number): void; readU64(o: number): number } }).pool;
+  const header = [...queue.ownedBlocks()][0]!;
+  pool.writeU64(header + 24, 7);
+  assert.match(queue.validate().join('; '), /3 entries, length says 7/);
+  const report = h.store.check();
+  assert.equal(report.ok, false);
+  assert.ok(report.problems.some((p) => p.kind === 'collection' && p.message.includes('length says 7')));
+  h.store.close();
+});

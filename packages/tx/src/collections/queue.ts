@@ -3,8 +3,9 @@
  *
  * Values live inline in a singly linked list of segment blocks; push appends to the tail
  * segment, shift consumes from the head segment and frees it once it is used up. Both are
- * O(1): a push writes one entry plus three header words under ONE addRanges (one drain); a
- * segment is allocated only when the tail is full.
+ * O(1): a push snapshots the header's words, the tail's `used` word and the new entry's bytes
+ * with ONE addRanges (one drain) before storing; a segment is allocated (first) only when the
+ * tail is full.
  *
  *   header block (HEADER_SIZE bytes):
  *     +0  u64 head segment (0 when the queue never held a value or was cleared)
@@ -175,6 +176,61 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
       if (i >= count) throw new CorruptionError('ECORRUPT', `queue at ${this.header} has more segments than its count ${count}`);
       yield seg;
       seg = this.segment(seg).next;
+    }
+  }
+
+  /**
+   * Checks the queue's invariants by walking every segment and entry; returns the problems
+   * found (empty when sound). Reads only.
+   */
+  validate(): string[] {
+    const problems: string[] = [];
+    try {
+      this.validateInto(problems);
+    } catch (err) {
+      problems.push(`validation stopped: ${(err as Error).message}`);
+    }
+    return problems;
+  }
+
+  private validateInto(problems: string[]): void {
+    const pool = this.ctx.pool;
+    const h = this.header;
+    const length = pool.readU64(h + H_LENGTH);
+    const head = pool.readU64(h + H_HEAD);
+    const tail = pool.readU64(h + H_TAIL);
+    const segments = pool.readU64(h + H_SEGMENTS);
+    if ((head === 0) !== (tail === 0)) problems.push(`head ${head} and tail ${tail} disagree on emptiness`);
+    if (head === 0) {
+      if (length !== 0 || segments !== 0) problems.push(`no segments but length ${length}, segment count ${segments}`);
+      return;
+    }
+    let pos = pool.readU64(h + H_HEAD_POS);
+    let seg = head;
+    let entries = 0;
+    let seen = 0;
+    let last = 0;
+    while (seg !== 0) {
+      if (++seen > segments) {
+        problems.push(`more segments than the count ${segments}`);
+        return;
+      }
+      const s = this.segment(seg);
+      while (pos < s.used) {
+        pos = this.entryAt(s, pos).next;
+        entries++;
+      }
+      if (pos !== s.used) problems.push(`segment ${seg}: entries end at ${pos}, not at used ${s.used}`);
+      if (s.next !== 0 && s.used === 0) problems.push(`segment ${seg} is empty but not the tail`);
+      last = seg;
+      seg = s.next;
+      pos = 0;
+    }
+    if (seen !== segments) problems.push(`${seen} segments, count says ${segments}`);
+    if (last !== tail) problems.push(`the last segment ${last} is not the tail ${tail}`);
+    if (entries !== length) problems.push(`${entries} entries, length says ${length}`);
+    if (length === 0 && (pool.readU64(h + H_HEAD_POS) !== 0 || head !== tail)) {
+      problems.push('an empty queue must rest on one segment at position 0');
     }
   }
 
