@@ -6,29 +6,86 @@
  * Adding costs one hash lookup plus a scan of that page's list, whatever the transaction's
  * size, where one sorted array would cost O(n) per insertion for large transactions. Pieces
  * are cut at page boundaries, which also bounds a log entry's size.
+ *
+ * This is on the hot path of every transaction: the lists and the output are reused across
+ * transactions (counts are reset, arrays are not truncated), so a small transaction allocates
+ * nothing.
  */
 export const PAGE = 4096;
 
+/** A growable list of (offset, length) pairs in a Float64Array (read in place by flushRanges). */
+export class RangeList {
+  data = new Float64Array(64);
+  /** Number of pairs. */
+  n = 0;
+
+  push(offset: number, length: number): void {
+    let d = this.data;
+    if (2 * this.n + 2 > d.length) {
+      const bigger = new Float64Array(d.length * 2);
+      bigger.set(d);
+      this.data = d = bigger;
+    }
+    d[2 * this.n] = offset;
+    d[2 * this.n + 1] = length;
+    this.n++;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+}
+
+/** Sorted disjoint intervals [v[0], v[1]), [v[2], v[3]), ... of one page; `n` numbers used. */
+interface PageList {
+  v: number[];
+  n: number;
+}
+
+/** Pages kept in the small inline table before the Map is used (most transactions). */
+const SMALL = 8;
+
 export class Coverage {
-  private readonly pages = new Map<number, number[]>();
-  private readonly spare: number[][] = [];
+  private readonly pages = new Map<number, PageList>();
+  private readonly spare: PageList[] = [];
+  // The first SMALL pages of a transaction: linear lookup, no Map entry, nothing to collect.
+  private readonly smallKeys = new Float64Array(SMALL);
+  private readonly smallLists: PageList[] = Array.from({ length: SMALL }, () => ({ v: [0, 0], n: 0 }));
+  private nSmall = 0;
+
+  private lookup(page: number): PageList | undefined {
+    const keys = this.smallKeys;
+    for (let i = 0; i < this.nSmall; i++) if (keys[i] === page) return this.smallLists[i];
+    return this.nSmall < SMALL ? undefined : this.pages.get(page);
+  }
+
+  private insert(page: number): PageList {
+    if (this.nSmall < SMALL) {
+      this.smallKeys[this.nSmall] = page;
+      return this.smallLists[this.nSmall++]!;
+    }
+    const list = this.spare.pop() ?? { v: [0, 0], n: 0 };
+    this.pages.set(page, list);
+    return list;
+  }
 
   /**
    * Marks [offset, offset + length) covered and appends each previously uncovered piece to
-   * `out` as (offset, length) pairs. Returns the number of pairs appended.
+   * `out`. Returns the number of pairs appended.
    */
-  add(offset: number, length: number, out: number[]): number {
+  add(offset: number, length: number, out: RangeList): number {
     let appended = 0;
     let a = offset;
     const end = offset + length;
     while (a < end) {
       const page = Math.floor(a / PAGE);
       const b = Math.min(end, (page + 1) * PAGE);
-      let list = this.pages.get(page);
+      let list = this.lookup(page);
       if (list === undefined) {
-        list = this.spare.pop() ?? [];
-        list.push(a, b);
-        this.pages.set(page, list);
+        list = this.insert(page);
+        list.v[0] = a;
+        list.v[1] = b;
+        list.n = 2;
         out.push(a, b - a);
         appended++;
       } else {
@@ -46,11 +103,11 @@ export class Coverage {
     while (a < end) {
       const page = Math.floor(a / PAGE);
       const b = Math.min(end, (page + 1) * PAGE);
-      const list = this.pages.get(page);
+      const list = this.lookup(page);
       if (list === undefined) return false;
       let inside = false;
-      for (let i = 0; i < list.length; i += 2) {
-        if (list[i]! <= a && list[i + 1]! >= b) {
+      for (let i = 0; i < list.n; i += 2) {
+        if (list.v[i]! <= a && list.v[i + 1]! >= b) {
           inside = true;
           break;
         }
@@ -62,31 +119,36 @@ export class Coverage {
   }
 
   get empty(): boolean {
-    return this.pages.size === 0;
+    return this.nSmall === 0;
   }
 
   clear(): void {
+    this.nSmall = 0;
     if (this.pages.size === 0) return;
-    for (const list of this.pages.values()) {
-      list.length = 0;
-      if (this.spare.length < 64) this.spare.push(list);
+    if (this.spare.length < 256) {
+      for (const list of this.pages.values()) {
+        list.n = 0;
+        if (this.spare.length < 256) this.spare.push(list);
+      }
     }
     this.pages.clear();
   }
 }
 
-/** Merges [a, b) into a sorted list of disjoint, non-adjacent intervals; emits the gaps. */
-function addToList(list: number[], a: number, b: number, out: number[]): number {
+/** Merges [a, b) into a page's sorted list of disjoint, non-adjacent intervals; emits the gaps. */
+function addToList(list: PageList, a: number, b: number, out: RangeList): number {
+  const v = list.v;
+  const n = list.n;
   let i = 0;
-  while (i < list.length && list[i + 1]! < a) i += 2;
+  while (i < n && v[i + 1]! < a) i += 2;
   let pos = a;
   let ns = a;
   let ne = b;
   let j = i;
   let appended = 0;
-  while (j < list.length && list[j]! <= b) {
-    const s = list[j]!;
-    const e = list[j + 1]!;
+  while (j < n && v[j]! <= b) {
+    const s = v[j]!;
+    const e = v[j + 1]!;
     if (s > pos) {
       out.push(pos, s - pos);
       appended++;
@@ -100,6 +162,23 @@ function addToList(list: number[], a: number, b: number, out: number[]): number 
     out.push(pos, b - pos);
     appended++;
   }
-  list.splice(i, j - i, ns, ne);
+  // Replace intervals [i, j) by the merged one.
+  const removed = j - i;
+  if (removed === 2) {
+    v[i] = ns;
+    v[i + 1] = ne;
+  } else if (removed === 0) {
+    if (v.length < n + 2) v.push(0, 0);
+    for (let k = n - 1; k >= i; k--) v[k + 2] = v[k]!;
+    v[i] = ns;
+    v[i + 1] = ne;
+    list.n = n + 2;
+  } else {
+    v[i] = ns;
+    v[i + 1] = ne;
+    const shift = removed - 2;
+    for (let k = j; k < n; k++) v[k - shift] = v[k]!;
+    list.n = n - shift;
+  }
   return appended;
 }

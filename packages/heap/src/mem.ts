@@ -33,7 +33,7 @@ export class Mem {
   }
 
   /** Flushes the first `count` (offset, length) pairs of `ranges` in one call. */
-  flushRanges(ranges: number[], count: number): void {
+  flushRanges(ranges: ArrayLike<number>, count: number): void {
     if (count === 0) return;
     let n = 0;
     for (let i = 0; i < count; i++) n += lines(ranges[2 * i]!, ranges[2 * i + 1]!);

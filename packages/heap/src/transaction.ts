@@ -18,7 +18,7 @@ import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
 import { Allocator, OP_CLEAR_BIT, OP_HEADER, OP_SET_BIT, OP_U64, OP_ZERO } from './allocator.js';
 import type { AllocTx } from './allocator.js';
 import { headerCheck, KIND_LOG } from './chunks.js';
-import { Coverage } from './coverage.js';
+import { Coverage, RangeList } from './coverage.js';
 import { CHUNK_SIZE, ENTRY_HEADER, MAX_LOG_BYTES, MAX_SEGMENTS, SEGMENT_RESERVE, writeU64 } from './layout.js';
 import type { Mem } from './mem.js';
 import { bumpGeneration, pad8, rollBack, UndoLog } from './undo-log.js';
@@ -90,7 +90,7 @@ export class TxImpl implements Transaction, AllocTx {
   isDoomed = false;
   private readonly coverage = new Coverage();
   /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
-  private flushList: number[] = [];
+  private readonly flushList = new RangeList();
   private ops: number[] = [];
   private undrained = false;
   private mustDrain = false;
@@ -199,11 +199,12 @@ export class TxImpl implements Transaction, AllocTx {
   /** Snapshots the uncovered parts of a range (no drain). Also used for the root record. */
   logRange(offset: number, length: number): void {
     const list = this.flushList;
-    const before = list.length;
+    const before = list.n;
     const n = this.coverage.add(offset, length, list);
     if (n === 0) return;
     this.touched = true;
-    for (let i = before; i < before + 2 * n; i += 2) this.logPiece(list[i]!, list[i + 1]!);
+    // logPiece may append more pieces (log growth), so re-read `data` every time.
+    for (let i = before; i < before + n; i++) this.logPiece(list.data[2 * i]!, list.data[2 * i + 1]!);
     this.undrained = true;
   }
 
@@ -346,8 +347,12 @@ export class TxImpl implements Transaction, AllocTx {
     const { mem, log, alloc } = this.host;
     if (this.touched) {
       this.drainAndApply();
-      mem.flushRanges(this.flushList, this.flushList.length / 2);
-      mem.drain();
+      const fl = this.flushList;
+      if (fl.n === 1) mem.persist(fl.data[0]!, fl.data[1]!); // one native call instead of two
+      else {
+        mem.flushRanges(fl.data, fl.n);
+        mem.drain();
+      }
       bumpGeneration(mem, log);
       for (const off of this.freed) alloc.commitFree(off);
     }
@@ -386,8 +391,8 @@ export class TxImpl implements Transaction, AllocTx {
 
   private resetState(): void {
     this.coverage.clear();
-    this.flushList.length = 0;
-    this.ops.length = 0;
+    this.flushList.clear();
+    if (this.ops.length !== 0) this.ops.length = 0;
     this.undrained = false;
     this.mustDrain = false;
     this.touched = false;
