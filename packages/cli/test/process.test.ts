@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runChild } from './support/run.js';
 import { run } from './support/run.js';
-import { makeStorePool } from './support/pools.js';
+import { LAYOUT, makeStorePool } from './support/pools.js';
 
 let dir = '';
 let pool = '';
@@ -67,4 +69,32 @@ test('every command has its own --help, and usage errors never touch the file', 
   assert.equal(run('info', pool, 'extra').code, 2);
   assert.equal(run('dump').code, 2);
   assert.deepEqual(readFileSync(pool), before2);
+});
+
+test('a pool held by a writer in another process: EBUSY naming its pid, then usable once it lets go', async () => {
+  const holder = spawn(
+    process.execPath,
+    ['--conditions=ferrite-source', '--import', 'tsx', fileURLToPath(new URL('./support/hold.ts', import.meta.url)), pool, LAYOUT],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      holder.stdout.setEncoding('utf8').on('data', (s: string) => {
+        out += s;
+        if (out.includes('ready')) resolve();
+      });
+      holder.on('exit', (code) => reject(new Error(`holder exited with ${String(code)}`)));
+    });
+    for (const cmd of ['info', 'check', 'dump', 'stats']) {
+      const r = run(cmd, pool);
+      assert.equal(r.code, 2, cmd);
+      assert.match(r.stderr, /EBUSY/);
+      assert.match(r.stderr, new RegExp(`\\b${holder.pid}\\b`), `${cmd} names the holder: ${r.stderr}`);
+    }
+  } finally {
+    holder.stdin.end();
+    await new Promise((resolve) => holder.on('close', resolve));
+  }
+  assert.equal(run('check', pool).code, 0);
 });
