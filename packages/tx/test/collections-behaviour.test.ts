@@ -150,3 +150,30 @@ test('ownedBlocks and destroy free exactly what the collections own', () => {
   assert.equal([...pool.allocations()].length, before - owned);
   void ctx;
 });
+
+test('a full pool can always be emptied: deletes never allocate, even mid-rehash', () => {
+  const size = 256 << 10;
+  const { pool, map, tree } = fresh(size, size);
+  let n = 0;
+  for (;;) {
+    try {
+      map.set(`key-${n}`, 'v'.repeat(100));
+      tree.set(n, 'v'.repeat(100));
+      n++;
+    } catch (err) {
+      assert.ok(isFerriteError(err, 'ENOSPC'), `expected ENOSPC, got ${String(err)}`);
+      break;
+    }
+    assert.ok(n < 100_000, 'the pool never filled');
+  }
+  assert.deepEqual(map.validate(), []);
+  for (let i = 0; i < n; i++) {
+    assert.equal(map.delete(`key-${i}`), true, `map delete ${i}`);
+    assert.equal(tree.delete(i), true, `tree delete ${i}`);
+  }
+  assert.equal(map.size, 0);
+  assert.equal(tree.size, 0);
+  assert.deepEqual(map.validate(), []);
+  assert.deepEqual(tree.validate(), []);
+  assert.equal(pool.check().ok, true);
+});

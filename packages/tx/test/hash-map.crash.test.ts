@@ -31,6 +31,7 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
     },
   },
   { name: 'PMap delete during migration', prefill: (m) => fill(m, 18), op: (m) => assert.equal(m.map.delete('k1'), true) },
+  { name: 'PMap relocating update during migration', prefill: (m) => fill(m, 18), op: (m) => m.map.set('k5', 'r'.repeat(200)) },
   {
     name: 'PMap aborted transaction',
     prefill: (m) => fill(m, 10),

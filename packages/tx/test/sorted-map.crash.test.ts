@@ -7,7 +7,7 @@ const small = (m: Maps, n: number): void => {
     for (let i = 0; i < n; i++) m.tree.set(i * 2, { i, s: 'abcdefghij' });
   });
 };
-/** ~400-byte values: 8 records per 3584-byte leaf, so a few dozen entries make several leaves. */
+/** ~400-byte values: 9 records per 4 KiB leaf, so a few dozen entries make several leaves. */
 const big = (m: Maps, n: number): void => {
   m.pool.transaction(() => {
     for (let i = 0; i < n; i++) m.tree.set(i * 2, 'v'.repeat(400) + i);
@@ -28,7 +28,7 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   { name: 'PSortedMap delete', prefill: (m) => small(m, 20), op: (m) => assert.equal(m.tree.delete(10), true) },
   {
     name: 'PSortedMap root split',
-    prefill: (m) => big(m, 8),
+    prefill: (m) => big(m, 9),
     op: (m) => {
       const h = height(m);
       m.pool.transaction(() => {

@@ -60,9 +60,10 @@ const MAX_CAP_LOG2 = 28;
  */
 const SEG_SHIFT_MAX = 9;
 /**
- * Old buckets moved per insert/delete while migrating. A table doubles when count exceeds
- * its bucket count C, and migration of C/2 old buckets needs C/2/MIGRATE_STEP writes, far
- * fewer than the C/2 inserts before the next doubling, so migrations never overlap.
+ * Old buckets moved per insert (and per relocating update) while migrating. A table doubles
+ * from C to 2C buckets when count exceeds C; moving the C old buckets takes C/MIGRATE_STEP
+ * inserts, far fewer than the C inserts before count exceeds 2C, so migrations never overlap.
+ * Deletes take no step: they must never allocate (a full pool must stay emptiable).
  */
 const MIGRATE_STEP = 4;
 
@@ -542,6 +543,11 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     this.pendingFrees.length = 0;
   }
 
+  /**
+   * Unlinks and frees the entry. A delete takes no migration step: it must never allocate,
+   * so that a full pool can always be emptied (inserts alone move the migration along fast
+   * enough, see MIGRATE_STEP).
+   */
   private deleteIn(tx: Transaction, key: K): boolean {
     const pool = this.ctx.pool;
     const k = this.ctx.keys.encode(key);
@@ -550,20 +556,14 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const pred = this.foundPred;
     this.touched(tx);
     const count = this.st.count;
-    this.pendingFrees.length = 0;
-    const stepEnd = this.prepareMigration(tx);
     const ranges = this.ranges;
     ranges.length = 0;
-    let view = pool.view;
     ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
-    this.migrationRanges(view, stepEnd);
-    this.pendingFrees.push(e);
-    this.freePending(tx);
+    tx.free(e); // before the snapshot, sharing its drain; the block's contents last until commit
     tx.addRanges(ranges);
-    view = pool.view;
+    const view = pool.view;
     writeU64(view, pred, readU64(view, e + E_NEXT));
     writeU64(view, this.header + H_COUNT, count - 1);
-    this.applyMigration(view, stepEnd);
     return true;
   }
 

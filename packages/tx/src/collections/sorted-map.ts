@@ -22,7 +22,7 @@
  *
  * Keys are the store's order-preserving encodings, compared as unsigned bytes in place.
  * The node size is chosen at creation so that every record fits three times in a node
- * (3584 bytes for keys up to ~1.1 KiB, else 16320 or 32704); a split of an overfull node then
+ * (4 KiB for keys up to ~1.3 KiB, else 16320 or 32704 bytes); a split of an overfull node then
  * always yields two nodes that fit. Values too large to keep three records per node go to their own block.
  *
  * Crash safety: every write plans its stores in a WriteSet while the old state is still
@@ -85,10 +85,11 @@ export interface RangeOptions<K> {
 }
 
 /**
- * Node sizes that waste little in the heap: 3584 bytes is a run class packing 4 nodes per
- * 16 KiB chunk (a 4 KiB node would pack 3), the others fill whole chunks of an extent.
+ * Node sizes that fit the heap: 4 KiB is the largest run class, shared with the queue's and
+ * the hash map's segments (so their runs' free blocks serve each other); the others fill one
+ * or two whole chunks of an extent, for keys too large for 4 KiB nodes.
  */
-const NODE_SIZES = [3584, 16384 - 64, 32768 - 64] as const;
+const NODE_SIZES = [4096, 16384 - 64, 32768 - 64] as const;
 
 /** The smallest node size holding three largest records (see NODE_SIZES). */
 export function nodeSizeFor(maxKeySize: number): number {
