@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { isFerriteError } from '@ferrite/core';
 import { COMMON_OPTIONS, parseCommandArgs, UsageError, type OptionSpec } from './args.js';
 import { ExitCode, type Command } from './command.js';
-import { processIo, type Io } from './io.js';
+import { OutputClosedError, processIo, type Io } from './io.js';
 import { COMMANDS } from './commands/index.js';
 
 export const VERSION = '0.1.0';
@@ -100,6 +100,7 @@ export function main(argv: readonly string[], io: Io = processIo()): number {
     }
     return command.run(args, io);
   } catch (err) {
+    if (err instanceof OutputClosedError) return ExitCode.OK;
     if (err instanceof UsageError) {
       io.stderr.write(`ferrite ${command.name}: ${err.message}\nRun 'ferrite ${command.name} --help' for usage.\n`);
       return ExitCode.ERROR;

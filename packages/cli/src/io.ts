@@ -1,3 +1,6 @@
+import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+
 /**
  * Where the command writes. `main` takes an `Io` so tests can run commands in-process and
  * capture their output; the real command uses the process streams.
@@ -13,9 +16,46 @@ export interface Io {
   readonly stderr: OutStream;
 }
 
-/** The process's own streams. */
+/**
+ * The reader of our output went away (`ferrite dump FILE | head`): stop writing and exit
+ * quietly, as a command killed by SIGPIPE would.
+ */
+export class OutputClosedError extends Error {
+  constructor() {
+    super('output closed');
+    this.name = 'OutputClosedError';
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes all of `text` to descriptor `fd` synchronously. process.stdout would queue writes to
+ * a pipe and report a closed pipe later as an unhandled 'error' event, after the command has
+ * returned; here EPIPE is an OutputClosedError thrown at the write, and a full non-blocking
+ * pipe (EAGAIN) is waited out.
+ */
+function writeAllSync(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') throw new OutputClosedError();
+      if (code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+
+/** The process's own standard output and error, written synchronously (see writeAllSync). */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr };
+  return {
+    stdout: { write: (text: string) => writeAllSync(1, text), isTTY: isatty(1) },
+    stderr: { write: (text: string) => writeAllSync(2, text), isTTY: isatty(2) },
+  };
 }
 
 /**

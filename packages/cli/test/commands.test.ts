@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Store } from '@ferrite/tx';
 import { run } from './support/run.js';
 import { main } from '../src/cli.js';
+import { OutputClosedError } from '../src/io.js';
 import { copyPool, flipByte, LAYOUT, leakBlocks, makePendingImage, makeStorePool } from './support/pools.js';
 
 let dir = '';
@@ -215,6 +216,23 @@ test('check draws its progress on stderr only when stderr is a terminal, and era
   assert.ok(stderr.endsWith('\r\u001b[K'), 'the progress line is erased before the result');
   assert.doesNotMatch(stdout, /\r/);
   assert.equal(run('check', p).stderr, '', 'nothing on a stderr that is not a terminal');
+});
+
+test('dump stops quietly, exit 0, when its reader goes away (ferrite dump | head)', () => {
+  const p = fresh('epipe.pool');
+  let writes = 0;
+  const code = main(['dump', p], {
+    stdout: {
+      write: () => {
+        writes += 1;
+        throw new OutputClosedError();
+      },
+      isTTY: false,
+    },
+    stderr: { write: () => assert.fail('nothing on stderr'), isTTY: false },
+  });
+  assert.equal(code, 0);
+  assert.ok(writes >= 1 && writes <= 2);
 });
 
 test('stats prints space statistics per size class', () => {
