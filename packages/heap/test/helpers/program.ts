@@ -11,7 +11,8 @@ import type { Pool } from '../../src/index.js';
 export type Op =
   | { k: 'alloc'; size: number }
   | { k: 'free'; i: number }
-  | { k: 'write'; i: number; pos: number; v: number }
+  /** `raw`: when the block was allocated by this transaction, store without addRange (allowed). */
+  | { k: 'write'; i: number; pos: number; v: number; raw?: boolean }
   | { k: 'fill'; i: number; byte: number }
   | { k: 'root'; v: number };
 
@@ -41,7 +42,13 @@ export function opArb(): fc.Arbitrary<Op> {
     { weight: 2, arbitrary: fc.record({ k: fc.constant('free' as const), i: fc.nat(1000) }) },
     {
       weight: 3,
-      arbitrary: fc.record({ k: fc.constant('write' as const), i: fc.nat(1000), pos: fc.nat(1000), v: fc.nat(0xffffffff) }),
+      arbitrary: fc.record({
+        k: fc.constant('write' as const),
+        i: fc.nat(1000),
+        pos: fc.nat(1000),
+        v: fc.nat(0xffffffff),
+        raw: fc.boolean(),
+      }),
     },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('fill' as const), i: fc.nat(1000), byte: fc.integer({ min: 1, max: 255 }) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('root' as const), v: fc.nat(0xffffffff) }) },
@@ -80,6 +87,7 @@ export function initRoot(pool: Pool): Model {
  */
 export function runTx(pool: Pool, model: Model, p: TxProgram): Model {
   const next = cloneModel(model);
+  const freshInTx = new Set<number>();
   try {
     pool.transaction((tx) => {
       for (const op of p.ops) {
@@ -87,6 +95,7 @@ export function runTx(pool: Pool, model: Model, p: TxProgram): Model {
         switch (op.k) {
           case 'alloc': {
             const off = tx.alloc(op.size);
+            freshInTx.add(off);
             next.blocks.set(off, { size: op.size, fill: undefined, words: new Map() });
             break;
           }
@@ -102,7 +111,7 @@ export function runTx(pool: Pool, model: Model, p: TxProgram): Model {
             const off = live[op.i % live.length]!;
             const b = next.blocks.get(off)!;
             const pos = (op.pos % Math.floor(b.size / 8)) * 8;
-            tx.addRange(off + pos, 8);
+            if (!(op.raw === true && freshInTx.has(off))) tx.addRange(off + pos, 8);
             pool.writeU64(off + pos, op.v);
             b.words.set(pos, op.v);
             break;
