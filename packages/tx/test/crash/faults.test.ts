@@ -15,7 +15,7 @@ import { templateImage } from './runner.js';
 import { FlakyRegion } from './flaky-region.js';
 import { budget, suiteSeed } from './budget.js';
 
-const POOL = 128 << 10;
+const POOL = 256 << 10;
 
 /** Runs `program` on `store`, returning the store and the model of what it committed. */
 function runPrefix(store: Store, program: readonly Step[], reopen: () => FlakyRegion): { store: Store; model: Model } {

@@ -60,11 +60,12 @@ export function eventTotal(region: SimulatedRegion): number {
 
 /**
  * The seed of the `j`-th image of a crash point. The simulator picks the image mode from
- * `seed % 4` (media, live, lines, words): the first image of every point tears words, the
- * others cycle through the remaining modes.
+ * `seed % 4` (0 media, 1 live, 2 lines, 3 words): images 0 and 2 tear words, image 1 takes
+ * whole lines, image 3 is all-media or all-live (alternating by crash point), and further
+ * images alternate words and lines.
  */
 export function imageSeedFor(seed: number, crashAt: number, j: number): number {
-  const mode = j === 0 ? 3 : (crashAt + j) % 3;
+  const mode = j === 3 ? crashAt % 2 : j % 2 === 0 ? 3 : 2;
   const mixed = ((seed ^ Math.imul(crashAt, 0x9e3779b1) ^ Math.imul(j + 1, 0x85ebca6b)) >>> 2) >>> 0;
   return mixed * 4 + mode;
 }

@@ -14,9 +14,9 @@ test('crash states on the cache-line model match the model', () => {
     fixedSeed: 0x5eed_0001,
     shape: { ...DEFAULT_SHAPE, bigWeight: 0 },
     runner: {
-      poolSize: 128 << 10,
-      maxSize: 128 << 10,
-      imagesPerPoint: 3,
+      poolSize: 256 << 10,
+      maxSize: 256 << 10,
+      imagesPerPoint: 4,
       maxPointsPerProgram: 60,
       recoveryCrashEvery: 7,
       fillEvery: 97,

@@ -15,8 +15,8 @@ test('crash states on the msync (page) model match the model', () => {
     shape: { ...DEFAULT_SHAPE, bigWeight: 1 },
     runner: {
       poolSize: 128 << 10,
-      maxSize: 192 << 10,
-      imagesPerPoint: 3,
+      maxSize: 256 << 10,
+      imagesPerPoint: 4,
       maxPointsPerProgram: 60,
       recoveryCrashEvery: 7,
       fillEvery: 97,
