@@ -17,8 +17,9 @@
  * What the cache guarantees after a scan or revalidation that reported no unreadable
  * directory: the namespace (every name, its inode number and type) is the file system's as
  * of the pass; attributes (size, times, mode...) are as of the last time the entry's
- * directory was read. A file changed in place (written, chmod'ed) does not change its
- * directory, so `revalidate` sees it only with `deep` (which reads every directory).
+ * directory was read. A file changed in place (written, chmod'ed, or a hard link to it
+ * removed elsewhere, which changes its nlink and ctime) does not change its directory, so
+ * `revalidate` sees it only with `deep` (which reads every directory).
  *
  * "Racy" listings: file times come from a coarse kernel clock (one tick, up to 10 ms), so a
  * directory changed right after our lstat can keep the mtime we recorded. Like git's racy

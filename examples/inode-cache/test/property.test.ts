@@ -42,9 +42,12 @@ function apply(root: string, op: Op): boolean {
         mkdirSync(join(dir, name));
         writeFileSync(join(dir, name, 'inside'), 'y');
         return false;
-      case 'rm':
-        if (all.length > 0) rmSync(join(root, all[op.a % all.length]), { recursive: true, force: true });
-        return false;
+      case 'rm': {
+        if (all.length === 0) return false;
+        const target = all[op.a % all.length];
+        rmSync(join(root, target), { recursive: true, force: true });
+        return dropsHardLink(walked.byPath, target);
+      }
       case 'rename':
         if (all.length > 0) renameSync(join(root, all[op.a % all.length]), join(other, name)); // may fail (into itself): ignored
         return false;
@@ -65,12 +68,26 @@ function apply(root: string, op: Op): boolean {
           const f = join(root, files[op.a % files.length]);
           rmSync(f);
           mkdirSync(f);
+          return dropsHardLink(walked.byPath, files[op.a % files.length]);
         }
         return false;
     }
   } catch {
     return false; // an impossible operation (a directory into itself) changes nothing
   }
+}
+
+/**
+ * True when removing `target` (and what is under it) removes a name of a file that keeps
+ * another name: that file's nlink and ctime change, but not the other name's directory, so
+ * only a deep pass sees it (as documented: attributes are as of the last read of the
+ * entry's directory).
+ */
+function dropsHardLink(byPath: Map<string, { mode: number; nlink: number }>, target: string): boolean {
+  for (const [p, e] of byPath) {
+    if ((p === target || p.startsWith(`${target}/`)) && (e.mode & 0o170000) === 0o100000 && e.nlink > 1) return true;
+  }
+  return false;
 }
 
 function assertAgrees(cache: InodeCache, root: string): void {
