@@ -60,7 +60,10 @@ export interface CrashContext<S> {
   plan: CrashPlan;
   /** The seed of the run's crash image (`plan.seed`). */
   seed: number;
-  /** The state `setup` made, as `run` left it (shared by the checks of one run). */
+  /**
+   * The state `setup` made, as `run` left it. Shared by the checks of one crashed run:
+   * `forEveryCrashPoint` runs once per crash point and checks every image of it.
+   */
   state: S;
   /** How many recoveries were crashed before the one whose result is checked. */
   depth: number;
@@ -231,10 +234,12 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
   const points = eventsOf(counts, on) + 1;
   let states = 0;
   for (let crashAt = 1; crashAt <= points; crashAt++) {
+    // The run is deterministic, so one crashed run serves every image of this point.
+    const crashed = crashRun(scenario, crashAt, on);
     for (let k = 0; k < seeds; k++) {
       const seed = firstSeed + k;
       const imageMode: CrashMode = IMAGE_ORDER[k] ?? (k % 2 === 0 ? 'words' : 'lines');
-      const run = executeRun(scenario, { crashAt, on, seed, mode: imageMode });
+      const run = imageOf(crashed, seed, imageMode);
       try {
         states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));
       } finally {
@@ -276,23 +281,41 @@ interface RunResult<S> {
   region: SimulatedRegion;
 }
 
-function executeRun<S, R>(scenario: CrashScenario<S, R>, given: CrashPoint): RunResult<S> {
-  const point: CrashPoint = { crashAt: given.crashAt, on: given.on, seed: given.seed };
-  if (given.mode !== undefined) point.mode = given.mode;
-  const plan: CrashPlan = { ...point, recovery: [] };
+/** A run of the scenario crashed at one point (or completed), before any image is taken. */
+interface CrashedRun<S> {
+  crashAt: number;
+  on: CrashOn;
+  crash: SimulatedCrash | undefined;
+  state: S;
+  region: SimulatedRegion;
+}
+
+function crashRun<S, R>(scenario: CrashScenario<S, R>, crashAt: number, on: CrashOn): CrashedRun<S> {
   const { region, state } = scenario.setup();
   region.clearCrash();
   region.resetEvents();
-  region.crashAfter(point.crashAt, { on: point.on });
+  region.crashAfter(crashAt, { on });
   try {
     scenario.run(region, state);
   } catch (err) {
     // The crash counts even when the code under test wrapped or replaced the SimulatedCrash.
-    if (region.crashed === undefined) throw new CrashCheckFailure(plan, 'run threw without a crash', err);
+    if (region.crashed === undefined) {
+      throw new CrashCheckFailure({ crashAt, on, seed: 0, recovery: [] }, 'run threw without a crash', err);
+    }
   }
-  const crash = region.crashed;
-  const image = region.crashImage(point.mode === undefined ? point.seed : { seed: point.seed, mode: point.mode });
-  return { point, image, crash, state, region };
+  return { crashAt, on, crash: region.crashed, state, region };
+}
+
+/** One crash image of a crashed run. Images of one run differ only in seed and mode. */
+function imageOf<S>(crashed: CrashedRun<S>, seed: number, mode: CrashMode | undefined): RunResult<S> {
+  const point: CrashPoint = { crashAt: crashed.crashAt, on: crashed.on, seed };
+  if (mode !== undefined) point.mode = mode;
+  const image = crashed.region.crashImage(mode === undefined ? seed : { seed, mode });
+  return { point, image, crash: crashed.crash, state: crashed.state, region: crashed.region };
+}
+
+function executeRun<S, R>(scenario: CrashScenario<S, R>, point: CrashPoint): RunResult<S> {
+  return imageOf(crashRun(scenario, point.crashAt, point.on), point.seed, point.mode);
 }
 
 function planOf<S>(run: RunResult<S>, chain: readonly RecoveryCrash[]): CrashPlan {
