@@ -177,3 +177,28 @@ test('a full pool can always be emptied: deletes never allocate, even mid-rehash
   assert.deepEqual(tree.validate(), []);
   assert.equal(pool.check().ok, true);
 });
+
+test('keys(), values(), forEach and for..of agree with entries(); sorted ones are in key order', () => {
+  const { map, tree } = fresh();
+  for (let i = 0; i < 300; i++) {
+    map.set(`k${(i * 37) % 300}`, i);
+    tree.set((i * 37) % 300, i);
+  }
+  for (const c of [map, tree] as const) {
+    const entries = [...c.entries()] as [unknown, unknown][];
+    assert.equal(entries.length, 300);
+    assert.deepEqual([...c.keys()], entries.map(([k]) => k));
+    assert.deepEqual([...c.values()], entries.map(([, v]) => v));
+    assert.deepEqual([...c], entries);
+    const seen: [unknown, unknown][] = [];
+    (c as { forEach(fn: (v: unknown, k: unknown) => void): void }).forEach((v, k) => seen.push([k, v]));
+    assert.deepEqual(seen, entries);
+  }
+  assert.deepEqual([...tree.keys()], Array.from({ length: 300 }, (_, i) => i));
+  assert.deepEqual([...tree.range({ gt: 10, lte: 13 })].map(([k]) => k), [11, 12, 13]);
+  assert.deepEqual([...tree.range({ gte: 10, lt: 13, reverse: true })].map(([k]) => k), [12, 11, 10]);
+  assert.deepEqual([...tree.range({ limit: 2, reverse: true })].map(([k]) => k), [299, 298]);
+  assert.deepEqual(tree.first()?.[0], 0);
+  assert.deepEqual(tree.last()?.[0], 299);
+  assert.throws(() => tree.range({ limit: -1 }), (e) => isFerriteError(e, 'EINVAL'));
+});
