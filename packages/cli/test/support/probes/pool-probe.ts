@@ -76,6 +76,12 @@ function writablePhase(image: Uint8Array): string | undefined {
     return `writable open: ${describe(err)}`;
   }
   try {
+    let cleanAtOpen = false;
+    try {
+      cleanAtOpen = pool.check().ok;
+    } catch (err) {
+      if (!isFerriteError(err)) return `check at open: ${describe(err)}`;
+    }
     let store: Store | undefined;
     try {
       store = Store.fromPool(pool);
@@ -87,11 +93,15 @@ function writablePhase(image: Uint8Array): string | undefined {
       if (!isFerriteError(err)) return `writable phase: ${describe(err)}`;
     }
     try {
-      pool.check();
+      const after = pool.check();
+      if (cleanAtOpen && !after.ok) {
+        const p = after.problems[0];
+        return `a pool that checked clean is damaged after store writes: ${p.kind} at ${p.offset}: ${p.message}`;
+      }
     } catch (err) {
       if (!isFerriteError(err)) return `check after writes: ${describe(err)}`;
     }
-    return undefined;
+    return allocatorStaysClean(pool);
   } finally {
     try {
       pool.close();
@@ -99,6 +109,48 @@ function writablePhase(image: Uint8Array): string | undefined {
       // A pool broken by damage may refuse to close inside a failed transaction; nothing to free.
     }
   }
+}
+
+/**
+ * A pool that checks clean must stay clean under ordinary use: allocations of every size class
+ * and a large extent, frees, and a rolled-back transaction. If damage the check cannot see
+ * made the allocator hand out space it should not, check() finds it afterwards (overlap,
+ * accounting, bitmap): a heap bug, since the pool was accepted as sound.
+ */
+function allocatorStaysClean(pool: Pool): string | undefined {
+  let before;
+  try {
+    before = pool.check();
+  } catch (err) {
+    return isFerriteError(err) ? undefined : `check: ${describe(err)}`;
+  }
+  if (!before.ok) return undefined;
+  const sizes = [16, 100, 700, 3000, 20_000];
+  try {
+    const kept = pool.transaction((tx) => sizes.map((n) => tx.alloc(n, { zero: true })));
+    pool.transaction((tx) => {
+      tx.free(kept[1]);
+      tx.alloc(48);
+    });
+    try {
+      pool.transaction((tx) => {
+        tx.alloc(200);
+        tx.free(kept[0]);
+        tx.abort();
+      });
+    } catch (err) {
+      if (!isFerriteError(err, 'ETXSTATE')) throw err;
+    }
+  } catch (err) {
+    // A full pool (ENOSPC) or a pool that turned out damaged (ECORRUPT) is a fine answer.
+    return isFerriteError(err) ? undefined : `allocations on a clean pool: ${describe(err)}`;
+  }
+  const after = pool.check();
+  if (!after.ok) {
+    const p = after.problems[0];
+    return `a pool that checked clean is damaged after ordinary allocations: ${p.kind} at ${p.offset}: ${p.message}`;
+  }
+  return undefined;
 }
 
 export function probe(image: Uint8Array, scratch: string, _index: number): ProbeOutcome {
