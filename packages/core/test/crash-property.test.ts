@@ -205,6 +205,20 @@ test('the check is told whether the run crashed, and where', () => {
   assert.equal(seen[8]!.crashed, false);
 });
 
+test('forEveryCrashPoint runs each crash point once and images it with every seed', () => {
+  let setups = 0;
+  const counted: CrashScenario<null, [bigint, bigint]> = {
+    ...right,
+    setup() {
+      setups++;
+      return setupPair();
+    },
+  };
+  const states = forEveryCrashPoint({ ...counted, seeds: 5 });
+  assert.equal(states, 9 * 5);
+  assert.equal(setups, 1 + 9, 'one counting run, then one run per crash point');
+});
+
 test('a run that swallows the crash still counts as crashed; other errors fail', () => {
   const swallowing: CrashScenario<null, [bigint, bigint]> = {
     ...right,
