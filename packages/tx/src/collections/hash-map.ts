@@ -616,7 +616,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     if (end === oldCap || end % (1 << oldSegShift) === 0) {
       const s = (end - 1) >>> oldSegShift;
       const seg = readRef(this.ctx.pool.view, st.old + s * 8, 8 << oldSegShift, 'hash map segment');
-      invariant(seg !== 0, 'an old segment being migrated is present');
+      if (seg === 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: old segment ${s} missing before its migration`);
       // Freed just before the snapshot; the step still reads them (contents last until commit).
       this.pendingFrees.push(seg);
       if (end === oldCap) this.pendingFrees.push(st.old);
@@ -669,7 +669,9 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
         if (++steps > st.count + 2) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
         const next = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
         const b = view.getUint32(e + E_HASH, true) & mask;
-        invariant(b === i || b === i + oldCap, 'an entry of old bucket i moves to new bucket i or i + oldCap');
+        if (b !== i && b !== i + oldCap) {
+          throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in old bucket ${i} but hashes elsewhere`);
+        }
         if (b === i) {
           writeU64(view, e + E_NEXT, lo);
           lo = e;

@@ -546,7 +546,11 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     for (let i = 0; i < n; i++) {
       const rec = this.recordAt(view, node, i);
       const size = this.recordSize(view, rec, internal);
-      if (rec + size > node + this.nodeSize) throw new CorruptionError('ECORRUPT', `sorted map node ${node}: record ${i} overflows`);
+      // Valid records never exceed a third of the node (see maxRecord): a larger one is damage,
+      // and letting it into a rebuild could make the split below overflow.
+      if (rec + size > node + this.nodeSize || size + 2 > this.maxRecord) {
+        throw new CorruptionError('ECORRUPT', `sorted map node ${node}: record ${i} overflows`);
+      }
       out.push(bytes.slice(rec, rec + size));
     }
     return out;
