@@ -24,7 +24,7 @@
  * transaction. Freshly allocated blocks need no snapshot.
  */
 import type { Transaction } from '@ferrite/heap';
-import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
+import { CorruptionError, FerriteError, TooBigError } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
 import { bytesEqual, checkInside, hashBytes, readRef, readU64, writeU64 } from './pool-words.js';
 
