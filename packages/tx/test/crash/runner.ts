@@ -8,7 +8,7 @@
  * Programs are short and pools small, so a state costs around a millisecond.
  */
 import assert from 'node:assert/strict';
-import { Prng, SimulatedRegion } from '@ferrite/core/testing';
+import { Prng, SimulatedRegion, isSimulatedCrash } from '@ferrite/core/testing';
 import type { Store } from '@ferrite/tx';
 import { applyStep, emptyModel, sameSnapshot, snapshotOf, type Model, type Snapshot, type Step } from './model.js';
 import { assertClean, fillAndEmpty, observe, openStore, runStep, touchCollections } from './driver.js';
@@ -116,11 +116,39 @@ interface Execution {
   interrupted: number;
 }
 
+/**
+ * Makes `region` remember its live bytes as they were when the crash struck. Code under test
+ * keeps running after a `SimulatedCrash` is thrown (an abort path restores snapshots in DRAM
+ * before its next flush throws too), and those later stores would otherwise leak into the
+ * crash images as if they had happened before the crash. Returns a function that puts the
+ * remembered bytes back (call it once the run has unwound).
+ */
+function freezeAtCrash(region: SimulatedRegion): () => void {
+  let atCrash: Uint8Array | undefined;
+  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    try {
+      return fn(...args);
+    } catch (err) {
+      if (atCrash === undefined && isSimulatedCrash(err)) atCrash = region.bytes.slice();
+      throw err;
+    }
+  };
+  region.flush = guard(region.flush.bind(region));
+  region.flushRanges = guard(region.flushRanges.bind(region));
+  region.drain = guard(region.drain.bind(region));
+  region.persist = guard(region.persist.bind(region));
+  return () => {
+    // A region closed or grown since the crash keeps what it has (its bytes moved on).
+    if (atCrash !== undefined && region.bytes.length === atCrash.length) region.bytes.set(atCrash);
+  };
+}
+
 /** Runs `program` from the template on a fresh region, crashing at event `crashAt` (0 = never). */
 function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number): Execution {
   const region = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
   if (crashAt > 0) region.crashAfter(crashAt, { on: 'any' });
   let current: SimulatedRegion = region;
+  let unfreeze = freezeAtCrash(current);
   let consumed = 0;
   let step = -1;
   try {
@@ -134,6 +162,7 @@ function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number)
         const remaining = crashAt > 0 ? crashAt - consumed : 0;
         current.dispose();
         current = regionOf(image, opts);
+        unfreeze = freezeAtCrash(current);
         if (remaining > 0) current.crashAfter(remaining, { on: 'any' });
         return current;
       }).store;
@@ -142,6 +171,7 @@ function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number)
     return { region: current, interrupted: program.length };
   } catch (err) {
     if (!current.crashed) throw err;
+    unfreeze();
     return { region: current, interrupted: step };
   }
 }
@@ -207,6 +237,7 @@ function crashRecovery(image: Uint8Array, opts: RunnerOptions, ks: number[], ima
   let states = 0;
   for (const [depth, k] of ks.entries()) {
     const region = regionOf(img, opts);
+    const unfreeze = freezeAtCrash(region);
     region.crashAfter(k, { on: 'any' });
     try {
       const store = openStore(region, { maxSize: opts.maxSize });
@@ -214,6 +245,7 @@ function crashRecovery(image: Uint8Array, opts: RunnerOptions, ks: number[], ima
       store.close();
     } catch (err) {
       if (!region.crashed) throw err;
+      unfreeze();
     }
     img = region.crashImage(imageSeedFor(imageSeed, k, depth));
     region.dispose();
