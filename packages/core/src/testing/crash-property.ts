@@ -354,7 +354,8 @@ function crashRecovery<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, i
   return next;
 }
 
-function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): void {
+/** Recovers `image` undisturbed and checks the result; returns the events recovery made. */
+function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): number {
   const plan = planOf(run, chain);
   const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
   let result: R;
@@ -364,6 +365,8 @@ function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, imag
     disposeQuietly(region);
     throw new CrashCheckFailure(plan, `recovery at depth ${chain.length} threw`, err);
   }
+  // Counted before check, which may write (and flush) on its own.
+  const { flushes, drains } = region.events;
   const ctx: CrashContext<S> = {
     crashed: run.crash !== undefined,
     crash: run.crash,
@@ -380,6 +383,7 @@ function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, imag
   } finally {
     disposeQuietly(region);
   }
+  return flushes + drains;
 }
 
 /** Checks `image` undisturbed, then (while depth allows) with its recovery crashed. */
@@ -392,10 +396,10 @@ function explore<S, R>(
   mode: 'sampled' | 'all',
   prng: Prng,
 ): number {
-  checkFinal(scenario, run, image, chain);
+  // The undisturbed recovery checked here also tells how many crash points recovery has.
+  const events = checkFinal(scenario, run, image, chain);
   let states = 1;
   if (chain.length === depth) return states;
-  const events = recoveryEvents(scenario, run, image, chain);
   const crashAts: number[] = [];
   if (mode === 'all') for (let k = 1; k <= events + 1; k++) crashAts.push(k);
   else crashAts.push(1 + prng.below(events + 1));
