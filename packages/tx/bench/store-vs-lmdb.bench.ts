@@ -5,7 +5,8 @@
  *
  * Every operation is timed in samples of several operations (hrtime around the batch, divided
  * by the batch size) so that the timer's own cost does not dominate sub-microsecond
- * operations; the median over samples is reported.
+ * operations; ferrite's and lmdb's samples alternate so both see the same machine load; the
+ * median over samples is reported.
  *
  * Sizes: 100k entries by default; FERRITE_BENCH_1M=1 adds 1M (slow to preload: minutes).
  * Prints, per operation and size:
@@ -33,17 +34,34 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Runs `batch` (which performs `perSample` operations) SAMPLES times; per-op µs samples. */
-function measure(perSample: number, batch: (sample: number) => void): number[] {
-  const out: number[] = [];
-  batch(-1); // warm-up
+/** Times one batch of `perSample` operations; µs per operation. */
+function time(perSample: number, batch: () => void): number {
+  const t0 = process.hrtime.bigint();
+  batch();
+  const t1 = process.hrtime.bigint();
+  return Number(t1 - t0) / 1000 / perSample;
+}
+
+/**
+ * Runs ferrite's and lmdb's batches (each performing `perSample` operations) alternately,
+ * SAMPLES times each after one warm-up, so both see the same machine load (the ratio is the
+ * figure to trust on a noisy machine). Returns per-operation µs samples; ferrite's are
+ * undefined when it has no such operation.
+ */
+function pair(
+  perSample: number,
+  ferrite: ((sample: number) => void) | undefined,
+  lmdb: (sample: number) => void,
+): [number[] | undefined, number[]] {
+  ferrite?.(-1);
+  lmdb(-1);
+  const f: number[] = [];
+  const l: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
-    const t0 = process.hrtime.bigint();
-    batch(s);
-    const t1 = process.hrtime.bigint();
-    out.push(Number(t1 - t0) / 1000 / perSample);
+    if (ferrite !== undefined) f.push(time(perSample, () => ferrite(s)));
+    l.push(time(perSample, () => lmdb(s)));
   }
-  return out;
+  return [ferrite === undefined ? undefined : f, l];
 }
 
 function fmt(x: number): string {
@@ -118,9 +136,12 @@ function run(size: number): void {
   // insert, one transaction (durable commit) per insert
   {
     let fk = next;
-    const fr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } });
     let lk = next;
-    const lr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) { const i = lk++; l.db.putSync(keyOf(i), valueOf(i)); } });
+    const [fr, lr] = pair(
+      ONE_BATCH,
+      () => { for (let k = 0; k < ONE_BATCH; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } },
+      () => { for (let k = 0; k < ONE_BATCH; k++) { const i = lk++; l.db.putSync(keyOf(i), valueOf(i)); } },
+    );
     next = Math.max(fk, lk);
     report('map insert (1 tx each)', size, fr, lr);
     // The fence count is what bounds a durable insert on real PMEM: allocate, one addRanges, commit.
@@ -132,59 +153,81 @@ function run(size: number): void {
   {
     let sink = 0;
     const keys = Array.from({ length: GET_BATCH }, (_, k) => keyOf(rnd(3, k)));
-    const fr = measure(GET_BATCH, () => { for (let k = 0; k < GET_BATCH; k++) sink += map.get(keys[k]!)!.ino; });
-    const lr = measure(GET_BATCH, () => { for (let k = 0; k < GET_BATCH; k++) sink += l.db.get(keys[k]!)!.ino; });
+    const [fr, lr] = pair(
+      GET_BATCH,
+      () => { for (let k = 0; k < GET_BATCH; k++) sink += map.get(keys[k]!)!.ino; },
+      () => { for (let k = 0; k < GET_BATCH; k++) sink += l.db.get(keys[k]!)!.ino; },
+    );
     if (sink === 0.5) console.log('');
     report('map get', size, fr, lr);
   }
   // update in place, one transaction per update
   {
-    const fr = measure(ONE_BATCH, (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); map.set(keyOf(i), { ...valueOf(i), size: s }); } });
-    const lr = measure(ONE_BATCH, (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); l.db.putSync(keyOf(i), { ...valueOf(i), size: s }); } });
+    const [fr, lr] = pair(
+      ONE_BATCH,
+      (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); map.set(keyOf(i), { ...valueOf(i), size: s }); } },
+      (s) => { for (let k = 0; k < ONE_BATCH; k++) { const i = rnd(s + 11, k); l.db.putSync(keyOf(i), { ...valueOf(i), size: s }); } },
+    );
     report('map update (1 tx each)', size, fr, lr);
   }
   // delete, one transaction per delete (of the keys inserted above, so the size stays ~N)
   {
     let fk = size;
-    const fr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) map.delete(keyOf(fk++)); });
     let lk = size;
-    const lr = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) l.db.removeSync(keyOf(lk++)); });
+    const [fr, lr] = pair(
+      ONE_BATCH,
+      () => { for (let k = 0; k < ONE_BATCH; k++) map.delete(keyOf(fk++)); },
+      () => { for (let k = 0; k < ONE_BATCH; k++) l.db.removeSync(keyOf(lk++)); },
+    );
     report('map delete (1 tx each)', size, fr, lr);
   }
   // 1,000 inserts in one transaction (µs per transaction)
   {
     let fk = next + 1_000_000;
-    const fr = measure(1, () => f.store.transaction(() => { for (let k = 0; k < 1000; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } }));
     let lk = next + 1_000_000;
-    const lr = measure(1, () => l.db.transactionSync(() => { for (let k = 0; k < 1000; k++) { const i = lk++; l.db.put(keyOf(i), valueOf(i)); } }));
+    const [fr, lr] = pair(
+      1,
+      () => f.store.transaction(() => { for (let k = 0; k < 1000; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } }),
+      () => l.db.transactionSync(() => { for (let k = 0; k < 1000; k++) { const i = lk++; l.db.put(keyOf(i), valueOf(i)); } }),
+    );
     report('map 1000 inserts in one tx (per tx)', size, fr, lr);
   }
   // queue push and shift, one transaction each (lmdb: integer keys, head and tail counters)
   {
     let head = 0;
     let tail = 0;
-    const fp = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) queue.push(valueOf(k)); });
-    const lp = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) l.qdb.putSync(tail++, valueOf(k)); });
+    const [fp, lp] = pair(
+      ONE_BATCH,
+      () => { for (let k = 0; k < ONE_BATCH; k++) queue.push(valueOf(k)); },
+      () => { for (let k = 0; k < ONE_BATCH; k++) l.qdb.putSync(tail++, valueOf(k)); },
+    );
     report('queue push (1 tx each)', size, fp, lp);
-    const fs = measure(ONE_BATCH, () => { for (let k = 0; k < ONE_BATCH; k++) queue.shift(); });
     // lmdb as a queue: integer keys with the head kept in a counter (get + removeSync).
-    const ls = measure(ONE_BATCH, () => {
-      for (let k = 0; k < ONE_BATCH; k++) {
-        if (l.qdb.get(head) !== undefined) l.qdb.removeSync(head);
-        head++;
-      }
-    });
+    const [fs, ls] = pair(
+      ONE_BATCH,
+      () => { for (let k = 0; k < ONE_BATCH; k++) queue.shift(); },
+      () => {
+        for (let k = 0; k < ONE_BATCH; k++) {
+          if (l.qdb.get(head) !== undefined) l.qdb.removeSync(head);
+          head++;
+        }
+      },
+    );
     report('queue shift (1 tx each)', size, fs, ls);
   }
   // range scan of 1,000 entries (µs per scan)
   {
     let sink = 0;
-    const fr = sorted === undefined ? undefined : measure(1, (s) => {
-      for (const [, v] of sorted!.range({ gte: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += v.ino;
-    });
-    const lr = measure(1, (s) => {
-      for (const { value } of l.db.getRange({ start: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += value.ino;
-    });
+    const sm = sorted;
+    const [fr, lr] = pair(
+      1,
+      sm === undefined ? undefined : (s) => {
+        for (const [, v] of sm.range({ gte: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += v.ino;
+      },
+      (s) => {
+        for (const { value } of l.db.getRange({ start: keyOf(rnd(s + 5, 0) % (size - 1000)), limit: 1000 })) sink += value.ino;
+      },
+    );
     if (sink === 0.5) console.log('');
     report('range scan of 1000', size, fr, lr);
   }
