@@ -170,6 +170,71 @@ test('crashing recovery catches a recovery that is not restartable', () => {
   );
 });
 
+test('single 8-byte value: data-before-log and a one-persist log entry are caught, the ordered log passes', () => {
+  // Data at 0; log: old value at 64, valid flag at 72. Old value 0x1111, new 0x3333.
+  const setup = (): { region: SimulatedRegion; state: null } => {
+    const region = new SimulatedRegion(128);
+    put(region, 0, 0x1111n);
+    region.persist(0, 8);
+    return { region, state: null };
+  };
+  const recover = (r: SimulatedRegion): bigint => {
+    if (get(r, 72) === 1n) {
+      put(r, 0, get(r, 64));
+      r.persist(0, 8);
+      put(r, 72, 0n);
+      r.persist(72, 8);
+    }
+    return get(r, 0);
+  };
+  const check = (v: bigint, ctx: { crashed: boolean }): void => {
+    assert.ok(v === 0x1111n || v === 0x3333n, `value ${v.toString(16)} is neither old nor new`);
+    if (!ctx.crashed) assert.equal(v, 0x3333n);
+  };
+  const base = { setup, recover, check };
+  const wrongOne: CrashScenario<null, bigint> = {
+    ...base,
+    run(r) {
+      put(r, 0, 0x3333n);
+      put(r, 64, 0x1111n);
+      put(r, 72, 1n);
+      r.persist(0, 128);
+      put(r, 72, 0n);
+      r.persist(72, 8);
+    },
+  };
+  // The log entry and its flag in one persist: the flag can land without the old value.
+  const onePersistLog: CrashScenario<null, bigint> = {
+    ...base,
+    run(r) {
+      put(r, 64, 0x1111n);
+      put(r, 72, 1n);
+      r.persist(64, 16);
+      put(r, 0, 0x3333n);
+      r.persist(0, 8);
+      put(r, 72, 0n);
+      r.persist(72, 8);
+    },
+  };
+  const ordered: CrashScenario<null, bigint> = {
+    ...base,
+    run(r) {
+      put(r, 64, 0x1111n);
+      r.persist(64, 8);
+      put(r, 72, 1n);
+      r.persist(72, 8);
+      put(r, 0, 0x3333n);
+      r.persist(0, 8);
+      put(r, 72, 0n);
+      r.persist(72, 8);
+    },
+  };
+  assert.throws(() => forEveryCrashPoint(wrongOne), CrashCheckFailure);
+  // A torn pair of words is one pattern in four per word-mixed image: give it more images.
+  assert.throws(() => forEveryCrashPoint({ ...onePersistLog, seeds: 16 }), CrashCheckFailure);
+  assert.equal(forEveryCrashPoint({ ...ordered, recoveryCrashDepth: 2 }), 9 * 8 * 3);
+});
+
 test('a failure carries a plan that replays it', () => {
   let failure: CrashCheckFailure | undefined;
   try {
