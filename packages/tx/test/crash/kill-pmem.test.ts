@@ -15,7 +15,7 @@ test('SIGKILLed transfers on tmpfs (forcePmem) lose nothing committed', async ()
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const dir = mkdtempSync(join(base, 'ferrite-kill-pmem-'));
   try {
-    const kills = budget(110);
+    const kills = budget(100);
     const seed = suiteSeed(0x6b11_0001);
     console.log(`# kill loop (tmpfs+forcePmem): seed ${seed}, ${kills} kills`);
     const r = await killLoop({ path: join(dir, 'bank.pool'), mode: 'pmem', kills, seed, size: 1 << 20 });
