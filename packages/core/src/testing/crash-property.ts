@@ -199,9 +199,11 @@ export function crashProperty<S, R>(
 /** Options of `forEveryCrashPoint`. */
 export interface EveryCrashPointOptions {
   /**
-   * Crash images per crash point (default 8). Image j uses seed `firstSeed + j` and the
-   * mode `IMAGE_ORDER[j]` for j < 4 (all-media, word-mixed, line-mixed, all-live: a budget
-   * of 2 already mixes words), then alternately 'words' and 'lines'.
+   * Crash images per crash point (default 8). When a point admits at most that many
+   * distinct images (`crashImageCount`), exactly those are checked ('enumerate' mode).
+   * Otherwise image j uses seed `firstSeed + j` and the mode `IMAGE_ORDER[j]` for j < 4
+   * (all-media, word-mixed, line-mixed, all-live: a budget of 2 already mixes words), then
+   * alternately 'words' and 'lines'.
    */
   seeds?: number;
   /** First image seed (default 0). */
@@ -218,7 +220,7 @@ export interface EveryCrashPointOptions {
 
 /**
  * Checks `scenario` at every crash point of its run (1..n+1, the last being "after
- * completion"), with `seeds` crash images each, and, when `recoveryCrashDepth` > 0, with
+ * completion"), with up to `seeds` crash images each (all of them when there are no more), and, when `recoveryCrashDepth` > 0, with
  * recovery crashed at every depth up to it. Deterministic. Returns the number of states
  * checked (one per `check` call); throws `CrashCheckFailure` at the first failure.
  */
@@ -236,9 +238,14 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
   for (let crashAt = 1; crashAt <= points; crashAt++) {
     // The run is deterministic, so one crashed run serves every image of this point.
     const crashed = crashRun(scenario, crashAt, on);
-    for (let k = 0; k < seeds; k++) {
-      const seed = firstSeed + k;
-      const imageMode: CrashMode = IMAGE_ORDER[k] ?? (k % 2 === 0 ? 'words' : 'lines');
+    // When no more distinct images exist than the budget, check exactly those: complete
+    // for this point, and cheaper (one image when nothing is in flight).
+    const distinct = seeds === 0 ? 0 : crashed.region.crashImageCount(seeds);
+    const exhaustive = distinct <= seeds;
+    const images = exhaustive ? distinct : seeds;
+    for (let k = 0; k < images; k++) {
+      const seed = exhaustive ? k : firstSeed + k;
+      const imageMode: CrashMode = exhaustive ? 'enumerate' : (IMAGE_ORDER[k] ?? (k % 2 === 0 ? 'words' : 'lines'));
       const run = imageOf(crashed, seed, imageMode);
       try {
         states += explore(scenario, run, run.image, [], depth, mode, new Prng(seed ^ (crashAt * 0x9e3779b1)));

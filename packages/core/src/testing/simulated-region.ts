@@ -25,11 +25,13 @@ export type WordSource = 'media' | 'pending' | 'live';
  *   caches had been written back just before the crash);
  * - 'lines': every in-flight line is taken whole from one of its candidates;
  * - 'words': every in-flight 8-byte word independently takes one of its candidates
- *   (lines torn at word boundaries).
+ *   (lines torn at word boundaries);
+ * - 'enumerate': not random: the seed is an index into the list of every distinct
+ *   word-level image (see `crashImageCount`), so indexes 0..count-1 give them all.
  */
-export type CrashMode = 'media' | 'live' | 'lines' | 'words';
+export type CrashMode = 'media' | 'live' | 'lines' | 'words' | 'enumerate';
 
-/** Every crash mode. */
+/** The modes a bare seed selects (all but 'enumerate'). */
 export const CRASH_MODES: readonly CrashMode[] = ['media', 'live', 'lines', 'words'];
 
 /**
@@ -432,6 +434,7 @@ export class SimulatedRegion implements Region {
     }
     const { seed, mode } = normalizeChoice(choice);
     // 'media' and 'live' need no scan: clean lines have B == M, so the whole image is M or B.
+    if (mode === 'enumerate') return this.enumeratedImage(seed);
     if (mode === 'media') return copyOf(this.mediaBytes);
     if (mode === 'live') return copyOf(this.live);
     const out = copyOf(this.mediaBytes);
@@ -446,6 +449,26 @@ export class SimulatedRegion implements Region {
   crashRegion(choice: number | CrashChoice | WordChooser): SimulatedRegion {
     const image = this.crashImage(choice);
     return SimulatedRegion.withArrays(image, copyOf(image), this.granularity);
+  }
+
+  /**
+   * How many distinct images a crash now may leave, counting word by word: the product,
+   * over in-flight words, of their distinct candidate values (1 to 3). Returns
+   * `limit + 1` when the count exceeds `limit` (it grows as 2^words). When it is small,
+   * `crashImage({ seed: i, mode: 'enumerate' })` for i in 0..count-1 checks every image
+   * the model allows; index 0 is the media image.
+   */
+  crashImageCount(limit: number): number {
+    this.checkAlive('crashImageCount');
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new FerriteError('EINVAL', `crashImageCount: limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    let count = 1;
+    for (const sources of this.choiceWords().sources) {
+      count *= sources.length;
+      if (count > limit) return limit + 1;
+    }
+    return count;
   }
 
   /**
@@ -633,6 +656,56 @@ export class SimulatedRegion implements Region {
     return false;
   }
 
+  /**
+   * The in-flight words with two or more distinct candidates, ascending, each with its
+   * candidates (as int32 views) in the order media, pending, live, duplicates dropped.
+   */
+  private choiceWords(): { at: number[]; sources: Int32Array[][] } {
+    const at: number[] = [];
+    const sources: Int32Array[][] = [];
+    const { media32, pending32, live32 } = this;
+    for (const line of this.inflightLines()) {
+      const hasPending = this.isPending(line);
+      const firstInt = (line * CACHE_LINE) >> 2;
+      const endInt = Math.min(this._length, (line + 1) * CACHE_LINE) >> 2;
+      for (let i = firstInt; i < endInt; i += 2) {
+        const list = [media32];
+        const pendingDiffers = hasPending && !sameWord32(pending32, media32, i);
+        if (pendingDiffers) list.push(pending32);
+        if (!sameWord32(live32, media32, i) && !(pendingDiffers && sameWord32(live32, pending32, i))) list.push(live32);
+        if (list.length > 1) {
+          at.push(i);
+          sources.push(list);
+        }
+      }
+    }
+    return { at, sources };
+  }
+
+  /** The `index`-th distinct word-level image: `index` read in mixed radix, word by word. */
+  private enumeratedImage(index: number): Uint8Array {
+    if (index < 0) throw new FerriteError('EINVAL', `crashImage: enumerate index must be non-negative, got ${index}`);
+    const { at, sources } = this.choiceWords();
+    const out = copyOf(this.mediaBytes);
+    const out32 = int32Of(out);
+    let rest = index;
+    for (let w = 0; w < at.length && rest > 0; w++) {
+      const radix = sources[w]!.length;
+      const digit = rest % radix;
+      rest = Math.floor(rest / radix);
+      if (digit === 0) continue;
+      const src = sources[w]![digit]!;
+      const i = at[w]!;
+      out32[i] = src[i]!;
+      out32[i + 1] = src[i + 1]!;
+    }
+    if (rest > 0) {
+      recycleArray(out, true);
+      throw new FerriteError('ERANGE', `crashImage: enumerate index ${index} is beyond the distinct images (see crashImageCount)`);
+    }
+    return out;
+  }
+
   private applySeeded(out: Uint8Array, seed: number, wholeLines: boolean): void {
     const prng = new Prng(seed);
     const out32 = int32Of(out);
@@ -711,7 +784,7 @@ function normalizeChoice(choice: number | CrashChoice): { seed: number; mode: Cr
     throw new FerriteError('EINVAL', `crashImage: seed must be an integer, got ${String(seed)}`);
   }
   const mode = (typeof choice === 'number' ? undefined : choice.mode) ?? crashModeOfSeed(seed);
-  if (!CRASH_MODES.includes(mode)) throw new FerriteError('EINVAL', `crashImage: unknown mode ${String(mode)}`);
+  if (!CRASH_MODES.includes(mode) && mode !== 'enumerate') throw new FerriteError('EINVAL', `crashImage: unknown mode ${String(mode)}`);
   return { seed, mode };
 }
 
@@ -738,4 +811,8 @@ function copyOf(bytes: Uint8Array): Uint8Array {
   const copy = takeArray(bytes.length, false);
   copy.set(bytes);
   return copy;
+}
+
+function sameWord32(a: Int32Array, b: Int32Array, i: number): boolean {
+  return a[i] === b[i] && a[i + 1] === b[i + 1];
 }
