@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,8 @@ export interface BootRow {
   hot: HotResult[];
   cold: ColdResult[];
   poolBytes: number;
+  /** Bytes in use in the pool after the first scan. */
+  usedBytes: number;
   initialScanMs: number;
   generateMs: number;
 }
@@ -84,20 +86,21 @@ export async function boot(o: BootOptions): Promise<BootRow[]> {
   out('ferrite inode-cache boot experiment');
   out(`  pool medium:  ${o.poolDir} (${poolMedium})`);
   out(`  tree medium:  ${o.treeDir} (${treeMedium})${treeMedium === 'tmpfs' ? ' — note: a tree on tmpfs has no device to read, so cold starts are flattered' : ''}`);
-  out(`  machine:      ${cpus().length} CPU, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
+  out(`  machine:      ${cpus().length} CPU, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load average ${loadavg()[0].toFixed(1)} at start`);
   out(`  runs:         ${o.runs} cold + ${o.runs} hot per size, alternating, ${o.inProcess ? 'in this process (pool closed and reopened each run)' : 'each in a fresh child process'}; timed from the first step to the last answer, process start-up excluded`);
   out(`  kernel caches: ${o.dropCaches ? 'dropped before every run (sync; echo 3 > /proc/sys/vm/drop_caches)' : 'warm (not dropped; --drop-caches, as root, drops them before every run)'}`);
+  const started = performance.now();
   const rows: BootRow[] = [];
   for (const size of o.sizes) rows.push(await bootOne(size, o, out));
 
   out('');
   out(renderTable(
-    ['entries', 'kernel caches', 'cold median', 'hot median', 'speedup', 'pool size', 'lookups/s (cache)'],
+    ['entries', 'kernel caches', 'cold median', 'hot median', 'speedup', 'pool size (used)', 'lookups/s (cache)'],
     rows.map((r) => {
       const cold = median(r.coldMs);
       const hot = median(r.hot.map((h) => h.totalMs));
       return [formatCount(r.entries), r.cachesDropped ? 'dropped' : 'warm', formatMs(cold), formatMs(hot), `${(cold / hot).toFixed(1)}×`,
-        formatBytes(r.poolBytes), formatCount(median(r.hot.map((h) => h.lookupsPerSec)))];
+        `${formatBytes(r.poolBytes)} (${formatBytes(r.usedBytes)})`, formatCount(median(r.hot.map((h) => h.lookupsPerSec)))];
     }),
   ));
   out('');
@@ -118,6 +121,7 @@ export async function boot(o: BootOptions): Promise<BootRow[]> {
     }));
     out(`\nplot written to ${o.plot}`);
   }
+  out(`\nexperiment took ${(Math.round((performance.now() - started) / 100) / 10).toFixed(1)} s in all (load average ${loadavg()[0].toFixed(1)} at the end)`);
   return rows;
 }
 
@@ -143,8 +147,7 @@ async function bootOne(size: number, o: BootOptions, out: (line: string) => void
     writeFileSync(lookupsFile, JSON.stringify(lookups));
 
     t = performance.now();
-    if (o.crash) await crashAndResume(root, pool, size, o, out);
-    else initialScan(root, pool, size, o, out);
+    const usedBytes = o.crash ? await crashAndResume(root, pool, size, o, out) : initialScan(root, pool, size, o, out);
     const initialScanMs = performance.now() - t;
 
     const cold: ColdResult[] = [];
@@ -161,7 +164,7 @@ async function bootOne(size: number, o: BootOptions, out: (line: string) => void
       out(`run ${i + 1}/${o.runs}: cold ${formatMs(c.totalMs)}, hot ${formatMs(h.totalMs)} (open ${formatMs(h.openMs)}, revalidate ${formatMs(h.revalidateMs)}, ${formatCount(h.dirsListed)} dirs read), answers agree`);
     }
     const poolBytes = statSync(pool).size;
-    return { entries: size, cachesDropped: o.dropCaches, coldMs: cold.map((c) => c.totalMs), cold, hot, poolBytes, initialScanMs, generateMs };
+    return { entries: size, cachesDropped: o.dropCaches, coldMs: cold.map((c) => c.totalMs), cold, hot, poolBytes, usedBytes, initialScanMs, generateMs };
   } finally {
     if (o.keep) {
       out(`kept ${root} and ${pool}`);
@@ -172,7 +175,8 @@ async function bootOne(size: number, o: BootOptions, out: (line: string) => void
   }
 }
 
-function initialScan(root: string, pool: string, size: number, o: BootOptions, out: (line: string) => void): void {
+/** The first scan, in this process; returns the bytes in use in the pool afterwards. */
+function initialScan(root: string, pool: string, size: number, o: BootOptions, out: (line: string) => void): number {
   const store = openStore(pool, { create: true });
   try {
     const cache = new InodeCache(store);
@@ -180,9 +184,10 @@ function initialScan(root: string, pool: string, size: number, o: BootOptions, o
     const t = performance.now();
     const r = cache.scan(root, { onProgress: (p) => progress.update(p.entriesListed, p.path) });
     progress.done(r.entriesListed);
-    const { poolBytes } = store.sizes();
-    out(`first scan into ${pool}: ${formatCount(r.entriesListed)} entries, ${formatCount(r.dirsListed)} directories, ${r.batches} transactions, ${formatMs(performance.now() - t)}; pool ${formatBytes(poolBytes)} on ${store.info.medium}, durability by ${store.info.persistence}`);
+    const { poolBytes, usedBytes } = store.sizes();
+    out(`first scan into ${pool}: ${formatCount(r.entriesListed)} entries, ${formatCount(r.dirsListed)} directories, ${r.batches} transactions, ${formatMs(performance.now() - t)}; pool ${formatBytes(poolBytes)} (${formatBytes(usedBytes)} used) on ${store.info.medium}, durability by ${store.info.persistence}`);
     invariant(r.unreadable.length === 0, 'a generated tree is readable');
+    return usedBytes;
   } finally {
     store.close();
   }
@@ -194,7 +199,7 @@ function initialScan(root: string, pool: string, size: number, o: BootOptions, o
  * the pool is reopened (ferrite rolls back the interrupted transaction), what it holds is
  * verified against the tree, the scan resumes and finishes, and the whole is verified.
  */
-async function crashAndResume(root: string, pool: string, size: number, o: BootOptions, out: (line: string) => void): Promise<void> {
+async function crashAndResume(root: string, pool: string, size: number, o: BootOptions, out: (line: string) => void): Promise<number> {
   const fraction = 0.2 + new Prng(o.seed ^ 0xc0ffee).next() * 0.5;
   const target = Math.floor(size * fraction);
   const [cmd, argv] = childCommand(['scan', root, '--pool', pool, '--batch', '256', '--commits', '--quiet']);
@@ -237,6 +242,7 @@ async function crashAndResume(root: string, pool: string, size: number, o: BootO
       throw new CacheError('ENOENT', `the resumed cache disagrees with the tree (${after.entries} of ${size} entries):\n${after.mismatches.join('\n')}`);
     }
     out(`verified: all ${formatCount(after.entries)} entries agree with the tree`);
+    return store.sizes().usedBytes;
   } finally {
     store.close();
   }

@@ -138,6 +138,9 @@ const SCAN_KEY = 'scan';
  * a scan of 100,000 entries is a second or two of work, and a boot wants it done.
  */
 export class InodeCache {
+  /** The root and its inode: fixed when the scan record is created, so kept in DRAM for lookups. */
+  private rootRef: { root: string; rootIno: number } | undefined;
+
   constructor(readonly store: CacheStore) {}
 
   /** The scan record, or undefined when the store holds no scan. */
@@ -392,8 +395,12 @@ export class InodeCache {
    *   its directory was never listed), ENOTDIR when a middle component is not a directory.
    */
   resolve(path: string): CachedEntry {
-    const scan = this.scanRecord;
-    if (scan === undefined) throw new CacheError('ENOCACHE', 'the pool holds no scan yet: run `scan DIR` first');
+    if (this.rootRef === undefined) {
+      const rec = this.scanRecord;
+      if (rec === undefined) throw new CacheError('ENOCACHE', 'the pool holds no scan yet: run `scan DIR` first');
+      this.rootRef = { root: rec.root, rootIno: rec.rootIno };
+    }
+    const scan = this.rootRef;
     const abs = resolve(path);
     const rel = relative(scan.root, abs);
     if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {

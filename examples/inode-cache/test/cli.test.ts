@@ -204,7 +204,7 @@ test('boot runs end to end on a small tree: crash demo, table, plot', () => {
     assert.match(r.stdout, /killed the scan with SIGKILL/);
     assert.match(r.stdout, /verified: all 300 entries agree with the tree/);
     assert.match(r.stdout, /answers agree/);
-    assert.match(r.stdout, /entries\s+kernel caches\s+cold median\s+hot median\s+speedup\s+pool size\s+lookups\/s/);
+    assert.match(r.stdout, /entries\s+kernel caches\s+cold median\s+hot median\s+speedup\s+pool size \(used\)\s+lookups\/s/);
     assert.match(r.stdout, /\n\s+300\s+warm\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+×/);
     const doc = readFileSync(svg, 'utf8');
     assert.match(doc, /^<svg /);
