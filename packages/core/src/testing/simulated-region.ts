@@ -45,7 +45,8 @@ export function crashModeOfSeed(seed: number): CrashMode {
 /**
  * A seeded choice of crash image. `seed` (reduced to an unsigned 32-bit integer) drives
  * the random choices; `mode` defaults to `crashModeOfSeed(seed)`, so seeds 0, 1, 2, 3
- * cover every mode once. Equal choices on equal region states give equal images.
+ * cover every mode once. With mode 'enumerate', `seed` is instead the image's index
+ * (0 to `crashImageCount()` - 1). Equal choices on equal region states give equal images.
  */
 export interface CrashChoice {
   seed: number;
@@ -109,8 +110,9 @@ const SHORT_COPY = 4 * CACHE_LINE;
  * one 'drain' event; `persist` is a flush event then a drain event. `crashAfter` arms a
  * countdown that throws `SimulatedCrash` before the chosen event takes effect.
  *
- * The model excludes: reordering of stores within a word (8-byte words are atomic),
- * media errors other than `failFlushes`, and stores the program never made (no bit rot).
+ * The model excludes: tearing inside an aligned 8-byte word, media errors other than
+ * `failFlushes` (no bit rot, no loss of drained lines), and writers other than the code
+ * under test. Only the order of flushes and drains matters, not the order of stores.
  */
 export class SimulatedRegion implements Region {
   readonly granularity: Granularity;
