@@ -93,7 +93,8 @@ const out = (line: string): void => {
 
 /** Runs the program with `argv` (without node and script); returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  // `pnpm start -- scan DIR` passes the `--` through: accept it.
+  const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
