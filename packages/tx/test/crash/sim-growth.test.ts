@@ -18,7 +18,7 @@ test('crash states with pool growth and ENOSPC match the model', () => {
       imagesPerPoint: 4,
       maxPointsPerProgram: 60,
       recoveryCrashEvery: 7,
-      fillEvery: 97,
+      fillEvery: 41,
       granularity: 'cache-line',
     },
   });

@@ -19,7 +19,7 @@ test('crash states on the msync (page) model match the model', () => {
       imagesPerPoint: 4,
       maxPointsPerProgram: 60,
       recoveryCrashEvery: 7,
-      fillEvery: 97,
+      fillEvery: 41,
       granularity: 'page',
     },
   });
