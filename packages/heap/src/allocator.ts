@@ -370,64 +370,80 @@ export class Allocator {
     return n;
   }
 
-  /** Where an allocated block lives: its run and block index, or its extent. */
-  locate(offset: number): { run: Run; block: number } | { extent: number; chunks: number } | undefined {
-    if (!Number.isSafeInteger(offset) || offset < this.heapOffset) return undefined;
+  /**
+   * Result of the last successful `locate`: the block's run and index (run set), or its
+   * extent's first chunk and length (run undefined). Reused to keep free() allocation-free.
+   */
+  readonly found: { run: Run | undefined; block: number; extent: number; chunks: number } = {
+    run: undefined,
+    block: 0,
+    extent: 0,
+    chunks: 0,
+  };
+
+  /** Finds the allocated block starting at `offset` (into `found`); false when there is none. */
+  locate(offset: number): boolean {
+    if (!Number.isSafeInteger(offset) || offset < this.heapOffset) return false;
     const i = Math.floor((offset - this.heapOffset) / CHUNK_SIZE);
-    if (i >= this.nChunks) return undefined;
+    if (i >= this.nChunks) return false;
+    const f = this.found;
     const run = this.runs.get(i);
     if (run !== undefined) {
       const rel = offset - run.base - run.g.dataStart;
-      if (rel < 0 || rel % run.g.blockSize !== 0) return undefined;
+      if (rel < 0 || rel % run.g.blockSize !== 0) return false;
       const block = rel / run.g.blockSize;
-      if (block >= run.g.blocks) return undefined;
-      if ((run.avail[block >> 5]! & (1 << (block & 31))) === 0) return undefined;
-      return { run, block };
+      if (block >= run.g.blocks) return false;
+      if ((run.avail[block >> 5]! & (1 << (block & 31))) === 0) return false;
+      f.run = run;
+      f.block = block;
+      return true;
     }
     const n = this.extents.get(i);
-    if (n !== undefined && offset === this.chunkOffset(i) + EXTENT_DATA) return { extent: i, chunks: n };
-    return undefined;
+    if (n !== undefined && offset === this.chunkOffset(i) + EXTENT_DATA) {
+      f.run = undefined;
+      f.extent = i;
+      f.chunks = n;
+      return true;
+    }
+    return false;
   }
 
   /** Logs and queues the free of a located block; the DRAM index changes at commit. */
   free(offset: number, tx: AllocTx): void {
-    const where = this.locate(offset);
-    if (where === undefined) throw new FerriteError('EINVAL', `free(${offset}): not an allocated block`);
-    if ('run' in where) {
-      const { run, block } = where;
+    if (!this.locate(offset)) throw new FerriteError('EINVAL', `free(${offset}): not an allocated block`);
+    const { run, block, extent, chunks } = this.found;
+    if (run !== undefined) {
       const bm = run.base + 8;
       tx.snapshot(bm + (block >> 6) * 8, 8);
       tx.defer(OP_CLEAR_BIT, bm + (block >> 3), 1 << (block & 7));
     } else {
-      const off = this.chunkOffset(where.extent);
+      const off = this.chunkOffset(extent);
       tx.snapshot(off, 8);
-      tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, where.chunks - 1));
+      tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, chunks - 1));
     }
   }
 
   /** Makes blocks freed by a committed transaction available again. */
   commitFree(offset: number): void {
-    const where = this.locate(offset);
-    invariant(where !== undefined, 'a block freed in a transaction is still located at its commit');
-    if ('run' in where) {
-      const { run, block } = where;
+    invariant(this.locate(offset), 'a block freed in a transaction is still located at its commit');
+    const { run, block, extent, chunks } = this.found;
+    if (run !== undefined) {
       run.avail[block >> 5] = (run.avail[block >> 5]! & ~(1 << (block & 31))) >>> 0;
       run.nFree++;
       if ((block >> 5) < run.hint) run.hint = block >> 5;
       if (!run.inPartial) this.pushPartial(run);
     } else {
-      this.extents.delete(where.extent);
-      this.insertFree(where.extent, where.chunks);
-      this.spanStarts.add(where.extent);
+      this.extents.delete(extent);
+      this.insertFree(extent, chunks);
+      this.spanStarts.add(extent);
     }
   }
 
   /** Usable bytes of an allocated block; EINVAL when `offset` is not one. */
   usableSize(offset: number): number {
-    const where = this.locate(offset);
-    if (where === undefined) throw new FerriteError('EINVAL', `usableSize(${offset}): not an allocated block`);
-    if ('run' in where) return where.run.g.blockSize;
-    return where.chunks * CHUNK_SIZE - EXTENT_DATA;
+    if (!this.locate(offset)) throw new FerriteError('EINVAL', `usableSize(${offset}): not an allocated block`);
+    const f = this.found;
+    return f.run !== undefined ? f.run.g.blockSize : f.chunks * CHUNK_SIZE - EXTENT_DATA;
   }
 
   get freeChunks(): number {

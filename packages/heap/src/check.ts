@@ -8,7 +8,7 @@ import { decodeHeader, KIND_EXTENT, KIND_FREE, KIND_LOG, KIND_RUN, runGeometries
 import type { DecodedHeader } from './chunks.js';
 import { readHeaderCopy } from './header.js';
 import type { HeaderFields } from './header.js';
-import { CHUNK_SIZE, EXTENT_DATA, HEADER_A, HEADER_B, peekU64, ROOT_OFFSET, ROOT_SIZE } from './layout.js';
+import { CHUNK_SIZE, HEADER_A, HEADER_B, peekU64, ROOT_OFFSET, ROOT_SIZE } from './layout.js';
 import type { Mem } from './mem.js';
 import { countValidEntries } from './undo-log.js';
 import type { UndoLog } from './undo-log.js';
@@ -173,10 +173,9 @@ export function checkPool(pool: Checked): CheckReport {
   const rootSize = peekU64(view, ROOT_SIZE);
   if (rootOffset < 0 || rootSize < 0) add(ROOT_OFFSET, 'root', 'root record holds a value above 2^53');
   else if (rootOffset !== 0) {
-    const where = alloc.locate(rootOffset);
-    if (where === undefined) add(ROOT_OFFSET, 'root', `root ${rootOffset} is not an allocated block`);
+    if (!alloc.locate(rootOffset)) add(ROOT_OFFSET, 'root', `root ${rootOffset} is not an allocated block`);
     else {
-      const usable = 'run' in where ? where.run.g.blockSize : where.chunks * CHUNK_SIZE - EXTENT_DATA;
+      const usable = alloc.usableSize(rootOffset);
       if (usable < rootSize) add(ROOT_SIZE, 'root', `root size ${rootSize} exceeds its block (${usable})`);
     }
   }

@@ -91,12 +91,15 @@ export class TxImpl implements Transaction, AllocTx {
   private readonly coverage = new Coverage();
   /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
   private readonly flushList = new RangeList();
-  private ops: number[] = [];
+  /** Deferred metadata changes: (op, offset, arg) triples; `nOps` numbers used. */
+  private readonly ops: number[] = [];
+  private nOps = 0;
   private undrained = false;
   private mustDrain = false;
   /** Anything written to the pool (log entries, or metadata) by this transaction. */
   touched = false;
-  private freed: number[] = [];
+  private readonly freed: number[] = [];
+  private nFreed = 0;
   private readonly freedSet = new Set<number>();
   private commitHooks: (() => void)[] = [];
   private abortHooks: (() => void)[] = [];
@@ -157,7 +160,7 @@ export class TxImpl implements Transaction, AllocTx {
     if (this.freedSet.has(offset)) throw new FerriteError('EINVAL', `free(${offset}): already freed in this transaction`);
     if (offset === this.host.rootBlock) throw new FerriteError('EINVAL', `free(${offset}): the root object cannot be freed`);
     this.host.alloc.free(offset, this);
-    this.freed.push(offset);
+    this.freed[this.nFreed++] = offset;
     this.freedSet.add(offset);
   }
 
@@ -273,21 +276,26 @@ export class TxImpl implements Transaction, AllocTx {
   }
 
   defer(op: number, offset: number, arg: number): void {
-    this.ops.push(op, offset, arg);
+    const ops = this.ops;
+    const n = this.nOps;
+    ops[n] = op;
+    ops[n + 1] = offset;
+    ops[n + 2] = arg;
+    this.nOps = n + 3;
     this.touched = true;
   }
 
   cancelDeferred(offset: number): void {
     const ops = this.ops;
     let w = 0;
-    for (let r = 0; r < ops.length; r += 3) {
+    for (let r = 0; r < this.nOps; r += 3) {
       if (ops[r] === OP_HEADER && ops[r + 1] === offset) continue;
       ops[w] = ops[r]!;
       ops[w + 1] = ops[r + 1]!;
       ops[w + 2] = ops[r + 2]!;
       w += 3;
     }
-    ops.length = w;
+    this.nOps = w;
   }
 
   needDrain(): void {
@@ -302,16 +310,17 @@ export class TxImpl implements Transaction, AllocTx {
   /** Makes pending snapshots durable (one drain), then applies the deferred metadata changes. */
   private drainAndApply(): void {
     this.mustDrain = false;
-    if (!this.undrained && this.ops.length === 0) return;
+    if (!this.undrained && this.nOps === 0) return;
     const mem = this.host.mem;
     if (this.undrained) {
       mem.drain();
       this.undrained = false;
     }
     const ops = this.ops;
-    if (ops.length === 0) return;
+    const nOps = this.nOps;
+    if (nOps === 0) return;
     const { bytes, view } = mem;
-    for (let i = 0; i < ops.length; i += 3) {
+    for (let i = 0; i < nOps; i += 3) {
       const op = ops[i]!;
       const off = ops[i + 1]!;
       const arg = ops[i + 2]!;
@@ -337,7 +346,7 @@ export class TxImpl implements Transaction, AllocTx {
           invariant(false, 'known deferred op');
       }
     }
-    ops.length = 0;
+    this.nOps = 0;
   }
 
   // ---- end of a transaction ----
@@ -354,7 +363,7 @@ export class TxImpl implements Transaction, AllocTx {
         mem.drain();
       }
       bumpGeneration(mem, log);
-      for (const off of this.freed) alloc.commitFree(off);
+      for (let i = 0; i < this.nFreed; i++) alloc.commitFree(this.freed[i]!);
     }
     const hooks = this.commitHooks;
     this.finish();
@@ -372,7 +381,7 @@ export class TxImpl implements Transaction, AllocTx {
   /** Undoes everything, then runs the abort hooks; leaves the transaction active. */
   private rollback(): void {
     const { mem, log, alloc } = this.host;
-    this.ops.length = 0;
+    this.nOps = 0;
     if (this.touched) {
       rollBack(mem, log, this.host.size);
       log.load(this.host.size);
@@ -392,12 +401,12 @@ export class TxImpl implements Transaction, AllocTx {
   private resetState(): void {
     this.coverage.clear();
     this.flushList.clear();
-    if (this.ops.length !== 0) this.ops.length = 0;
+    this.nOps = 0;
     this.undrained = false;
     this.mustDrain = false;
     this.touched = false;
-    if (this.freed.length > 0) {
-      this.freed.length = 0;
+    if (this.nFreed > 0) {
+      this.nFreed = 0;
       this.freedSet.clear();
     }
     if (this.commitHooks.length > 0) this.commitHooks = [];
