@@ -2,8 +2,9 @@
  * The fuzzer's probe for damaged pool images (run by fuzz-worker.ts in a child process).
  *
  * Phase 1, the file path as users meet it: the image is written to a scratch file and the
- * command's own read-only code runs on it (`checkFile`: header scan, read-only open, heap
- * check, reachability, every collection validated and every entry decoded), then `dump`.
+ * command's own read-only code runs on it: `info`, then `checkFile` (header scan,
+ * read-only open, heap check, reachability, every collection validated and every entry
+ * decoded), then `dump`.
  * Phase 2, a writable open of an in-memory copy: recovery runs on the damaged log, then one
  * write transaction and a check. Either phase may end in a FerriteError (typed: fine); any
  * other exception is a bug, reported with its stack.
@@ -13,8 +14,8 @@
  * cannot see: value bytes carry no checksum).
  */
 import { writeFileSync, rmSync } from 'node:fs';
-import { FerriteError, isFerriteError } from '@ferrite/core';
-import type { Granularity, Region } from '@ferrite/core';
+import { isFerriteError } from '@ferrite/core';
+import { MemoryRegion } from '../memory-region.js';
 import { Pool } from '@ferrite/heap';
 import { Store } from '@ferrite/tx';
 import { checkFile } from '../../../src/deep-check.js';
@@ -22,37 +23,15 @@ import { decodeHeaders } from '../../../src/inspect.js';
 import { main } from '../../../src/cli.js';
 import type { ProbeOutcome } from '../fuzz-worker.js';
 
-/** A plain writable Region over a private array (no persistence to model here). */
-class MemoryRegion implements Region {
-  readonly granularity: Granularity = 'cache-line';
-  readonly isPmem = false;
-  readonly writable = true;
-  constructor(public bytes: Uint8Array) {}
-  get length(): number {
-    return this.bytes.length;
-  }
-  private check(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.bytes.length) {
-      throw new FerriteError('ERANGE', `range ${offset}+${length} outside ${this.bytes.length}`);
-    }
-  }
-  flush(offset: number, length: number): void {
-    this.check(offset, length);
-  }
-  flushRanges(ranges: ArrayLike<number>, count = ranges.length / 2): void {
-    for (let i = 0; i < count; i++) this.check(ranges[2 * i], ranges[2 * i + 1]);
-  }
-  drain(): void {}
-  persist(offset: number, length: number): void {
-    this.check(offset, length);
-  }
-  close(): void {}
+function dumpOf(path: string): { code: number; text: string; stderr: string } {
+  return command(['dump', path]);
 }
 
-function dumpOf(path: string): { code: number; text: string; stderr: string } {
+/** Runs a command in-process on the damaged file, capturing its output. */
+function command(argv: string[]): { code: number; text: string; stderr: string } {
   let text = '';
   let stderr = '';
-  const code = main(['dump', path], {
+  const code = main(argv, {
     stdout: { write: (s: string) => (text += s), isTTY: false },
     stderr: { write: (s: string) => (stderr += s), isTTY: false },
   });
@@ -158,6 +137,11 @@ export function probe(image: Uint8Array, scratch: string, _index: number): Probe
   try {
     writeFileSync(scratch, image, { mode: 0o600 });
     try {
+      // info first: it reads the header, the usage and the collections its own way (stats
+      // reads the same through the same functions).
+      const info = command(['info', scratch, '--json']);
+      const infoBug = (info.stderr + info.text).split('\n').find((l) => /internal error/.test(l));
+      if (infoBug !== undefined) return { outcome: 'bug', error: `info: ${infoBug.trim()}` };
       const result = checkFile(scratch);
       // The command survives a bug in a lower layer by reporting it as kind 'internal'; for
       // the fuzzer that is still a bug.
