@@ -28,7 +28,8 @@ const SOAK = process.env.FERRITE_SOAK === '1';
 const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 2000));
 
 /**
- * Bugs this fuzzer found that are reported to their owners and not fixed yet: untyped
+ * Bugs this fuzzer found that are reported to their owners and not fixed yet (deterministic
+ * reproducers: packages/cli/test/store-damage.test.ts): untyped
  * exceptions (never signals, hangs or OOM, which always fail) from one source file, matched
  * by file and error text so the match survives edits of other lines. Each is printed on every
  * run with a reproducer; a finding anywhere else fails the test. Remove an entry once fixed
@@ -44,11 +45,6 @@ const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; read
     file: 'tx/src/codec/values.ts',
     error: /MessagePack|end of buffer|Unexpected|Invalid/i,
     issue: 'msgpackr decode errors of a damaged value escape as plain Error instead of ECORRUPT',
-  },
-  {
-    file: 'tx/src/collections/hash-map.ts',
-    error: /invariant violated: an entry of old bucket i moves/,
-    issue: 'invariant() on the hash stored in an entry read from the pool during a rehash step (should be ECORRUPT)',
   },
 ];
 
