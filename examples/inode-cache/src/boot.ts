@@ -229,7 +229,7 @@ async function crashAndResume(root: string, pool: string, size: number, o: BootO
     const rec = cache.scanRecord;
     invariant(rec !== undefined, 'the killed scan committed its scan record');
     const counts = cache.counts();
-    out(`reopened: ${store.recovered ? 'an interrupted transaction was rolled back' : 'no transaction was in flight'}; scan ${rec.state}; ${formatCount(counts.dirents)} entries and ${formatCount(counts.dirs)} directory listings cached; last committed directory ${rec.lastDir}`);
+    out(`reopened ${pool} (${store.info.medium}; durability by ${store.info.persistence}): ${store.recovered ? 'an interrupted transaction was rolled back' : 'no transaction was in flight'}; scan ${rec.state}; ${formatCount(counts.dirents)} entries and ${formatCount(counts.dirs)} directory listings cached; last committed directory ${rec.lastDir}`);
     const before = cache.verify();
     out(`verified everything the cache holds against the tree: ${formatCount(before.entries)} entries in ${formatCount(before.dirs)} listings, ${before.mismatchCount} mismatches`);
     if (before.mismatchCount > 0) throw new CacheError('ENOENT', `the cache disagrees with the tree after the crash:\n${before.mismatches.join('\n')}`);

@@ -20,6 +20,12 @@ export function checkCanDropCaches(uid: number | undefined = process.getuid?.())
   if (uid !== 0) {
     throw new CacheError('EPERM', `--drop-caches needs root (it writes ${DROP_CACHES}); run as root, e.g. with sudo, or leave the flag out (then the cold runs see the kernel's caches warm, and the table says so)`);
   }
+  // Root in a container may still be refused: find out now, not after generating a tree.
+  try {
+    closeSync(openSync(DROP_CACHES, 'w'));
+  } catch (err) {
+    throw new CacheError('EPERM', `--drop-caches: cannot open ${DROP_CACHES} for writing (${errnoCode(err) ?? 'error'}); a container may forbid it even to root`);
+  }
 }
 
 /** Flushes dirty data (`sync`) and drops clean caches. */
