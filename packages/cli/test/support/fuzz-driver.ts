@@ -31,7 +31,7 @@ export interface FuzzOptions {
   /** Directory for scratch files (tmpfs when available). */
   readonly scratchRoot?: string;
   /**
-   * Where the damaged image of every finding is written (`case-<index>.pool`), the exact bytes
+   * Where the damaged image of the first finding of each site is written (`case-<index>.pool`), the exact bytes
    * that failed: base images carry random uuids and hash seeds, so a damage description alone
    * does not reproduce a case in another run. Default: no images kept.
    */
@@ -211,7 +211,8 @@ export async function runFuzz(opts: FuzzOptions, sizes: readonly number[]): Prom
     if (opts.findingsDir !== undefined && findings.length > 0) {
       mkdirSync(opts.findingsDir, { recursive: true });
       const bases = opts.images.map((p) => new Uint8Array(readFileSync(p)));
-      for (const f of findings) {
+      // One image per site (its first case) is enough to replay it, and bounded on disk.
+      for (const { example: f } of groupFindings(findings)) {
         f.image = join(opts.findingsDir, `case-${f.index}.pool`);
         writeFileSync(f.image, applyDamage(bases[f.base], f.damage, bases));
       }
