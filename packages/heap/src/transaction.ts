@@ -91,6 +91,8 @@ export class TxImpl implements Transaction, AllocTx {
   private readonly coverage = new Coverage();
   /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
   private readonly flushList = new RangeList();
+  /** Scratch: log entry ranges to flush before a drain. */
+  private readonly entryRanges = new RangeList();
   /** Deferred metadata changes: (op, offset, arg) triples; `nOps` numbers used. */
   private readonly ops: number[] = [];
   private nOps = 0;
@@ -313,7 +315,14 @@ export class TxImpl implements Transaction, AllocTx {
     if (!this.undrained && this.nOps === 0) return;
     const mem = this.host.mem;
     if (this.undrained) {
-      mem.drain();
+      const er = this.entryRanges;
+      er.clear();
+      this.host.log.takeUnflushed(er);
+      if (er.n === 1) mem.persist(er.data[0]!, er.data[1]!);
+      else {
+        mem.flushRanges(er.data, er.n);
+        mem.drain();
+      }
       this.undrained = false;
     }
     const ops = this.ops;

@@ -18,6 +18,7 @@ import {
   ROOT_RECORD, SEGMENT_RESERVE, writeU64,
 } from './layout.js';
 import type { Mem } from './mem.js';
+import type { RangeList } from './coverage.js';
 
 export interface Segment {
   /** Offset of the first entry. */
@@ -68,10 +69,39 @@ export class UndoLog {
     this.reset();
   }
 
+  /**
+   * Entries are flushed lazily, all together right before the drain that must make them
+   * durable (nothing relies on an entry before that drain): [unflushed, pos) of the current
+   * segment, plus the finished ranges of earlier segments. One range then costs one native
+   * call (persist) instead of a flush per entry and a drain.
+   */
+  private unflushed = -1;
+  private readonly doneRanges: number[] = [];
+
   reset(): void {
     this.seg = 0;
     this.pos = LOG_ENTRIES;
     this.entries = 0;
+    this.unflushed = -1;
+    this.doneRanges.length = 0;
+  }
+
+  /** Appends the written but not yet flushed entry bytes to `out`, and forgets them. */
+  takeUnflushed(out: RangeList): void {
+    const d = this.doneRanges;
+    for (let i = 0; i < d.length; i += 2) out.push(d[i]!, d[i + 1]!);
+    if (d.length > 0) d.length = 0;
+    if (this.unflushed >= 0) {
+      out.push(this.unflushed, this.pos - this.unflushed);
+      this.unflushed = -1;
+    }
+  }
+
+  private closeUnflushed(): void {
+    if (this.unflushed >= 0) {
+      this.doneRanges.push(this.unflushed, this.pos - this.unflushed);
+      this.unflushed = -1;
+    }
   }
 
   get capacity(): number {
@@ -91,12 +121,13 @@ export class UndoLog {
   /** Moves the cursor to the next existing segment; false when there is none. */
   nextSegment(): boolean {
     if (this.seg + 1 >= this.segments.length) return false;
+    this.closeUnflushed();
     this.seg++;
     this.pos = this.segments[this.seg]!.start;
     return true;
   }
 
-  /** Writes one entry for [offset, offset + length) at the cursor and flushes it (no drain). */
+  /** Writes one entry for [offset, offset + length) at the cursor (flushed at the next drain). */
   write(offset: number, length: number): void {
     invariant(length > 0 && pad8(length) <= this.room(), 'log entry must fit its segment');
     const { bytes, view } = this.mem;
@@ -113,7 +144,7 @@ export class UndoLog {
     view.setUint32(p + 16, length, true);
     const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
     view.setUint32(p + 20, crc, true);
-    this.mem.flush(p, ENTRY_HEADER + length);
+    if (this.unflushed < 0) this.unflushed = p;
     this.pos = p + ENTRY_HEADER + pad8(length);
     this.entries++;
   }
