@@ -2,7 +2,8 @@
  * Fixed programs checked at every crash point with every image mode: the shapes most likely
  * to break (value structures created in a transaction that aborts, queue segments filled and
  * emptied, a hash map growing past its first table, deletes that free blocks, reopen between
- * transactions). Random programs find these too, but only by chance.
+ * transactions, a delete and an insert of the same size in one transaction). Random programs
+ * find these too, but only by chance.
  */
 import { test } from 'node:test';
 import type { Op, Step, Value } from './model.js';
@@ -53,6 +54,17 @@ const SCENARIOS: { name: string; program: Step[] }[] = [
       { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'delete', key: 3 }], abort: true },
       { kind: 'reopen' },
       { kind: 'tx', ops: [1, 5, 'x'].map((key) => ({ c: 'sorted' as const, name: 's0', op: 'delete' as const, key })), abort: false },
+    ],
+  },
+  {
+    // A block freed in a transaction must not be handed out again before that transaction
+    // commits: the delete and the insert below are the same size class.
+    name: 'delete and insert in one transaction (freed blocks must not be reused before commit)',
+    program: [
+      { kind: 'tx', ops: [{ c: 'map', name: 'm0', op: 'set', key: 'a', value: 'x'.repeat(50) }, { c: 'map', name: 'm0', op: 'set', key: 'b', value: 'y'.repeat(50) }], abort: false },
+      { kind: 'tx', ops: [{ c: 'map', name: 'm0', op: 'delete', key: 'a' }, { c: 'map', name: 'm0', op: 'set', key: 'c', value: 'z'.repeat(50) }], abort: false },
+      { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'set', key: 1, value: 'p'.repeat(50) }], abort: false },
+      { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'delete', key: 1 }, { c: 'map', name: 'm1', op: 'set', key: 'd', value: 'q'.repeat(50) }], abort: false },
     ],
   },
 ];
