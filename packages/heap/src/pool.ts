@@ -82,9 +82,13 @@ export class Pool implements TxHost {
   readonly recovered: boolean;
   /** That rollback happened in a private copy (read-only open): the file still holds the log. */
   readonly recoveredInMemory: boolean;
+  /** Offset of chunk 0: user ranges (addRange) must lie in [heapOffset, size). */
   readonly heapOffset: number;
+  /** @internal The region window and flush/drain counters. */
   readonly mem: Mem;
+  /** @internal The undo log. */
   readonly log: UndoLog;
+  /** @internal The allocator's DRAM index. */
   readonly alloc: Allocator;
   private header: HeaderFields;
   private readonly maxSize: number;
