@@ -301,6 +301,9 @@ async function bootCommand(values: Values): Promise<number> {
 /** `__run cold ROOT LOOKUPS` / `__run hot ROOT LOOKUPS POOL [--deep]`: one measured start, JSON on stdout. */
 function internalRun(positionals: string[], values: Values): number {
   const [kind, root, lookupsFile, pool] = positionals;
+  if (!((kind === 'cold' && positionals.length === 3) || (kind === 'hot' && positionals.length === 4))) {
+    throw usageError('usage (internal, used by boot): inode-cache __run cold ROOT LOOKUPS.json | __run hot ROOT LOOKUPS.json POOL [--deep]');
+  }
   const lookups = JSON.parse(readFileSync(lookupsFile, 'utf8')) as string[];
   const result = kind === 'cold' ? coldRun(root, lookups) : hotRun(pool, root, lookups, values.deep === true);
   out(JSON.stringify(result));
