@@ -6,7 +6,14 @@ import { Progress } from '../progress.js';
 function human(r: CheckResult, repair: boolean): string {
   const lines: string[] = [];
   if (r.repaired !== undefined) {
-    if (r.repaired.length === 0) lines.push(repair && !r.ok ? 'repaired: nothing (no problem found is repairable)' : 'repaired: nothing to repair');
+    if (r.repaired.length === 0) {
+      const why = r.ok
+        ? 'nothing to repair'
+        : r.problems.some((p) => p.kind === 'leak')
+          ? 'nothing (leaked blocks are freed only when they are the only problem)'
+          : 'nothing (no problem found is repairable)';
+      lines.push(`repaired: ${why}`);
+    }
     for (const action of r.repaired) lines.push(`repaired: ${action}`);
   }
   const counts =
