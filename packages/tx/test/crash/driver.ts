@@ -188,38 +188,48 @@ export function assertClean(store: Store, where: string): void {
 
 /**
  * Fills the store until the pool is full (ENOSPC, with growth capped by `maxSize`), then
- * empties what was added, checking that the ENOSPC left nothing behind and that the store is
- * clean again. Fills a queue (emptied by shifts, which never allocate), with values halving
- * in size on ENOSPC so that filling takes few transactions. Returns how many values fitted.
+ * empties what was added, checking that each ENOSPC left nothing behind and that the store
+ * is clean again. Values go alternately to a hash map and a queue, halving in size on ENOSPC
+ * so that filling takes few transactions; emptying deletes and shifts them (neither may need
+ * to allocate: a full pool must be able to shrink). Returns how many values fitted.
  */
 export function fillAndEmpty(store: Store, where: string): number {
   const before = observe(store);
-  const junk = store.queue<string>('fill');
-  let added = 0;
+  const map = store.map<number, string>('fill-map');
+  const queue = store.queue<string>('fill-queue');
+  let inMap = 0;
+  let inQueue = 0;
   let size = 8192;
-  let fullAt = -1;
+  let full = 0;
   for (let guard = 0; guard < 10_000 && size >= 8; guard++) {
+    const toMap = (inMap + inQueue + full) % 2 === 0;
     try {
-      junk.push('f'.repeat(size));
-      added++;
+      if (toMap) map.set(inMap, 'f'.repeat(size));
+      else queue.push('f'.repeat(size));
+      if (toMap) inMap++;
+      else inQueue++;
     } catch (err) {
       if (!isFerriteError(err, 'ENOSPC')) throw err;
-      fullAt = added;
+      full++;
       size = size >> 1;
     }
   }
-  assert.ok(fullAt >= 0, `${where}: the pool never reported ENOSPC while filling`);
-  assert.equal(junk.length, added, `${where}: a failed push changed the queue's length`);
+  assert.ok(full > 0, `${where}: the pool never reported ENOSPC while filling`);
+  assert.equal(map.size, inMap, `${where}: a failed set changed the map's size`);
+  assert.equal(queue.length, inQueue, `${where}: a failed push changed the queue's length`);
   assertClean(store, `${where} (full)`);
-  // Several shifts per transaction (bounded, so no transaction outgrows the undo log).
-  for (let i = 0; i < added; i += 8) {
+  // Several removals per transaction (bounded, so no transaction outgrows the undo log).
+  for (let i = 0; i < Math.max(inMap, inQueue); i += 8) {
     store.transaction(() => {
-      for (let j = i; j < Math.min(added, i + 8); j++) assert.ok(junk.shift() !== undefined, `${where}: fill value ${j} vanished`);
+      for (let j = i; j < Math.min(inMap, i + 8); j++) assert.ok(map.delete(j), `${where}: fill value ${j} vanished from the map`);
+      for (let j = i; j < Math.min(inQueue, i + 8); j++) assert.ok(queue.shift() !== undefined, `${where}: fill value ${j} vanished from the queue`);
     });
   }
-  assert.equal(junk.length, 0, `${where}: fill queue not empty after shifting everything`);
-  store.drop('fill');
+  assert.equal(map.size, 0, `${where}: fill map not empty after deleting everything`);
+  assert.equal(queue.length, 0, `${where}: fill queue not empty after shifting everything`);
+  store.drop('fill-map');
+  store.drop('fill-queue');
   assertClean(store, `${where} (emptied)`);
   assert.deepStrictEqual(observe(store), before, `${where}: filling and emptying changed the program's data`);
-  return added;
+  return inMap + inQueue;
 }

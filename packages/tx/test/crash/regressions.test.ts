@@ -2,8 +2,8 @@
  * Every bug the crash suite found, kept as a test that replays it (program + seed), so that
  * it stays fixed. Each entry says what went wrong and where.
  *
- * A test marked `todo` reproduces a bug that is reported but not fixed yet: node:test runs it
- * and shows its failure without failing the run. Remove the `todo` once the fix lands.
+ * A bug reported but not fixed yet is kept as a test marked `todo` (node:test runs it and
+ * shows its failure without failing the run); the marker goes once the fix lands.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,9 +20,9 @@ const SIZE = 128 << 10;
  * `PMap.deleteIn` runs a migration step first (`prepareMigration` allocates the new table's
  * segments). A full store then cannot be emptied by deleting: the only way out is `drop` or
  * `clear`. A delete must never need to allocate (or must skip the migration step when the
- * allocation fails). Owner: packages/tx/src/collections/hash-map.ts.
+ * allocation fails). Fixed in 893f922 (PMap deletes no longer run a migration step).
  */
-test('a hash map on a full pool can still delete (no allocation for a rehash step)', { todo: 'reported: PMap.deleteIn allocates for its migration step, so a full pool cannot delete' }, () => {
+test('a hash map on a full pool can still delete (no allocation for a rehash step)', () => {
   const store = Store.open(new SimulatedRegion(SIZE), { create: true, size: SIZE, maxSize: SIZE, layout: 'regression' });
   const m = store.map<number, string>('m');
   let n = 0;
