@@ -27,7 +27,7 @@
  * it was read is not trusted and is read again by the next pass.
  */
 import { lstatSync, readdirSync, realpathSync, type Stats } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { attrsOf, diffAttrs, typeOfMode, type EntryType, type InodeAttrs } from './fs-types.js';
 import { CacheError, errnoCode, invariant } from './invariant.js';
 import type { CacheStore, DirRecord, DirentRecord, InodeRecord, ScanRecord } from './store-api.js';
@@ -401,29 +401,33 @@ export class InodeCache {
       this.rootRef = { root: rec.root, rootIno: rec.rootIno };
     }
     const scan = this.rootRef;
-    const abs = resolve(path);
-    const rel = relative(scan.root, abs);
-    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      throw new CacheError('EOUTSIDE', `${path}: outside the cached tree ${scan.root}`);
-    }
+    let abs = isAbsolute(path) ? normalize(path) : resolve(path);
+    while (abs.length > 1 && abs.endsWith(sep)) abs = abs.slice(0, -1); // 'dir/' is 'dir'
+    // The root is a real, normalized path; so is `abs`: a prefix test is `path.relative`'s answer.
+    const prefix = scan.root.endsWith(sep) ? scan.root : `${scan.root}${sep}`;
+    let rel: string;
+    if (abs === scan.root) rel = '';
+    else if (abs.startsWith(prefix)) rel = abs.slice(prefix.length);
+    else throw new CacheError('EOUTSIDE', `${path}: outside the cached tree ${scan.root}`);
+    const names = rel === '' ? [] : rel.split(sep);
     let ino = scan.rootIno;
     let type: EntryType = 'dir';
-    let walked = scan.root;
-    for (const name of rel === '' ? [] : rel.split(sep)) {
+    // Built only for messages: joining at every step would cost more than the lookups.
+    const walkedTo = (i: number): string => join(scan.root, ...names.slice(0, i));
+    for (let i = 0; i < names.length; i++) {
       if (type !== 'dir') {
-        throw new CacheError('ENOTDIR', `${path}: ${walked} is ${type === 'symlink' ? 'a symbolic link (the cache does not follow links)' : 'not a directory'}`);
+        throw new CacheError('ENOTDIR', `${path}: ${walkedTo(i)} is ${type === 'symlink' ? 'a symbolic link (the cache does not follow links)' : 'not a directory'}`);
       }
-      const d = this.store.dirents.get([ino, name]);
+      const d = this.store.dirents.get([ino, names[i]]);
       if (d === undefined) {
         if (this.store.dirs.has(ino)) throw new CacheError('ENOENT', `${path}: no such entry in the cache (as of its last scan)`);
-        throw new CacheError('ENOENT', `${path}: not cached: ${walked} has not been listed (scan interrupted, or the directory was unreadable)`);
+        throw new CacheError('ENOENT', `${path}: not cached: ${walkedTo(i)} has not been listed (scan interrupted, or the directory was unreadable)`);
       }
       ino = d.ino;
       type = d.type;
-      walked = join(walked, name);
     }
     const rec = this.store.inodes.get(ino);
-    invariant(rec !== undefined, `inode ${ino} named by ${walked} is cached`);
+    invariant(rec !== undefined, `inode ${ino} named by ${abs} is cached`);
     return { path: abs, ino, type, attrs: stripRefs(rec) };
   }
 

@@ -177,6 +177,11 @@ test('lookups: outside the tree, missing entries, through a symlink', () => {
       return 'none';
     };
     assert.equal(code(() => cache.resolve(join(t.root, '..'))), 'EOUTSIDE');
+    assert.equal(code(() => cache.resolve(`${t.root}-sibling/x`)), 'EOUTSIDE', 'a name that only starts like the root');
+    assert.equal(cache.resolve(`${t.root}/`).ino, cache.resolve(t.root).ino, 'a trailing slash names the same directory');
+    assert.equal(cache.resolve(`${t.root}//./`).ino, cache.resolve(t.root).ino);
+    const relative = cache.resolve(join(t.root, 'x', '..')); // '..' is resolved lexically
+    assert.equal(relative.ino, cache.resolve(t.root).ino);
     assert.equal(code(() => cache.resolve('/')), 'EOUTSIDE');
     assert.equal(code(() => cache.resolve(join(t.root, 'no-such-thing'))), 'ENOENT');
     const link = t.plan.entries.find((e) => e.type === 'symlink');
