@@ -29,9 +29,13 @@ interface Recovered {
 
 let totalStates = 0;
 
-function scenarioFor(program: TxProgram[], opts: { size: number; maxSize: number; prefix: TxProgram[] }) {
+function scenarioFor(
+  program: TxProgram[],
+  opts: { size: number; maxSize: number; prefix: TxProgram[]; granularity?: 'cache-line' | 'page' },
+) {
+  const granularity = opts.granularity ?? 'cache-line';
   // Reference run, uncrashed: the model after every transaction.
-  const ref = new SimulatedRegion(opts.size);
+  const ref = new SimulatedRegion(opts.size, { granularity });
   const refPool = Pool.create(ref, { layout: LAYOUT, size: opts.size, maxSize: opts.maxSize });
   let start = initRoot(refPool);
   for (const p of opts.prefix) start = runTx(refPool, start, p);
@@ -42,7 +46,7 @@ function scenarioFor(program: TxProgram[], opts: { size: number; maxSize: number
     refPool,
     scenario: {
       setup(): { region: SimulatedRegion; state: Setup } {
-        const region = new SimulatedRegion(opts.size);
+        const region = new SimulatedRegion(opts.size, { granularity });
         const pool = Pool.create(region, { layout: LAYOUT, size: opts.size, maxSize: opts.maxSize });
         let model = initRoot(pool);
         for (const p of opts.prefix) model = runTx(pool, model, p);
@@ -85,6 +89,18 @@ test('crash at every flush/drain point of random transaction programs (small poo
   );
   console.log(`heap crash states checked: ${totalStates}`);
   assert.ok(totalStates > 0);
+});
+
+test('the same programs on the msync (page) persistency model', () => {
+  const before = totalStates;
+  fc.assert(
+    fc.property(programArb(4, 4), (program) => {
+      const { scenario } = scenarioFor(program, { size: 65536, maxSize: 4 * 65536, prefix: [], granularity: 'page' });
+      forEveryCrashPoint({ ...scenario, seeds: SOAK ? 8 : 4, on: 'any' });
+    }),
+    { numRuns: SOAK ? 30 : 3, seed: 0xbeef, endOnFailure: true },
+  );
+  console.log(`heap crash states checked (page model): ${totalStates - before}`);
 });
 
 test('crash points of a transaction that overflows the undo log into new segments', () => {
@@ -153,4 +169,9 @@ test('uncrashed programs leave the model state exactly', () => {
     }),
     { numRuns: SOAK ? 500 : 50, seed: 42 },
   );
+});
+
+test('crash states total', () => {
+  console.log(`heap crash states checked (all crash tests in this file): ${totalStates}`);
+  assert.ok(totalStates > 1000);
 });
