@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { defaultPoolDir } from '@ferrite/native';
 import { childCommand } from '../src/boot.js';
+import { FerriteCacheStore } from '../src/ferrite-store.js';
 import { makeTree, type TempTree } from './helpers.js';
 import { runMain } from './run-main.js';
 
@@ -116,6 +117,17 @@ test('scan, stat, ls agree with the file system; bad paths fail clearly and leav
       assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, message, args.join(' '));
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'a message, not a stack trace');
+    }
+    await assertVerifies(pool, 300);
+
+    // Another holder of the pool (here this process): a clear EBUSY, nothing touched.
+    const holder = FerriteCacheStore.open(pool, { create: false });
+    try {
+      const busy = await runMain(['scan', t.root, '--pool', pool]);
+      assert.equal(busy.status, 1);
+      assert.match(busy.stderr, /^inode-cache: pool: .*lock.*\(EBUSY\)\n$/);
+    } finally {
+      holder.close();
     }
     await assertVerifies(pool, 300);
 
