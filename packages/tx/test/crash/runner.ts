@@ -91,8 +91,10 @@ export function templateImage(poolSize: number, maxSize: number): Uint8Array {
 
 /** Where a failure happened, printed so that it replays. */
 export interface Replay {
-  seed: number | undefined;
-  path: string | undefined;
+  /** The fast-check seed of the suite (its failure report adds the path of the run). */
+  suiteSeed: number | undefined;
+  /** The seed `checkProgram` was given (it picks crash points and image seeds). */
+  pointSeed: number;
   program: string;
   crashPoint: number;
   imageSeed: number;
@@ -101,12 +103,14 @@ export interface Replay {
 
 function fail(replay: Replay, err: unknown): never {
   const where =
-    `crash replay: fast-check seed=${String(replay.seed)} path=${JSON.stringify(replay.path)}\n` +
+    `crash replay: checkProgram(program, ${replay.pointSeed}, options) failed at ` +
+    `crashPoint=${replay.crashPoint} imageSeed=${replay.imageSeed} recoveryCrashes=${JSON.stringify(replay.recoveryCrashes)}\n` +
+    (replay.suiteSeed !== undefined
+      ? `  or FERRITE_CRASH_SEED=${replay.suiteSeed} FERRITE_CRASH_PATH=<path from fast-check's report> node scripts/test.mjs <this file>\n`
+      : '') +
     `  program=${replay.program}\n` +
-    `  crashPoint=${replay.crashPoint} imageSeed=${replay.imageSeed} recoveryCrashes=${JSON.stringify(replay.recoveryCrashes)}\n` +
     `  (failed after ${counters.states} crash states checked by this process)`;
-  const e = new Error(`${where}\n  ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  throw e;
+  throw new Error(`${where}\n  ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 }
 
 interface Execution {
@@ -274,10 +278,10 @@ export function checkProgram(
   program: readonly Step[],
   seed: number,
   opts: RunnerOptions,
-  replay: { seed: number | undefined; path: string | undefined } = { seed: undefined, path: undefined },
+  suiteSeed?: number,
 ): number {
   counters.programs++;
-  const base: Replay = { ...replay, program: describeProgram(program), crashPoint: 0, imageSeed: 0, recoveryCrashes: [] };
+  const base: Replay = { suiteSeed, pointSeed: seed, program: describeProgram(program), crashPoint: 0, imageSeed: 0, recoveryCrashes: [] };
   let events = 0;
   let snaps: Snapshot[] = [];
   try {

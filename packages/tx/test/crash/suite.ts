@@ -29,7 +29,7 @@ export function runCrashSuite(suite: CrashSuite): void {
   fc.assert(
     fc.property(programArb(suite.shape), fc.integer({ min: 0, max: 0x7fffffff }), (program, pointSeed) => {
       if (counters.states - start >= target) return;
-      checkProgram(program, pointSeed, suite.runner);
+      checkProgram(program, pointSeed, suite.runner, seed);
     }),
     {
       seed,
