@@ -170,3 +170,30 @@ test('coverage set: emits exactly the uncovered pieces, merges neighbours', () =
     { numRuns: 200, seed: 3 },
   );
 });
+
+import { assertMatches, initRoot, opArb, runProgram, fillAndEmpty } from './helpers/program.js';
+
+test('long random workloads keep the model, check() and fill/empty (no crash)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ ops: fc.array(opArb(), { minLength: 1, maxLength: 8 }), abort: fc.boolean() }), { minLength: 80, maxLength: 150 }),
+      fc.constantFrom(64 * KB, 256 * KB),
+      (program, size) => {
+      const region = new SimulatedRegion(size);
+      const pool = Pool.create(region, { layout: 'alloc', size, maxSize: 4 * size });
+      const history = runProgram(pool, initRoot(pool), program);
+      const final = history[history.length - 1]!;
+      assertMatches(pool, final);
+      const report = pool.check();
+      assert.ok(report.ok, JSON.stringify(report.problems.slice(0, 3)));
+      const again = Pool.open(SimulatedRegion.fromImage(region.crashImage({ seed: 0, mode: 'media' })), {
+        layout: 'alloc',
+        maxSize: 4 * size,
+      });
+      assertMatches(again, final);
+      fillAndEmpty(again, final);
+      },
+    ),
+    { numRuns: process.env.FERRITE_SOAK === '1' ? 200 : 12, seed: 99 },
+  );
+});
