@@ -76,3 +76,40 @@ test('path pools: create is exclusive, open locks, growth extends the file, read
   rw.close();
   assert.throws(() => Pool.open(join(dir, 'missing.pool'), { layout: 'files' }), (e) => isFerriteError(e, 'ENOENT'));
 });
+
+test('a crashed pool file: read-only open recovers in memory and leaves the file alone; writable open recovers it', async () => {
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const region = new SimulatedRegion(64 * 1024);
+  const pool = Pool.create(region, { layout: 'crashed', size: 64 * 1024 });
+  const root = pool.root(64);
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 1);
+  });
+  region.crashAfter(3, { on: 'drain' }); // before the commit's generation store is durable
+  assert.throws(() =>
+    pool.transaction((tx) => {
+      tx.addRange(root, 8);
+      pool.writeU64(root, 2);
+      tx.alloc(100);
+    }),
+  );
+  const p = path();
+  const image = region.crashImage({ seed: 0, mode: 'live' });
+  writeFileSync(p, image);
+  const ro = Pool.open(p, { layout: 'crashed', readOnly: true });
+  assert.equal(ro.recovered, true);
+  assert.equal(ro.recoveredInMemory, true);
+  assert.equal(ro.readU64(root), 1);
+  assert.ok(ro.check().ok);
+  ro.close();
+  assert.ok(readFileSync(p).equals(Buffer.from(image)), 'the file is untouched');
+  const rw = Pool.open(p, { layout: 'crashed' });
+  assert.equal(rw.recovered, true);
+  assert.equal(rw.readU64(root), 1);
+  assert.ok(rw.check().ok);
+  rw.close();
+  const again = Pool.open(p, { layout: 'crashed' });
+  assert.equal(again.recovered, false);
+  again.close();
+});
