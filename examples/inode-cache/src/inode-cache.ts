@@ -120,6 +120,8 @@ interface Listing {
   dir: InodeAttrs;
   listedAtMs: number;
   entries: { name: string; ino: number; type: EntryType; attrs: InodeAttrs; dev: number }[];
+  /** The directory changed and cannot be read any more: forget its cached listing. */
+  drop?: true;
 }
 
 /** An unlink still to do: the entry `name` of `parent`, whose record was `d`. */
@@ -221,7 +223,7 @@ export class InodeCache {
         const rec = this.scanRecord;
         invariant(rec !== undefined, 'scan record present');
         this.store.meta.set(SCAN_KEY, {
-          ...rec, updatedAtMs: Date.now(), dirsListed: rec.dirsListed + batch.length,
+          ...rec, updatedAtMs: Date.now(), dirsListed: rec.dirsListed + batch.filter((l) => !l.drop).length,
           entriesListed: rec.entriesListed + batch.reduce((n, l) => n + l.entries.length, 0),
           batches: rec.batches + 1, lastDir: batch[batch.length - 1].path,
         });
@@ -258,7 +260,16 @@ export class InodeCache {
         continue;
       }
       const listing = readListing(fs, path, ino, st, listedAtMs, result);
-      if (listing === undefined) continue;
+      if (listing === undefined) {
+        // Unreadable now. A listing cached from before may be stale (the directory changed),
+        // and the cache must not serve it as complete: drop it, with the batch.
+        if (rec !== undefined) {
+          pending.push({ ino, path, dir: attrsOf(st), listedAtMs, entries: [], drop: true });
+          pendingEntries += rec.entries + 1;
+          if (pendingEntries >= batchEntries) flush();
+        }
+        continue;
+      }
       result.dirsListed++;
       result.entriesListed += listing.entries.length;
       for (let i = listing.entries.length - 1; i >= 0; i--) {
@@ -290,6 +301,14 @@ export class InodeCache {
     const { dirents, inodes, dirs } = this.store;
     const unlinks: Unlink[] = [];
     for (const l of batch) {
+      if (l.drop) {
+        for (const [name, d] of [...dirents.children(l.ino)]) {
+          unlinks.push({ parent: l.ino, name, d, keepDirent: false });
+          result.removed++;
+        }
+        dirs.delete(l.ino);
+        continue;
+      }
       const cached = new Map<string, DirentRecord>();
       for (const [name, d] of dirents.children(l.ino)) cached.set(name, d);
       const live = new Set<string>();

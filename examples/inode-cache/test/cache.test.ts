@@ -139,8 +139,8 @@ test('an unreadable directory is reported, skipped, and retried; the rest is cac
   const t = makeTree(300, 5);
   try {
     const cache = new InodeCache(new MemoryStore());
-    const dir = t.plan.entries.find((e) => e.type === 'dir');
-    assert.ok(dir);
+    const dir = t.plan.entries.find((e) => e.type === 'dir' && t.plan.entries.some((c) => c.path.startsWith(`${e.path}/`)));
+    assert.ok(dir, 'a directory with entries');
     const locked = join(t.root, dir.path);
     const denying: FsOps = {
       lstat: realFs.lstat,
@@ -156,6 +156,18 @@ test('an unreadable directory is reported, skipped, and retried; the rest is cac
     assert.equal(cache.resolve(locked).type, 'dir', 'the directory itself is cached');
     const again = cache.revalidate();
     assert.equal(again.unreadable.length, 0);
+    assertAgrees(cache, t.root);
+    // Listed, then unreadable when it has to be read again: its old listing is dropped, not
+    // served as current; the rest stays; the next readable pass brings it back.
+    const before = cache.list(locked).length;
+    const entriesBefore = cache.counts().dirents;
+    assert.ok(before > 0);
+    const deep = cache.revalidate({ deep: true, fs: denying });
+    assert.deepEqual(deep.unreadable, [{ path: locked, code: 'EACCES' }]);
+    assert.throws(() => cache.list(locked), (e: unknown) => e instanceof CacheError && /not been listed/.test(e.message));
+    assert.ok(cache.counts().dirents <= entriesBefore - before, 'its entries (and their subtrees) are gone');
+    assert.equal(cache.verify().mismatchCount, 0, 'no dangling entries or inodes after the drop');
+    cache.revalidate();
     assertAgrees(cache, t.root);
   } finally {
     t.cleanup();
