@@ -134,10 +134,12 @@ function readEverything(store: Store, problems: Problems, progress: Progress | u
 }
 
 /**
- * The read-only deep check. Never writes the file.
+ * The read-only deep check. Never writes the file. With `heapOnly` the store layer (its
+ * collections and the reachability of blocks from its root) is not checked: for pools made
+ * with @ferrite/heap directly.
  * @throws FerriteError when the file cannot be checked at all (missing, locked, not a pool).
  */
-export function checkFile(path: string, progress?: Progress): CheckResult {
+export function checkFile(path: string, progress?: Progress, options: { heapOnly?: boolean } = {}): CheckResult {
   const problems = new Problems();
   progress?.stage('reading the header copies');
   const scan = scanHeaders(path);
@@ -145,7 +147,7 @@ export function checkFile(path: string, progress?: Progress): CheckResult {
   let opened: OpenedPool;
   try {
     progress?.stage('opening read-only (log, allocator index)');
-    opened = openPool(path, { readOnly: true, scan });
+    opened = openPool(path, { readOnly: true, scan, heapOnly: options.heapOnly });
   } catch (err) {
     if (isOpenError(err) && !(isFerriteError(err, 'EBADMAGIC') && scan.copies.some((c) => !c.badMagic))) throw err;
     problems.addError(0, 'open', err);
@@ -195,8 +197,8 @@ export const REPAIRABLE_KINDS: ReadonlySet<string> = new Set(['header', 'log-pen
  * Checks, and when problems were found, repairs what can be repaired, then checks again.
  * The result is the second check's, with `repaired` listing what was done.
  */
-export function repairFile(path: string, progress?: Progress): CheckResult {
-  const before = checkFile(path, progress);
+export function repairFile(path: string, progress?: Progress, options: { heapOnly?: boolean } = {}): CheckResult {
+  const before = checkFile(path, progress, options);
   // Nothing to do, or nothing this repair knows how to fix: do not open for writing at all.
   if (before.ok || !before.problems.some((p) => REPAIRABLE_KINDS.has(p.kind))) return { ...before, repaired: [] };
   const scan = scanHeaders(path);
@@ -208,7 +210,7 @@ export function repairFile(path: string, progress?: Progress): CheckResult {
   const wasStore = !before.problems.some((p) => p.kind === 'store' || p.kind === 'open' || p.kind === 'internal');
   let opened: OpenedPool;
   try {
-    opened = openPool(path, { readOnly: false, scan, storeExpected: wasStore });
+    opened = openPool(path, { readOnly: false, scan, storeExpected: wasStore, heapOnly: options.heapOnly });
   } catch (err) {
     if (isOpenError(err)) throw err;
     return { ...before, repaired };

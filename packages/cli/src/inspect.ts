@@ -187,12 +187,13 @@ export function errorReport(err: unknown): ErrorReport {
  * Opens `path` read-only (or writable for repair), learning the layout from the header first.
  * The store is opened on top when the pool holds one; `store` is absent (and `storeError`
  * says why) when it does not. A writable open only wraps the pool in a store when
- * `storeExpected` (a store over a pool without a root would create one).
+ * `storeExpected` (a store over a pool without a root would create one). `heapOnly` never
+ * opens a store: for pools made with @ferrite/heap directly, whose root is the caller's own.
  * @throws FerriteError from the file system or the heap (EBADMAGIC, ECORRUPT, EBUSY, ...).
  */
 export function openPool(
   path: string,
-  options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan },
+  options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan; heapOnly?: boolean },
 ): OpenedPool {
   const scan = options.scan ?? scanHeaders(path);
   // With no valid copy, any layout name will do: open fails with the typed reason.
@@ -201,7 +202,7 @@ export function openPool(
   const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
   let store: Store | undefined;
   let storeError: ErrorReport | undefined;
-  const wantStore = options.readOnly || options.storeExpected === true;
+  const wantStore = options.heapOnly !== true && (options.readOnly || options.storeExpected === true);
   if (wantStore) {
     try {
       store = Store.fromPool(pool);
@@ -209,7 +210,7 @@ export function openPool(
       storeError = errorReport(err);
     }
   }
-  if (store === undefined && storeError === undefined && pool.rootOffset() === 0) {
+  if (wantStore && store === undefined && storeError === undefined && pool.rootOffset() === 0) {
     storeError = { code: 'EINVAL', message: 'the pool has no root object: it holds no store' };
   }
   return {
@@ -267,12 +268,12 @@ export function usageOf(pool: Pool): UsageReport {
  * Everything `info` shows. Never throws for a damaged pool: what could not be read is
  * reported in `openError` / `storeError`. Throws only when the file itself cannot be read.
  */
-export function inspectPool(path: string): PoolReport {
+export function inspectPool(path: string, options: { heapOnly?: boolean } = {}): PoolReport {
   const scan = scanHeaders(path);
   const base = { file: path, fileSize: scan.fileSize, headerCopies: scan.copies, header: scan.header };
   let opened: OpenedPool;
   try {
-    opened = openPool(path, { readOnly: true, scan });
+    opened = openPool(path, { readOnly: true, scan, heapOnly: options.heapOnly });
   } catch (err) {
     const report = errorReport(err);
     if (report.code === 'EBUSY' || report.code === 'ENOENT' || report.code === 'EACCES') throw err;

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, existsSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '@ferrite/tx';
+import { Pool } from '@ferrite/heap';
 import { run } from './support/run.js';
 import { main } from '../src/cli.js';
 import { OutputClosedError } from '../src/io.js';
@@ -233,6 +234,33 @@ test('dump stops quietly, exit 0, when its reader goes away (ferrite dump | head
   });
   assert.equal(code, 0);
   assert.ok(writes >= 1 && writes <= 2);
+});
+
+test('--heap: a plain @ferrite/heap pool (its root is not a store) checks clean at the heap level', () => {
+  const p = join(dir, 'heap-only.pool');
+  const pool = Pool.create(p, { layout: 'raw', size: 128 * 1024 });
+  const root = pool.root(64);
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, tx.alloc(5000));
+  });
+  pool.close();
+  const d = digest(p);
+  const withStore = run('check', p, '--json');
+  assert.equal(withStore.code, 1);
+  assert.ok((JSON.parse(withStore.stdout) as { problems: { kind: string }[] }).problems.some((x) => x.kind === 'store'));
+  const heap = run('check', p, '--heap');
+  assert.equal(heap.code, 0, heap.stdout);
+  assert.match(heap.stdout, /consistent, 2 blocks allocated/);
+  const info = run('info', p, '--heap', '--json');
+  assert.equal(info.code, 0, info.stdout);
+  const report = JSON.parse(info.stdout) as { collections?: unknown; usage: { allocations: number; extents: number } };
+  assert.equal(report.collections, undefined);
+  assert.equal(report.usage.allocations, 2);
+  assert.equal(report.usage.extents, 1);
+  assert.equal(run('stats', p, '--heap').code, 0);
+  assert.equal(run('check', p, '--heap', '--repair').code, 0);
+  assert.equal(digest(p), d, 'nothing written');
 });
 
 test('stats prints space statistics per size class', () => {

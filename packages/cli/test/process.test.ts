@@ -49,7 +49,7 @@ test('exit codes of real processes: 0 consistent, 1 inconsistent, 2 usage or ope
   assert.equal(help.code, 0);
   for (const c of ['create', 'info', 'check', 'dump', 'stats']) assert.match(help.stdout, new RegExp(`\\n  ${c} `));
   assert.equal(checkHelp.code, 0);
-  assert.match(checkHelp.stdout, /Usage: ferrite check FILE \[--repair\] \[--json\]/);
+  assert.match(checkHelp.stdout, /Usage: ferrite check FILE \[--repair\] \[--heap\] \[--json\]/);
   assert.match(checkHelp.stdout, /--repair/);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /Usage: ferrite <command>/);

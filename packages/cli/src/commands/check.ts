@@ -35,7 +35,7 @@ function human(r: CheckResult, repair: boolean): string {
 export const checkCommand: Command = {
   name: 'check',
   summary: 'check a pool deeply; --repair fixes what is safe to fix',
-  synopsis: 'check FILE [--repair] [--json]',
+  synopsis: 'check FILE [--repair] [--heap] [--json]',
   description: `Checks both header copies, the undo log, the allocator's metadata, that every
 allocated block is reachable from the store's root (and every reachable block allocated),
 each collection's invariants, and that every key and value decodes. Prints each problem with
@@ -49,9 +49,12 @@ when the command returns; the result printed is a check made after them.
 
 Exit code 0 when the pool is consistent (after repair, with --repair), 1 when problems
 remain, 2 when the file cannot be checked (missing, locked by a writer, not a pool).
-Progress is shown on stderr when it is a terminal.`,
+Progress is shown on stderr when it is a terminal. For a pool made with @ferrite/heap
+directly (its root object is not a store), pass --heap: the store layer is skipped, and
+leaks cannot be told from the caller's own blocks, so none are freed.`,
   options: {
     repair: { type: 'boolean', description: 'fix header copies, pending transactions and leaks' },
+    heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
     json: { type: 'boolean', description: 'print the result as one JSON object' },
   },
   positionals: { min: 1, max: 1, names: 'FILE' },
@@ -61,7 +64,8 @@ Progress is shown on stderr when it is a terminal.`,
     const progress = new Progress(io.stderr, `checking ${file}`);
     let result: CheckResult;
     try {
-      result = repair ? repairFile(file, progress) : checkFile(file, progress);
+      const options = { heapOnly: args.values.heap === true };
+      result = repair ? repairFile(file, progress, options) : checkFile(file, progress, options);
     } finally {
       progress.finish();
     }

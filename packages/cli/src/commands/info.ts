@@ -58,16 +58,19 @@ export function infoExitCode(r: PoolReport): ExitCode {
 export const infoCommand: Command = {
   name: 'info',
   summary: 'show the header, space usage and collections of a pool',
-  synopsis: 'info FILE [--json]',
+  synopsis: 'info FILE [--heap] [--json]',
   description: `Prints the pool's header (both copies are decoded and reported separately, so a
 damaged header is shown, not refused), its size, used and free space by size class, its
 collections with their sizes, and whether a transaction is pending recovery. Opens FILE
 read-only and never writes it: a pending transaction is reported, not rolled back.
 Exit code 0 when the pool opens cleanly, 1 when it is damaged, 2 when it cannot be read.`,
-  options: { json: { type: 'boolean', description: 'print the report as one JSON object' } },
+  options: {
+    json: { type: 'boolean', description: 'print the report as one JSON object' },
+    heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
+  },
   positionals: { min: 1, max: 1, names: 'FILE' },
   run(args, io) {
-    const report = inspectPool(args.positionals[0]);
+    const report = inspectPool(args.positionals[0], { heapOnly: args.values.heap === true });
     io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));
     return infoExitCode(report);
   },

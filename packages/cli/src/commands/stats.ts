@@ -41,16 +41,19 @@ function human(s: StatsReport): string {
 export const statsCommand: Command = {
   name: 'stats',
   summary: 'print space statistics of a pool',
-  synopsis: 'stats FILE [--json]',
+  synopsis: 'stats FILE [--heap] [--json]',
   description: `Prints the pool's space statistics: used and free bytes, blocks, large extents,
 undo-log overflow, fragmentation of the free space, and per size class the runs and the
 used and free blocks. Opens FILE read-only and never writes it.
 Exit code 0, or 2 when the pool cannot be opened.`,
-  options: { json: { type: 'boolean', description: 'print the statistics as one JSON object' } },
+  options: {
+    json: { type: 'boolean', description: 'print the statistics as one JSON object' },
+    heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
+  },
   positionals: { min: 1, max: 1, names: 'FILE' },
   run(args, io) {
     const file = args.positionals[0];
-    const opened = openPool(file, { readOnly: true });
+    const opened = openPool(file, { readOnly: true, heapOnly: args.values.heap === true });
     try {
       const counts = opened.store?.stats().collections;
       const report: StatsReport = {
