@@ -7,6 +7,7 @@
  * A directory's entries are one contiguous key range of `dirents`: [ino] <= key < [ino + 1].
  */
 import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { cpuFlushInstruction, mediumOf } from '@ferrite/native';
 import { Store } from '@ferrite/tx';
 import type { CacheStore, DirRecord, DirentMap, DirentRecord, InodeRecord, KVMap, ScanRecord, StoreInfo } from './store-api.js';
@@ -99,13 +100,15 @@ export class FerriteCacheStore implements CacheStore {
 
   /**
    * Opens (or creates) the pool at `path`. Recovery of an interrupted transaction happens
-   * here (ferrite rolls it back). forcePmem is ferrite's default: on for /dev/shm (tmpfs is
-   * memory: flushes are the honest durability path), msync elsewhere.
+   * here (ferrite rolls it back). forcePmem is on when the pool's directory is a tmpfs (any
+   * tmpfs, not only /dev/shm: tmpfs is memory, so cache-line flushes are the honest
+   * durability path there), off elsewhere (msync; DAX files are detected by ferrite itself).
    * @throws FerriteError from Store.open (EBUSY when another process holds the pool, ELAYOUT
    *   for a pool of another layout, ECORRUPT ...).
    */
   static open(path: string, options: OpenOptions = {}): FerriteCacheStore {
     const store = Store.open(path, {
+      forcePmem: mediumOf(dirname(resolve(path))) === 'tmpfs',
       create: options.create ?? true,
       readOnly: options.readOnly ?? false,
       size: INITIAL_POOL_BYTES,
