@@ -4,7 +4,8 @@
  * Phase 1, the file path as users meet it: the image is written to a scratch file and the
  * command's own read-only code runs on it: `info`, then `checkFile` (header scan,
  * read-only open, heap check, reachability, every collection validated and every entry
- * decoded), then `dump`.
+ * decoded), then `dump`; when a repairable problem was found, `check --repair`, whose result
+ * must dump exactly what the read-only dump showed before it.
  * Phase 2, a writable open of an in-memory copy: recovery runs on the damaged log, then one
  * write transaction and a check. Either phase may end in a FerriteError (typed: fine); any
  * other exception is a bug, reported with its stack.
@@ -18,7 +19,7 @@ import { isFerriteError } from '@ferrite/core';
 import { MemoryRegion } from '../memory-region.js';
 import { Pool } from '@ferrite/heap';
 import { Store } from '@ferrite/tx';
-import { checkFile } from '../../../src/deep-check.js';
+import { checkFile, repairFile, REPAIRABLE_KINDS } from '../../../src/deep-check.js';
 import { decodeHeaders } from '../../../src/inspect.js';
 import { main } from '../../../src/cli.js';
 import type { ProbeOutcome } from '../fuzz-worker.js';
@@ -150,6 +151,8 @@ export function probe(image: Uint8Array, scratch: string, _index: number): Probe
       if (!result.ok) {
         const first = result.problems[0];
         outcome = { outcome: 'reported', problems: result.problems.length, first: `${first.kind}: ${first.message}` };
+        const repairBug = repairKeepsData(scratch, result.problems.map((p) => p.kind));
+        if (repairBug !== undefined) return { outcome: 'bug', error: repairBug };
       } else {
         const dump = dumpOf(scratch);
         if (dump.stderr.includes('internal error')) return { outcome: 'bug', error: `dump: ${dump.stderr}` };
@@ -173,6 +176,27 @@ export function probe(image: Uint8Array, scratch: string, _index: number): Probe
   const bug = writablePhase(image);
   if (bug !== undefined) return { outcome: 'bug', error: bug };
   return outcome;
+}
+
+/**
+ * `check --repair` fixes only what it can fix without losing committed data: whatever the
+ * damage, the dump after the repair equals the read-only dump before it (which already shows
+ * a pending transaction rolled back, in memory). Runs when a repairable problem was reported.
+ */
+function repairKeepsData(path: string, kinds: readonly string[]): string | undefined {
+  if (!kinds.some((k) => REPAIRABLE_KINDS.has(k))) return undefined;
+  const before = dumpOf(path);
+  try {
+    repairFile(path);
+  } catch (err) {
+    return isFerriteError(err) ? undefined : `repair: ${describe(err)}`;
+  }
+  const after = dumpOf(path);
+  if (after.stderr.includes('internal error')) return `dump after repair: ${after.stderr}`;
+  if (before.code === 0 && after.text !== before.text) {
+    return `check --repair changed committed data (dump exit ${after.code}, ${after.text.length} bytes, was ${before.text.length})`;
+  }
+  return undefined;
 }
 
 /** Records the dump of an undamaged base image (called by the worker before the cases). */
