@@ -98,6 +98,36 @@ function churnArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
   ]);
 }
 
+/**
+ * A transaction inserting (or deleting) a run of 10-36 consecutive keys, so that collections
+ * outgrow their first shapes: a hash map past its initial 16 buckets (an incremental rehash
+ * then runs across later writes), a sorted map past one 4 KiB leaf (splits, then merges when
+ * bulk deletes empty leaves). The small random key sets never get there.
+ */
+function bulkArb(): fc.Arbitrary<Step[]> {
+  const run = fc.tuple(fc.nat(24), fc.integer({ min: 10, max: 36 }));
+  // Mostly inserts: a quarter of the bulk steps delete a run instead.
+  const del = fc.nat(3).map((n) => n === 0);
+  const mapBulk = fc
+    .tuple(fc.constantFrom(...MAP_NAMES), run, fc.integer({ min: 1, max: 60 }), del)
+    .map(([name, [start, n], len, del]): Op[] =>
+      Array.from({ length: n }, (_, i): Op => {
+        const key = `k${start + i}`;
+        return del ? { c: 'map', name, op: 'delete', key } : { c: 'map', name, op: 'set', key, value: 'b'.repeat(len) };
+      }),
+    );
+  const sortedBulk = fc
+    .tuple(fc.constantFrom(...SORTED_NAMES), run, fc.integer({ min: 100, max: 200 }), del)
+    .map(([name, [start, n], len, del]): Op[] =>
+      Array.from({ length: n }, (_, i): Op => {
+        const key = 100 + start + i;
+        return del ? { c: 'sorted', name, op: 'delete', key } : { c: 'sorted', name, op: 'set', key, value: 's'.repeat(len) };
+      }),
+    );
+  const ops = SORTED_NAMES.length > 0 ? fc.oneof(mapBulk, sortedBulk) : mapBulk;
+  return ops.map((o): Step[] => [{ kind: 'tx', ops: o, abort: false }]);
+}
+
 export function stepArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
   const op = opArb(shape);
   const options: { weight: number; arbitrary: fc.Arbitrary<Step[]> }[] = [
@@ -105,6 +135,7 @@ export function stepArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(true) }).map((s) => [s]) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('single' as const), op }).map((s) => [s]) },
     { weight: 2, arbitrary: churnArb(shape) },
+    { weight: 2, arbitrary: bulkArb() },
   ];
   if (shape.reopen) options.push({ weight: 1, arbitrary: fc.constant([{ kind: 'reopen' as const }]) });
   return fc.oneof(...options);
