@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,6 +288,14 @@ test('open errors exit with 2 and a code: missing file, not a pool, a directory'
   }
   assert.match(run('check', notPool).stderr, /EBADMAGIC/);
   assert.equal(run('check', dir).code, 2);
+  // Not regular files: a FIFO (opening it must not block) and a character device.
+  const fifo = join(dir, 'fifo.pool');
+  execFileSync('mkfifo', [fifo]);
+  for (const special of [fifo, '/dev/zero']) {
+    const r = run('info', special);
+    assert.equal(r.code, 2, special);
+    assert.match(r.stderr, /not a regular file \(ENODEV\)/);
+  }
 });
 
 test('a pool held by a writer: EBUSY for the read-only commands, with the holder named', () => {
