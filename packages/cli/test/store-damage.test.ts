@@ -1,8 +1,8 @@
 // Found by the damaged-pool fuzzer (packages/heap/test/fuzz-damage.test.ts) in @ferrite/tx, reduced to one
 // deterministic case each: damage that surfaces as a plain exception instead of a FerriteError
 // (issue 7: "either a successful open with check() reporting the damage, or a typed error").
-// They are `todo` until fixed (reported to the tx owner): they run on every CI pass and print
-// their failure without failing the suite. Drop `todo` once they pass.
+// Both were fixed in @ferrite/tx (registry offset validated before use; msgpackr failures on
+// pool bytes become ECORRUPT) and stay here as regression tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFerriteError } from '@ferrite/core';
@@ -41,7 +41,7 @@ test('control: the undamaged image reads back', () => {
   store.close();
 });
 
-test('a registry offset pointing past the pool end is ECORRUPT, not a RangeError', { todo: 'reported to tx: registry block offset unchecked' }, () => {
+test('a registry offset pointing past the pool end is ECORRUPT, not a RangeError', () => {
   const image = storeImage();
   const probe = Pool.open(new MemoryRegion(image.slice()), { layout: 'store-damage', readOnly: true });
   const root = probe.rootOffset();
@@ -61,7 +61,7 @@ test('a registry offset pointing past the pool end is ECORRUPT, not a RangeError
   });
 });
 
-test('a value whose msgpack bytes are damaged is ECORRUPT, not a msgpackr Error', { todo: 'reported to tx: msgpackr decode errors escape untyped' }, () => {
+test('a value whose msgpack bytes are damaged is ECORRUPT, not a msgpackr Error', () => {
   const image = storeImage();
   const at = Buffer.from(image).indexOf(MARKER);
   assert.ok(at > 0, 'the value is in the image');

@@ -63,6 +63,10 @@ export class Registry {
     const entries = new Map<string, RegistryEntry & { index: number }>();
     const block = this.block();
     if (block !== 0) {
+      // Validated before the first read: a damaged slot must be ECORRUPT, never a RangeError.
+      if (block < 0 || block + BLOCK_HEADER > this.pool.size) {
+        throw new CorruptionError('ECORRUPT', `registry block offset ${block} lies outside the pool of ${this.pool.size} bytes`);
+      }
       const view = this.pool.view;
       const bytes = this.pool.bytes;
       const capacity = view.getUint32(block, true);

@@ -113,7 +113,13 @@ export class PoolValueCodec implements ValueCodec {
     const o = this.unpackOptions;
     o.start = start;
     o.end = end;
-    return this.packr.unpack(bytes, o);
+    try {
+      return this.packr.unpack(bytes, o);
+    } catch (err) {
+      // The bytes came from the pool: msgpackr failing on them means they are damaged.
+      if (err instanceof FerriteError) throw err;
+      throw new CorruptionError('ECORRUPT', `value bytes [${start}, ${end}) do not decode: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /** Drops the in-memory structures; they are reloaded from the pool on next use. */
