@@ -4,6 +4,9 @@ import { BufferedWriter } from '../io.js';
 import { stringifyJson } from '../json.js';
 import { openPool } from '../inspect.js';
 
+/** A collection yielded more entries than its size says: damage that would loop forever. */
+class PastSizeError extends Error {}
+
 export const dumpCommand: Command = {
   name: 'dump',
   summary: 'print the contents of collections as JSON lines',
@@ -44,20 +47,20 @@ are printed); 2 when the pool cannot be opened or COLLECTION does not exist.`,
         try {
           if (info.kind === 'queue') {
             for (const value of store.queue(info.name)) {
-              if (n >= limit) throw new Error(`more values than its length ${info.size}`);
+              if (n >= limit) throw new PastSizeError(`more values than its length ${info.size}`);
               out.write(`${prefix}"index":${n},"value":${stringifyJson(value)}}\n`);
               n += 1;
             }
           } else {
             const map = info.kind === 'map' ? store.map(info.name) : store.sortedMap(info.name);
             for (const [key, value] of map) {
-              if (n >= limit) throw new Error(`more entries than its size ${info.size}`);
+              if (n >= limit) throw new PastSizeError(`more entries than its size ${info.size}`);
               out.write(`${prefix}"key":${stringifyJson(key)},"value":${stringifyJson(value)}}\n`);
               n += 1;
             }
           }
         } catch (err) {
-          if (!isFerriteError(err) && !(err instanceof Error && err.message.startsWith('more '))) throw err;
+          if (!isFerriteError(err) && !(err instanceof PastSizeError)) throw err;
           out.flush();
           io.stderr.write(`ferrite dump: collection ${JSON.stringify(info.name)} is damaged after ${n} entries: ${err.message}\n`);
           status = ExitCode.INCONSISTENT;
