@@ -20,7 +20,7 @@ import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
-import { countValidEntries, rollBack, UndoLog } from './undo-log.js';
+import { countValidEntries, rollBack, UndoLog, writeGeneration } from './undo-log.js';
 
 export interface PoolCreateOptions {
   /** Layout name (≤ 64 UTF-8 bytes, no NUL); open must name the same one. */
@@ -511,7 +511,7 @@ function format(region: Region, h: HeaderFields): void {
   bytes.fill(0, HEADER_A, HEADER_A + 2 * HEADER_COPY_SIZE);
   region.persist(HEADER_A, 2 * HEADER_COPY_SIZE);
   bytes.fill(0, ROOT_RECORD, h.heapOffset);
-  writeU64(view, LOG_GENERATION, 1);
+  writeGeneration(bytes, LOG_GENERATION, 1);
   region.persist(ROOT_RECORD, h.heapOffset - ROOT_RECORD);
   const chunks = Math.floor((h.size - h.heapOffset) / CHUNK_SIZE);
   let start = 0;
