@@ -72,6 +72,9 @@ function runOp(store: Store, op: Op): void {
       else q.shift();
       return;
     }
+    case 'drop':
+      store.drop(op.name);
+      return;
   }
 }
 

@@ -31,7 +31,9 @@ export type Op =
   | { c: 'sorted'; name: string; op: 'set'; key: SortedKey; value: Value }
   | { c: 'sorted'; name: string; op: 'delete'; key: SortedKey }
   | { c: 'queue'; name: string; op: 'push'; value: Value }
-  | { c: 'queue'; name: string; op: 'shift' };
+  | { c: 'queue'; name: string; op: 'shift' }
+  /** `store.drop(name)`: the collection and all its blocks go; the next use creates it empty. */
+  | { c: 'drop'; name: string };
 
 /**
  * One step of a program. `tx` runs its ops in one `store.transaction` (and throws at the end
@@ -82,6 +84,14 @@ export function applyOp(m: Model, op: Op): void {
       assert.ok(q, `model: no queue ${op.name}`);
       if (op.op === 'push') q.push(op.value);
       else q.shift();
+      return;
+    }
+    case 'drop': {
+      // Reading a dropped collection through the store creates it again, empty.
+      if (m.maps.has(op.name)) m.maps.set(op.name, new Map());
+      else if (m.sorted.has(op.name)) m.sorted.set(op.name, new Map());
+      else if (m.queues.has(op.name)) m.queues.set(op.name, []);
+      else assert.fail(`model: no collection ${op.name}`);
       return;
     }
   }

@@ -55,6 +55,9 @@ export function opArb(shape: ProgramShape): fc.Arbitrary<Op> {
     { weight: 3, arbitrary: fc.record({ c: fc.constant('queue' as const), name: fc.constantFrom(...QUEUE_NAMES), op: fc.constant('push' as const), value }) },
     { weight: 2, arbitrary: fc.record({ c: fc.constant('queue' as const), name: fc.constantFrom(...QUEUE_NAMES), op: fc.constant('shift' as const) }) },
   ];
+  // Rare: dropping a collection frees all its blocks and unregisters it; a later op in the
+  // same transaction creates it again.
+  options.push({ weight: 1, arbitrary: fc.record({ c: fc.constant('drop' as const), name: fc.constantFrom(...MAP_NAMES, ...SORTED_NAMES, ...QUEUE_NAMES) }) });
   if (SORTED_NAMES.length > 0) {
     options.push(
       { weight: 3, arbitrary: fc.record({ c: fc.constant('sorted' as const), name: fc.constantFrom(...SORTED_NAMES), op: fc.constant('set' as const), key: sortedKey, value }) },
