@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFerriteError } from '@ferrite/core';
-import { Pool } from '@ferrite/heap';
+import { CHUNK_SIZE, Pool } from '@ferrite/heap';
 import { Store } from '@ferrite/tx';
 import { MemoryRegion } from './support/memory-region.js';
 
@@ -55,6 +55,26 @@ test('a registry offset pointing past the pool end is ECORRUPT, not a RangeError
     const store = openStore(image.slice(), false);
     try {
       store.map('another');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+test('a store root the allocator thinks free: creating a collection stays typed', { todo: 'reported to tx (Registry.add) and heap (rootOffset)' }, () => {
+  const image = storeImage();
+  const probe = Pool.open(new MemoryRegion(image.slice()), { layout: 'store-damage', readOnly: true });
+  const root = probe.rootOffset();
+  const heapOffset = probe.heapOffset;
+  probe.close();
+  // Zero the header of the chunk holding the root: the chunk reads as free space, so the next
+  // allocations may land on the store root while the root record still points there.
+  const chunk = heapOffset + Math.floor((root - heapOffset) / CHUNK_SIZE) * CHUNK_SIZE;
+  image.fill(0, chunk, chunk + 8);
+  typedOrFine('creating collections on the damaged store', () => {
+    const store = openStore(image, false);
+    try {
+      for (let i = 0; i < 20; i++) store.map(`extra${i}`).set('k', i);
     } finally {
       store.close();
     }
