@@ -284,9 +284,12 @@ export class InodeCache {
     flush();
     const rec = this.scanRecord;
     invariant(rec !== undefined, 'scan record present');
-    this.store.transaction(() => {
-      this.store.meta.set(SCAN_KEY, { ...rec, state: 'complete', updatedAtMs: Date.now(), completedAtMs: Date.now(), unreadable: result.unreadable.length });
-    });
+    // A pass that found nothing to change writes nothing (a hot start stays read-only).
+    if (rec.state !== 'complete' || result.batches > 0 || rec.unreadable !== result.unreadable.length) {
+      this.store.transaction(() => {
+        this.store.meta.set(SCAN_KEY, { ...rec, state: 'complete', updatedAtMs: Date.now(), completedAtMs: Date.now(), unreadable: result.unreadable.length });
+      });
+    }
     return result;
   }
 

@@ -51,9 +51,12 @@ test('revalidate reads only changed directories and agrees after namespace chang
     const dirsTotal = cache.counts().dirs;
     // Nothing changed (and the racy window is over): every directory is checked, none read.
     sleep(RACY_WINDOW_MS + 20);
+    const store = cache.store as MemoryStore;
+    const commits = store.commits;
     const idle = cache.revalidate();
     assert.equal(idle.dirsVisited, dirsTotal);
     assert.equal(idle.dirsListed, 0);
+    assert.equal(store.commits, commits, 'a pass that finds nothing changed writes nothing');
 
     const dirs = t.plan.entries.filter((e) => e.type === 'dir').map((e) => e.path);
     const files = t.plan.entries.filter((e) => e.type === 'file').map((e) => e.path);
