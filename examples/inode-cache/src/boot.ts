@@ -43,6 +43,8 @@ export interface BootOptions {
   quiet: boolean;
   /** Where the report goes (default process.stdout). */
   out?: (line: string) => void;
+  /** Where progress goes (default process.stderr). */
+  err?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 /** Bounds on the experiment's parameters. */
@@ -180,7 +182,7 @@ function initialScan(root: string, pool: string, size: number, o: BootOptions, o
   const store = openStore(pool, { create: true });
   try {
     const cache = new InodeCache(store);
-    const progress = new Progress('first scan', size, { quiet: o.quiet });
+    const progress = new Progress('first scan', size, { quiet: o.quiet, stream: o.err });
     const t = performance.now();
     const r = cache.scan(root, { onProgress: (p) => progress.update(p.entriesListed, p.path) });
     progress.done(r.entriesListed);
@@ -233,7 +235,7 @@ async function crashAndResume(root: string, pool: string, size: number, o: BootO
     const before = cache.verify();
     out(`verified everything the cache holds against the tree: ${formatCount(before.entries)} entries in ${formatCount(before.dirs)} listings, ${before.mismatchCount} mismatches`);
     if (before.mismatchCount > 0) throw new CacheError('ENOENT', `the cache disagrees with the tree after the crash:\n${before.mismatches.join('\n')}`);
-    const progress = new Progress('resumed scan', size, { quiet: o.quiet });
+    const progress = new Progress('resumed scan', size, { quiet: o.quiet, stream: o.err });
     const r = cache.scan(root, { onProgress: (p) => progress.update(counts.dirents + p.entriesListed, p.path) });
     progress.done(cache.counts().dirents);
     out(`resumed: ${formatCount(r.dirsVisited - r.dirsListed)} directories already cached (one lstat each), ${formatCount(r.dirsListed)} read, ${formatCount(r.entriesListed)} entries added; scan ${cache.scanRecord?.state}`);

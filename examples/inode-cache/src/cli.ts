@@ -87,16 +87,38 @@ function integer(values: Values, name: string, dflt: number, lo: number, hi: num
   return n;
 }
 
+/** Where the program writes: the process's streams, or (tests) anything writable. */
+export interface CliStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+}
+
+let io: CliStreams = { stdout: process.stdout, stderr: process.stderr };
+
 const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  io.stdout.write(`${line}\n`);
 };
 
-/** Runs the program with `argv` (without node and script); returns the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs the program with `argv` (without node and script) and returns the exit code; errors a
+ * user can cause are thrown (`describeError` gives the message and exit code). Writes to
+ * `streams` (default: the process's).
+ */
+export async function main(argv: readonly string[], streams: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const saved = io;
+  io = streams;
+  try {
+    return await run(argv);
+  } finally {
+    io = saved;
+  }
+}
+
+async function run(argv: readonly string[]): Promise<number> {
   // `pnpm start -- scan DIR` passes the `--` through: accept it.
   const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
   const options = OPTIONS[command];
@@ -109,7 +131,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help === true) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   if (command === '__run') return internalRun(positionals, values);
@@ -127,7 +149,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return withCache(pool, true, (cache) => {
         const before = cache.scanRecord;
         const resumed = before !== undefined && before.state === 'running';
-        const progress = new Progress(resumed ? 'resuming scan' : 'scan', undefined, { quiet });
+        const progress = new Progress(resumed ? 'resuming scan' : 'scan', undefined, { quiet, stream: io.stderr });
         const r = cache.scan(root, {
           batchEntries,
           onProgress: (p) => progress.update(p.entriesListed, p.path),
@@ -144,7 +166,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'revalidate': {
       const batchEntries = integer(values, 'batch', DEFAULT_BATCH_ENTRIES, 1, MAX_BATCH_ENTRIES);
       return withCache(pool, false, (cache) => {
-        const progress = new Progress('revalidate', cache.counts().dirs, { quiet });
+        const progress = new Progress('revalidate', cache.counts().dirs, { quiet, stream: io.stderr });
         const r = cache.revalidate({ deep: values.deep === true, batchEntries, onProgress: (p) => progress.update(p.dirsVisited, p.path) });
         progress.done(r.dirsVisited);
         out(`revalidated ${cache.scanRecord?.root}: lstat'ed ${formatCount(r.dirsVisited)} directories, read ${formatCount(r.dirsListed)}; ${r.added} added, ${r.removed} removed, ${r.updated} changed`);
@@ -248,9 +270,9 @@ function verifyEntries(entries: readonly CachedEntry[]): number {
 
 function reportUnreadable(r: SyncResult): number {
   if (r.unreadable.length === 0) return 0;
-  for (const u of r.unreadable.slice(0, 20)) process.stderr.write(`inode-cache: cannot read ${u.path}: ${u.code === 'EACCES' ? 'permission denied' : u.code} (${u.code})\n`);
-  if (r.unreadable.length > 20) process.stderr.write(`inode-cache: ... and ${r.unreadable.length - 20} more\n`);
-  process.stderr.write(`inode-cache: ${r.unreadable.length} entr${r.unreadable.length === 1 ? 'y was' : 'ies were'} skipped; everything else is cached, and the next scan or revalidate retries them\n`);
+  for (const u of r.unreadable.slice(0, 20)) io.stderr.write(`inode-cache: cannot read ${u.path}: ${u.code === 'EACCES' ? 'permission denied' : u.code} (${u.code})\n`);
+  if (r.unreadable.length > 20) io.stderr.write(`inode-cache: ... and ${r.unreadable.length - 20} more\n`);
+  io.stderr.write(`inode-cache: ${r.unreadable.length} entr${r.unreadable.length === 1 ? 'y was' : 'ies were'} skipped; everything else is cached, and the next scan or revalidate retries them\n`);
   return 1;
 }
 
@@ -294,6 +316,8 @@ async function bootCommand(values: Values): Promise<number> {
   }
   if (typeof values['tree-dir'] === 'string') o.treeDir = values['tree-dir'];
   if (typeof values['pool-dir'] === 'string') o.poolDir = values['pool-dir'];
+  o.out = out;
+  o.err = io.stderr;
   await boot(o);
   return 0;
 }

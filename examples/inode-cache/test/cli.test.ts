@@ -227,3 +227,17 @@ test('boot runs end to end on a small tree: crash demo, table, plot', () => {
     t.cleanup();
   }
 });
+
+test('boot --in-process measures in this process and agrees with itself', async () => {
+  const t = makeTree(1, 15); // a scratch directory for the generated tree
+  try {
+    const r = await runMain(['boot', '--entries', '200', '--runs', '2', '--in-process', '--quiet', '--seed', '7', '--lookups', '50', '--tree-dir', t.base]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /in this process \(pool closed and reopened each run\)/);
+    assert.equal(r.stdout.match(/answers agree/g)?.length, 2);
+    assert.match(r.stdout, /\n\s+200\s+warm\s+/);
+    assert.match(r.stdout, /durability by cache-line flush|durability by msync/);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -1,8 +1,11 @@
 /**
- * Runs the CLI's `main` in this process, capturing what it prints, with the exit code and
- * message it would give as a process (`describeError`). Far cheaper than a child process;
- * tests keep a few real processes for what only a process shows (exit status, SIGKILL, uid).
+ * Runs the CLI's `main` in this process with streams that capture what it prints, and the
+ * exit code and message it would give as a process (`describeError`). Far cheaper than a
+ * child process; tests keep real processes for what only a process shows (exit status,
+ * SIGKILL, another uid). The process's own stdout is never touched: the test runner reports
+ * through it.
  */
+import { Writable } from 'node:stream';
 import { describeError, main } from '../src/cli.js';
 
 export interface MainRun {
@@ -11,24 +14,29 @@ export interface MainRun {
   stderr: string;
 }
 
+function capture(): { stream: Writable & { isTTY: boolean }; text: () => string } {
+  let text = '';
+  const stream = Object.assign(new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  }), { isTTY: false });
+  return { stream, text: () => text };
+}
+
 export async function runMain(args: string[]): Promise<MainRun> {
-  let stdout = '';
-  let stderr = '';
-  const realOut = process.stdout.write;
-  const realErr = process.stderr.write;
+  const stdout = capture();
+  const stderr = capture();
   const backend = process.env.INODE_CACHE_BACKEND;
   delete process.env.INODE_CACHE_BACKEND;
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
   try {
-    const status = await main(args);
-    return { status, stdout, stderr };
+    const status = await main(args, { stdout: stdout.stream, stderr: stderr.stream });
+    return { status, stdout: stdout.text(), stderr: stderr.text() };
   } catch (err) {
     const { message, code } = describeError(err);
-    return { status: code, stdout, stderr: `${stderr}inode-cache: ${message}\n` };
+    return { status: code, stdout: stdout.text(), stderr: `${stderr.text()}inode-cache: ${message}\n` };
   } finally {
-    process.stdout.write = realOut;
-    process.stderr.write = realErr;
     if (backend !== undefined) process.env.INODE_CACHE_BACKEND = backend;
   }
 }
