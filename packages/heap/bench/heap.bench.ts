@@ -5,13 +5,13 @@
  *   and both in one transaction),
  * - open time of a 1 GiB pool holding a million allocations.
  * PMDK's anchors from DESIGN.md are printed beside; when libpmemobj-dev is installed, the C
- * program in ./pmdk measures PMDK in the same run.
+ * program in bench/pmdk (the repository root) measures PMDK in the same run.
  * Usage: node --conditions=ferrite-source --import tsx packages/heap/bench/heap.bench.ts [--quick]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from '../src/index.js';
 
@@ -97,19 +97,18 @@ try {
     line(`heap open ${size >> 20} MiB pool with ${count} allocations (${medium})`, median(times), samples, 'PMDK: see pmdk line');
   }
 
-  // ---- PMDK in the same run ----
-  const here = dirname(fileURLToPath(import.meta.url));
-  const pmdk = join(here, 'pmdk');
+  // ---- PMDK in the same run: our C program over libpmemobj (bench/pmdk/pmdk-bench.c) ----
+  const source = fileURLToPath(new URL('../../../bench/pmdk/pmdk-bench.c', import.meta.url));
   const probe = spawnSync('pkg-config', ['--exists', 'libpmemobj']);
   if (probe.status !== 0) {
     console.log('# PMDK not measured: libpmemobj-dev is not installed (apt-get install -y libpmemobj-dev)');
-  } else if (existsSync(join(pmdk, 'bench.c'))) {
+  } else {
     const exe = join(dir, 'pmdk-bench');
     const flags = spawnSync('pkg-config', ['--cflags', '--libs', 'libpmemobj'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
-    const cc = spawnSync('cc', ['-O2', '-o', exe, join(pmdk, 'bench.c'), ...flags], { encoding: 'utf8' });
+    const cc = spawnSync('cc', ['-O2', '-o', exe, source, ...flags], { encoding: 'utf8' });
     if (cc.status !== 0) console.log(`# PMDK not measured: compile failed: ${cc.stderr.split('\n')[0]}`);
     else {
-      const run = spawnSync(exe, [dir, quick ? 'quick' : 'full'], {
+      const run = spawnSync(exe, [dir, '1024', quick ? '0' : '1000000'], {
         encoding: 'utf8',
         env: { ...process.env, PMEM_IS_PMEM_FORCE: '1' },
       });
