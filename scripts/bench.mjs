@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every benchmark script of the workspace (packages/*/bench/*.bench.ts and bench/*.bench.ts), one after the
+// Runs every benchmark script of the workspace (packages/*/bench/*.bench.ts, bench/*.bench.ts, examples/*/bench), one after the
 // other so they do not disturb each other, and prints their result lines. A benchmark prints
 // lines of the form `name: median X µs (n samples)`; the medium it measured on is part of
 // the name. Usage: node scripts/bench.mjs [filter...]
