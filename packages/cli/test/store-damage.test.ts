@@ -1,8 +1,8 @@
 // Found by the damaged-pool fuzzer (packages/heap/test/fuzz-damage.test.ts) in @ferrite/tx, reduced to one
 // deterministic case each: damage that surfaces as a plain exception instead of a FerriteError
 // (issue 7: "either a successful open with check() reporting the damage, or a typed error").
-// Both were fixed in @ferrite/tx (registry offset validated before use; msgpackr failures on
-// pool bytes become ECORRUPT) and stay here as regression tests.
+// All were fixed in @ferrite/tx (the registry block offset is validated on every use, msgpackr
+// failures on pool bytes become ECORRUPT) and stay here as regression tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFerriteError } from '@ferrite/core';
@@ -61,7 +61,7 @@ test('a registry offset pointing past the pool end is ECORRUPT, not a RangeError
   });
 });
 
-test('a store root the allocator thinks free: creating a collection stays typed', { todo: 'reported to tx (Registry.add) and heap (rootOffset)' }, () => {
+test('a store root the allocator thinks free: creating a collection stays typed', () => {
   const image = storeImage();
   const probe = Pool.open(new MemoryRegion(image.slice()), { layout: 'store-damage', readOnly: true });
   const root = probe.rootOffset();

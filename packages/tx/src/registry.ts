@@ -61,12 +61,8 @@ export class Registry {
   /** Rebuilds the DRAM map from the pool (at open, and after an aborted transaction). */
   reload(): void {
     const entries = new Map<string, RegistryEntry & { index: number }>();
-    const block = this.block();
+    const block = this.checkedBlock();
     if (block !== 0) {
-      // Validated before the first read: a damaged slot must be ECORRUPT, never a RangeError.
-      if (block < 0 || block + BLOCK_HEADER > this.pool.size) {
-        throw new CorruptionError('ECORRUPT', `registry block offset ${block} lies outside the pool of ${this.pool.size} bytes`);
-      }
       const view = this.pool.view;
       const bytes = this.pool.bytes;
       const capacity = view.getUint32(block, true);
@@ -114,6 +110,25 @@ export class Registry {
     return this.pool.readU64(this.slot);
   }
 
+  /**
+   * `block()`, validated before any read through it: the slot and the block's capacity word
+   * come from the pool, and damage there must be ECORRUPT, never a RangeError or a wild write.
+   * Checked on every use, not only at load, because the pool can change under a damaged
+   * allocator (a root that the allocator thinks free gets overwritten by a new block).
+   */
+  private checkedBlock(): number {
+    const block = this.block();
+    if (block === 0) return 0;
+    if (block + BLOCK_HEADER > this.pool.size) {
+      throw new CorruptionError('ECORRUPT', `registry block offset ${block} lies outside the pool of ${this.pool.size} bytes`);
+    }
+    const capacity = this.pool.view.getUint32(block, true);
+    if (capacity > MAX_COLLECTIONS || block + BLOCK_HEADER + capacity * ENTRY_SIZE > this.pool.size) {
+      throw new CorruptionError('ECORRUPT', `registry block at ${block} claims capacity ${capacity}, beyond the pool`);
+    }
+    return block;
+  }
+
   /** Adds `name` inside `tx`. The caller checked that it is absent. */
   add(tx: Transaction, name: string, kind: number, header: number): void {
     invariant(!this.entries.has(name), 'registry.add of an existing name');
@@ -121,7 +136,7 @@ export class Registry {
     if (this.entries.size >= MAX_COLLECTIONS) {
       throw new FerriteError('ERANGE', `a store holds at most ${MAX_COLLECTIONS} collections`);
     }
-    let block = this.block();
+    let block = this.checkedBlock();
     const count = this.entries.size;
     const capacity = block === 0 ? 0 : this.pool.view.getUint32(block, true);
     if (count === capacity) {
@@ -154,7 +169,7 @@ export class Registry {
   remove(tx: Transaction, name: string): void {
     const entry = this.entries.get(name);
     invariant(entry !== undefined, 'registry.remove of a missing name');
-    const block = this.block();
+    const block = this.checkedBlock();
     const last = this.entries.size - 1;
     const at = block + BLOCK_HEADER + entry.index * ENTRY_SIZE;
     const lastAt = block + BLOCK_HEADER + last * ENTRY_SIZE;
