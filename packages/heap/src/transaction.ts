@@ -35,6 +35,24 @@ export interface Transaction {
   /** Same for many ranges given as (offset, length) pairs, with one drain in total. */
   addRanges(ranges: ArrayLike<number>): void;
   /**
+   * Registers [offset, offset + length) to be flushed at commit WITHOUT snapshotting it (like
+   * PMDK's POBJ_XADD_NO_SNAPSHOT): no log entry, no drain. At commit the bytes are durable
+   * before the commit point; if the transaction rolls back (throw, abort, or a crash before the
+   * commit point) they are NOT restored and may hold any mix of old and new contents.
+   *
+   * Safe only when the range's old contents are meaningless in every state a rollback or
+   * recovery can produce, i.e. in the state as it was when this transaction BEGAN: nothing
+   * reachable from that state reads those bytes. Typically: unused capacity past the value a
+   * length/tail word had at the transaction's start, that word being snapshotted with
+   * `addRange(s)` in this transaction, inside a block allocated before it and not freed by it.
+   * Not safe: space this same transaction made unused (a queue emptied by a shift, then pushed
+   * into, inside one transaction: a rollback brings the shifted entry back, and its bytes must
+   * still be there). The call must come before commit; stores to the range must be done by
+   * then. A range inside a block allocated by this transaction needs no call. ERANGE outside
+   * the heap; ETXSTATE when the transaction is over.
+   */
+  addRangeNoSnapshot(offset: number, length: number): void;
+  /**
    * Allocates a block of at least `size` bytes, atomic with the transaction. Contents are
    * zeroed when `options.zero`, otherwise unspecified. The block needs no addRange: it is
    * flushed at commit. May grow the pool (re-read `pool.bytes` afterwards). PoolFullError
@@ -52,6 +70,12 @@ export interface Transaction {
   abort(reason?: unknown): never;
   /** Runs `fn` after the transaction has committed durably. */
   onCommit(fn: () => void): void;
+  /**
+   * Identifies the running transaction: constant from its start to its end, larger for every
+   * later transaction of the same pool object (counts from 1 at open). Lets a caller register
+   * its `onAbort` hook once per transaction without an `onCommit` hook to reset a flag.
+   */
+  readonly serial: number;
   /** Runs `fn` after the transaction has been rolled back. */
   onAbort(fn: () => void): void;
 }
@@ -85,6 +109,7 @@ export interface TxHost {
 
 export class TxImpl implements Transaction, AllocTx {
   active = false;
+  serial = 0;
   /** Set when the transaction was rolled back while the outermost function still runs. */
   doomed: unknown = undefined;
   isDoomed = false;
@@ -114,6 +139,7 @@ export class TxImpl implements Transaction, AllocTx {
   begin(): void {
     invariant(!this.active, 'begin outside a transaction');
     this.active = true;
+    this.serial++;
     this.isDoomed = false;
     this.doomed = undefined;
     this.startFlushes = this.host.mem.flushes;
@@ -141,6 +167,16 @@ export class TxImpl implements Transaction, AllocTx {
     for (let i = 0; i < ranges.length; i += 2) this.checkUserRange(ranges[i]!, ranges[i + 1]!);
     for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1]! > 0) this.logRange(ranges[i]!, ranges[i + 1]!);
     this.drainAndApply();
+  }
+
+  addRangeNoSnapshot(offset: number, length: number): void {
+    this.checkUsable();
+    this.checkUserRange(offset, length);
+    if (length === 0) return;
+    // Flushed with the commit's data ranges; never logged, so no drain is owed. Not marked
+    // covered: a later addRange of these bytes still logs them (their contents then).
+    this.flushList.push(offset, length);
+    this.touched = true;
   }
 
   alloc(size: number, options?: { zero?: boolean }): number {
