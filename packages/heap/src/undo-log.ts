@@ -304,6 +304,15 @@ export function readGeneration(view: DataView, offset: number): number {
 }
 
 let wordView: BigUint64Array | undefined;
+const scratchWord = new BigUint64Array(1);
+const scratchView = new DataView(scratchWord.buffer);
+/** Byte order of BigUint64Array elements: the scratch is filled in it, so word === G | check << 48. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The generation word's value as a BigInt (for tests: what writeGeneration stores). */
+export function generationWord(counter: number): bigint {
+  return BigInt(counter) | (BigInt(generationCheck(counter)) << 48n);
+}
 
 /** Writes G with one failure-atomic 8-byte store (see above). */
 export function writeGeneration(bytes: Uint8Array, offset: number, counter: number): void {
@@ -311,7 +320,11 @@ export function writeGeneration(bytes: Uint8Array, offset: number, counter: numb
   if (counter > MAX_GENERATION) {
     throw new FerriteError('ERANGE', `the undo log generation would exceed 2^48 - 1 transactions`);
   }
-  const word = BigInt(counter) | (BigInt(generationCheck(counter)) << 48n);
+  // The word is assembled in an 8-byte scratch and read back as ONE BigInt: building it with
+  // BigInt arithmetic costs three BigInt allocations per commit.
+  scratchView.setUint32(HOST_LE ? 0 : 4, counter >>> 0, HOST_LE);
+  scratchView.setUint32(HOST_LE ? 4 : 0, (Math.floor(counter / 0x100000000) & 0xffff) | (generationCheck(counter) << 16), HOST_LE);
+  const word = scratchWord[0]!;
   const at = bytes.byteOffset + offset;
   invariant(at % 8 === 0, 'the generation word is 8-byte aligned in memory');
   if (wordView === undefined || wordView.buffer !== bytes.buffer) {
