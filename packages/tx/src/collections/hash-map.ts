@@ -98,7 +98,14 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private readonly seed: number;
   /** Bumped by every write and abort; live iterators compare it to detect changes. */
   private version = 0;
-  private abortHookTx: Transaction | undefined = undefined;
+  /** `serial` of the transaction our abort hook is registered with (0: none). */
+  private hookSerial = 0;
+  /** Made once: registering it costs no allocation per write. */
+  private readonly abortHook = (): void => {
+    this.version++;
+    this.stValid = false;
+    this.hookSerial = 0;
+  };
   private readonly st: TableState = { count: 0, table: 0, capLog2: 0, old: 0, cursor: 0 };
   /**
    * Whether `st` mirrors the header. Only this object writes the header (the store hands out
@@ -441,16 +448,10 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private touched(tx: Transaction): void {
     this.version++;
     this.stValid = false;
-    if (this.abortHookTx !== tx) {
-      this.abortHookTx = tx;
-      tx.onAbort(() => {
-        this.version++;
-        this.stValid = false;
-        this.abortHookTx = undefined;
-      });
-      tx.onCommit(() => {
-        this.abortHookTx = undefined;
-      });
+    // Once per transaction (the heap reuses one Transaction object, so compare serials).
+    if (this.hookSerial !== tx.serial) {
+      this.hookSerial = tx.serial;
+      tx.onAbort(this.abortHook);
     }
   }
 
@@ -510,7 +511,12 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     bytes.set(k, fresh + ENTRY_HEADER);
     bytes.set(v, fresh + ENTRY_HEADER + klen);
 
-    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
+    // Snapshot only the header words this write changes: a resize or a migration step changes
+    // the table words, a plain insert only the count (8 logged bytes instead of 48), and a
+    // relocation without a step none.
+    if (newDir !== 0 || stepEnd >= 0) ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN);
+    else if (e === 0) ranges.push(this.header + H_COUNT, 8);
+    ranges.push(pred, 8);
     this.migrationRanges(view, stepEnd);
     // Frees before the snapshot: their allocator snapshots share its drain, and a freed
     // block keeps its contents until commit (the step below still reads old segments).
@@ -558,7 +564,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const count = this.st.count;
     const ranges = this.ranges;
     ranges.length = 0;
-    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN, pred, 8);
+    ranges.push(this.header + H_COUNT, 8, pred, 8); // a delete changes the count, no table word
     tx.free(e); // before the snapshot, sharing its drain; the block's contents last until commit
     tx.addRanges(ranges);
     const view = pool.view;

@@ -116,7 +116,13 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /** Largest record (with its slot) allowed in a node: a third of the usable node. */
   private readonly maxRecord: number;
   private version = 0;
-  private abortHookTx: Transaction | undefined = undefined;
+  /** `serial` of the transaction our abort hook is registered with (0: none). */
+  private hookSerial = 0;
+  /** Made once: registering it costs no allocation per write. */
+  private readonly abortHook = (): void => {
+    this.version++;
+    this.hookSerial = 0;
+  };
   private readonly ws = new WriteSet();
   /** Descent scratch: node at each depth, and the child index taken there. */
   private readonly path: number[] = new Array<number>(MAX_HEIGHT).fill(0);
@@ -512,15 +518,10 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
 
   private touched(tx: Transaction): void {
     this.version++;
-    if (this.abortHookTx !== tx) {
-      this.abortHookTx = tx;
-      tx.onAbort(() => {
-        this.version++;
-        this.abortHookTx = undefined;
-      });
-      tx.onCommit(() => {
-        this.abortHookTx = undefined;
-      });
+    // Once per transaction (the heap reuses one Transaction object, so compare serials).
+    if (this.hookSerial !== tx.serial) {
+      this.hookSerial = tx.serial;
+      tx.onAbort(this.abortHook);
     }
   }
 
