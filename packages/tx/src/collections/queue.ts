@@ -77,6 +77,13 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
   private readonly header: number;
   /** Bumped by every write, so an iterator notices a concurrent modification. */
   private version = 0;
+  /**
+   * `serial` of the transaction in which a shift emptied the queue and reset its segment's
+   * `used` to 0 (0: none). Pushes later in that transaction write over bytes that held live
+   * entries when it began, so they must snapshot them; other pushes append past the `used`
+   * the transaction began with, into bytes no rollback can make reachable.
+   */
+  private usedResetIn = 0;
 
   /** @internal Use `store.queue(name)`. */
   constructor(ctx: CollectionContext, header: number) {
@@ -290,8 +297,16 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
       tail = seg;
       used = 0;
     } else {
-      // One addRanges (one drain) for every word this push changes.
-      tx.addRanges([h, H_MAGIC, tail + SEG_USED, 8, tail + SEG_DATA + used, entrySize]);
+      // One addRanges (one drain) for every word this push changes. The entry's own bytes lie
+      // past the tail's `used` as it was when the transaction began (unless a shift in this
+      // transaction reset it): a rollback restores `used` and leaves them unreachable, so they
+      // are only flushed at commit, not logged.
+      if (this.usedResetIn === tx.serial) {
+        tx.addRanges([h, H_MAGIC, tail + SEG_USED, 8, tail + SEG_DATA + used, entrySize]);
+      } else {
+        tx.addRangeNoSnapshot(tail + SEG_DATA + used, entrySize);
+        tx.addRanges([h, H_MAGIC, tail + SEG_USED, 8]);
+      }
     }
     const at = tail + SEG_DATA + used;
     const bytes = pool.bytes;
@@ -326,6 +341,7 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
       tx.addRanges([h, H_MAGIC, headOff + SEG_USED, 8]);
       pool.writeU64(h + H_HEAD_POS, 0);
       pool.writeU64(headOff + SEG_USED, 0);
+      this.usedResetIn = tx.serial;
     } else {
       tx.addRange(h, H_MAGIC);
       pool.writeU64(h + H_HEAD, head.next);
