@@ -18,8 +18,8 @@ function encodeIn(pool: FakePool, codec: PoolValueCodec, v: unknown): Uint8Array
 }
 
 /**
- * What msgpackr gives back for a JSON value: -0 becomes 0 (it is written as the integer 0),
- * and an own `__proto__` key comes back as `__proto_` (msgpackr's pollution guard).
+ * What the codec gives back for a JSON value: -0 becomes 0 (msgpackr writes it as the integer
+ * 0); an own `__proto__` key comes back as an own `__proto__` data property.
  */
 function expected(v: unknown): unknown {
   if (typeof v === 'number') return v === 0 ? 0 : v;
@@ -27,7 +27,7 @@ function expected(v: unknown): unknown {
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      Object.defineProperty(out, k === '__proto__' ? '__proto_' : k, { value: expected(x), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, k, { value: expected(x), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
@@ -103,16 +103,29 @@ test('ETOOBIG over maxValueSize writes nothing, not even a structure', () => {
 
 test('__proto__ keys stay data and never change a prototype', () => {
   const { pool, codec } = setup();
-  const hostile = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+  const hostile = JSON.parse('{"__proto__": {"polluted": true}, "a": 1, "nested": [{"__proto__": 2, "\\u0000x": 3}]}') as Record<string, unknown>;
   for (let i = 0; i < 3; i++) {
     const e = encodeIn(pool, codec, hostile);
     const d = codec.decode(e, 0, e.length) as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(d), Object.prototype);
     assert.equal((d as { polluted?: unknown }).polluted, undefined);
     assert.equal(({} as { polluted?: unknown }).polluted, undefined);
-    // msgpackr's guard renames the key to `__proto_`: the data survives as an own property.
-    assert.deepEqual(d['__proto_'], { polluted: true });
+    // The key survives as an own data property with its own name, at every depth.
+    assert.ok(Object.prototype.hasOwnProperty.call(d, '__proto__'));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(d, '__proto__')?.value, { polluted: true });
     assert.equal(d.a, 1);
+    const inner = (d.nested as Record<string, unknown>[])[0]!;
+    assert.equal(Object.getOwnPropertyDescriptor(inner, '__proto__')?.value, 2);
+    assert.equal(inner['\u0000x'], 3, 'keys that look like escapes round-trip too');
+    assert.equal(Object.getPrototypeOf(inner), Object.prototype);
+  }
+});
+
+test('a string value "__proto__" and plain values are not escaped', () => {
+  const { pool, codec } = setup();
+  for (const v of ['__proto__', { k: '__proto__' }, ['__proto__'], { __proto_: 1 }]) {
+    const e = encodeIn(pool, codec, v);
+    assert.deepEqual(codec.decode(e, 0, e.length), v);
   }
 });
 

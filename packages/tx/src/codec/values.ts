@@ -13,15 +13,16 @@
  * Structures block layout: u32 length, u32 CRC-32C of the payload, payload (msgpack array of
  * arrays of key strings, encoded without records).
  *
- * Decoding never changes prototypes: msgpackr stores a `__proto__` key as an own data property
- * named `__proto_` (its guard against prototype pollution), and the decoded object's prototype
- * is always Object.prototype.
+ * Decoding never changes prototypes, and a `__proto__` key stays an own data property named
+ * `__proto__`: such values travel escaped inside a msgpackr extension (see proto-keys.ts),
+ * because msgpackr alone would rename the key to `__proto_`.
  */
 import { Packr } from 'msgpackr';
 import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
 import { rejection } from '../internal/rejection.js';
+import { ProtoKeyed, hasProtoKey, mayHoldProtoKey, structuresHoldProtoKey } from './proto-keys.js';
 
 /** Default limit on an encoded value, in bytes. */
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20;
@@ -89,6 +90,16 @@ export class PoolValueCodec implements ValueCodec {
     let bytes: Uint8Array;
     try {
       bytes = this.packr.pack(value);
+      // A `__proto__` key shows either in the bytes (keys written inline) or in a structure
+      // this encode just minted (record keys live in the shared structures, not the bytes).
+      const minted = this.pending;
+      if ((mayHoldProtoKey(bytes) || (minted !== undefined && structuresHoldProtoKey(minted))) && hasProtoKey(value)) {
+        // Rare: re-encode with the key escaped (proto-keys.ts); forget any structure the first
+        // attempt minted with a raw `__proto__` key, so none ever reaches the pool.
+        if (this.pending !== undefined) this.reset();
+        this.pending = undefined;
+        bytes = this.packr.pack(new ProtoKeyed(value));
+      }
     } catch (err) {
       this.reset();
       throw rejection(new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err }));
