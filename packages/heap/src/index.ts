@@ -10,3 +10,9 @@ export type { CheckReport, CheckProblem } from './check.js';
 export { MAX_ALLOC } from './allocator.js';
 export { CLASS_SIZES, MAX_RUN_BLOCK } from './chunks.js';
 export { CHUNK_SIZE, MAX_LAYOUT_BYTES, MAX_LOG_BYTES } from './layout.js';
+// Format inspection, for tools (the `ferrite` command) that must describe a pool without
+// opening it: a damaged header, or a layout name not yet known. Read-only helpers; they never
+// throw on damaged bytes (`readHeaderCopy` returns { ok: false, reason }).
+export { readHeaderCopy, uuidString } from './header.js';
+export type { CopyStatus, HeaderFields } from './header.js';
+export { HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_END, LOG_HEADER } from './layout.js';
