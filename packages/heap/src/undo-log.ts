@@ -83,7 +83,8 @@ export class UndoLog {
     this.pos = LOG_ENTRIES;
     this.entries = 0;
     this.unflushed = -1;
-    this.doneRanges.length = 0;
+    // Runs at the end of every transaction; setting an array's length is a builtin call.
+    if (this.doneRanges.length > 0) this.doneRanges.length = 0;
   }
 
   /** Appends the written but not yet flushed entry bytes to `out`, and forgets them. */
