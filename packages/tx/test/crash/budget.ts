@@ -7,7 +7,7 @@
  * FERRITE_CRASH_SEED fixes the fast-check seed (a soak run picks a random one by default and
  * prints it, so that any failure replays).
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,14 +35,30 @@ export function suiteSeed(fixed: number): number {
 }
 
 // The test files run as separate processes under one `node --test`; they add their counts to
-// a file named after that parent so that the last one can print the run's total.
-const tallyFile = join(tmpdir(), `ferrite-crash-tally-${process.ppid}.txt`);
+// a file named after that parent so that the last one can print the run's total. Tallies of
+// runs older than a day are removed as we go.
+const tallyDir = join(tmpdir(), 'ferrite-crash-tally');
+const tallyFile = join(tallyDir, `${process.ppid}.txt`);
+const DAY_MS = 24 * 3600 * 1000;
+
+function pruneOldTallies(): void {
+  for (const name of readdirSync(tallyDir)) {
+    const path = join(tallyDir, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > DAY_MS) rmSync(path, { force: true });
+    } catch {
+      // Another process pruned it first.
+    }
+  }
+}
 
 /**
  * Records `count` of `what` ('states' or 'kills:<mode>') for this run and prints this file's
  * line plus the run's totals so far (the last file to finish prints the complete totals).
  */
 export function report(label: string, what: 'states' | 'kills:pmem' | 'kills:msync', count: number): void {
+  mkdirSync(tallyDir, { recursive: true });
+  pruneOldTallies();
   appendFileSync(tallyFile, `${what} ${count}\n`);
   let states = 0;
   let pmem = 0;
