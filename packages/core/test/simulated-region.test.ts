@@ -235,6 +235,36 @@ test('crashAfter throws before the event takes effect, then refuses until cleare
   assert.equal(r.media()[64], 2);
 });
 
+test('stores made after the crash never reach a crash image (the machine stopped)', () => {
+  const r = new SimulatedRegion(4096);
+  r.bytes.fill(7, 0, 128); // in flight at the crash: may be lost or kept
+  r.crashAfter(1, { on: 'drain' });
+  assert.throws(() => r.drain(), SimulatedCrash);
+  // Code under test catches the crash and goes on storing (an abort path, say).
+  r.bytes.fill(9, 0, 256);
+  for (let seed = 0; seed < 64; seed++) {
+    const image = r.crashImage(seed);
+    for (let i = 0; i < 256; i++) {
+      assert.notEqual(image[i], 9, `seed ${seed}: byte ${i} holds a store made after the crash`);
+    }
+    assert.ok(image.subarray(0, 128).every((b) => b === 0 || b === 7));
+  }
+  assert.ok(r.unpersisted().every((run) => run.offset + run.length <= 128), 'in flight: only what was stored before the crash');
+  // A cleared crash resumes on the array the code writes: its later stores count again.
+  r.clearCrash();
+  assert.equal(r.bytes[0], 9);
+  r.persist(0, 256);
+  assert.ok(r.media().subarray(0, 256).every((b) => b === 9));
+  assert.throws(() => {
+    r.crashAfter(1);
+    r.flush(0, 1);
+  }, SimulatedCrash);
+  assert.throws(() => r.grow(8192), SimulatedCrash, 'a crashed region does not grow');
+  r.close();
+  assert.equal(r.bytes.length, 0, 'close after a crash still detaches the array code holds');
+  assert.ok(r.crashImage(1).subarray(0, 256).every((b) => b === 9));
+});
+
 test('crashAfter counts only the chosen kind', () => {
   const r = new SimulatedRegion(256);
   r.crashAfter(2, { on: 'drain' });

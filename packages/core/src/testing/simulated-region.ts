@@ -124,6 +124,13 @@ export class SimulatedRegion implements Region {
   private _bytes: Uint8Array;
   /** B: the live bytes, kept internally so crash images work after close. */
   private live: Uint8Array;
+  /**
+   * True from a crash until `clearCrash()`: `live` is then a copy of the bytes taken at the
+   * crash instant, and `_bytes` (the array code under test holds) is no longer B. Code that
+   * catches the SimulatedCrash may go on storing (an abort path restoring memory, say); a real
+   * machine would have stopped, so those stores must not reach any crash image.
+   */
+  private frozen = false;
   /** M: the media image. */
   private mediaBytes: Uint8Array;
   /**
@@ -266,6 +273,26 @@ export class SimulatedRegion implements Region {
   clearCrash(): void {
     this.crashRemaining = 0;
     this.crashState = undefined;
+    this.thawLive();
+  }
+
+  /** At a crash: B becomes a copy of the live bytes as they are at this instant. */
+  private freezeLive(): void {
+    invariant(!this.frozen, 'a region crashes once until clearCrash');
+    const copy = takeArray(this._length, false);
+    copy.set(this.live);
+    this.setArrays(copy, this.mediaBytes, this.pending);
+    this.frozen = true;
+  }
+
+  /** After clearCrash: B is again the array code under test writes (unless it was closed). */
+  private thawLive(): void {
+    if (!this.frozen) return;
+    this.frozen = false;
+    if (this.closed) return; // the user's array is detached; the frozen copy stays B
+    const copy = this.live;
+    this.setArrays(this._bytes, this.mediaBytes, this.pending);
+    recycleArray(copy);
   }
 
   /**
@@ -331,6 +358,7 @@ export class SimulatedRegion implements Region {
    */
   grow(newLength: number): void {
     this.checkOpen('grow');
+    if (this.crashState !== undefined) throw this.crashState; // a dead machine makes no progress
     checkLength('grow', newLength);
     if (newLength < this._length) {
       throw new FerriteError('EINVAL', `grow: new length ${newLength} is below the current ${this._length}`);
@@ -367,6 +395,12 @@ export class SimulatedRegion implements Region {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.frozen) {
+      // B is already a copy only the simulator holds: just detach the user's array.
+      retireArray(this._bytes);
+      this._bytes = new Uint8Array(0);
+      return;
+    }
     // Move the contents to a buffer only the simulator holds, detaching the user's array.
     const kept = new Uint8Array(structuredClone(this.live.buffer as ArrayBuffer, { transfer: [this.live.buffer as ArrayBuffer] }));
     invariant(this._bytes.length === 0, 'close detaches the live array');
@@ -388,6 +422,8 @@ export class SimulatedRegion implements Region {
     this.pendingList = [];
     this.pendingFlags = NO_PENDING;
     const { live, mediaBytes, pending } = this;
+    if (this.frozen && this._bytes !== live) recycleArray(this._bytes);
+    this.frozen = false;
     this.setArrays(NO_PENDING, NO_PENDING, NO_PENDING);
     this._bytes = NO_PENDING;
     this._length = 0;
@@ -550,6 +586,7 @@ export class SimulatedRegion implements Region {
       this.crashRemaining--;
       if (this.crashRemaining === 0) {
         const struck = new SimulatedCrash(kind, this.flushCount + this.drainCount + 1);
+        this.freezeLive();
         this.crashState = struck;
         throw struck;
       }
