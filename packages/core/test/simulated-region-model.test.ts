@@ -198,6 +198,10 @@ for (const granularity of ['cache-line', 'page'] as const) {
   });
 }
 
+test('regression: a store that makes a word read as float -0 is in flight (seed 928355220)', () => {
+  runOps('cache-line', 8, [{ k: 'store', at: 1007, bytes: [128, 0] }], 0);
+});
+
 test('SimulatedRegion agrees with the reference on recycled memory (regions of 64 KiB and more)', () => {
   fc.assert(
     fc.property(
