@@ -9,7 +9,7 @@
 // or a successful open with a check result: no signal, no hang, no untyped exception, no
 // unbounded allocation.
 //
-// Budget: FERRITE_FUZZ_CASES (default 2400; FERRITE_SOAK=1 gives 40000), seed
+// Budget: FERRITE_FUZZ_CASES (default 6000; FERRITE_SOAK=1 gives 40000), seed
 // FERRITE_FUZZ_SEED (default fixed, printed). The cases are the same for a seed, but the base
 // images get fresh uuids and hash seeds each run, so each finding's damaged image is saved
 // (FERRITE_FUZZ_FINDINGS, default $TMPDIR/ferrite-fuzz-findings) and printed: replay it with
@@ -25,7 +25,7 @@ import { LAYOUT, makeFuzzBases } from '../../cli/test/support/pools.js';
 import { createPool } from '../../cli/src/commands/create.js';
 
 const SOAK = process.env.FERRITE_SOAK === '1';
-const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 2000));
+const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 6000));
 
 /**
  * Bugs this fuzzer found that are reported to their owners and not fixed yet (deterministic
