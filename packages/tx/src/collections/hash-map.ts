@@ -27,6 +27,7 @@ import type { Transaction } from '@ferrite/heap';
 import { CorruptionError, FerriteError, TooBigError } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
 import { bytesEqual, checkInside, hashBytes, readRef, readU64, writeU64 } from './pool-words.js';
+import { collectProblems } from './problems.js';
 
 const MAGIC = 0x314d4850; // 'PHM1'
 const VERSION = 1;
@@ -294,13 +295,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    * and that unmigrated buckets of the new table are empty. For tests and `check` tools.
    */
   validate(): string[] {
-    const problems: string[] = [];
-    try {
-      this.validateInto(problems);
-    } catch (err) {
-      problems.push(`validation stopped: ${(err as Error).message}`);
-    }
-    return problems;
+    return collectProblems((problems) => this.validateInto(problems));
   }
 
   // ---------------------------------------------------------------- internals: reads

@@ -27,6 +27,7 @@
 import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
 import type { Transaction } from '@ferrite/heap';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
+import { collectProblems } from './problems.js';
 
 const HEADER_SIZE = 48;
 const H_HEAD = 0;
@@ -191,13 +192,7 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
    * found (empty when sound). Reads only.
    */
   validate(): string[] {
-    const problems: string[] = [];
-    try {
-      this.validateInto(problems);
-    } catch (err) {
-      problems.push(`validation stopped: ${(err as Error).message}`);
-    }
-    return problems;
+    return collectProblems((problems) => this.validateInto(problems));
   }
 
   private validateInto(problems: string[]): void {

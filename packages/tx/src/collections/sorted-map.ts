@@ -33,6 +33,7 @@ import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
 import { checkInside, compareBytes, readRef, readU64, writeU64 } from './pool-words.js';
 import { WriteSet } from './write-set.js';
+import { collectProblems } from './problems.js';
 
 const MAGIC = 0x314d5350; // 'PSM1'
 const VERSION = 1;
@@ -310,13 +311,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    * depth, the leaf chain in both directions, first/last leaf, and the entry count.
    */
   validate(): string[] {
-    const problems: string[] = [];
-    try {
-      this.validateInto(problems);
-    } catch (err) {
-      problems.push(`validation stopped: ${(err as Error).message}`);
-    }
-    return problems;
+    return collectProblems((problems) => this.validateInto(problems));
   }
 
   // ---------------------------------------------------------------- reading
