@@ -43,6 +43,13 @@ export interface Region {
    */
   flushRanges(ranges: ArrayLike<number>, count?: number): void;
 
+  /**
+   * Optional: `flushRanges(ranges, count)` then `drain()` in one call — the shape of every
+   * commit, so a native region saves a crossing. Same events and same effect as the two calls;
+   * callers fall back to them where a region does not define it.
+   */
+  persistRanges?(ranges: ArrayLike<number>, count?: number): void;
+
   /** Waits until every flush issued before it has reached the media (sfence). */
   drain(): void;
 

@@ -46,6 +46,25 @@ export class Mem {
     this.region.drain();
   }
 
+  /**
+   * Makes the first `count` pairs of `ranges` durable: one call where the region has
+   * `persistRanges` (one native crossing per commit), else flushRanges + drain.
+   */
+  persistRanges(ranges: ArrayLike<number>, count: number): void {
+    if (count === 0) return;
+    const region = this.region;
+    if (region.persistRanges === undefined) {
+      this.flushRanges(ranges, count);
+      this.drain();
+      return;
+    }
+    let n = 0;
+    for (let i = 0; i < count; i++) n += lines(ranges[2 * i]!, ranges[2 * i + 1]!);
+    this.flushes += n;
+    this.drains++;
+    region.persistRanges(ranges, count);
+  }
+
   persist(offset: number, length: number): void {
     this.flushes += lines(offset, length);
     this.drains++;

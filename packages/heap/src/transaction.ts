@@ -9,7 +9,7 @@
  *    way but NOT drained; the changes themselves are deferred until after the next drain
  *    (the next addRange, or commit), so they never reach the media before their snapshot.
  * 3. Commit: flush every changed range (snapshotted ranges, fresh allocations, metadata) in
- *    one flushRanges, drain, then the single 8-byte store G := G + 1 and a persist. Before
+ *    one persistRanges (flush + drain), then the single 8-byte store G := G + 1 and a persist. Before
  *    that store a crash rolls back (every entry is valid); after it, the log is void.
  * 4. Rollback (throw, abort, or recovery at open) restores the valid entries newest first and
  *    persists them, then bumps G. Restoring is idempotent, so a crash during it is harmless.
@@ -354,11 +354,7 @@ export class TxImpl implements Transaction, AllocTx {
       const er = this.entryRanges;
       er.clear();
       this.host.log.takeUnflushed(er);
-      if (er.n === 1) mem.persist(er.data[0]!, er.data[1]!);
-      else {
-        mem.flushRanges(er.data, er.n);
-        mem.drain();
-      }
+      mem.persistRanges(er.data, er.n);
       this.undrained = false;
     }
     const ops = this.ops;
@@ -402,11 +398,7 @@ export class TxImpl implements Transaction, AllocTx {
     if (this.touched) {
       this.drainAndApply();
       const fl = this.flushList;
-      if (fl.n === 1) mem.persist(fl.data[0]!, fl.data[1]!); // one native call instead of two
-      else {
-        mem.flushRanges(fl.data, fl.n);
-        mem.drain();
-      }
+      mem.persistRanges(fl.data, fl.n); // one native call: the changed ranges, then the fence
       bumpGeneration(mem, log);
       for (let i = 0; i < this.nFreed; i++) alloc.commitFree(this.freed[i]!);
     }

@@ -256,8 +256,7 @@ export function rollBack(mem: Mem, log: UndoLog, size: number): number {
       ranges.push(offset, length);
       restored++;
     }
-    mem.flushRanges(ranges, ranges.length / 2);
-    mem.drain();
+    mem.persistRanges(ranges, ranges.length / 2);
   }
   bumpGeneration(mem, log);
   return restored;

@@ -294,6 +294,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                        {
                            InstanceMethod<&NativeMapping::Flush>("flush"),
                            InstanceMethod<&NativeMapping::FlushRanges>("flushRanges"),
+                           InstanceMethod<&NativeMapping::PersistRanges>("persistRanges"),
                            InstanceMethod<&NativeMapping::Drain>("drain"),
                            InstanceMethod<&NativeMapping::Persist>("persist"),
                            InstanceMethod<&NativeMapping::Protect>("protect"),
@@ -590,6 +591,16 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "drain")) return Napi::Value();
     // Page granularity: msync(MS_SYNC) already waited, so there is nothing to drain.
+    if (flushes_ && line_granularity_) Fence();
+    return Napi::Value();
+  }
+
+  // persistRanges(ranges, count?): flushRanges then the fence, one crossing for a whole commit.
+  // Nothing is fenced when the flushes failed (an exception is pending).
+  Napi::Value PersistRanges(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlushRanges(info);
+    if (env.IsExceptionPending()) return Napi::Value();
     if (flushes_ && line_granularity_) Fence();
     return Napi::Value();
   }

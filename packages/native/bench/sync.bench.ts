@@ -2,7 +2,8 @@
  * The cost of making data durable through @ferrite/native, per path:
  * - forcePmem on tmpfs: clwb (or clflushopt/clflush) of each line + sfence, in user space;
  * - the msync path: an ordinary file on disk, msync(MS_SYNC) of the covering page;
- * - a batched flushRanges of 16 ranges + drain (one Node-API crossing for the 16).
+ * - a batched flushRanges of 16 ranges + drain (one Node-API crossing for the 16), and the
+ *   same as one persistRanges call (what a commit uses).
  * Each sample times a batch of calls; the line printed is the median per call.
  * Run: node scripts/bench.mjs native   (or node --conditions=ferrite-source --import tsx this file)
  */
@@ -43,7 +44,7 @@ function lineSync(m: Mapping, lines: number): (i: number) => void {
   };
 }
 
-function batch16(m: Mapping): (i: number) => void {
+function batch16(m: Mapping, oneCall = false): (i: number) => void {
   const ranges = new Float64Array(32);
   // 16 scattered 64-byte ranges, as a transaction's changed ranges would be.
   return (i) => {
@@ -53,8 +54,11 @@ function batch16(m: Mapping): (i: number) => void {
       ranges[2 * r] = offset;
       ranges[2 * r + 1] = LINE;
     }
-    m.flushRanges(ranges, 16);
-    m.drain();
+    if (oneCall) m.persistRanges(ranges, 16);
+    else {
+      m.flushRanges(ranges, 16);
+      m.drain();
+    }
   };
 }
 
@@ -76,6 +80,7 @@ try {
     pmem.drain();
   });
   bench('flushRanges of 16 × 64 B ranges + drain, forcePmem on tmpfs', 200, 200, batch16(pmem));
+  bench('persistRanges of 16 × 64 B ranges (one call), forcePmem on tmpfs', 200, 200, batch16(pmem, true));
   bench('16 × sync of 64 B (unbatched, for comparison), forcePmem on tmpfs', 200, 200, (i) => {
     for (let r = 0; r < 16; r++) {
       const offset = (((i * 16 + r) * 4099) % lines) * LINE;

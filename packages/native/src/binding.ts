@@ -11,6 +11,7 @@ import type { ErrorCode } from '@ferrite/core';
 export interface NativeMapping {
   flush(offset: number, length: number): void;
   flushRanges(ranges: ArrayLike<number>, count?: number): void;
+  persistRanges(ranges: ArrayLike<number>, count?: number): void;
   drain(): void;
   persist(offset: number, length: number): void;
   protect(offset: number, length: number, writable: boolean): void;

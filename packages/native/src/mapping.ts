@@ -138,6 +138,14 @@ export class Mapping implements Region {
     this.#native.flushRanges(ranges, count);
   }
 
+  /**
+   * `flushRanges` + `drain` in one native call: every range is durable on return. The shape
+   * of a commit. @throws as `flushRanges`; nothing is fenced when a flush fails.
+   */
+  persistRanges(ranges: ArrayLike<number>, count?: number): void {
+    this.#native.persistRanges(ranges, count);
+  }
+
   /** sfence at cache-line granularity; nothing at page granularity. @throws ECLOSED. */
   drain(): void {
     this.#native.drain();

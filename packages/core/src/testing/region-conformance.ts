@@ -128,6 +128,11 @@ export function regionConformanceSuite(name: string, factory: RegionFactory): vo
       region.flushRanges(new Float64Array(0));
       region.flushRanges([], 0);
       region.drain();
+      if (region.persistRanges) {
+        region.persistRanges(new Float64Array(ranges.flat()));
+        region.persistRanges(ranges.flat(), 3);
+        region.persistRanges([], 0);
+      }
       assert.ok(region.bytes.every((b) => b === 7), 'flushing changes no byte');
     });
 
@@ -147,6 +152,9 @@ export function regionConformanceSuite(name: string, factory: RegionFactory): vo
         if (typeof offset === 'number') {
           expectCode(() => region.flushRanges(new Float64Array([offset, length as number])), [code],
             `flushRanges(Float64Array)${what}`);
+        }
+        if (region.persistRanges) {
+          expectCode(() => region.persistRanges!([0, 8, offset as number, length as number]), [code], `persistRanges${what}`);
         }
       }
       expectCode(() => region.flushRanges(new Float64Array([0, 8]), 2), ['EINVAL', 'ERANGE'], 'count beyond the pairs');
@@ -178,7 +186,10 @@ export function regionConformanceSuite(name: string, factory: RegionFactory): vo
           region.drain();
         } else pairs.push(offset, length);
       }
-      region.flushRanges(new Float64Array(pairs));
+      // The batched ways: persistRanges for the first half where the region has it.
+      const half = region.persistRanges ? Math.floor(pairs.length / 4) : 0;
+      if (half > 0) region.persistRanges!(pairs, half);
+      region.flushRanges(new Float64Array(pairs.slice(half * 2)));
       region.drain();
       region = reopen(region);
       assert.equal(region.length, LENGTH);
@@ -198,6 +209,7 @@ export function regionConformanceSuite(name: string, factory: RegionFactory): vo
       expectCode(() => region.persist(0, 1), ['ECLOSED'], 'persist after close');
       expectCode(() => region.drain(), ['ECLOSED'], 'drain after close');
       expectCode(() => region.flushRanges([0, 1]), ['ECLOSED'], 'flushRanges after close');
+      if (region.persistRanges) expectCode(() => region.persistRanges!([0, 1]), ['ECLOSED'], 'persistRanges after close');
       if (region.grow) {
         const grow = region.grow.bind(region);
         expectCode(() => grow(2 * LENGTH), ['ECLOSED'], 'grow after close');

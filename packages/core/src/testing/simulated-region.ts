@@ -329,6 +329,12 @@ export class SimulatedRegion implements Region {
     }
   }
 
+  /** `flushRanges(ranges, count)` then `drain()`: one flush event per range, then a drain event. */
+  persistRanges(ranges: ArrayLike<number>, count?: number): void {
+    this.flushRanges(ranges, count);
+    this.drain();
+  }
+
   /** Writes every pending line to the media. One event. */
   drain(): void {
     this.checkOpen('drain');
