@@ -2,31 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PSortedMap } from '../src/collections/sorted-map.js';
-import { FakePool } from './support/collections-fake-pool.js';
-import { allocStructuresSlot, makeContext } from './support/collections-context.js';
-import { keyArb, runModel, type Real } from './support/collections-model.js';
+import { keyArb, runModel } from './support/collections-model.js';
 import { compareKeys, type Key } from '../src/codec/keys.js';
-import type { Pool } from '@ferrite/heap';
-import { realSetup } from './support/collections-real-setup.js';
+import { fakeSetup as fakeSetupOf, realSetup } from './support/collections-real-setup.js';
 
 const REAL_RUNS = process.env.FERRITE_SOAK === '1' ? 200 : 15;
 const RUNS = process.env.FERRITE_SOAK === '1' ? 500 : 60;
 
-function fakeSetup(): Real {
-  const pool = new FakePool({ size: 64 << 10, maxSize: 256 << 20 });
-  const slot = allocStructuresSlot(pool);
-  let ctx = makeContext(pool, slot);
-  const header = (pool as unknown as Pool).transaction((tx) => PSortedMap.create(ctx, tx));
-  const real: Real = {
-    map: new PSortedMap<Key, unknown>(ctx, header),
-    transaction: (fn) => pool.transaction(() => fn()),
-    reopen: () => {
-      ctx = makeContext(pool, slot);
-      real.map = new PSortedMap<Key, unknown>(ctx, header);
-    },
-  };
-  return real;
-}
+const fakeSetup = fakeSetupOf((ctx, tx) => PSortedMap.create(ctx, tx), (ctx, h) => new PSortedMap<Key, unknown>(ctx, h));
 
 test('PSortedMap behaves like its model on the real heap (SimulatedRegion, growth from 256 KiB, reopen)', () => {
   runModel(realSetup((ctx, tx) => PSortedMap.create(ctx, tx), (ctx, h) => new PSortedMap<Key, unknown>(ctx, h)), REAL_RUNS, compareKeys);

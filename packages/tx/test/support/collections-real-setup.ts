@@ -1,9 +1,12 @@
 /**
- * Model-test setups on the real heap: a Pool on a SimulatedRegion that starts small and may
- * grow (so collections see `pool.bytes` replaced mid-operation), and "reopen" that closes the
- * pool and opens it again from the same region (recovery path included).
+ * Model-test setups. `realSetup`: the real heap, a Pool on a SimulatedRegion that starts small
+ * and may grow (so collections see `pool.bytes` replaced mid-operation), and "reopen" that
+ * closes the pool and opens it again from the same region (recovery path included).
+ * `fakeSetup`: the DRAM fake pool (fast; aborts and growth), where "reopen" builds a new
+ * context and collection over the same bytes.
  */
 import { Pool } from '@ferrite/heap';
+import { FakePool } from './collections-fake-pool.js';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import type { CollectionContext } from '../../src/internal/context.js';
 import { allocStructuresSlot, makeContext } from './collections-context.js';
@@ -29,6 +32,27 @@ export function realSetup(
       reopen: () => {
         pool.close();
         pool = Pool.open(region, { layout: LAYOUT, maxSize: MAX });
+        ctx = makeContext(pool, slot);
+        real.map = open(ctx, header);
+      },
+    };
+    return real;
+  };
+}
+
+export function fakeSetup(
+  create: (ctx: CollectionContext, tx: import('@ferrite/heap').Transaction) => number,
+  open: (ctx: CollectionContext, header: number) => MapLike,
+): () => Real {
+  return () => {
+    const pool = new FakePool({ size: 64 << 10, maxSize: 256 << 20 });
+    const slot = allocStructuresSlot(pool);
+    let ctx = makeContext(pool, slot);
+    const header = (pool as unknown as Pool).transaction((tx) => create(ctx, tx));
+    const real: Real = {
+      map: open(ctx, header),
+      transaction: (fn) => pool.transaction(() => fn()),
+      reopen: () => {
         ctx = makeContext(pool, slot);
         real.map = open(ctx, header);
       },
