@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
+import { after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,21 @@ const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export function scratchDir(base: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(base, 'ferrite-native-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A tmpfs and a disk scratch directory for one test file, removed after it, and `fresh(dir)`
+ * naming a new pool file in one of them (tmpfs by default).
+ */
+export function poolDirs(prefix: string): { shm: string; disk: string; fresh: (dir?: string) => string } {
+  const shm = scratchDir(shmBase);
+  const disk = scratchDir(diskBase);
+  after(() => {
+    shm.remove();
+    disk.remove();
+  });
+  let counter = 0;
+  return { shm: shm.dir, disk: disk.dir, fresh: (dir = shm.dir) => join(dir, `${prefix}${counter++}.pool`) };
 }
 
 /** The on-disk temporary directory (os.tmpdir() is on the root disk on this machine). */

@@ -2,7 +2,7 @@
  * A mapping's life in one process: flushes of every form, protect, grow, copy-on-write,
  * read-only mappings, unmap and use after unmap, and the medium helpers.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,19 +13,10 @@ import {
   sync, unmap,
 } from '../src/index.js';
 import type { Mapping } from '../src/index.js';
-import { diskBase, scratchDir, shmBase, throwsCode } from './helpers.js';
+import { poolDirs, throwsCode } from './helpers.js';
 
 const PAGE = pageSize();
-const scratch = scratchDir(shmBase);
-const disk = scratchDir(diskBase);
-after(() => {
-  scratch.remove();
-  disk.remove();
-});
-let counter = 0;
-function fresh(dir = scratch.dir): string {
-  return join(dir, `l${counter++}.pool`);
-}
+const { shm: shmDir, disk: diskDir, fresh } = poolDirs('l');
 function inMaps(path: string): boolean {
   return readFileSync('/proc/self/maps', 'utf8').includes(path);
 }
@@ -33,7 +24,7 @@ function inMaps(path: string): boolean {
 describe('flushes', () => {
   for (const forcePmem of [true, false]) {
     it(`sync, flush, drain and flushRanges make data reach the file (forcePmem ${forcePmem})`, () => {
-      const path = fresh(forcePmem ? scratch.dir : disk.dir);
+      const path = fresh(forcePmem ? shmDir : diskDir);
       const m = map(path, { create: { size: 8 * PAGE }, forcePmem });
       assert.equal(m.granularity, forcePmem ? 'cache-line' : 'page');
       m.bytes.fill(1, 0, 10);
@@ -85,7 +76,7 @@ describe('flushes', () => {
 
   it('any valid batch of ranges is accepted and leaves the bytes unchanged (property)', () => {
     const m = map(fresh(), { create: { size: 4 * PAGE }, forcePmem: true });
-    const d = map(fresh(disk.dir), { create: { size: 4 * PAGE } });
+    const d = map(fresh(diskDir), { create: { size: 4 * PAGE } });
     const length = 4 * PAGE;
     fc.assert(
       fc.property(
@@ -187,7 +178,7 @@ describe('protect', () => {
 describe('grow', () => {
   for (const base of ['shm', 'disk'] as const) {
     it(`extends the file durably, remaps, keeps contents and zero-fills (${base})`, () => {
-      const path = fresh(base === 'shm' ? scratch.dir : disk.dir);
+      const path = fresh(base === 'shm' ? shmDir : diskDir);
       const m = map(path, { create: { size: 2 * PAGE }, forcePmem: base === 'shm' });
       m.bytes.fill(9, 0, 2 * PAGE);
       m.persist(0, 2 * PAGE);
@@ -269,7 +260,7 @@ describe('medium helpers', () => {
     assert.equal(defaultPoolDir(), '/dev/shm');
     assert.ok(['clwb', 'clflushopt', 'clflush'].includes(cpuFlushInstruction()));
     assert.ok(Number.isInteger(PAGE) && PAGE >= 4096 && (PAGE & (PAGE - 1)) === 0);
-    throwsCode(() => mediumOf(join(scratch.dir, 'missing')), 'ENOENT', 'missing');
+    throwsCode(() => mediumOf(join(shmDir, 'missing')), 'ENOENT', 'missing');
     throwsCode(() => mediumOf(1 as unknown as string), 'EINVAL', 'path');
   });
 });

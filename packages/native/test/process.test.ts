@@ -3,7 +3,7 @@
  * another, locks conflict across processes, a store into a protected page kills only the
  * child, the garbage collector unmaps a forgotten mapping, and the addon loads in workers.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,18 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { map } from '../src/index.js';
-import { runFixture, scratchDir, shmBase, diskBase, throwsCode } from './helpers.js';
+import { poolDirs, runFixture, throwsCode } from './helpers.js';
 
-const scratch = scratchDir(shmBase);
-const disk = scratchDir(diskBase);
-after(() => {
-  scratch.remove();
-  disk.remove();
-});
-let counter = 0;
-function fresh(dir = scratch.dir): string {
-  return join(dir, `c${counter++}.pool`);
-}
+const { shm: shmDir, disk: diskDir, fresh } = poolDirs('c');
 function expectedHash(length: number, seed: number): number {
   let hash = 0;
   for (let i = 0; i < length; i++) hash = (Math.imul(hash, 31) + ((i * 31 + seed) & 0xff)) | 0;
@@ -32,7 +23,7 @@ function expectedHash(length: number, seed: number): number {
 describe('across processes', () => {
   for (const mode of ['force', 'msync'] as const) {
     it(`data synced by one process (which then exits) is read by another (${mode})`, () => {
-      const path = fresh(mode === 'force' ? scratch.dir : disk.dir);
+      const path = fresh(mode === 'force' ? shmDir : diskDir);
       const writer = runFixture('write.ts', [path, '17', mode]);
       assert.equal(writer.status, 0, writer.stderr);
       assert.equal((JSON.parse(writer.stdout) as { granularity: string }).granularity, mode === 'force' ? 'cache-line' : 'page');
