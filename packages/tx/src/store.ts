@@ -22,7 +22,7 @@ import { leftPoolUntouched } from './internal/rejection.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
-import type { CollectionContext, CollectionInternals, KeyCodec, Limits, ValueCodec } from './internal/context.js';
+import type { CollectionContext, CollectionInternals, KeyCodec, Limits, TxOp, ValueCodec } from './internal/context.js';
 
 const ROOT_SIZE = 64;
 const R_MAGIC = 0;
@@ -187,13 +187,30 @@ class StoreCollectionContext implements CollectionContext {
   get values(): ValueCodec { return this.store.valueCodec; }
   get limits(): Limits { return this.store.limits; }
   get readOnly(): boolean { return this.store.readOnly; }
+  /** `afterAbort` invalidates every open collection before anything that may fail. */
+  readonly invalidatesOnAbort = true;
   write<T>(fn: (tx: Transaction) => T): T {
     this.assertOpen();
     return this.store.write(fn);
   }
+  run<T>(op: TxOp<T>): T {
+    if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
+    return this.store.run(op); // which checks that the store is open
+  }
   assertOpen(): void {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
     this.store.assertOpen();
+  }
+}
+
+/** A user's transaction function as a TxOp (the user's `fn` takes no argument). */
+class UserTxOp implements TxOp<unknown> {
+  fn: (() => unknown) | undefined = undefined;
+  run(): unknown {
+    const fn = this.fn;
+    invariant(fn !== undefined, 'a user transaction has its function');
+    this.fn = undefined;
+    return fn();
   }
 }
 
@@ -228,6 +245,10 @@ export class Store {
   /** The first error thrown out of a nested transaction: the outermost one must roll back. */
   private doomed: { error: unknown } | undefined = undefined;
   private closed = false;
+  /** The operation the next outermost transaction runs (see `outermost`). */
+  private outerOp: TxOp<unknown> | undefined = undefined;
+  /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
+  private readonly userOp: UserTxOp = new UserTxOp();
 
   private constructor(pool: Pool, path: string | undefined, limits: Limits) {
     this.pool = pool;
@@ -363,44 +384,52 @@ export class Store {
         throw err;
       }
     }
-    return this.outermost(() => fn());
+    const op = this.userOp;
+    op.fn = fn;
+    try {
+      return this.outermost(op) as T;
+    } finally {
+      op.fn = undefined; // do not keep the user's closure alive
+    }
   }
 
   /** @internal Joins the running transaction, or runs `fn` as a transaction of its own. */
   write<T>(fn: (tx: Transaction) => T): T {
-    this.assertOpen();
+    return this.run({ run: fn });
+  }
+
+  /**
+   * @internal `write` for a reusable operation object (no closure per write): joins the running
+   * transaction, or runs `op` as a transaction of its own.
+   */
+  run<T>(op: TxOp<T>): T {
+    if (this.closed) throw new FerriteError('ECLOSED', 'the store is closed');
     if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
     const tx = this.tx;
     if (tx !== undefined) {
       try {
-        return fn(tx);
+        return op.run(tx);
       } catch (err) {
         if (this.doomed === undefined && !leftPoolUntouched(err)) this.doomed = { error: err };
         throw err;
       }
     }
-    return this.outermost(fn);
+    return this.outermost(op);
   }
 
-  private outermost<T>(fn: (tx: Transaction) => T): T {
+  /**
+   * Runs `op` as the outermost transaction. The function handed to the pool is made once
+   * (`outerBody`, reading `outerOp`): a transaction allocates nothing here. Re-entry is not
+   * possible: while it runs `this.tx` is set, so nested writes join instead of coming here.
+   */
+  private outermost<T>(op: TxOp<T>): T {
     this.doomed = undefined;
+    this.outerOp = op;
     let result: T;
     try {
-      result = this.pool.transaction((tx) => {
-        this.tx = tx;
-        const r = fn(tx);
-        if (this.doomed !== undefined) {
-          throw new FerriteError('ETXSTATE', 'a nested transaction failed, so the whole transaction was rolled back', {
-            cause: this.doomed.error,
-          });
-        }
-        if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
-          throw new FerriteError('ETXSTATE', 'a transaction function must be synchronous (it returned a promise); rolled back');
-        }
-        this.tx = undefined;
-        return r;
-      });
+      result = this.pool.transaction(this.outerBody) as T;
     } catch (err) {
+      this.outerOp = undefined;
       this.tx = undefined;
       this.doomed = undefined;
       try {
@@ -416,9 +445,32 @@ export class Store {
     return result;
   }
 
+  /** The body of every outermost transaction (see `outermost`). */
+  private readonly outerBody = (tx: Transaction): unknown => {
+    const op = this.outerOp;
+    invariant(op !== undefined, 'an outermost transaction has its operation');
+    this.outerOp = undefined;
+    this.tx = tx;
+    const r = op.run(tx);
+    if (this.doomed !== undefined) {
+      throw new FerriteError('ETXSTATE', 'a nested transaction failed, so the whole transaction was rolled back', {
+        cause: this.doomed.error,
+      });
+    }
+    if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+      throw new FerriteError('ETXSTATE', 'a transaction function must be synchronous (it returned a promise); rolled back');
+    }
+    this.tx = undefined;
+    return r;
+  };
+
   /** Brings DRAM state back in line with the rolled-back pool. */
   private afterAbort(): void {
     if (this.closed) return;
+    // First, and for every open collection: collections rely on it instead of abort hooks of
+    // their own (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
+    for (const c of this.open.values()) c.object.invalidateCache();
+    for (const c of this.dropped) c.object.invalidateCache();
     this.registry?.reload();
     for (const c of this.dropped) {
       c.ctx.dropped = false;

@@ -38,13 +38,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Below this many bytes a JS scan beats making a Buffer view and calling into native code. */
 const SHORT_SCAN = 512;
 
-/** True when `bytes` may hold a `__proto__` key (false means it certainly does not). */
-export function mayHoldProtoKey(bytes: Uint8Array): boolean {
-  const n = bytes.length;
-  if (n >= SHORT_SCAN) return Buffer.from(bytes.buffer, bytes.byteOffset, n).indexOf(PROTO_BYTES) !== -1;
+/** True when bytes[start, end) may hold a `__proto__` key (false means it certainly does not). */
+export function mayHoldProtoKey(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  const n = end - start;
+  if (n >= SHORT_SCAN) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset + start, n).indexOf(PROTO_BYTES) !== -1;
+  }
   // Every write encodes a value, most of them short: scan for the 9 bytes in place.
-  const last = n - PROTO_BYTES.length;
-  outer: for (let i = 0; i <= last; i++) {
+  const last = end - PROTO_BYTES.length;
+  outer: for (let i = start; i <= last; i++) {
     if (bytes[i] !== 0x5f) continue; // '_'
     for (let j = 1; j < PROTO_BYTES.length; j++) if (bytes[i + j] !== PROTO_BYTES[j]) continue outer;
     return true;

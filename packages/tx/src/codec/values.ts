@@ -17,7 +17,7 @@
  * `__proto__`: such values travel escaped inside a msgpackr extension (see proto-keys.ts),
  * because msgpackr alone would rename the key to `__proto_`.
  */
-import { Packr } from 'msgpackr';
+import { Packr, REUSE_BUFFER_MODE, RESET_BUFFER_MODE } from 'msgpackr';
 import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
@@ -38,6 +38,17 @@ export const MAX_SHARED_STRUCTURES = 32;
 const MAX_STRUCTURES_BLOB = 1 << 20;
 const BLOB_HEADER = 8;
 
+/**
+ * `pack` returns its own buffer (with `start`/`end` set) instead of a new Buffer view, and
+ * reuses the same bytes at the next pack: an encode makes no array.
+ */
+const SCRATCH_MODE = REUSE_BUFFER_MODE | RESET_BUFFER_MODE;
+/** Up to this many bytes, `writeEncoded` copies in a loop rather than making a view for `set`. */
+const COPY_LOOP_MAX = 64;
+
+/** What `pack` returns in SCRATCH_MODE: its buffer, with the encoding's bounds set on it. */
+type PackOutput = Uint8Array & { start?: number; end?: number };
+
 /** msgpackr marks a structures array to be loaded with `uninitialized` (see its unpack.js). */
 type StructureList = unknown[] & { uninitialized?: boolean; sharedLength?: number };
 
@@ -52,6 +63,10 @@ export class PoolValueCodec implements ValueCodec {
   /** Set by msgpackr's saveStructures callback during `pack`; persisted after the size check. */
   private pending: StructureList | undefined = undefined;
   private readonly unpackOptions = { start: 0, end: 0 };
+  /** The last encoding: out[outStart, outEnd) (msgpackr's buffer, or a view it returned). */
+  private out: Uint8Array = new Uint8Array(0);
+  private outStart = 0;
+  private outEnd = 0;
 
   /**
    * @param pool  the pool holding the structures
@@ -86,19 +101,29 @@ export class PoolValueCodec implements ValueCodec {
    * not even a structure). The returned bytes are a scratch view, valid until the next encode.
    */
   encode(value: unknown, tx: Transaction): Uint8Array {
+    const length = this.encodeToScratch(value, tx);
+    // A plain Uint8Array, not msgpackr's Buffer: its `slice` copies (Buffer's makes a view).
+    const out = this.out;
+    return new Uint8Array(out.buffer, out.byteOffset + this.outStart, length);
+  }
+
+  /**
+   * `encode` without making an array: the encoding stays in msgpackr's buffer (until the next
+   * encode) and its length is returned; `writeEncoded` copies it out.
+   */
+  encodeToScratch(value: unknown, tx: Transaction): number {
     this.pending = undefined;
-    let bytes: Uint8Array;
     try {
-      bytes = this.packr.pack(value);
+      this.pack(value);
       // A `__proto__` key shows either in the bytes (keys written inline) or in a structure
       // this encode just minted (record keys live in the shared structures, not the bytes).
       const minted = this.pending;
-      if ((mayHoldProtoKey(bytes) || (minted !== undefined && structuresHoldProtoKey(minted))) && hasProtoKey(value)) {
+      if ((mayHoldProtoKey(this.out, this.outStart, this.outEnd) || (minted !== undefined && structuresHoldProtoKey(minted))) && hasProtoKey(value)) {
         // Rare: re-encode with the key escaped (proto-keys.ts); forget any structure the first
         // attempt minted with a raw `__proto__` key, so none ever reaches the pool.
         if (this.pending !== undefined) this.reset();
         this.pending = undefined;
-        bytes = this.packr.pack(new ProtoKeyed(value));
+        this.pack(new ProtoKeyed(value));
       }
     } catch (err) {
       this.reset();
@@ -106,17 +131,50 @@ export class PoolValueCodec implements ValueCodec {
     }
     const pending = this.pending;
     this.pending = undefined;
-    if (bytes.length > this.maxValueSize) {
+    const length = this.outEnd - this.outStart;
+    if (length > this.maxValueSize) {
       // A structure minted for this value exists only in memory: forget it.
       if (pending !== undefined) this.reset();
-      throw new TooBigError(`value encoding is ${bytes.length} bytes, over maxValueSize (${this.maxValueSize})`);
+      throw new TooBigError(`value encoding is ${length} bytes, over maxValueSize (${this.maxValueSize})`);
     }
     if (pending !== undefined) {
+      // msgpackr's buffer is shared by every Packr: persisting packs the structure list into
+      // it, so keep a copy of this encoding first (rare: only when a structure is minted).
+      this.out = Uint8Array.prototype.slice.call(this.out, this.outStart, this.outEnd); // a copy (Buffer#slice is a view)
+      this.outStart = 0;
+      this.outEnd = length;
       // Registered first: if anything below throws, the transaction aborts and memory follows.
       tx.onAbort(() => this.reset());
       this.persist(tx, pending);
     }
-    return bytes;
+    return length;
+  }
+
+  /** Copies the last encoding to dst[at, at + length) (a loop for short values: no view made). */
+  writeEncoded(dst: Uint8Array, at: number): void {
+    const src = this.out;
+    const end = this.outEnd;
+    let i = this.outStart;
+    invariant(at >= 0 && at + (end - i) <= dst.length, 'an encoded value is copied inside its destination');
+    if (end - i <= COPY_LOOP_MAX) {
+      while (i < end) dst[at++] = src[i++]!;
+    } else {
+      dst.set(src.subarray(i, end), at);
+    }
+  }
+
+  /** Packs into msgpackr's reused buffer and records where the encoding lies. */
+  private pack(value: unknown): void {
+    const out = this.packr.pack(value, SCRATCH_MODE) as PackOutput;
+    this.out = out;
+    if (out.start !== undefined && out.end !== undefined) {
+      this.outStart = out.start;
+      this.outEnd = out.end;
+    } else {
+      // When an encode minted a structure, msgpackr returns a fresh view instead.
+      this.outStart = 0;
+      this.outEnd = out.length;
+    }
   }
 
   /** Decodes bytes[start, end) (a fresh value; binary values are copies, not pool views). */

@@ -25,7 +25,7 @@
  */
 import type { Transaction } from '@ferrite/heap';
 import { CorruptionError, FerriteError, TooBigError } from '@ferrite/core';
-import type { CollectionContext, CollectionInternals } from '../internal/context.js';
+import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { bytesEqual, checkInside, hashBytes, readRef, readU64, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
@@ -110,12 +110,37 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private readonly st: TableState = { count: 0, table: 0, capLog2: 0, old: 0, cursor: 0 };
   /**
    * Whether `st` mirrors the header. Only this object writes the header (the store hands out
-   * one object per collection), so the mirror is dropped by each write of ours and by an
-   * abort of a transaction we wrote in; reads then skip re-reading and re-checking the header.
+   * one object per collection), so reads skip re-reading and re-checking it. A write drops the
+   * mirror as it starts (`touched`) and, when it changed no table word, sets it again at its
+   * end with the new count; an abort of a transaction we wrote in, and any error out of a
+   * write, drop it.
    */
   private stValid = false;
   /** Set by `find`: the offset of the word that references the entry found (or the chain's last). */
   private foundPred = 0;
+  /**
+   * The arguments of the running `set`/`delete`, read (and cleared) by the operation objects
+   * below as they start: a value's getter that writes to this map again sets them anew only
+   * after the outer operation has taken its own copies.
+   */
+  private opKey: K | undefined = undefined;
+  private opValue: V | undefined = undefined;
+  private readonly setOp: TxOp<void> = {
+    run: (tx: Transaction): void => {
+      const key = this.opKey as K;
+      const value = this.opValue as V;
+      this.opKey = undefined;
+      this.opValue = undefined;
+      this.setIn(tx, key, value);
+    },
+  };
+  private readonly deleteOp: TxOp<boolean> = {
+    run: (tx: Transaction): boolean => {
+      const key = this.opKey as K;
+      this.opKey = undefined;
+      return this.deleteIn(tx, key);
+    },
+  };
   /** Scratch for the ranges of one write. */
   private readonly ranges: number[] = [];
   /** Scratch for a migration step: new segments to hook into the directory (dirWord, segment pairs). */
@@ -195,22 +220,31 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    * @throws TooBigError (ETOOBIG) when the key or value exceeds the store's limits; nothing is written.
    */
   set(key: K, value: V): this {
-    this.ctx.assertOpen();
+    // The arguments travel in fields to an operation object made once: no closure per write.
+    this.opKey = key;
+    this.opValue = value;
     try {
-      this.ctx.write((tx) => this.setIn(tx, key, value));
+      this.ctx.run(this.setOp);
+    } catch (err) {
+      this.stValid = false; // the write may have stopped half way through the header
+      throw err;
     } finally {
-      this.stValid = false; // the header may have changed
+      this.opKey = undefined;
+      this.opValue = undefined;
     }
     return this;
   }
 
   /** Removes `key`; true when it was present. Atomic; durable as `set`. */
   delete(key: K): boolean {
-    this.ctx.assertOpen();
+    this.opKey = key;
     try {
-      return this.ctx.write((tx) => this.deleteIn(tx, key));
-    } finally {
+      return this.ctx.run(this.deleteOp);
+    } catch (err) {
       this.stValid = false;
+      throw err;
+    } finally {
+      this.opKey = undefined;
     }
   }
 
@@ -443,8 +477,9 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private touched(tx: Transaction): void {
     this.version++;
     this.stValid = false;
-    // Once per transaction (the heap reuses one Transaction object, so compare serials).
-    if (this.hookSerial !== tx.serial) {
+    // Once per transaction (the heap reuses one Transaction object, so compare serials), and
+    // only when the context does not already invalidate us after an abort.
+    if (!this.ctx.invalidatesOnAbort && this.hookSerial !== tx.serial) {
       this.hookSerial = tx.serial;
       tx.onAbort(this.abortHook);
     }
@@ -463,9 +498,10 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const k = this.encodeKey(key);
     const klen = k.length;
     const h = hashBytes(k, 0, klen, this.seed);
-    // The value codec may record a new structure inside tx; the key scratch stays valid.
-    const v = this.ctx.values.encode(value, tx);
-    const vlen = v.length;
+    // The value codec may record a new structure inside tx; the key scratch stays valid. The
+    // encoding stays in the codec's scratch until `writeEncoded` (nothing else encodes before).
+    const values = this.ctx.values;
+    const vlen = values.encodeToScratch(value, tx);
     if (vlen > this.ctx.limits.maxValueSize) {
       throw new TooBigError(`value of ${vlen} bytes exceeds the limit of ${this.ctx.limits.maxValueSize}`);
     }
@@ -482,7 +518,8 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       if (vlen > 0) ranges.push(vstart, vlen);
       tx.addRanges(ranges);
       pool.view.setUint32(e + E_VLEN, vlen, true);
-      pool.bytes.set(v, vstart);
+      values.writeEncoded(pool.bytes, vstart);
+      this.stValid = true; // the header did not change
       return;
     }
 
@@ -504,7 +541,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     view.setUint32(fresh + E_VLEN, vlen, true);
     view.setUint32(fresh + 20, 0, true);
     bytes.set(k, fresh + ENTRY_HEADER);
-    bytes.set(v, fresh + ENTRY_HEADER + klen);
+    values.writeEncoded(bytes, fresh + ENTRY_HEADER + klen);
 
     // Snapshot only the header words this write changes: a resize or a migration step changes
     // the table words, a plain insert only the count (8 logged bytes instead of 48), and a
@@ -537,6 +574,11 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       }
     }
     this.applyMigration(view, stepEnd);
+    if (newDir === 0 && stepEnd < 0) {
+      // Only the count changed (or nothing, for a relocation): keep the mirror.
+      if (e === 0) st.count++;
+      this.stValid = true;
+    }
   }
 
   private freePending(tx: Transaction): void {
@@ -565,6 +607,8 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const view = pool.view;
     writeU64(view, pred, readU64(view, e + E_NEXT));
     writeU64(view, this.header + H_COUNT, count - 1);
+    this.st.count = count - 1; // no table word changed: the mirror stays valid
+    this.stValid = true;
     return true;
   }
 

@@ -21,6 +21,14 @@ export interface KeyCodec {
 export interface ValueCodec {
   /** Encodes `value` (may record a new structure persistently inside `tx`); ETOOBIG over `maxValueSize`. The returned array may be a scratch buffer valid until the next call. */
   encode(value: unknown, tx: Transaction): Uint8Array;
+  /**
+   * Like `encode`, but keeps the encoding in the codec's scratch and returns its length: no
+   * array is made per call (the write paths run once per operation). The bytes stay valid
+   * until the next encode; `writeEncoded` copies them out.
+   */
+  encodeToScratch(value: unknown, tx: Transaction): number;
+  /** Copies the last `encodeToScratch` result to dst[at, at + length). */
+  writeEncoded(dst: Uint8Array, at: number): void;
   /** Decodes bytes[start, end). */
   decode(bytes: Uint8Array, start: number, end: number): unknown;
 }
@@ -32,14 +40,30 @@ export interface Limits {
   readonly maxValueSize: number;
 }
 
+/**
+ * A write operation handed to `CollectionContext.run`: an object the collection makes once and
+ * reuses (its arguments in fields), so a write allocates no closure.
+ */
+export interface TxOp<T> {
+  run(tx: Transaction): T;
+}
+
 export interface CollectionContext {
   readonly pool: Pool;
   readonly keys: KeyCodec;
   readonly values: ValueCodec;
   readonly limits: Limits;
   readonly readOnly: boolean;
+  /**
+   * True when the context calls `invalidateCache()` on every collection it handed out after
+   * any transaction aborts (the Store does): collections then need no `tx.onAbort` hook of
+   * their own (registering one costs an array per transaction in the heap).
+   */
+  readonly invalidatesOnAbort: boolean;
   /** Runs `fn` inside the store's transaction (joining the current one, or its own). EROFS when read-only, ECLOSED when closed. */
   write<T>(fn: (tx: Transaction) => T): T;
+  /** `write` for a reusable operation object: `op.run(tx)` inside the store's transaction. */
+  run<T>(op: TxOp<T>): T;
   /** Throws ECLOSED when the store is closed. Called at the start of every public method. */
   assertOpen(): void;
 }

@@ -22,6 +22,8 @@ const EXHAUSTIVE: RunnerOptions = {
 
 const push = (name: string, value: Value): Op => ({ c: 'queue', name, op: 'push', value });
 const shift = (name: string): Op => ({ c: 'queue', name, op: 'shift' });
+const mset = (key: string, value: Value): Op => ({ c: 'map', name: 'm0', op: 'set', key, value });
+const mdel = (key: string): Op => ({ c: 'map', name: 'm0', op: 'delete', key });
 
 const SCENARIOS: { name: string; program: Step[] }[] = [
   {
@@ -65,6 +67,26 @@ const SCENARIOS: { name: string; program: Step[] }[] = [
       { kind: 'tx', ops: [{ c: 'map', name: 'm0', op: 'delete', key: 'a' }, { c: 'map', name: 'm0', op: 'set', key: 'c', value: 'z'.repeat(50) }], abort: false },
       { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'set', key: 1, value: 'p'.repeat(50) }], abort: false },
       { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'delete', key: 1 }, { c: 'map', name: 'm1', op: 'set', key: 'd', value: 'q'.repeat(50) }], abort: false },
+    ],
+  },
+  {
+    // The map keeps a DRAM mirror of its header across writes (set, delete) and relies on the
+    // store to drop it after an abort: every later write here depends on the count and table
+    // words being those of the pool, not of the rolled-back transaction.
+    name: 'map writes after an aborted transaction that resized it, updated, relocated and deleted',
+    program: [
+      { kind: 'tx', ops: Array.from({ length: 14 }, (_, i) => mset(`k${i}`, i)), abort: false },
+      {
+        kind: 'tx',
+        ops: [...Array.from({ length: 6 }, (_, i) => mset(`n${i}`, i)), mset('k1', 100), mset('k2', 'r'.repeat(90)), mdel('k3')],
+        abort: true,
+      },
+      { kind: 'single', op: mset('k14', 14) },
+      { kind: 'single', op: mdel('k4') },
+      { kind: 'single', op: mset('k5', 'u'.repeat(70)) },
+      { kind: 'single', op: mset('k6', 6.5) },
+      { kind: 'tx', ops: Array.from({ length: 5 }, (_, i) => mset(`p${i}`, i)), abort: false },
+      { kind: 'single', op: mdel('p0') },
     ],
   },
 ];

@@ -5,7 +5,7 @@
  * returned so a "reopen" can build a new context over the same pool bytes).
  */
 import type { Pool } from '@ferrite/heap';
-import type { CollectionContext, Limits } from '../../src/internal/context.js';
+import type { CollectionContext, Limits, TxOp } from '../../src/internal/context.js';
 import { OrderedKeyCodec } from '../../src/codec/keys.js';
 import { PoolValueCodec } from '../../src/codec/values.js';
 
@@ -34,12 +34,17 @@ export function makeContext(pool: AnyPool, structuresSlot: number, limits: Limit
     values: new PoolValueCodec(p, structuresSlot, limits.maxValueSize),
     limits,
     readOnly: false,
+    // This context does not invalidate caches after an abort: collections keep their hooks.
+    invalidatesOnAbort: false,
     structuresSlot,
     closed: false,
     write<T>(fn: (tx: import('@ferrite/heap').Transaction) => T): T {
       ctx.assertOpen();
       const current = p.currentTransaction;
       return current !== undefined ? fn(current) : p.transaction(fn);
+    },
+    run<T>(op: TxOp<T>): T {
+      return ctx.write((tx) => op.run(tx));
     },
     assertOpen(): void {
       if (ctx.closed) throw new Error('closed');

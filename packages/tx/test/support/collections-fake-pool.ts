@@ -20,7 +20,12 @@ export interface FakeTransaction {
   onAbort(fn: () => void): void;
 }
 
+/** Serials of fake transactions: like the heap's, distinct per transaction (never 0). */
+let nextSerial = 1;
+
 class FakeTx implements FakeTransaction {
+  /** Collections register their abort hook once per transaction by comparing serials. */
+  readonly serial = nextSerial++;
   readonly undo: { offset: number; bytes: Uint8Array }[] = [];
   readonly allocated: number[] = [];
   readonly freed: number[] = [];
