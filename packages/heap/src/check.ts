@@ -10,7 +10,7 @@ import { readHeaderCopy } from './header.js';
 import type { HeaderFields } from './header.js';
 import { CHUNK_SIZE, HEADER_A, HEADER_B, peekU64, ROOT_OFFSET, ROOT_SIZE } from './layout.js';
 import type { Mem } from './mem.js';
-import { countValidEntries } from './undo-log.js';
+import { pendingEntries } from './undo-log.js';
 import type { UndoLog } from './undo-log.js';
 
 export interface CheckProblem {
@@ -64,7 +64,10 @@ export function checkPool(pool: Checked): CheckReport {
 
   // Undo log.
   for (const d of log.damage) add(d.offset, 'log-chain', d.message);
-  const pending = countValidEntries(mem, log, size);
+  // Entries of the current generation followed by a matching sealed record belong to a
+  // committed transaction (a read-only open of a pool whose last sealed commit's generation
+  // word was not yet durable): not pending. A writable pool's G moved past them at open.
+  const pending = pendingEntries(mem, log, size);
   if (pending > 0) add(log.segments[0]!.start, 'log-pending', `${pending} valid undo log entries outside a transaction`);
   const logChunks = new Set<number>();
   for (const s of log.segments) if (s.chunk >= 0) logChunks.add((s.chunk - heapOffset) / CHUNK_SIZE);

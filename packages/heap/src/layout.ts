@@ -6,7 +6,8 @@
  * 256    header copy B (256 bytes)
  * 512    root record: rootOffset u64, rootSize u64 (changed only inside transactions)
  * 576    log header: generation u64, first overflow segment u64
- * 640    undo log entries of segment 0, up to heapOffset
+ * 640    segment 0 of the undo log, up to heapOffset, in two halves ("parity areas"): a
+ *        transaction of generation g writes its entries (and its commit record) in area g % 2
  * heapOffset (a multiple of CHUNK_SIZE)  chunk 0, chunk 1, ...
  * ```
  *
@@ -18,7 +19,7 @@ import { CorruptionError } from '@ferrite/core';
 /** "FERRPOOL" in ASCII. */
 export const MAGIC = Uint8Array.from([0x46, 0x45, 0x52, 0x52, 0x50, 0x4f, 0x4f, 0x4c]);
 /** Bumped whenever the byte layout changes incompatibly. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2; // 2: parity areas and sealed commit records
 
 export const HEADER_COPY_SIZE = 256;
 export const HEADER_A = 0;
@@ -61,6 +62,24 @@ export const EXTENT_DATA = 64;
 /** Undo log entry header: gen u64, offset u64, length u32, crc32c u32. Data follows, padded to 8. */
 export const ENTRY_HEADER = 24;
 
+/**
+ * A sealed commit record, written right after the transaction's last entry in its area:
+ * `gen u64 | count u32 | RECORD_MARK u32 | seal u64 | count x range u64`, a range being
+ * `offset low u32 | offset high u16, length u16` (offsets below 2^48, lengths at most
+ * MAX_SEALED_BYTES). Its second word, read as an entry's offset, exceeds 2^53 (the mark is its
+ * high half), so no entry scan takes it for an entry. Compact on purpose: the record of an
+ * 8-byte transaction (one range) is 32 bytes and shares the cache line of its single entry.
+ */
+export const RECORD_MARK = 0x5345414c; // "LAES": above 0x1fffff, see above
+export const RECORD_HEADER = 24;
+export const RECORD_RANGE = 8;
+/** Offsets of sealed ranges fit in 48 bits (pools of at most 256 TiB seal; larger ones do not). */
+export const MAX_SEALED_OFFSET = 2 ** 48;
+/** A transaction seals only when its changed ranges are at most this many... */
+export const MAX_SEALED_RANGES = 32;
+/** ...and this many bytes in total (the seal is computed at commit, and again at recovery). */
+export const MAX_SEALED_BYTES = 16 * 1024;
+
 /** Bytes reserved at the end of every log segment for the entries that link the next one. */
 export const SEGMENT_RESERVE = 12 * (ENTRY_HEADER + 8);
 /** Upper bound on overflow segments of the log (each at least doubles the capacity). */
@@ -71,6 +90,16 @@ export const MAX_LOG_BYTES = 1024 * 1024 * 1024;
 /** Default segment-0 log capacity: pools under 4 MiB keep the log in the first 16 KiB. */
 export function defaultHeapOffset(size: number): number {
   return size < 4 * 1024 * 1024 ? CHUNK_SIZE : 5 * CHUNK_SIZE;
+}
+
+/** Start of the parity area of generation `gen` (see the layout above). */
+export function areaStart(heapOffset: number, gen: number): number {
+  return gen % 2 === 0 ? LOG_ENTRIES : LOG_ENTRIES + areaSize(heapOffset);
+}
+
+/** Bytes in each parity area: half of segment 0, rounded down to 8. */
+export function areaSize(heapOffset: number): number {
+  return Math.floor((heapOffset - LOG_ENTRIES) / 16) * 8;
 }
 
 export function heapOffsetFor(logCapacity: number): number {

@@ -4,6 +4,7 @@
  * through here so the counts are exact.
  */
 import { CACHE_LINE } from '@ferrite/core';
+import { LOG_GENERATION } from './layout.js';
 import type { Region } from '@ferrite/core';
 
 export class Mem {
@@ -13,6 +14,14 @@ export class Mem {
   /** Cache lines flushed / drains issued since the pool was opened. */
   flushes = 0;
   drains = 0;
+  /**
+   * The generation word was stored by a sealed commit and no drain has followed: its new value
+   * may not be durable yet. Every drain clears it, flushing the word first when
+   * `genUnflushed` (the next transaction's first drain takes the word into its own flush
+   * call: `takeGenerationFlush`).
+   */
+  genUnfenced = false;
+  genUnflushed = false;
 
   constructor(region: Region) {
     this.region = region;
@@ -41,7 +50,22 @@ export class Mem {
     this.region.flushRanges(ranges, count);
   }
 
+  /** Appends the generation word's range to `out` when it still needs a flush before a drain. */
+  takeGenerationFlush(out: { push(offset: number, length: number): void }): void {
+    if (!this.genUnflushed) return;
+    this.genUnflushed = false;
+    out.push(LOG_GENERATION, 8);
+  }
+
+  private flushGeneration(): void {
+    if (!this.genUnflushed) return;
+    this.genUnflushed = false;
+    this.flush(LOG_GENERATION, 8);
+  }
+
   drain(): void {
+    this.flushGeneration();
+    this.genUnfenced = false;
     this.drains++;
     this.region.drain();
   }
@@ -53,6 +77,8 @@ export class Mem {
   persistRanges(ranges: ArrayLike<number>, count: number): void {
     if (count === 0) return;
     const region = this.region;
+    this.flushGeneration();
+    this.genUnfenced = false;
     if (region.persistRanges === undefined) {
       this.flushRanges(ranges, count);
       this.drain();
@@ -66,6 +92,9 @@ export class Mem {
   }
 
   persist(offset: number, length: number): void {
+    if (offset !== LOG_GENERATION) this.flushGeneration();
+    else this.genUnflushed = false;
+    this.genUnfenced = false;
     this.flushes += lines(offset, length);
     this.drains++;
     this.region.persist(offset, length);

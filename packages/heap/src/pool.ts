@@ -20,7 +20,7 @@ import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
-import { countValidEntries, rollBack, UndoLog, writeGeneration } from './undo-log.js';
+import { bumpGeneration, inspectLog, pendingEntries, rollBack, UndoLog, writeGeneration } from './undo-log.js';
 
 export interface PoolCreateOptions {
   /** Layout name (≤ 64 UTF-8 bytes, no NUL); open must name the same one. */
@@ -207,13 +207,25 @@ export class Pool implements TxHost {
     }
   }
 
-  /** Loads the log (rolling it back when `recover`) and the allocator's DRAM index. */
+  /**
+   * Loads the log and the allocator's DRAM index. With `recover`: a log of generation G = w
+   * whose commit record is sealed and matches is a committed transaction (kept); other valid
+   * entries are rolled back. Either way, when the log held anything of generation w, G becomes
+   * w + 2, never w + 1: entries of generation w + 1 that a crash left half-written in the other
+   * area (a transaction that began after a sealed commit, before its first drain) must never
+   * be taken for the next transaction's.
+   */
   private init(recover: boolean): this {
     const size = this.header.size;
     this.log.load(size);
     if (recover) {
-      const restored = rollBack(this.mem, this.log, size);
-      (this as { recovered: boolean }).recovered = restored > 0;
+      const st = inspectLog(this.mem, this.log, size);
+      if (st.sealed) {
+        bumpGeneration(this.mem, this.log, 2);
+      } else if (st.entries > 0 || st.record) {
+        const restored = rollBack(this.mem, this.log, size, 2);
+        (this as { recovered: boolean }).recovered = restored > 0;
+      }
       this.log.load(size);
     }
     this.alloc.rebuild(size);
@@ -221,16 +233,26 @@ export class Pool implements TxHost {
   }
 
   private hasPendingLog(): boolean {
-    // A pending transaction has at least one valid entry; count them without writing.
-    return countValidEntries(this.mem, this.log, this.header.size) > 0;
+    // A pending transaction has at least one valid entry and no matching seal; no writes.
+    return pendingEntries(this.mem, this.log, this.header.size) > 0;
   }
 
-  /** Closes the pool; idempotent. Unmaps the file when the pool mapped it. Not a commit point. */
+  /**
+   * Closes the pool; idempotent. Unmaps the file when the pool mapped it. Not a commit point
+   * (commits are durable already), but it fences a sealed commit's generation word, so a
+   * closed pool's log holds nothing recovery must judge.
+   */
   close(): void {
     if (this.closed) return;
     if (this.tx.active) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
+    if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
     if (this.ownsRegion) this.mem.region.close();
+  }
+
+  /** @internal False makes every commit classic (3 drains): for tests and benchmarks. */
+  set sealedCommits(on: boolean) {
+    this.tx.sealing = on;
   }
 
   // ---- accessors ----

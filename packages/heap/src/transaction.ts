@@ -4,24 +4,66 @@
  * Protocol (why it is crash-safe):
  * 1. Before a range changes, its old bytes are appended to the undo log (entries tagged with
  *    the log generation G and a checksum) and flushed; `addRange` drains before it returns,
- *    so the snapshot is durable before the caller's first store to the range.
+ *    so the snapshot is durable before the caller's first store to the range. The entries of
+ *    generation g go to parity area g % 2 of log segment 0, then to the overflow segments.
  * 2. The allocator's metadata changes (bitmap bits, chunk headers) are snapshotted the same
  *    way but NOT drained; the changes themselves are deferred until after the next drain
  *    (the next addRange, or commit), so they never reach the media before their snapshot.
- * 3. Commit: flush every changed range (snapshotted ranges, fresh allocations, metadata) in
- *    one persistRanges (flush + drain), then the single 8-byte store G := G + 1 and a persist. Before
- *    that store a crash rolls back (every entry is valid); after it, the log is void.
- * 4. Rollback (throw, abort, or recovery at open) restores the valid entries newest first and
- *    persists them, then bumps G. Restoring is idempotent, so a crash during it is harmless.
+ * 3. Commit, sealed (2 drains for a small transaction): when every entry lies in the area, the
+ *    changed ranges (snapshotted pieces, fresh blocks, no-snapshot ranges, applied metadata)
+ *    number at most MAX_SEALED_RANGES and MAX_SEALED_BYTES, and a record fits after the last
+ *    entry: write a commit record there (gen g, a mark no entry can carry, the ranges, and a
+ *    64-bit seal over those fields and the ranges' NEW contents), then ONE persistRanges over
+ *    the ranges and the record. Durable when it returns. Then G := g + 1 is stored, neither
+ *    flushed nor fenced ("pending"): the next drain of anything flushes and fences it (the next
+ *    transaction's first drain takes it into its own flush call).
+ *    Commit, classic (anything bigger): persistRanges over the ranges, then G := g + 1 and a
+ *    persist (3 drains).
+ * 4. Rollback (throw, abort) restores the valid entries newest first and persists them, then
+ *    bumps G. Restoring is idempotent, so a crash during it is harmless.
+ * 5. Recovery at open, media G = w: scan area w % 2 and the overflow chain for entries of
+ *    generation w. If a well-formed record of generation w follows the area's entries and its
+ *    seal, recomputed over the media, matches: the transaction committed, keep it. Otherwise
+ *    roll the entries back. Either way (when anything of generation w was found) persist
+ *    G := w + 2: the transaction after a sealed one may have left half-written entries of
+ *    generation w + 1 in the other area, which must never pass for the next transaction's.
+ *
+ * Why the sealed commit is safe. (a) Media G is always the DRAM G or, while a sealed commit's
+ * G is pending, the one before: G is stored only after a drain of the same transaction (drain
+ * B, or a rollback's persist; `bumpGeneration` drains first should it ever be pending), and a
+ * pending G becomes durable with the next drain. (b) A crash before drain B returns may leave
+ * any mix of old and new 8-byte words in the ranges and in the record. Recovery keeps the
+ * transaction only if the record is whole and every word of every range holds its new value:
+ * any torn word changes the seal (a single changed word always does, see seal.ts; several
+ * changed words collide with probability about 2^-64 per recovery, for non-adversarial data;
+ * the seal is not a cryptographic hash and this is not a proof), and the ranges cover every
+ * byte the transaction changed, so a match means the pool holds exactly the committed state.
+ * A transaction whose call returned passed drain B, so its seal matches and it is never lost.
+ * (c) A sealed transaction T (gen g) can only be judged by its seal while media G = g, i.e.
+ * until the next drain. Until then nothing may change the bytes its seal covers: the next
+ * transaction writes its entries to the OTHER area (g + 1) % 2 or to overflow segments, which
+ * T never uses (T had no overflow entries, and the ranges of a sealed transaction never lie in
+ * the log); its in-place stores to added ranges come after its first drain (addRange drains),
+ * its allocator changes are deferred past a drain; the only stores it makes before a drain are
+ * into fresh blocks and no-snapshot ranges, and those drain first when they overlap T's ranges
+ * (`touchesSealed`: a block T freed and the next transaction reuses, capacity T wrote and made
+ * unused). Area g % 2 (T's entries and record) is rewritten only by generation g + 2, which
+ * exists only after a drain of generation g + 1 made G >= g + 1 durable. (d) Recovery keeps or
+ * rolls back without writing anything but the restores and G; crashed at any point it runs
+ * again on the same entries and record: restores move words towards their old values, so a
+ * seal that did not match cannot come to match unless the ranges hold exactly the new bytes
+ * (old equal to new), which is the committed state anyway.
  */
 import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
 import { Allocator, OP_CLEAR_BIT, OP_HEADER, OP_SET_BIT, OP_U64, OP_ZERO } from './allocator.js';
 import type { AllocTx } from './allocator.js';
 import { headerCheck, KIND_LOG } from './chunks.js';
 import { Coverage, RangeList } from './coverage.js';
-import { CHUNK_SIZE, ENTRY_HEADER, MAX_LOG_BYTES, MAX_SEGMENTS, SEGMENT_RESERVE, writeU64 } from './layout.js';
+import {
+  CHUNK_SIZE, ENTRY_HEADER, MAX_LOG_BYTES, MAX_SEALED_BYTES, MAX_SEALED_OFFSET, MAX_SEALED_RANGES, MAX_SEGMENTS, SEGMENT_RESERVE, writeU64,
+} from './layout.js';
 import type { Mem } from './mem.js';
-import { bumpGeneration, pad8, rollBack, UndoLog } from './undo-log.js';
+import { bumpGeneration, pad8, publishGeneration, recordPlace, recordSize, rollBack, UndoLog, writeRecord } from './undo-log.js';
 
 /** The handle a transaction function receives. */
 export interface Transaction {
@@ -47,9 +89,10 @@ export interface Transaction {
    * `addRange(s)` in this transaction, inside a block allocated before it and not freed by it.
    * Not safe: space this same transaction made unused (a queue emptied by a shift, then pushed
    * into, inside one transaction: a rollback brings the shifted entry back, and its bytes must
-   * still be there). The call must come before commit; stores to the range must be done by
-   * then. A range inside a block allocated by this transaction needs no call. ERANGE outside
-   * the heap; ETXSTATE when the transaction is over.
+   * still be there). Call it BEFORE the first store to the range: right after a sealed commit,
+   * the call drains first when the range overlaps bytes that commit changed (until that drain
+   * its seal must find them unchanged). A range inside a block allocated by this transaction
+   * needs no call. ERANGE outside the heap; ETXSTATE when the transaction is over.
    */
   addRangeNoSnapshot(offset: number, length: number): void;
   /**
@@ -116,6 +159,11 @@ export class TxImpl implements Transaction, AllocTx {
   private readonly coverage = new Coverage();
   /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
   private readonly flushList = new RangeList();
+  /**
+   * The changed ranges no log entry names (fresh blocks, no-snapshot ranges): a sealed
+   * commit's record lists these; the entries name the rest.
+   */
+  private readonly unlogged = new RangeList();
   /** Scratch: log entry ranges to flush before a drain. */
   private readonly entryRanges = new RangeList();
   /** Deferred metadata changes: (op, offset, arg) triples; `nOps` numbers used. */
@@ -133,6 +181,14 @@ export class TxImpl implements Transaction, AllocTx {
   private startFlushes = 0;
   private startDrains = 0;
   readonly last: TxCounters = { flushes: 0, drains: 0 };
+  /** False: every commit is classic (tests and benchmarks compare the two). */
+  sealing = true;
+  /**
+   * The ranges of the last sealed commit, (offset, length) pairs, while its G may be undurable
+   * (`mem.genUnfenced`): a later transaction must not change them before a drain.
+   */
+  private readonly sealedRanges = new Float64Array(2 * MAX_SEALED_RANGES);
+  private nSealed = 0;
 
   constructor(private readonly host: TxHost) {}
 
@@ -173,9 +229,13 @@ export class TxImpl implements Transaction, AllocTx {
     this.checkUsable();
     this.checkUserRange(offset, length);
     if (length === 0) return;
+    // The caller stores into these bytes right after this call, without a drain: bytes the
+    // previous (sealed) transaction changed must not change before its G is durable.
+    if (this.host.mem.genUnfenced && this.touchesSealed(offset, length)) this.host.mem.drain();
     // Flushed with the commit's data ranges; never logged, so no drain is owed. Not marked
     // covered: a later addRange of these bytes still logs them (their contents then).
     this.flushList.push(offset, length);
+    this.unlogged.push(offset, length);
     this.touched = true;
   }
 
@@ -341,19 +401,41 @@ export class TxImpl implements Transaction, AllocTx {
   }
 
   fresh(offset: number, length: number): void {
-    this.coverage.add(offset, length, this.flushList);
+    const fl = this.flushList;
+    const before = fl.n;
+    const n = this.coverage.add(offset, length, fl);
+    for (let i = before; i < before + n; i++) this.unlogged.push(fl.data[2 * i]!, fl.data[2 * i + 1]!);
     this.touched = true;
+    // The caller stores into a fresh block before any drain: if the previous (sealed)
+    // transaction changed its bytes (it freed the block), its G must be durable first.
+    if (this.host.mem.genUnfenced && this.touchesSealed(offset, length)) this.mustDrain = true;
+  }
+
+  /** True when [offset, offset + length) overlaps a range of the last sealed commit. */
+  private touchesSealed(offset: number, length: number): boolean {
+    const r = this.sealedRanges;
+    const end = offset + length;
+    for (let i = 0; i < this.nSealed; i++) {
+      const o = r[2 * i]!;
+      if (o < end && offset < o + r[2 * i + 1]!) return true;
+    }
+    return false;
   }
 
   /** Makes pending snapshots durable (one drain), then applies the deferred metadata changes. */
   private drainAndApply(): void {
+    const must = this.mustDrain;
     this.mustDrain = false;
-    if (!this.undrained && this.nOps === 0) return;
     const mem = this.host.mem;
+    if (!this.undrained && this.nOps === 0) {
+      if (must && mem.genUnfenced) mem.drain();
+      return;
+    }
     if (this.undrained) {
       const er = this.entryRanges;
       er.clear();
       this.host.log.takeUnflushed(er);
+      mem.takeGenerationFlush(er); // a sealed predecessor's G: this drain makes it durable
       mem.persistRanges(er.data, er.n);
       this.undrained = false;
     }
@@ -398,13 +480,45 @@ export class TxImpl implements Transaction, AllocTx {
     if (this.touched) {
       this.drainAndApply();
       const fl = this.flushList;
-      mem.persistRanges(fl.data, fl.n); // one native call: the changed ranges, then the fence
-      bumpGeneration(mem, log);
+      if (this.sealing && this.canSeal()) {
+        // Sealed: the record joins the changed ranges in ONE flush + fence; durable on return.
+        const un = this.unlogged;
+        const at = recordPlace(log.pos, recordSize(un.n));
+        const size = writeRecord(mem, log, at, un.data, un.n);
+        fl.push(at, size);
+        mem.persistRanges(fl.data, fl.n); // (flushes a predecessor's G first, if still owed)
+        fl.n--;
+        publishGeneration(mem, log);
+        const d = fl.data;
+        const r = this.sealedRanges;
+        for (let i = 0; i < 2 * fl.n; i++) r[i] = d[i]!;
+        this.nSealed = fl.n;
+      } else {
+        mem.persistRanges(fl.data, fl.n); // one native call: the changed ranges, then the fence
+        bumpGeneration(mem, log);
+      }
       for (let i = 0; i < this.nFreed; i++) alloc.commitFree(this.freed[i]!);
     }
     const hooks = this.commitHooks;
     this.finish();
     for (const fn of hooks) fn();
+  }
+
+  /**
+   * A transaction seals when every entry lies in its parity area, its changed ranges are few
+   * and small enough (MAX_SEALED_*), and the record fits in the area after the last entry.
+   */
+  private canSeal(): boolean {
+    const fl = this.flushList;
+    const n = fl.n;
+    const log = this.host.log;
+    if (n === 0 || n > MAX_SEALED_RANGES || log.seg !== 0 || this.host.size > MAX_SEALED_OFFSET) return false;
+    const rec = recordSize(this.unlogged.n);
+    if (recordPlace(log.pos, rec) + rec > log.segments[0]!.end) return false;
+    const d = fl.data;
+    let bytes = 0;
+    for (let i = 1; i < 2 * n; i += 2) bytes += d[i]!;
+    return bytes <= MAX_SEALED_BYTES;
   }
 
   /** Rolls back now (pool exactly as before the transaction); the outer function still runs. */
@@ -438,6 +552,7 @@ export class TxImpl implements Transaction, AllocTx {
   private resetState(): void {
     this.coverage.clear();
     this.flushList.clear();
+    this.unlogged.clear();
     this.nOps = 0;
     this.undrained = false;
     this.mustDrain = false;

@@ -1,24 +1,30 @@
 /**
  * The undo log: where a transaction keeps the old bytes of every range before it changes.
  *
- * Segment 0 lies between the log header and the heap; overflow segments are LOG chunks of the
- * heap, linked from the log header (LOG_NEXT) or from the previous segment (chunk + 8).
+ * Segment 0 lies between the log header and the heap, split in two parity areas; overflow
+ * segments are LOG chunks of the heap, linked from the log header (LOG_NEXT) or from the
+ * previous segment (chunk + 8). A transaction of generation g appends entries from the start
+ * of area g % 2, then into the overflow segments; the segment list below always starts with
+ * the area of the current generation.
  *
  * An entry is `gen u64 | offset u64 | length u32 | crc32c u32 | data, padded to 8`, the
  * checksum covering the first 20 bytes and the data. An entry is valid when its gen equals
  * the log generation G, its checksum matches and its range is one the log may restore. A
- * transaction appends entries from the start of segment 0; commit and rollback end with the
- * single 8-byte store G := G + 1, which invalidates every entry at once.
+ * classic commit and a rollback end with the single 8-byte store G := G + 1, which invalidates
+ * every entry at once. A sealed commit (transaction.ts) first writes a commit record after the
+ * last entry (layout.ts: RECORD_*), then stores G := G + 1 without a fence.
  */
-import { CorruptionError, FerriteError, crc32c, invariant } from '@ferrite/core';
+import { CACHE_LINE, CorruptionError, FerriteError, crc32c, invariant } from '@ferrite/core';
 import { decodeHeader, KIND_LOG } from './chunks.js';
 import type { DecodedHeader } from './chunks.js';
 import {
-  CHUNK_SIZE, ENTRY_HEADER, EXTENT_DATA, LOG_ENTRIES, LOG_GENERATION, LOG_NEXT, MAX_SEGMENTS, peekU64, readU64,
-  ROOT_RECORD, SEGMENT_RESERVE, writeU64,
+  areaSize, areaStart, CHUNK_SIZE, ENTRY_HEADER, EXTENT_DATA, LOG_GENERATION, LOG_NEXT, MAX_SEALED_BYTES,
+  MAX_SEALED_OFFSET, MAX_SEALED_RANGES, MAX_SEGMENTS, peekU64, readU64, RECORD_HEADER, RECORD_MARK, RECORD_RANGE, ROOT_RECORD,
+  SEGMENT_RESERVE, writeU64,
 } from './layout.js';
 import type { Mem } from './mem.js';
 import type { RangeList } from './coverage.js';
+import { seal } from './seal.js';
 
 export interface Segment {
   /** Offset of the first entry. */
@@ -49,7 +55,7 @@ export class UndoLog {
   segments: Segment[] = [];
   /** Writer cursor. */
   seg = 0;
-  pos = LOG_ENTRIES;
+  pos = 0;
   /** Entries written by the running transaction. */
   entries = 0;
   /** When set, appends may use the segment's reserve (only while linking a new segment). */
@@ -60,14 +66,29 @@ export class UndoLog {
   constructor(
     private readonly mem: Mem,
     readonly heapOffset: number,
-  ) {}
+  ) {
+    this.area0 = areaStart(heapOffset, 0);
+    this.area1 = areaStart(heapOffset, 1);
+    this.areaBytes = areaSize(heapOffset);
+  }
 
   /** Reads G and the segment chain from the pool, validating every link. */
   load(size: number): void {
     this.gen = readGeneration(this.mem.view, LOG_GENERATION);
-    this.segments = loadChain(this.mem, this.heapOffset, size, this.damage);
+    this.segments = loadChain(this.mem, this.heapOffset, size, this.damage, this.gen);
     this.reset();
   }
+
+  /** Points segment 0 at the parity area of the current generation (after G changed). */
+  setArea(): void {
+    const s = this.segments[0]!;
+    s.start = this.gen % 2 === 0 ? this.area0 : this.area1;
+    s.end = s.start + this.areaBytes;
+  }
+
+  private readonly area0: number;
+  private readonly area1: number;
+  private readonly areaBytes: number;
 
   /**
    * Entries are flushed lazily, all together right before the drain that must make them
@@ -80,7 +101,7 @@ export class UndoLog {
 
   reset(): void {
     this.seg = 0;
-    this.pos = LOG_ENTRIES;
+    this.pos = this.segments[0]!.start;
     this.entries = 0;
     this.unflushed = -1;
     // Runs at the end of every transaction; setting an array's length is a builtin call.
@@ -172,8 +193,10 @@ export function loadChain(
   heapOffset: number,
   size: number,
   damage: { offset: number; message: string }[],
+  gen: number,
 ): Segment[] {
-  const segments: Segment[] = [{ start: LOG_ENTRIES, end: heapOffset, linkOffset: LOG_NEXT, chunk: -1 }];
+  const start = areaStart(heapOffset, gen);
+  const segments: Segment[] = [{ start, end: start + areaSize(heapOffset), linkOffset: LOG_NEXT, chunk: -1 }];
   const seen = new Set<number>();
   const h: DecodedHeader = { kind: 0, span: 0, cls: 0 };
   let link = LOG_NEXT;
@@ -204,8 +227,11 @@ export function loadChain(
   return segments;
 }
 
-/** Offsets of the valid entries of one segment, in log order (stops at the first invalid one). */
-function scanSegment(mem: Mem, seg: Segment, gen: number, heapOffset: number, size: number): number[] {
+/**
+ * Offsets of the valid entries of one segment, in log order (stops at the first invalid one);
+ * `end.at` receives the offset where the scan stopped (where a commit record would be).
+ */
+function scanSegment(mem: Mem, seg: Segment, gen: number, heapOffset: number, size: number, end?: { at: number }): number[] {
   const { bytes, view } = mem;
   const found: number[] = [];
   let p = seg.start;
@@ -220,14 +246,149 @@ function scanSegment(mem: Mem, seg: Segment, gen: number, heapOffset: number, si
     found.push(p);
     p += ENTRY_HEADER + pad8(length);
   }
+  if (end !== undefined) end.at = p;
   return found;
 }
 
-/** Counts valid entries (for check(): a log outside a transaction must have none). */
-export function countValidEntries(mem: Mem, log: UndoLog, size: number): number {
+/** What the log of the current generation holds (read-only). */
+export interface LogState {
+  /** Valid entries of generation G, in every segment. */
+  entries: number;
+  /** A well-formed commit record of generation G follows the entries of segment 0. */
+  record: boolean;
+  /** ...and its seal matches the pool's contents: the transaction committed. */
+  sealed: boolean;
+}
+
+/** Scans the log of generation G: entries, and a commit record after those of segment 0. */
+export function inspectLog(mem: Mem, log: UndoLog, size: number): LogState {
+  const end = { at: 0 };
+  let entries = 0;
+  let first: number[] = [];
+  for (let s = 0; s < log.segments.length; s++) {
+    const found = scanSegment(mem, log.segments[s]!, log.gen, log.heapOffset, size, s === 0 ? end : undefined);
+    if (s === 0) first = found;
+    entries += found.length;
+  }
+  // A sealed transaction's entries all lie in segment 0: their ranges open the sealed list.
+  const named: number[] = [];
+  for (const p of first) named.push(peekU64(mem.view, p + 8), mem.view.getUint32(p + 16, true));
+  const seg0 = log.segments[0]!;
+  let verdict = verifyRecord(mem, end.at, seg0.end, log.gen, log.heapOffset, size, named);
+  const aligned = alignLine(end.at);
+  if (verdict === 'none' && aligned !== end.at) verdict = verifyRecord(mem, aligned, seg0.end, log.gen, log.heapOffset, size, named);
+  return { entries, record: verdict !== 'none', sealed: verdict === 'sealed' };
+}
+
+/**
+ * Valid entries that recovery would roll back (for check() and read-only opens): none when
+ * the entries belong to a sealed transaction whose seal matches (it committed).
+ */
+export function pendingEntries(mem: Mem, log: UndoLog, size: number): number {
+  const st = inspectLog(mem, log, size);
+  return st.sealed ? 0 : st.entries;
+}
+
+const sealOut = new Uint32Array(2);
+/** The sealed list: the entries' ranges, then the record's. */
+const sealList = new Float64Array(2 * MAX_SEALED_RANGES);
+
+/**
+ * Writes the commit record of a sealed transaction at `at` (not flushed): its generation, the
+ * changed ranges no entry names (`unlogged`: fresh blocks, no-snapshot ranges), and the seal
+ * over the generation, the ranges of the entries in [segment start, log.pos) followed by the
+ * unlogged ones, and all their current contents. Returns the record's size. The caller
+ * checked the bounds (canSeal): all entries in segment 0, at most MAX_SEALED_RANGES ranges in
+ * total, offsets below MAX_SEALED_OFFSET, MAX_SEALED_BYTES in total.
+ */
+export function writeRecord(mem: Mem, log: UndoLog, at: number, unlogged: ArrayLike<number>, count: number): number {
+  const { view } = mem;
+  const list = sealList;
   let n = 0;
-  for (const seg of log.segments) n += scanSegment(mem, seg, log.gen, log.heapOffset, size).length;
-  return n;
+  for (let p = log.segments[0]!.start; p < log.pos; n++) {
+    const len = view.getUint32(p + 16, true);
+    list[2 * n] = readU64(view, p + 8);
+    list[2 * n + 1] = len;
+    p += ENTRY_HEADER + pad8(len);
+  }
+  invariant(n + count >= 1 && n + count <= MAX_SEALED_RANGES, 'a sealed transaction has 1..MAX_SEALED_RANGES ranges');
+  let p = at + RECORD_HEADER;
+  for (let i = 0; i < count; i++, p += RECORD_RANGE) {
+    const offset = unlogged[2 * i]!;
+    const len = unlogged[2 * i + 1]!;
+    invariant(offset + len <= MAX_SEALED_OFFSET && len <= MAX_SEALED_BYTES, 'a sealed range fits its 8-byte form');
+    list[2 * (n + i)] = offset;
+    list[2 * (n + i) + 1] = len;
+    view.setUint32(p, offset >>> 0, true);
+    view.setUint32(p + 4, (Math.floor(offset / 0x100000000) | (len << 16)) >>> 0, true);
+  }
+  seal(view, log.gen, count, list, n + count, sealOut);
+  writeU64(view, at, log.gen);
+  view.setUint32(at + 8, count, true);
+  view.setUint32(at + 12, RECORD_MARK, true);
+  view.setUint32(at + 16, sealOut[0]!, true);
+  view.setUint32(at + 20, sealOut[1]!, true);
+  return p - at;
+}
+
+function alignLine(at: number): number {
+  return Math.ceil(at / CACHE_LINE) * CACHE_LINE;
+}
+
+/**
+ * Where a record of `size` bytes goes when the entries end at `pos`: right there, or at the
+ * next cache line when that makes it span fewer lines (every line it touches is written back
+ * by the commit's fence; the entries' last line was already written back by an earlier one).
+ * Recovery looks at both places (only the transaction of generation G writes records of G).
+ */
+export function recordPlace(pos: number, size: number): number {
+  const aligned = alignLine(pos);
+  const here = Math.floor((pos + size - 1) / CACHE_LINE) - Math.floor(pos / CACHE_LINE);
+  const there = Math.floor((aligned + size - 1) / CACHE_LINE) - Math.floor(aligned / CACHE_LINE);
+  return there < here ? aligned : pos;
+}
+
+/** Bytes a record of `count` ranges takes. */
+export function recordSize(count: number): number {
+  return RECORD_HEADER + count * RECORD_RANGE;
+}
+
+const scratchRanges: number[] = [];
+
+/**
+ * Judges the bytes at `at` as a commit record of generation `gen` whose entries name the
+ * (offset, length) pairs `named`: 'none' when they are not one (wrong gen or mark, or a field
+ * out of bounds: torn, stale, or never written), 'broken' when they are one but the seal does
+ * not match the pool's contents, 'sealed' when it matches. Every field is validated before it
+ * is used; nothing is written.
+ */
+export function verifyRecord(
+  mem: Mem, at: number, areaEnd: number, gen: number, heapOffset: number, size: number, named: readonly number[],
+): 'none' | 'broken' | 'sealed' {
+  const { view } = mem;
+  if (at + RECORD_HEADER > areaEnd) return 'none';
+  if (peekU64(view, at) !== gen || view.getUint32(at + 12, true) !== RECORD_MARK) return 'none';
+  const count = view.getUint32(at + 8, true);
+  const total = count + named.length / 2;
+  if (total < 1 || total > MAX_SEALED_RANGES || at + recordSize(count) > areaEnd) return 'none';
+  const r = scratchRanges;
+  r.length = 0;
+  let bytes = 0;
+  for (let i = 0; i < named.length; i += 2) {
+    bytes += named[i + 1]!;
+    r.push(named[i]!, named[i + 1]!);
+  }
+  for (let i = 0, p = at + RECORD_HEADER; i < count; i++, p += RECORD_RANGE) {
+    const hi = view.getUint32(p + 4, true);
+    const offset = (hi & 0xffff) * 0x100000000 + view.getUint32(p, true);
+    const length = hi >>> 16;
+    if (!restorable(offset, length, heapOffset, size)) return 'none';
+    bytes += length;
+    r.push(offset, length);
+  }
+  if (bytes > MAX_SEALED_BYTES) return 'none';
+  seal(view, gen, count, r, total, sealOut);
+  return sealOut[0] === view.getUint32(at + 16, true) && sealOut[1] === view.getUint32(at + 20, true) ? 'sealed' : 'broken';
 }
 
 /**
@@ -238,7 +399,7 @@ export function countValidEntries(mem: Mem, log: UndoLog, size: number): number 
  * persisted. Idempotent: the log is not modified until that last store. Returns the number of
  * entries restored.
  */
-export function rollBack(mem: Mem, log: UndoLog, size: number): number {
+export function rollBack(mem: Mem, log: UndoLog, size: number, step: 1 | 2 = 1): number {
   const segs = log.segments;
   const perSeg: number[][] = segs.map((s) => scanSegment(mem, s, log.gen, log.heapOffset, size));
   let restored = 0;
@@ -258,15 +419,37 @@ export function rollBack(mem: Mem, log: UndoLog, size: number): number {
     }
     mem.persistRanges(ranges, ranges.length / 2);
   }
-  bumpGeneration(mem, log);
+  bumpGeneration(mem, log, step);
   return restored;
 }
 
-/** The commit point: one aligned 8-byte store and one persist. */
-export function bumpGeneration(mem: Mem, log: UndoLog): void {
-  log.gen++;
+/**
+ * The classic commit point (and the end of a rollback): one aligned 8-byte store G := G + step
+ * and one persist. Recovery steps by 2 (transaction.ts says why).
+ */
+export function bumpGeneration(mem: Mem, log: UndoLog, step: 1 | 2 = 1): void {
+  // G never moves on while a previous new value may still be undurable: the areas alternate
+  // with G's parity, and this keeps "media G is G or G - 1" true at every instant.
+  if (mem.genUnfenced) mem.drain();
+  log.gen += step;
   writeGeneration(mem.bytes, LOG_GENERATION, log.gen);
   mem.persist(LOG_GENERATION, 8);
+  log.setArea();
+}
+
+/**
+ * The end of a sealed commit: G := G + 1 stored, neither flushed nor fenced. The next drain of
+ * anything flushes and fences it (`mem.genUnfenced` until then): the next transaction's first
+ * drain takes the word into its own flush call, which saves a native call per transaction.
+ * An eviction may make it durable earlier, which is harmless (the transaction is durable).
+ */
+export function publishGeneration(mem: Mem, log: UndoLog): void {
+  invariant(!mem.genUnfenced, 'the previous generation is durable before a sealed commit publishes');
+  log.gen++;
+  writeGeneration(mem.bytes, LOG_GENERATION, log.gen);
+  mem.genUnfenced = true;
+  mem.genUnflushed = true;
+  log.setArea();
 }
 
 /**
