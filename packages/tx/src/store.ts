@@ -19,6 +19,7 @@ import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 import { Registry, encodeName } from './registry.js';
 import { leftPoolUntouched } from './internal/rejection.js';
+import { writeDuringEncoding } from './internal/encoding-guard.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
@@ -348,14 +349,26 @@ export class Store {
 
   /**
    * Closes the store and unmaps the pool. Idempotent. Every later call on the store or its
-   * collections throws ECLOSED. ETXSTATE when called inside a transaction.
+   * collections throws ECLOSED. ETXSTATE when called inside a transaction (or from code that runs
+   * while a value is being encoded: a getter, `toJSON`).
    */
   close(): void {
     if (this.closed) return;
+    // Checked first: a getter runs inside the writing transaction, and its message says why.
+    if (this.encoding()) throw writeDuringEncoding('store.close()');
     if (this.tx !== undefined) throw new FerriteError('ETXSTATE', 'close() inside a transaction');
     this.closed = true;
     this.open.clear();
     this.pool.close();
+  }
+
+  /**
+   * True while a codec runs user code (a value's getters or toJSON, a composite key's element
+   * accesses): every write, transaction, drop and close is refused then, with ETXSTATE
+   * (internal/encoding-guard.ts explains why).
+   */
+  private encoding(): boolean {
+    return this.valueCodec.isEncoding || this.keyCodec.isEncoding;
   }
 
   /** @internal Throws ECLOSED when the store is closed. */
@@ -371,10 +384,13 @@ export class Store {
    * even if an outer `fn` catches it (the outermost call then throws ETXSTATE). `fn` must be
    * synchronous: returning a promise throws ETXSTATE (rolled back).
    * On a read-only store `fn` runs without a transaction (reads work, writes throw EROFS).
+   * ETXSTATE, before `fn` runs, when called while a value is being encoded (from its getter or
+   * `toJSON`): code there may read the store but not write to it.
    */
   transaction<T>(fn: () => T): T {
     this.assertOpen();
     if (typeof fn !== 'function') throw new FerriteError('EINVAL', 'transaction needs a function');
+    if (this.encoding()) throw writeDuringEncoding('store.transaction()');
     if (this.readOnly) return fn();
     if (this.tx !== undefined) {
       try {
@@ -405,6 +421,9 @@ export class Store {
   run<T>(op: TxOp<T>): T {
     if (this.closed) throw new FerriteError('ECLOSED', 'the store is closed');
     if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
+    // Before anything is touched, so the refused write leaves the store and the outer write's
+    // transaction as they were.
+    if (this.encoding()) throw writeDuringEncoding('a write');
     const tx = this.tx;
     if (tx !== undefined) {
       try {
@@ -558,12 +577,13 @@ export class Store {
   /**
    * Deletes the collection `name` and frees all its blocks, atomically (joins the current
    * transaction). Returns false when there is no such collection. Objects for it throw ECLOSED
-   * afterwards. EROFS when read-only.
+   * afterwards. EROFS when read-only; ETXSTATE while a value is being encoded (a getter's drop).
    */
   drop(name: string): boolean {
     this.assertOpen();
     encodeName(name);
     if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
+    if (this.encoding()) throw writeDuringEncoding('store.drop()');
     const entry = this.registry?.get(name);
     if (entry === undefined) return false;
     return this.write((tx) => {

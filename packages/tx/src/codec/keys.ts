@@ -58,6 +58,15 @@ export class OrderedKeyCodec implements KeyCodec {
   private readonly scratch: Uint8Array;
   private readonly views: (Uint8Array | undefined)[] = [];
   private pos = 0;
+  /**
+   * True while an array or binary key is being encoded: reading a composite key's elements
+   * may run user code (a Proxy's traps). The Store refuses writes then; a read from there encodes its
+   * key with `inner`, so the outer encode's scratch and position stay intact.
+   */
+  private active = false;
+  private inner: OrderedKeyCodec | undefined = undefined;
+  /** How many encodes this codec's encode is nested in (0 for the store's own codec). */
+  private level = 0;
 
   constructor(maxKeySize: number = DEFAULT_MAX_KEY_SIZE) {
     if (!Number.isSafeInteger(maxKeySize) || maxKeySize < 16 || maxKeySize > MAX_KEY_SIZE_LIMIT) {
@@ -72,16 +81,45 @@ export class OrderedKeyCodec implements KeyCodec {
    * deeper than MAX_KEY_DEPTH); ETOOBIG when the encoding exceeds `maxKeySize`.
    */
   encode(key: unknown): Uint8Array {
+    if (this.active) return this.reentered().encode(key);
     if (typeof key === 'string') {
-      // The common case, kept short: tag + UTF-8, no recursion.
+      // The common case, kept short: tag + UTF-8, no recursion, no user code.
       this.scratch[0] = TAG_STRING;
       this.pos = 1;
       this.writeString(key, false);
-    } else {
+    } else if (typeof key === 'number') {
+      // No user code either: no guard needed.
       this.pos = 0;
-      this.writeKey(key, false, 0);
+      this.writeNumber(key);
+    } else {
+      this.active = true;
+      try {
+        this.pos = 0;
+        this.writeKey(key, false, 0);
+      } finally {
+        this.active = false;
+      }
     }
     return this.view(this.pos);
+  }
+
+  /** True while a key is being encoded and user code may run (see `active`). */
+  get isEncoding(): boolean {
+    return this.active;
+  }
+
+  /** The codec for an encode entered from inside an encode (made on first need, then kept). */
+  private reentered(): OrderedKeyCodec {
+    if (this.inner === undefined) {
+      // Bounded: each level keeps a scratch of maxKeySize bytes for the codec's lifetime.
+      if (this.level + 1 >= MAX_KEY_DEPTH) {
+        throw rejection(new FerriteError('EINVAL', `key encodes nest deeper than ${MAX_KEY_DEPTH} (a key's element access keeps reading the store)`));
+      }
+      const inner = new OrderedKeyCodec(this.maxKeySize);
+      inner.level = this.level + 1;
+      this.inner = inner;
+    }
+    return this.inner;
   }
 
   /**

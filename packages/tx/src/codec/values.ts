@@ -16,12 +16,18 @@
  * Decoding never changes prototypes, and a `__proto__` key stays an own data property named
  * `__proto__`: such values travel escaped inside a msgpackr extension (see proto-keys.ts),
  * because msgpackr alone would rename the key to `__proto_`.
+ *
+ * Packing runs user code (getters, `toJSON`) that may read the store meanwhile: decoding then
+ * is safe (msgpackr's unpack keeps its own state, apart from pack's, and it puts back any
+ * shared structure an inline record definition overrode) but packing again is not, so the
+ * Store refuses every write while `isEncoding` (internal/encoding-guard.ts).
  */
 import { Packr, REUSE_BUFFER_MODE, RESET_BUFFER_MODE } from 'msgpackr';
 import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
 import { rejection } from '../internal/rejection.js';
+import { isWriteDuringEncoding } from '../internal/encoding-guard.js';
 import { ProtoKeyed, hasProtoKey, mayHoldProtoKey, structuresHoldProtoKey } from './proto-keys.js';
 
 /** Default limit on an encoded value, in bytes. */
@@ -63,6 +69,8 @@ export class PoolValueCodec implements ValueCodec {
   /** Set by msgpackr's saveStructures callback during `pack`; persisted after the size check. */
   private pending: StructureList | undefined = undefined;
   private readonly unpackOptions = { start: 0, end: 0 };
+  /** True while msgpackr packs a value: user code (getters, toJSON) may be running. */
+  private encoding = false;
   /** The last encoding: out[outStart, outEnd) (msgpackr's buffer, or a view it returned). */
   private out: Uint8Array = new Uint8Array(0);
   private outStart = 0;
@@ -112,7 +120,10 @@ export class PoolValueCodec implements ValueCodec {
    * encode) and its length is returned; `writeEncoded` copies it out.
    */
   encodeToScratch(value: unknown, tx: Transaction): number {
+    // msgpackr's pack is not re-entrant; the Store refuses every write while `isEncoding`.
+    invariant(!this.encoding, 'value encoding is not re-entered (writes are refused during encoding)');
     this.pending = undefined;
+    this.encoding = true;
     try {
       this.pack(value);
       // A `__proto__` key shows either in the bytes (keys written inline) or in a structure
@@ -127,7 +138,11 @@ export class PoolValueCodec implements ValueCodec {
       }
     } catch (err) {
       this.reset();
+      // A refused write keeps its own code and message: the getter broke the store's rule.
+      if (isWriteDuringEncoding(err)) throw err;
       throw rejection(new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err }));
+    } finally {
+      this.encoding = false;
     }
     const pending = this.pending;
     this.pending = undefined;
@@ -148,6 +163,14 @@ export class PoolValueCodec implements ValueCodec {
       this.persist(tx, pending);
     }
     return length;
+  }
+
+  /**
+   * True while a value is being packed, that is while its getters and `toJSON` may run: the
+   * Store refuses writes then (internal/encoding-guard.ts).
+   */
+  get isEncoding(): boolean {
+    return this.encoding;
   }
 
   /** Copies the last encoding to dst[at, at + length) (a loop for short values: no view made). */

@@ -495,16 +495,20 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
 
   private setIn(tx: Transaction, key: K, value: V): void {
     const pool = this.ctx.pool;
-    const k = this.encodeKey(key);
-    const klen = k.length;
-    const h = hashBytes(k, 0, klen, this.seed);
-    // The value codec may record a new structure inside tx; the key scratch stays valid. The
-    // encoding stays in the codec's scratch until `writeEncoded` (nothing else encodes before).
+    // The value first: its getters and toJSON may read the store, and a read encodes its key
+    // into the key codec's scratch, which holds `k` below until the entry is written. Nothing
+    // after the key's encoding runs user code. The value's encoding stays in the value codec's
+    // scratch until `writeEncoded` (writes, the only other encodes, are refused meanwhile).
+    // A key rejected after this leaves at most a new record structure in the transaction:
+    // reachable and consistent if it commits, rolled back (memory too) if it aborts.
     const values = this.ctx.values;
     const vlen = values.encodeToScratch(value, tx);
     if (vlen > this.ctx.limits.maxValueSize) {
       throw new TooBigError(`value of ${vlen} bytes exceeds the limit of ${this.ctx.limits.maxValueSize}`);
     }
+    const k = this.encodeKey(key);
+    const klen = k.length;
+    const h = hashBytes(k, 0, klen, this.seed);
     const e = this.find(k, h);
     const pred = this.foundPred;
     const ranges = this.ranges;

@@ -108,7 +108,18 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
   push(...values: T[]): number {
     this.ctx.assertOpen();
     return this.ctx.write((tx) => {
-      for (let i = 0; i < values.length; i++) this.pushOne(tx, values[i]);
+      const codec = this.ctx.values;
+      if (values.length === 1) {
+        this.pushEncoded(tx, codec.encode(values[0], tx));
+      } else {
+        // Every value is encoded (copied out of the codec's scratch) before the first is
+        // written: a value that cannot be encoded (a getter throws, a refused write in a
+        // getter, over maxValueSize) is rejected with nothing pushed, so a transaction that
+        // catches the error and carries on does not keep part of the push.
+        const encoded: Uint8Array[] = [];
+        for (let i = 0; i < values.length; i++) encoded.push(codec.encode(values[i], tx).slice());
+        for (let i = 0; i < encoded.length; i++) this.pushEncoded(tx, encoded[i]!);
+      }
       return this.ctx.pool.readU64(this.header + H_LENGTH);
     });
   }
@@ -248,9 +259,12 @@ export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
     this.version++;
   }
 
-  private pushOne(tx: Transaction, value: T): void {
-    // Encode first: it may allocate (a new record structure), which may move pool.bytes.
-    const encoded = this.ctx.values.encode(value, tx);
+  /**
+   * Appends one encoded value. Called after the value was encoded: encoding may allocate (a new
+   * record structure), which may move pool.bytes, and it runs user code (getters), which must
+   * see no half-done push.
+   */
+  private pushEncoded(tx: Transaction, encoded: Uint8Array): void {
     const entrySize = ENTRY_HEADER + align8(encoded.length);
     const pool = this.ctx.pool;
     const h = this.header;

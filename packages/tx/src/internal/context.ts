@@ -6,6 +6,12 @@
  * transactions themselves: every write goes through `ctx.write`, which joins the store's
  * current transaction or opens one of its own (a write outside `store.transaction` is its own
  * transaction), so several collections can change atomically together.
+ *
+ * Encoding a value (or a composite key) runs user code: getters, `toJSON`, Proxy traps. From
+ * there `write` and `run` refuse (ETXSTATE, see encoding-guard.ts), so a write path is never
+ * re-entered by a write; but reads are allowed, and a read encodes its key into the same
+ * `keys` scratch. So a write path must not hold the key codec's scratch across a value encode:
+ * encode the value first, or copy the key.
  */
 import type { Pool, Transaction } from '@ferrite/heap';
 
