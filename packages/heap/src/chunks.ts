@@ -84,11 +84,18 @@ export interface RunGeometry {
   dataStart: number;
 }
 
+/**
+ * Block 0 starts on a cache-line boundary, so every block of a class that is a multiple of 64
+ * bytes is line-aligned: a 64-byte hash-map entry then costs one cache miss to read and one line
+ * to flush, not two (16-byte alignment split 3 in 4 of them). It costs at most 48 bytes a chunk.
+ */
+const DATA_ALIGN = 64;
+
 function geometry(blockSize: number, chunkSize: number): RunGeometry {
   let blocks = Math.floor((chunkSize - 16) / blockSize);
   for (;;) {
     const bitmapBytes = Math.ceil(blocks / 64) * 8;
-    const dataStart = Math.ceil((8 + bitmapBytes) / 16) * 16;
+    const dataStart = Math.ceil((8 + bitmapBytes) / DATA_ALIGN) * DATA_ALIGN;
     if (dataStart + blocks * blockSize <= chunkSize) return { blockSize, blocks, bitmapBytes, dataStart };
     blocks--;
   }

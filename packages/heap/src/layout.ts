@@ -19,7 +19,7 @@ import { CorruptionError } from '@ferrite/core';
 /** "FERRPOOL" in ASCII. */
 export const MAGIC = Uint8Array.from([0x46, 0x45, 0x52, 0x52, 0x50, 0x4f, 0x4f, 0x4c]);
 /** Bumped whenever the byte layout changes incompatibly. */
-export const FORMAT_VERSION = 2; // 2: parity areas and sealed commit records
+export const FORMAT_VERSION = 2; // 2: parity areas, sealed commit records, run data on 64-byte lines
 
 export const HEADER_COPY_SIZE = 256;
 export const HEADER_A = 0;

@@ -26,7 +26,15 @@ test('size classes: every size maps to the smallest class that holds it; run geo
     assert.ok(g.dataStart >= 8 + g.bitmapBytes);
     assert.ok(g.dataStart + g.blocks * g.blockSize <= CHUNK_SIZE);
     assert.ok(g.bitmapBytes * 8 >= g.blocks);
+    // Cache-line aligned data: blocks of a class that is a multiple of 64 never straddle lines.
+    assert.equal(g.dataStart % 64, 0);
   }
+});
+
+test('a 64-byte block (a small hash-map entry) lies on one cache line', () => {
+  const { pool } = fresh();
+  const blocks = pool.transaction((tx) => Array.from({ length: 300 }, () => tx.alloc(64)));
+  for (const b of blocks) assert.equal(b % 64, 0, `block at ${b}`);
 });
 
 test('blocks do not overlap, usableSize matches the class, stats account for them', () => {
