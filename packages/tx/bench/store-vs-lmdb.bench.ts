@@ -76,6 +76,9 @@ function fmt(x: number): string {
 
 /** Medians of this run, by `<op> @<size>`: what the target lines at the end compare. */
 const medians = new Map<string, { ferrite: number | undefined; lmdb: number }>();
+/** bench/pmdk's rounds of 1,000 operations, and ferrite's insert timed the same way (µs). */
+const PMDK_ROUNDS = 15;
+let ferriteAsPmdk: number | undefined;
 
 function report(op: string, size: number, ferrite: number[] | undefined, lmdb: number[]): void {
   const label = size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`;
@@ -99,7 +102,6 @@ function report(op: string, size: number, ferrite: number[] | undefined, lmdb: n
  * insert in its own transaction) and lmdb-js's get.
  */
 function reportTargets(): void {
-  const insert = medians.get('map insert (1 tx each) @100k');
   const get = medians.get('map get @100k');
   console.log('\n# issue 5 targets, against this run');
   if (get?.ferrite !== undefined) {
@@ -115,8 +117,8 @@ function reportTargets(): void {
     }
     const upsert = pmdk.run.results.get('map upsert (lookup + insert, 1 tx each) @100k');
     const blind = pmdk.run.results.get('map insert 32-byte value (1 tx each)');
-    if (insert?.ferrite !== undefined && upsert !== undefined) {
-      console.log(`target insert: ferrite median ${fmt(insert.ferrite)} µs, PMDK upsert @100k ${fmt(upsert)} µs, ratio ${(insert.ferrite / upsert).toFixed(2)} (target ratio <= 1): ${insert.ferrite <= upsert ? 'met' : 'NOT met'}${blind === undefined ? '' : `; PMDK's blind head insert into <= 15k entries: ${fmt(blind)} µs`}`);
+    if (ferriteAsPmdk !== undefined && upsert !== undefined) {
+      console.log(`target insert: ferrite median ${fmt(ferriteAsPmdk)} µs, PMDK upsert @100k ${fmt(upsert)} µs, both timed as rounds of 1000, ratio ${(ferriteAsPmdk / upsert).toFixed(2)} (target ratio <= 1): ${ferriteAsPmdk <= upsert ? 'met' : 'NOT met'}${blind === undefined ? '' : `; PMDK's blind head insert into <= 15k entries: ${fmt(blind)} µs`}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -190,6 +192,22 @@ function run(size: number): void {
     map.set(keyOf(fk++), valueOf(0));
     const last = f.store.stats().pool.lastTx;
     console.log(`# ferrite durable insert: ${last.drains} drains, ${last.flushes} cache-line flushes`);
+    if (size === 100_000) {
+      // For the comparison with PMDK, timed exactly as bench/pmdk times its upsert: rounds of
+      // 1,000 inserts back to back (not interleaved with lmdb, whose work evicts ferrite's
+      // cache lines between samples), median of the per-round means. The map stays below
+      // its table's next doubling (2^17 buckets), as PMDK's fixed table does.
+      const first = fk;
+      const rounds: number[] = [];
+      for (let r = 0; r < PMDK_ROUNDS; r++) {
+        rounds.push(time(1000, () => { for (let k = 0; k < 1000; k++) { const i = fk++; map.set(keyOf(i), valueOf(i)); } }));
+      }
+      ferriteAsPmdk = median(rounds);
+      console.log(`map insert (1 tx each) @100k ferrite, timed as bench/pmdk (${PMDK_ROUNDS} rounds of 1000): median ${fmt(ferriteAsPmdk)} µs`);
+      // Back to the size the later operations were measured at (15k more entries would start
+      // the table's doubling inside the batch-transaction measurement).
+      f.store.transaction(() => { for (let i = first; i < fk; i++) map.delete(keyOf(i)); });
+    }
   }
   // get of present keys
   {
