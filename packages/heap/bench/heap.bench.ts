@@ -8,11 +8,10 @@
  * program in bench/pmdk (the repository root) measures PMDK in the same run.
  * Usage: node --conditions=ferrite-source --import tsx packages/heap/bench/heap.bench.ts [--quick]
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runPmdkBench } from '../../../bench/pmdk/run.js';
 import { Pool } from '../src/index.js';
 
 const quick = process.argv.includes('--quick') || process.env.FERRITE_BENCH_QUICK === '1';
@@ -98,24 +97,9 @@ try {
   }
 
   // ---- PMDK in the same run: our C program over libpmemobj (bench/pmdk/pmdk-bench.c) ----
-  const source = fileURLToPath(new URL('../../../bench/pmdk/pmdk-bench.c', import.meta.url));
-  const probe = spawnSync('pkg-config', ['--exists', 'libpmemobj']);
-  if (probe.status !== 0) {
-    console.log('# PMDK not measured: libpmemobj-dev is not installed (apt-get install -y libpmemobj-dev)');
-  } else {
-    const exe = join(dir, 'pmdk-bench');
-    const flags = spawnSync('pkg-config', ['--cflags', '--libs', 'libpmemobj'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
-    const cc = spawnSync('cc', ['-O2', '-o', exe, source, ...flags], { encoding: 'utf8' });
-    if (cc.status !== 0) console.log(`# PMDK not measured: compile failed: ${cc.stderr.split('\n')[0]}`);
-    else {
-      const run = spawnSync(exe, [dir, '1024', quick ? '0' : '1000000'], {
-        encoding: 'utf8',
-        env: { ...process.env, PMEM_IS_PMEM_FORCE: '1' },
-      });
-      process.stdout.write(run.stdout);
-      if (run.status !== 0) console.log(`# PMDK bench failed: ${run.stderr.split('\n')[0]}`);
-    }
-  }
+  const pmdk = runPmdkBench(dir, 1024, quick ? 0 : 1_000_000);
+  if (pmdk.ok) process.stdout.write(pmdk.run.output);
+  else console.log(`# PMDK not measured: ${pmdk.reason}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
