@@ -33,6 +33,19 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   { name: 'PMap delete during migration', prefill: (m) => fill(m, 18), op: (m) => assert.equal(m.map.delete('k1'), true) },
   { name: 'PMap relocating update during migration', prefill: (m) => fill(m, 18), op: (m) => m.map.set('k5', 'r'.repeat(200)) },
   {
+    // Reads between the writes of one transaction: the map's cached segment references are
+    // filled, then the resize and each migration step must drop them (recovery starts without).
+    name: 'PMap reads between writes across a resize and its migration',
+    prefill: (m) => fill(m, 15),
+    op: (m) => m.pool.transaction(() => {
+      for (let i = 15; i < 22; i++) {
+        m.map.set(`k${i}`, i);
+        for (let j = 0; j <= i; j++) assert.notEqual(m.map.get(`k${j}`), undefined, `get(k${j}) after inserting k${i}`);
+        assert.equal(m.map.has(`k${i + 1}`), false);
+      }
+    }),
+  },
+  {
     name: 'PMap aborted transaction',
     prefill: (m) => fill(m, 10),
     op: (m) => aborted(m.pool, () => { m.map.set('a', 1); m.map.delete('k1'); m.map.set('k2', 'z'.repeat(100)); }),

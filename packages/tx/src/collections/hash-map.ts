@@ -24,9 +24,10 @@
  * transaction. Freshly allocated blocks need no snapshot.
  */
 import type { Transaction } from '@ferrite/heap';
-import { CorruptionError, FerriteError, TooBigError } from '@ferrite/core';
+import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
-import { bytesEqual, checkInside, hashBytes, readRef, readU64, writeU64 } from './pool-words.js';
+import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
+import { bytesEqual, checkInside, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
 const MAGIC = 0x314d4850; // 'PHM1'
@@ -97,6 +98,13 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly seed: number;
+  /**
+   * The key codec's maxKeySize when it is the OrderedKeyCodec, else 0: a read may then hash
+   * and compare an ASCII string key shorter than this from the string itself (its encoding is
+   * the string tag and its units), without encoding it. Longer keys go to the codec, which
+   * refuses them as before (ETOOBIG).
+   */
+  private readonly asciiReadMax: number;
   /** Bumped by every write and abort; live iterators compare it to detect changes. */
   private version = 0;
   /** `serial` of the transaction our abort hook is registered with (0: none). */
@@ -116,6 +124,17 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    * write, drop it.
    */
   private stValid = false;
+  /**
+   * DRAM copy of the current table's segment references, by segment index (0: not read yet),
+   * filled as reads find them (each validated once, as `slotOf` does) so that a lookup reads
+   * no directory word. Directory words change only in writes that leave `stValid` false, so
+   * `readState` drops the copy whenever it re-reads the header: it lives exactly as long as
+   * the mirror (writes that resize or migrate, aborts, errors, invalidateCache). At most
+   * 2^(MAX_CAP_LOG2 - SEG_SHIFT_MAX) entries (4 MiB) for the largest table.
+   */
+  private segs = new Float64Array(1);
+  /** Indices set in `segs` since it was last dropped (dropping clears only those). */
+  private readonly segsSet: number[] = [];
   /** Set by `find`: the offset of the word that references the entry found (or the chain's last). */
   private foundPred = 0;
   /**
@@ -164,6 +183,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       throw new CorruptionError('ECORRUPT', `hash map at ${headerOffset} has an unknown format version`);
     }
     this.seed = view.getUint32(headerOffset + H_SEED, true);
+    this.asciiReadMax = ctx.keys instanceof OrderedKeyCodec ? ctx.keys.maxKeySize : 0;
   }
 
   /**
@@ -196,11 +216,11 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /** The value stored under `key`, or undefined. Never writes. */
   get(key: K): V | undefined {
     this.ctx.assertOpen();
-    const k = this.ctx.keys.encode(key);
-    const e = this.find(k, hashBytes(k, 0, k.length, this.seed));
+    const e = this.lookup(key);
     if (e === 0) return undefined;
     const view = this.ctx.pool.view;
-    const start = e + ENTRY_HEADER + k.length;
+    // The entry's line is in cache: lookup just compared its key (klen is checked there).
+    const start = e + ENTRY_HEADER + view.getUint32(e + E_KLEN, true);
     const vlen = view.getUint32(e + E_VLEN, true);
     checkInside(view, start, vlen, 'hash map value');
     return this.ctx.values.decode(this.ctx.pool.bytes, start, start + vlen) as V;
@@ -209,8 +229,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /** True when `key` is present. Never writes. */
   has(key: K): boolean {
     this.ctx.assertOpen();
-    const k = this.ctx.keys.encode(key);
-    return this.find(k, hashBytes(k, 0, k.length, this.seed)) !== 0;
+    return this.lookup(key) !== 0;
   }
 
   /**
@@ -351,7 +370,19 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     if (st.table === 0 || (st.old !== 0 && st.cursor >= 2 ** (st.capLog2 - 1)) || (st.old === 0 && st.cursor !== 0)) {
       throw new CorruptionError('ECORRUPT', `hash map at ${h}: inconsistent table state`);
     }
+    this.dropSegments(1 << (st.capLog2 - segShiftOf(st.capLog2)));
     this.stValid = true;
+  }
+
+  /** Forgets every cached segment reference; sizes `segs` for `nseg` segments. */
+  private dropSegments(nseg: number): void {
+    const segsSet = this.segsSet;
+    if (this.segs.length !== nseg) {
+      this.segs = new Float64Array(nseg);
+    } else {
+      for (let i = 0; i < segsSet.length; i++) this.segs[segsSet[i]!] = 0;
+    }
+    segsSet.length = 0;
   }
 
   /** Offset of the u64 head of bucket `b` of the table with directory `dir` and 2^capLog2 buckets. */
@@ -370,7 +401,52 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       const bOld = h & ((1 << oldLog) - 1);
       if (bOld >= st.cursor) return this.slotOf(view, st.old, oldLog, bOld);
     }
-    return this.slotOf(view, st.table, st.capLog2, h & ((1 << st.capLog2) - 1));
+    const segShift = segShiftOf(st.capLog2);
+    const b = h & ((1 << st.capLog2) - 1);
+    const s = b >>> segShift;
+    let seg = this.segs[s]!;
+    if (!(seg > 0)) {
+      invariant(s < this.segs.length, 'the cached segment references are sized for the current table');
+      seg = this.slotOf(view, st.table, st.capLog2, s << segShift);
+      this.segs[s] = seg;
+      this.segsSet.push(s);
+    }
+    return seg + (b & ((1 << segShift) - 1)) * 8;
+  }
+
+  /**
+   * The entry for `key`, or 0: the read path. An ASCII string key (the common case) is hashed
+   * and compared from the string itself, in one pass each and without writing its encoding
+   * (same bytes, same hash: pool-words.ts); any other key is encoded. Unlike `find`, it keeps
+   * no predecessor for a write.
+   */
+  private lookup(key: K): number {
+    if (typeof key === 'string' && key.length < this.asciiReadMax) {
+      const h = hashTaggedAscii(TAG_STRING, key, this.seed);
+      if (h >= 0) return this.findAscii(key, h);
+    }
+    const k = this.ctx.keys.encode(key);
+    return this.find(k, hashBytes(k, 0, k.length, this.seed));
+  }
+
+  /** `find` for the ASCII string `s` whose key encoding hashes to `h` (see `lookup`); no foundPred. */
+  private findAscii(s: string, h: number): number {
+    this.readState();
+    const view = this.ctx.pool.view;
+    const bytes = this.ctx.pool.bytes;
+    const klen = s.length + 1;
+    let e = readRef(view, this.homeSlot(view, h), ENTRY_HEADER, 'hash map entry');
+    const limit = this.st.count + 1;
+    let steps = 0;
+    while (e !== 0) {
+      if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+      if (view.getUint32(e + E_HASH, true) === h && view.getUint32(e + E_KLEN, true) === klen) {
+        checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
+        if (taggedAsciiEqual(bytes, e + ENTRY_HEADER, TAG_STRING, s)) return e;
+      }
+      e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+    }
+    return 0;
   }
 
   /** Finds the entry for encoded key `k` with hash `h`; 0 when absent. Sets foundPred. */

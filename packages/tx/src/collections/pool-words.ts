@@ -60,6 +60,44 @@ export function hashBytes(bytes: Uint8Array, start: number, length: number, seed
   return h >>> 0;
 }
 
+/**
+ * `hashBytes` of the bytes `tag` followed by the UTF-16 units of `s`, computed from the string
+ * itself, or -1 when a unit of `s` is not ASCII (>= 0x80). For an ASCII string those bytes are
+ * exactly its key encoding (codec/keys.ts: the tag, then UTF-8, which is the units themselves),
+ * so a read can hash a string key without encoding it first; the result must stay equal to
+ * `hashBytes` over the encoding, which the stored entries carry (test/pool-words.test.ts).
+ */
+export function hashTaggedAscii(tag: number, s: string, seed: number): number {
+  let h = Math.imul((0x811c9dc5 ^ seed) ^ tag, 0x01000193);
+  // OR of every unit: one test after the loop instead of a branch per unit.
+  let units = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    units |= c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  if (units >= 0x80) return -1;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * True when bytes[at, at + 1 + s.length) is `tag` followed by the units of the ASCII string `s`
+ * (the caller checked `s` is ASCII and that the range lies inside `bytes`).
+ */
+export function taggedAsciiEqual(bytes: Uint8Array, at: number, tag: number, s: string): boolean {
+  if (bytes[at] !== tag) return false;
+  const base = at + 1;
+  for (let i = 0; i < s.length; i++) {
+    if (bytes[base + i] !== s.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** True when a[0, length) equals b[bStart, bStart + length). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array, bStart: number, length: number): boolean {
   for (let i = 0; i < length; i++) {

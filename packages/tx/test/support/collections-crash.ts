@@ -52,7 +52,13 @@ function openMaps(region: SimulatedRegion, ids: { slot: number; mapHeader: numbe
 }
 
 function contentsOf(m: Maps): Contents {
-  const map = [...m.map.entries()].map(([k, v]) => [keyId(k), v] as [string, unknown]);
+  const entries = [...m.map.entries()];
+  // Every entry iterated is found by the read path too (hash, bucket, key compare).
+  for (const [k, v] of entries) {
+    assert.deepEqual(m.map.get(k), v, `get(${keyId(k)}) finds the iterated entry`);
+    assert.equal(m.map.has(k), true);
+  }
+  const map = entries.map(([k, v]) => [keyId(k), v] as [string, unknown]);
   map.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return { map, tree: [...m.tree.entries()] };
 }

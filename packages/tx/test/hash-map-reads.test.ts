@@ -1,0 +1,183 @@
+/**
+ * PMap's read path: ASCII string keys hashed and compared from the string itself (pool-words'
+ * hashTaggedAscii / taggedAsciiEqual must agree with hashBytes / the key codec byte for byte),
+ * and the DRAM copy of the table's segment references, which must be dropped whenever the
+ * table changes (resize, migration, clear, abort, invalidateCache).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Pool } from '@ferrite/heap';
+import { SimulatedRegion } from '@ferrite/core/testing';
+import { PMap } from '../src/collections/hash-map.js';
+import { OrderedKeyCodec, TAG_STRING, type Key } from '../src/codec/keys.js';
+import { bytesEqual, hashBytes, hashTaggedAscii, taggedAsciiEqual } from '../src/collections/pool-words.js';
+import { allocStructuresSlot, makeContext, TEST_LIMITS } from './support/collections-context.js';
+import { aborted } from './support/collections-crash.js';
+import { openSimulated } from './store-harness.js';
+
+const ascii = fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 60 });
+const anyString = fc.string({ unit: 'binary', maxLength: 20 });
+
+test('hashTaggedAscii is hashBytes over the key encoding of an ASCII string, -1 otherwise', () => {
+  const codec = new OrderedKeyCodec(4096);
+  fc.assert(
+    fc.property(ascii, fc.integer({ min: 0, max: 0xffffffff }), (s, seed) => {
+      const k = codec.encode(s);
+      assert.equal(hashTaggedAscii(TAG_STRING, s, seed), hashBytes(k, 0, k.length, seed));
+    }),
+  );
+  fc.assert(
+    fc.property(anyString, fc.integer({ min: 0, max: 0xffffffff }), (s, seed) => {
+      const h = hashTaggedAscii(TAG_STRING, s, seed);
+      if ([...s].some((c) => c.charCodeAt(0) >= 0x80)) assert.equal(h, -1);
+      else assert.ok(h >= 0);
+    }),
+  );
+  assert.equal(hashTaggedAscii(TAG_STRING, 'abc\u0080', 7), -1);
+  assert.equal(hashTaggedAscii(TAG_STRING, '\uffffabc', 7), -1);
+});
+
+test('taggedAsciiEqual agrees with comparing the encodings', () => {
+  const codec = new OrderedKeyCodec(4096);
+  fc.assert(
+    fc.property(ascii, fc.oneof(ascii, fc.integer()), (a, b) => {
+      const ka = codec.encodeCopy(a);
+      const kb = codec.encodeCopy(b);
+      const bytes = new Uint8Array(3 + kb.length);
+      bytes.set(kb, 3);
+      const expected = ka.length === kb.length && bytesEqual(ka, bytes, 3, ka.length);
+      assert.equal(ka.length === kb.length && taggedAsciiEqual(bytes, 3, TAG_STRING, a), expected);
+    }),
+  );
+});
+
+/** A PMap on the real heap over a SimulatedRegion, with the test context (abort hooks). */
+function realMap(): { pool: Pool; map: PMap<Key, unknown>; reopen: () => PMap<Key, unknown> } {
+  const region = new SimulatedRegion(1 << 20);
+  const pool = Pool.create(region, { layout: 'hash-map-reads', size: 1 << 20, maxSize: 16 << 20 });
+  const slot = allocStructuresSlot(pool);
+  const ctx = makeContext(pool, slot);
+  const header = pool.transaction((tx) => PMap.create(ctx, tx));
+  return { pool, map: new PMap<Key, unknown>(ctx, header), reopen: () => new PMap<Key, unknown>(makeContext(pool, slot), header) };
+}
+
+function checkAll(map: PMap<Key, unknown>, model: Map<string, number>, absent: string[], where: string): void {
+  for (const [k, v] of model) {
+    assert.equal(map.get(k), v, `${where}: get(${k})`);
+    assert.equal(map.has(k), true, `${where}: has(${k})`);
+  }
+  for (const k of absent) {
+    assert.equal(map.get(k), undefined, `${where}: get(${k}) of an absent key`);
+    assert.equal(map.has(k), false, `${where}: has(${k}) of an absent key`);
+  }
+}
+
+test('PMap reads: every key kind found through its path (ASCII fast path, encoded path, limits)', () => {
+  const { map } = realMap();
+  const keys: Key[] = ['', 'a', '\0', 'a\0b', 'é', 'e\u0301', '\u{1f600}', 'x'.repeat(TEST_LIMITS.maxKeySize - 1), 1, -0, [1, 'a'], new Uint8Array([0x61])];
+  keys.forEach((k, i) => map.set(k, i));
+  keys.forEach((k, i) => {
+    assert.equal(map.get(k), i, `get(${String(k)})`);
+    assert.equal(map.has(k), true);
+  });
+  // Same bytes after the tag, other tags: a byte key 'a' and the string 'a' are different keys.
+  assert.equal(map.get(new Uint8Array([0x62])), undefined);
+  assert.equal(map.get('b'), undefined);
+  assert.equal(map.get('x'.repeat(TEST_LIMITS.maxKeySize - 2)), undefined);
+  assert.equal(map.get('é\0'), undefined);
+  // A key over the limit is refused as before (the codec's ETOOBIG), ASCII or not.
+  assert.throws(() => map.get('x'.repeat(TEST_LIMITS.maxKeySize)), { code: 'ETOOBIG' });
+  assert.throws(() => map.has('é'.repeat(TEST_LIMITS.maxKeySize)), { code: 'ETOOBIG' });
+  assert.throws(() => map.get(Number.NaN), { code: 'EINVAL' });
+  assert.deepEqual(map.validate(), []);
+});
+
+test('PMap reads: the cached segment references follow resizes, migrations, clear and reopen', () => {
+  const { map, reopen } = realMap();
+  const model = new Map<string, number>();
+  const absent = ['nope', 'k-1', 'k99999'];
+  // Read every key after every write: the cache is filled between each resize and migration
+  // step (16 -> 32 -> ... -> 4096 buckets: one segment, then several).
+  for (let i = 0; i < 2100; i++) {
+    map.set(`k${i}`, i);
+    model.set(`k${i}`, i);
+    if (i < 300 || i % 97 === 0) checkAll(map, model, absent, `after insert ${i}`);
+    else assert.equal(map.get(`k${i >> 1}`), i >> 1);
+  }
+  checkAll(map, model, absent, 'after the inserts');
+  for (let i = 0; i < 2100; i += 3) {
+    map.delete(`k${i}`);
+    model.delete(`k${i}`);
+  }
+  checkAll(map, model, absent, 'after deletes');
+  checkAll(reopen(), model, absent, 'reopened');
+  map.clear();
+  model.clear();
+  checkAll(map, model, ['k1', 'k2', 'k4'], 'after clear');
+  for (let i = 0; i < 40; i++) {
+    map.set(`c${i}`, i);
+    model.set(`c${i}`, i);
+    checkAll(map, model, ['k1', 'k2'], `after clear, insert ${i}`);
+  }
+  assert.deepEqual(map.validate(), []);
+});
+
+test('PMap reads: after an aborted resize, reads use the restored table (abort hook and invalidateCache)', () => {
+  const { pool, map } = realMap();
+  const model = new Map<string, number>();
+  for (let i = 0; i < 16; i++) {
+    map.set(`k${i}`, i);
+    model.set(`k${i}`, i);
+  }
+  checkAll(map, model, ['x'], 'before');
+  // The 17th insert doubles the table; reads inside the transaction cache the new table's
+  // segment, then the abort frees it and restores the old directory.
+  aborted(pool, () => {
+    for (let i = 16; i < 40; i++) {
+      map.set(`k${i}`, i);
+      assert.equal(map.get(`k${i}`), i);
+      assert.equal(map.get('k3'), 3);
+    }
+    map.clear();
+    assert.equal(map.get('k3'), undefined);
+    map.set('k3', 33);
+    assert.equal(map.get('k3'), 33);
+  });
+  checkAll(map, model, ['k16', 'k39'], 'after the abort');
+  // Reuse the freed blocks for other entries: a stale reference would now read them.
+  for (let i = 100; i < 140; i++) map.set(`z${i}`, i);
+  for (let i = 100; i < 140; i++) model.set(`z${i}`, i);
+  checkAll(map, model, ['k16', 'k39'], 'after the abort and new inserts');
+  assert.deepEqual(map.validate(), []);
+});
+
+test('PMap reads through the Store: aborted resizes and drops keep reads right (invalidateCache path)', () => {
+  const h = openSimulated({ size: 1 << 20 });
+  const store = h.store;
+  const map = store.map<string, number>('m');
+  const model = new Map<string, number>();
+  for (let i = 0; i < 16; i++) {
+    map.set(`k${i}`, i);
+    model.set(`k${i}`, i);
+  }
+  for (let round = 0; round < 3; round++) {
+    assert.throws(() => store.transaction(() => {
+      for (let i = 16; i < 200; i++) {
+        map.set(`k${i}`, i);
+        assert.equal(map.get(`k${i}`), i);
+        assert.equal(map.get('k1'), 1);
+      }
+      throw new Error('roll back');
+    }), /roll back/);
+    for (const [k, v] of model) assert.equal(map.get(k), v, `round ${round}: get(${k})`);
+    assert.equal(map.get('k16'), undefined);
+    assert.equal(map.has('k199'), false);
+    for (let i = 0; i < 30; i++) map.set(`r${round}-${i}`, i);
+    for (let i = 0; i < 30; i++) model.set(`r${round}-${i}`, i);
+  }
+  for (const [k, v] of model) assert.equal(map.get(k), v);
+  const reopened = h.reopen().map<string, number>('m');
+  for (const [k, v] of model) assert.equal(reopened.get(k), v);
+  assert.deepEqual((reopened as unknown as PMap<string, number>).validate(), []);
+});
