@@ -19,6 +19,8 @@
  * Written as one function over locals: object fields holding 32-bit values that do not fit a
  * small integer cost an allocation per store, which made a first, class-based version 3x slower.
  */
+import { fmix32 } from '@ferrite/core';
+
 const C1 = 0xcc9e2d51;
 const C3 = 0x85ebca6b;
 
@@ -33,15 +35,6 @@ function lane1(h: number, w: number): number {
 function lane2(h: number, w: number): number {
   const x = (h + w) | 0;
   return Math.imul((x << 17) | (x >>> 15), C3) ^ 0x7f4a7c15;
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /**

@@ -3,7 +3,7 @@
  * hashing and comparing encoded keys in place. Everything here avoids allocation: these run
  * on every `get`.
  */
-import { CorruptionError } from '@ferrite/core';
+import { CorruptionError, fmix32 } from '@ferrite/core';
 
 const TWO_32 = 4294967296;
 
@@ -52,12 +52,7 @@ export function hashBytes(bytes: Uint8Array, start: number, length: number, seed
   for (let i = start; i < end; i++) {
     h = Math.imul(h ^ bytes[i]!, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /**
@@ -77,12 +72,7 @@ export function hashTaggedAscii(tag: number, s: string, seed: number): number {
     h = Math.imul(h ^ c, 0x01000193);
   }
   if (units >= 0x80) return -1;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /**
