@@ -50,24 +50,36 @@ export class Mem {
     this.region.flushRanges(ranges, count);
   }
 
-  /** Appends the generation word's range to `out` when it still needs a flush before a drain. */
+  /**
+   * Appends the generation word's range to `out` when it still needs a flush before a drain;
+   * the `persistRanges` call that takes `out` clears the flag once it has succeeded.
+   */
   takeGenerationFlush(out: { push(offset: number, length: number): void }): void {
     if (!this.genUnflushed) return;
-    this.genUnflushed = false;
     out.push(LOG_GENERATION, 8);
+    this.genInBatch = true;
   }
+
+  /**
+   * Set by `takeGenerationFlush` until the next `persistRanges`: the word is in that call's
+   * ranges. The flags below are cleared only AFTER the region call that flushes (and fences)
+   * the word returns: a call that fails (EIO) must leave them set, or the next transaction
+   * would overwrite the sealed one's bytes while the media generation still names it, and
+   * recovery would judge the sealed transaction against bytes it no longer owns.
+   */
+  private genInBatch = false;
 
   private flushGeneration(): void {
     if (!this.genUnflushed) return;
-    this.genUnflushed = false;
     this.flush(LOG_GENERATION, 8);
+    this.genUnflushed = false;
   }
 
   drain(): void {
     this.flushGeneration();
-    this.genUnfenced = false;
     this.drains++;
     this.region.drain();
+    this.genUnfenced = false;
   }
 
   /**
@@ -75,12 +87,14 @@ export class Mem {
    * `persistRanges` (one native crossing per commit), else flushRanges + drain.
    */
   persistRanges(ranges: ArrayLike<number>, count: number): void {
+    const inBatch = this.genInBatch;
+    this.genInBatch = false;
     if (count === 0) return;
+    if (!inBatch) this.flushGeneration();
     const region = this.region;
-    this.flushGeneration();
-    this.genUnfenced = false;
     if (region.persistRanges === undefined) {
       this.flushRanges(ranges, count);
+      if (inBatch) this.genUnflushed = false;
       this.drain();
       return;
     }
@@ -89,15 +103,18 @@ export class Mem {
     this.flushes += n;
     this.drains++;
     region.persistRanges(ranges, count);
+    if (inBatch) this.genUnflushed = false;
+    this.genUnfenced = false;
   }
 
   persist(offset: number, length: number): void {
-    if (offset !== LOG_GENERATION) this.flushGeneration();
-    else this.genUnflushed = false;
-    this.genUnfenced = false;
+    const isGeneration = offset === LOG_GENERATION;
+    if (!isGeneration) this.flushGeneration();
     this.flushes += lines(offset, length);
     this.drains++;
     this.region.persist(offset, length);
+    if (isGeneration) this.genUnflushed = false;
+    this.genUnfenced = false;
   }
 }
 

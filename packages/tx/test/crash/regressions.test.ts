@@ -41,3 +41,43 @@ test('a hash map on a full pool can still delete (no allocation for a rehash ste
   assertClean(store, 'after emptying a full map');
   store.close();
 });
+
+/**
+ * Found by the EIO fault test in a soak run (19:20 UTC, FERRITE_SOAK=8, faults.test.ts seed
+ * -3686147): a sealed commit leaves the generation word G stored but not yet durable, and the
+ * next drain flushes it. The heap cleared its "G still owed" flags BEFORE that flush call; when
+ * the call failed with EIO (here: the drain a queue push makes before storing over the sealed
+ * transaction's bytes), the flags said G was durable while the media still held the sealed
+ * transaction's generation. The next transaction then stored over the sealed one's bytes, and
+ * a crash image recovered by judging the sealed transaction against bytes it no longer owned:
+ * its seal failed, it was rolled back over the newer one, and the map's count went to -1 with
+ * entries still linked. Fixed by clearing the flags only after the region call returns.
+ */
+test('a flush that fails with EIO does not leave the sealed generation unflushed for the next transaction', async () => {
+  const { FlakyRegion } = await import('./flaky-region.js');
+  const { templateImage, withReplayableRandom } = await import('./runner.js');
+  const POOL = 256 << 10;
+  withReplayableRandom(1, () => {
+    const flaky = new FlakyRegion(SimulatedRegion.fromImage(templateImage(POOL, POOL), { granularity: 'page' }));
+    const store = Store.open(flaky, { maxSize: POOL, layout: 'crash-suite' });
+    const q0 = store.queue<unknown>('q0');
+    const m1 = store.map<string, unknown>('m1');
+    // A sealed transaction: a push that allocates the queue's segment, and a map insert.
+    store.transaction(() => {
+      q0.push({ ino: 0 });
+      m1.set('a', false);
+    });
+    // The next push stores into that (sealed) segment: it drains first, and that flush fails.
+    flaky.failAt = flaky.flushCalls + 1;
+    assert.throws(() => q0.push({ ino: 1 }), (err: unknown) => (err as { code?: string }).code === 'EIO');
+    // The store goes on; this write must not be undone by a later recovery.
+    m1.set('after-eio', 1);
+    const image = flaky.inner.crashImage(0); // the media only: what a crash now leaves
+    const reopened = Store.open(SimulatedRegion.fromImage(image, { granularity: 'page' }), { maxSize: POOL, layout: 'crash-suite' });
+    const map = reopened.map<string, unknown>('m1');
+    assert.deepEqual([...map.keys()].sort(), ['a', 'after-eio']);
+    assert.equal(map.size, 2);
+    assertClean(reopened, 'reopened after the EIO');
+    reopened.close();
+  });
+});
