@@ -11,7 +11,7 @@ import type { Store } from '@ferrite/tx';
 import { applyStep, emptyModel, sameSnapshot, snapshotOf, type Model, type Step } from './model.js';
 import { assertClean, observe, openStore, runStep } from './driver.js';
 import { DEFAULT_SHAPE, describeProgram, opArb, programArb } from './programs.js';
-import { templateImage } from './runner.js';
+import { templateImage, withReplayableRandom } from './runner.js';
 import { FlakyRegion } from './flaky-region.js';
 import { budget, suiteSeed } from './budget.js';
 
@@ -39,30 +39,36 @@ test('a flush failing with EIO makes the transaction throw, and the store stays 
       const tx: Step = { kind: 'tx', ops, abort: false };
       const where = `prefix=${describeProgram(prefix)} tx=${describeProgram([tx])}`;
       const template = templateImage(POOL, POOL);
-      // Count the flush calls the transaction makes when nothing fails.
+      // Count the flush calls the transaction makes when nothing fails. Every run below sees
+      // the same Math.random sequence (map hash seeds), so it makes the same flush calls.
+      const RANDOM_SEED = 0xe10;
       const dry = new FlakyRegion(SimulatedRegion.fromImage(template, { granularity: 'page' }));
       const noReopen = (): FlakyRegion => assert.fail('no reopen steps here');
-      let store = openStore(dry, { maxSize: POOL });
-      const pre = runPrefix(store, prefix, noReopen);
-      store = pre.store;
-      const callsBefore = dry.flushCalls;
-      const full = runStep(store, tx, noReopen).full;
-      const calls = dry.flushCalls - callsBefore;
-      store.close();
+      const { pre, full, calls } = withReplayableRandom(RANDOM_SEED, () => {
+        const store = openStore(dry, { maxSize: POOL });
+        const pre = runPrefix(store, prefix, noReopen);
+        const callsBefore = dry.flushCalls;
+        const full = runStep(pre.store, tx, noReopen).full;
+        const calls = dry.flushCalls - callsBefore;
+        pre.store.close();
+        return { pre, full, calls };
+      });
       const before = snapshotOf(pre.model);
       const after = full ? before : snapshotOf(applyStep(pre.model, tx));
 
       for (let k = 1; k <= calls; k++) {
         const flaky = new FlakyRegion(SimulatedRegion.fromImage(template, { granularity: 'page' }));
-        let s = openStore(flaky, { maxSize: POOL });
-        s = runPrefix(s, prefix, noReopen).store;
-        flaky.failAt = flaky.flushCalls + k;
-        let threw: unknown;
-        try {
-          runStep(s, tx, noReopen);
-        } catch (err) {
-          threw = err;
-        }
+        const { s, threw } = withReplayableRandom(RANDOM_SEED, () => {
+          const s = runPrefix(openStore(flaky, { maxSize: POOL }), prefix, noReopen).store;
+          flaky.failAt = flaky.flushCalls + k;
+          let threw: unknown;
+          try {
+            runStep(s, tx, noReopen);
+          } catch (err) {
+            threw = err;
+          }
+          return { s, threw };
+        });
         assert.ok(threw !== undefined, `${where}: flush call ${k} of ${calls} failed but the transaction returned`);
         assert.ok(isFerriteError(threw, 'EIO'), `${where}: flush ${k} failed; expected EIO, got ${String(threw)}`);
         failures++;

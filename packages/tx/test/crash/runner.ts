@@ -147,8 +147,33 @@ function freezeAtCrash(region: SimulatedRegion): () => void {
   };
 }
 
+/**
+ * Runs `fn` with Math.random replaced by a generator seeded with `seed`, so that every run of
+ * one program makes the same flush and drain events: a program runs once to count them and
+ * again for each crash point. Maps take their hash seed from Math.random, and their layout
+ * decides how many ranges a commit changes, hence whether it is sealed (2 fences) or classic
+ * (3); without this, a crash point counted on one run may not exist on the next.
+ */
+export function withReplayableRandom<T>(seed: number, fn: () => T): T {
+  const saved = Math.random;
+  const rng = new Prng(seed);
+  Math.random = (): number => rng.nextU32() / 0x100000000;
+  try {
+    return fn();
+  } finally {
+    Math.random = saved;
+  }
+}
+
+/** The Math.random seed of every run of a program (any fixed value works: runs must agree). */
+const PROGRAM_RANDOM_SEED = 0x5eed_f00d;
+
 /** Runs `program` from the template on a fresh region, crashing at event `crashAt` (0 = never). */
 function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number): Execution {
+  return withReplayableRandom(PROGRAM_RANDOM_SEED, () => executeOnce(program, opts, crashAt));
+}
+
+function executeOnce(program: readonly Step[], opts: RunnerOptions, crashAt: number): Execution {
   const region = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
   if (crashAt > 0) region.crashAfter(crashAt, { on: 'any' });
   let current: SimulatedRegion = region;
@@ -185,6 +210,10 @@ function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number)
  * open to close) and records which steps hit ENOSPC (those must change nothing, like aborts).
  */
 function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number; full: boolean[]; final: Snapshot } {
+  return withReplayableRandom(PROGRAM_RANDOM_SEED, () => dryRunOnce(program, opts));
+}
+
+function dryRunOnce(program: readonly Step[], opts: RunnerOptions): { events: number; full: boolean[]; final: Snapshot } {
   let current = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
   let total = 0;
   const full: boolean[] = [];
