@@ -696,7 +696,9 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
       if (!this.found) ws.u64(this.header + H_COUNT, readU64(view, this.header + H_COUNT) + 1);
       this.planRewrite(tx, this.height - 1, items);
     }
-    // Frees go before the snapshot so their allocator snapshots share its drain.
+    // Frees go before the snapshot so their allocator snapshots share its drain. The slow path
+    // allocated (a split), which may have grown the pool: the old view is detached then.
+    view = pool.view;
     if (oldRec !== 0 && (view.getUint16(oldRec + R_FLAGS, true) & F_EXTERNAL) !== 0) tx.free(this.externalBlock(view, oldRec));
     ws.apply(tx, pool);
   }

@@ -81,3 +81,52 @@ test('a flush that fails with EIO does not leave the sealed generation unflushed
     reopened.close();
   });
 });
+
+/**
+ * Found by a FERRITE_SOAK=15 run of sim-pages (fast-check seed -7702782, path "506"), in the
+ * uncrashed run: `PSortedMap.setIn`, updating a key whose new record does not fit its leaf,
+ * rebuilds and splits the leaf; the split allocates, the allocation grew the pool (remapping
+ * it), and the code then read the old record's flags through the DataView it held from
+ * before, now detached: a TypeError out of `set`, and the transaction rolled back. Present
+ * since the sorted map was written; it needs an update that splits exactly when the pool is
+ * full. Fixed by re-reading the view after the split.
+ */
+test('a sorted-map update that splits a leaf while the pool grows (stale view after growth)', async () => {
+  const { checkProgram } = await import('./runner.js');
+  const sets = (from: number, to: number, len: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({ c: 'sorted', name: 's0', op: 'set', key: from + i, value: 's'.repeat(len) }));
+  const program = [
+    { kind: 'tx', ops: sets(108, 131, 127), abort: false },
+    {
+      kind: 'tx',
+      ops: [
+        { c: 'map', name: 'm1', op: 'delete', key: 'b' },
+        { c: 'queue', name: 'q1', op: 'push', value: 472272 },
+        { c: 'queue', name: 'q0', op: 'shift' },
+        { c: 'map', name: 'm0', op: 'set', key: 'c', value: { id: 13, name: 'nm' } },
+      ],
+      abort: false,
+    },
+    { kind: 'tx', ops: [{ c: 'sorted', name: 's0', op: 'set', key: 'y', value: 66077 }], abort: false },
+    {
+      kind: 'tx',
+      ops: [
+        { c: 'sorted', name: 's0', op: 'delete', key: 'y' },
+        { c: 'sorted', name: 's0', op: 'set', key: 'x', value: { id: 87, name: 'nm' } },
+      ],
+      abort: false,
+    },
+    { kind: 'tx', ops: sets(124, 143, 196), abort: false },
+    { kind: 'tx', ops: sets(107, 135, 152), abort: false },
+  ] as unknown as Parameters<typeof checkProgram>[0];
+  const states = checkProgram(program, 349559342, {
+    poolSize: 128 << 10,
+    maxSize: 256 << 10,
+    imagesPerPoint: 1,
+    maxPointsPerProgram: 12,
+    recoveryCrashEvery: 7,
+    fillEvery: 0,
+    granularity: 'page',
+  });
+  assert.ok(states > 0, 'crash states were checked');
+});
