@@ -124,10 +124,17 @@ const PROBE_SORTED_KEYS: SortedKey[] = [-4, 0, 3, 9, 100, 'x', 'xa', 'zz'];
 /**
  * Reads every collection through every read path (iteration, `get`, `has`, `size`, ranges,
  * `peek`) and returns the canonical snapshot. Disagreements between read paths fail here.
+ * Never writes: a collection that does not exist (dropped, or never made) reads as empty, as
+ * the model has it; asking the store for it would create it, which on a full pool is ENOSPC.
  */
 export function observe(store: Store): Snapshot {
   const s: Snapshot = { maps: {}, sorted: {}, queues: {} };
+  const existing = new Set(store.collections().map((c) => c.name));
   for (const n of MAP_NAMES) {
+    if (!existing.has(n)) {
+      s.maps[n] = [];
+      continue;
+    }
     const map = store.map<string, Value>(n);
     const entries = [...map.entries()];
     assert.equal(map.size, entries.length, `map ${n}: size disagrees with iteration`);
@@ -146,6 +153,10 @@ export function observe(store: Store): Snapshot {
     s.maps[n] = entries.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   }
   for (const n of SORTED_NAMES) {
+    if (!existing.has(n)) {
+      s.sorted[n] = [];
+      continue;
+    }
     const map = store.sortedMap<SortedKey, Value>(n);
     const entries = [...map.entries()];
     assert.equal(map.size, entries.length, `sorted map ${n}: size disagrees with iteration`);
@@ -169,6 +180,10 @@ export function observe(store: Store): Snapshot {
     s.sorted[n] = entries;
   }
   for (const n of QUEUE_NAMES) {
+    if (!existing.has(n)) {
+      s.queues[n] = [];
+      continue;
+    }
     const q = store.queue<Value>(n);
     const items = [...q];
     assert.equal(q.length, items.length, `queue ${n}: length disagrees with iteration`);

@@ -230,8 +230,7 @@ function dryRunOnce(program: readonly Step[], opts: RunnerOptions): { events: nu
     full.push(r.full);
     if (r.full) assertClean(store, 'after ENOSPC in an uncrashed run');
   }
-  // Events end with the last step: reading back may write (it creates a dropped collection
-  // again), and the crashed runs do not read back.
+  // Events end with the last step (the crashed runs do not read back; reading writes nothing).
   total += eventTotal(current);
   const final = observe(store);
   assertClean(store, 'after an uncrashed run');
