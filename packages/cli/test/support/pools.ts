@@ -52,20 +52,32 @@ export function makePendingImage(path: string, out: string): void {
   const store = Store.open(path, { layout: LAYOUT });
   try {
     const inodes = store.map<string, unknown>('inodes');
-    try {
-      store.transaction(() => {
-        inodes.set('/etc/file0', { ino: 0, size: -1, name: 'uncommitted' });
-        inodes.set('/new/uncommitted', 1);
-        inodes.delete('/etc/file1');
-        // The mapping is shared: the file holds exactly what a crash here would leave.
-        writeFileSync(out, readFileSync(path));
-        throw new Error('abort on purpose');
-      });
-    } catch (err) {
-      if (!(err instanceof Error) || err.message !== 'abort on purpose') throw err;
-    }
+    copyMidTransaction(store, path, out, () => {
+      inodes.set('/etc/file0', { ino: 0, size: -1, name: 'uncommitted' });
+      inodes.set('/new/uncommitted', 1);
+      inodes.delete('/etc/file1');
+    });
   } finally {
     store.close();
+  }
+}
+
+const ABORT = 'abort on purpose';
+
+/**
+ * Runs `body` in a transaction of `store` (whose pool file is `path`), copies the file to `out`
+ * at the end of it, then aborts it. The mapping is shared, so the copy holds exactly what a
+ * crash at that instant would leave: a log still to roll back.
+ */
+function copyMidTransaction(store: Store, path: string, out: string, body: () => void): void {
+  try {
+    store.transaction(() => {
+      body();
+      writeFileSync(out, readFileSync(path));
+      throw new Error(ABORT);
+    });
+  } catch (err) {
+    if (!(err instanceof Error) || err.message !== ABORT) throw err;
   }
 }
 
@@ -107,19 +119,13 @@ export function makeBigPendingImage(path: string, out: string): void {
         t.set(i, 'z'.repeat(30));
       }
     });
-    try {
-      store.transaction(() => {
-        for (let i = 0; i < 300; i++) {
-          m.set(`k${i}`, { v: -i, pad: 'q'.repeat(40) });
-          if (i % 2 === 1) t.delete(i);
-        }
-        if (pool.stats().logOverflow === 0) throw new Error('the undo log did not overflow: make the transaction larger');
-        writeFileSync(out, readFileSync(path));
-        throw new Error('abort on purpose');
-      });
-    } catch (err) {
-      if (!(err instanceof Error) || err.message !== 'abort on purpose') throw err;
-    }
+    copyMidTransaction(store, path, out, () => {
+      for (let i = 0; i < 300; i++) {
+        m.set(`k${i}`, { v: -i, pad: 'q'.repeat(40) });
+        if (i % 2 === 1) t.delete(i);
+      }
+      if (pool.stats().logOverflow === 0) throw new Error('the undo log did not overflow: make the transaction larger');
+    });
   } finally {
     store.close();
   }
