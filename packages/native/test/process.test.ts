@@ -117,9 +117,15 @@ describe('worker threads', () => {
       workerData: { path, value, leak },
       execArgv: ['--conditions=ferrite-source'],
     });
-    const [message] = (await once(worker, 'message')) as [{ sum: number; isPmem: boolean }];
+    // Listen for the exit from the start: a worker that exits without its message fails the
+    // test with its exit code (awaiting 'message' alone would leave the promise pending).
+    let message: { sum: number; isPmem: boolean } | undefined;
+    worker.on('message', (m: { sum: number; isPmem: boolean }) => {
+      message = m;
+    });
     const [code] = (await once(worker, 'exit')) as [number];
-    assert.equal(code, 0);
+    assert.equal(code, 0, 'the worker exits normally');
+    assert.ok(message !== undefined, 'the worker posted its result before exiting');
     return message;
   }
 
