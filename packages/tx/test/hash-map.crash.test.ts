@@ -1,6 +1,50 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { aborted, runCrashCase, type Maps } from './support/collections-crash.js';
+import { hashBytes } from '../src/collections/pool-words.js';
+
+/** The private parts of PMap the cases below steer by (which slot a key lands in). */
+interface MapInternals {
+  ctx: { keys: { encode(key: unknown): Uint8Array } };
+  seed: number;
+  find(k: Uint8Array, h: number): number;
+  foundPred: number;
+  foundSlot: number;
+}
+
+interface Place {
+  /** Where the key's entry is: its home slot (inline), a chain block, or nowhere. */
+  entry: 'inline' | 'chain' | 'absent';
+  /** Whether the key's home slot holds no inline entry. */
+  slotEmpty: boolean;
+  hash: number;
+}
+
+function placeOf(m: Maps, key: string): Place {
+  const x = m.map as unknown as MapInternals;
+  const k = x.ctx.keys.encode(key).slice();
+  const hash = hashBytes(k, 0, k.length, x.seed);
+  const e = x.find(k, hash);
+  const slotEmpty = m.pool.view.getUint32(x.foundSlot + 12, true) === 0;
+  return { entry: e === 0 ? 'absent' : x.foundPred === 0 ? 'inline' : 'chain', slotEmpty, hash };
+}
+
+/** The first key `${prefix}${j}` whose place satisfies `want` (the map's seed decides which). */
+function pickKey(m: Maps, prefix: string, want: (p: Place) => boolean): string {
+  for (let j = 0; j < 100_000; j++) {
+    const key = `${prefix}${j}`;
+    if (want(placeOf(m, key))) return key;
+  }
+  throw new Error(`no key ${prefix}* with the wanted place`);
+}
+
+const header = (m: Maps): number => (m.map as unknown as { header: number }).header;
+/** The migration's state: old table size and cursor (0 old buckets when not migrating). */
+function migration(m: Maps): { oldCap: number; cursor: number } {
+  const h = header(m);
+  if (m.pool.readU64(h + 40) === 0) return { oldCap: 0, cursor: 0 };
+  return { oldCap: 2 ** (m.pool.readU64(h + 32) - 1), cursor: m.pool.readU64(h + 48) };
+}
 
 const fill = (m: Maps, n: number, from = 0): void => {
   m.pool.transaction(() => {
@@ -19,15 +63,99 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   { name: 'PMap rehash start', prefill: (m) => fill(m, 16), op: (m) => m.map.set('k16', 16) },
   { name: 'PMap rehash step', prefill: (m) => fill(m, 17), op: (m) => m.map.set('k17', 17) },
   { name: 'PMap rehash final step', prefill: (m) => fill(m, 20), op: (m) => m.map.set('k20', 20) },
-  // 1024 -> 2048 buckets: the old table has two 512-bucket segments; the 128th step (the
-  // 1153rd insert) finishes old segment 0 and frees it.
+  // 1024 -> 2048 buckets: the old table has sixteen 64-bucket segments; the 16th step (the
+  // 1041st insert) finishes old segment 0 and frees it.
   {
     name: 'PMap rehash step freeing an old segment',
-    prefill: (m) => fill(m, 1152),
+    prefill: (m) => fill(m, 1040),
     op: (m) => {
-      m.map.set('k1152', 1152);
-      const header = (m.map as unknown as { header: number }).header;
-      assert.equal(m.pool.readU64(header + 48), 512, 'the migration cursor reached the end of old segment 0');
+      m.map.set('k1040', 1040);
+      assert.equal(m.pool.readU64(header(m) + 48), 64, 'the migration cursor reached the end of old segment 0');
+    },
+  },
+  // Inline entries (format 2): each case steers its key to the place it tests and asserts it.
+  {
+    name: 'PMap set new into an empty slot (inline)',
+    prefill: (m) => fill(m, 10),
+    op: (m) => {
+      const key = pickKey(m, 'e', (p) => p.entry === 'absent' && p.slotEmpty);
+      m.map.set(key, { i: 1 });
+      assert.equal(placeOf(m, key).entry, 'inline');
+    },
+  },
+  {
+    name: 'PMap set new behind a taken slot (chain)',
+    prefill: (m) => fill(m, 10),
+    op: (m) => {
+      const key = pickKey(m, 't', (p) => p.entry === 'absent' && !p.slotEmpty);
+      m.map.set(key, { i: 2 });
+      assert.equal(placeOf(m, key).entry, 'chain');
+    },
+  },
+  {
+    name: 'PMap set new too big for its empty slot (chain)',
+    prefill: (m) => fill(m, 10),
+    op: (m) => {
+      const key = pickKey(m, 'b', (p) => p.entry === 'absent' && p.slotEmpty);
+      m.map.set(key, 'v'.repeat(60));
+      assert.deepEqual([placeOf(m, key).entry, placeOf(m, key).slotEmpty], ['chain', true]);
+    },
+  },
+  {
+    name: 'PMap delete of an inline entry',
+    prefill: (m) => fill(m, 12),
+    op: (m) => {
+      const key = pickKey(m, 'k', (p) => p.entry === 'inline');
+      assert.equal(m.map.delete(key), true);
+      assert.deepEqual(placeOf(m, key), { ...placeOf(m, key), entry: 'absent', slotEmpty: true });
+    },
+  },
+  {
+    name: 'PMap delete of a chain entry',
+    prefill: (m) => fill(m, 12),
+    op: (m) => {
+      const key = pickKey(m, 'k', (p) => p.entry === 'chain');
+      assert.equal(m.map.delete(key), true);
+    },
+  },
+  {
+    name: 'PMap inline entry outgrowing its slot (moves to the chain head)',
+    prefill: (m) => fill(m, 12),
+    op: (m) => {
+      const key = pickKey(m, 'k', (p) => p.entry === 'inline');
+      m.map.set(key, 'g'.repeat(50));
+      assert.deepEqual([placeOf(m, key).entry, placeOf(m, key).slotEmpty], ['chain', true]);
+    },
+  },
+  {
+    // 16 -> 32 buckets, migration started (cursor 0), then the inline entries of old buckets
+    // 0-3 deleted (deletes take no step): the op inserts into an empty old slot that its own
+    // migration step moves, so the new inline entry moves with it in the same op.
+    name: 'PMap inline insert into an old slot its own migration step moves',
+    prefill: (m) => {
+      fill(m, 17);
+      for (let i = 0; i < 17; i++) {
+        const p = placeOf(m, `k${i}`);
+        if (p.entry === 'inline' && (p.hash & 15) < 4) m.map.delete(`k${i}`);
+      }
+    },
+    op: (m) => {
+      const { oldCap, cursor } = migration(m);
+      assert.ok(oldCap > 0, 'migrating');
+      const key = pickKey(m, 'm', (p) => p.entry === 'absent' && p.slotEmpty && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
+      m.map.set(key, { i: 3 });
+      assert.equal(migration(m).cursor, cursor + 4);
+      assert.equal(placeOf(m, key).entry, 'inline');
+    },
+  },
+  {
+    name: 'PMap inline entry outgrowing its slot while its step moves it',
+    prefill: (m) => fill(m, 18),
+    op: (m) => {
+      const { oldCap, cursor } = migration(m);
+      const key = pickKey(m, 'k', (p) => p.entry === 'inline' && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
+      m.map.set(key, 'w'.repeat(70));
+      assert.equal(placeOf(m, key).entry, 'chain');
     },
   },
   { name: 'PMap delete during migration', prefill: (m) => fill(m, 18), op: (m) => assert.equal(m.map.delete('k1'), true) },

@@ -162,3 +162,38 @@ test('regression (model seed 607851844): a set, then an aborted transaction with
   assert.equal(map.size, 2);
   assert.deepEqual(map.validate(), []);
 });
+
+test('regression (crash scenario, format 2): a slot emptied and refilled in one transaction is restored by its rollback', () => {
+  // An inline entry deleted, then the same key (same home slot) set again in the SAME
+  // transaction: the slot's payload is live in the state a rollback restores, so the refill
+  // must log it (declaring it no-snapshot lost the old value when the transaction rolled back).
+  const check = (name: string, map: PMap<string, unknown> | ReturnType<ReturnType<typeof openSimulated>['store']['map']>, transaction: (fn: () => void) => void): void => {
+    map.set('a', { v: 'original' });
+    map.set('b', 'y'.repeat(50)); // into a chain, whatever its slot holds
+    const boom = new Error('boom');
+    assert.throws(() => transaction(() => {
+      assert.equal(map.delete('a'), true);
+      map.set('a', { v: 'replaced' });
+      map.set('a', 'grown out of its slot'.repeat(3)); // the slot empties again: relocated
+      map.set('a', 1); // a new block, the slot stays empty
+      assert.equal(map.delete('a'), true);
+      map.set('a', { v: 'third' }); // back into the slot
+      throw boom;
+    }), (e: unknown) => e === boom, name);
+    assert.deepEqual(map.get('a'), { v: 'original' }, name);
+    assert.equal(map.get('b'), 'y'.repeat(50), name);
+    assert.equal(map.size, 2, name);
+  };
+  const h = openSimulated({ size: 1 << 20 });
+  check('store', h.store.map<string, unknown>('m'), (fn) => h.store.transaction(fn));
+  const s = h.reopen();
+  assert.deepEqual(s.map<string, unknown>('m').get('a'), { v: 'original' });
+  assert.ok(s.check().ok);
+  s.close();
+  const pool = new FakePool({ size: 1 << 20 });
+  const ctx = makeContext(pool, allocStructuresSlot(pool));
+  const header = (pool as unknown as Pool).transaction((tx) => PMap.create(ctx, tx));
+  const map = new PMap<string, unknown>(ctx, header);
+  check('fake pool', map, (fn) => (pool as unknown as Pool).transaction(fn));
+  assert.deepEqual(map.validate(), []);
+});

@@ -50,6 +50,20 @@ const SCENARIOS: { name: string; program: Step[] }[] = [
     ],
   },
   {
+    // One key keeps one home slot: its inline entry is filled, emptied and refilled by
+    // consecutive sealed transactions, and moves out to the chain and back.
+    name: 'a hash map slot filled, emptied, outgrown and refilled by consecutive transactions',
+    program: [
+      { kind: 'single', op: mset('a', 1) },
+      { kind: 'single', op: mdel('a') },
+      { kind: 'single', op: mset('a', { again: 2 }) },
+      { kind: 'single', op: mset('a', 'x'.repeat(60)) },
+      { kind: 'single', op: mdel('a') },
+      { kind: 'single', op: mset('a', 3) },
+      { kind: 'tx', ops: [mdel('a'), mset('a', 4), mset('b', 5)], abort: false },
+    ],
+  },
+  {
     name: 'sorted map inserts in and out of order, an aborted delete, reopen, range deletes',
     program: [
       { kind: 'tx', ops: [5, 1, 3, 'x', 7, -2].map((key) => ({ c: 'sorted' as const, name: 's0', op: 'set' as const, key, value: key })), abort: false },

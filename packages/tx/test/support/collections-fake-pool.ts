@@ -13,6 +13,7 @@ const BASE = 4096; // offsets below are never handed out (0 means "none")
 export interface FakeTransaction {
   addRange(offset: number, length: number): void;
   addRanges(ranges: ArrayLike<number>): void;
+  addRangeNoSnapshot(offset: number, length: number): void;
   alloc(size: number, options?: { zero?: boolean }): number;
   free(offset: number): void;
   abort(reason?: unknown): never;
@@ -32,6 +33,7 @@ class FakeTx implements FakeTransaction {
   readonly commitHooks: (() => void)[] = [];
   readonly abortHooks: (() => void)[] = [];
   addRangesCalls = 0;
+  noSnapshotCalls = 0;
   constructor(private readonly pool: FakePool) {}
   addRange(offset: number, length: number): void {
     this.addRanges([offset, length]);
@@ -47,6 +49,16 @@ class FakeTx implements FakeTransaction {
       }
       this.undo.push({ offset, bytes: this.pool.bytes.slice(offset, offset + length) });
     }
+  }
+  /**
+   * Like the heap: the bytes are NOT restored on abort (they keep what the transaction wrote),
+   * so a collection that declares live bytes no-snapshot fails its model tests.
+   */
+  addRangeNoSnapshot(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || offset < BASE || length < 0 || offset + length > this.pool.size) {
+      throw new FerriteError('ERANGE', `addRangeNoSnapshot outside the pool: ${offset}+${length}`);
+    }
+    this.noSnapshotCalls++;
   }
   alloc(size: number, options?: { zero?: boolean }): number {
     const off = this.pool.allocBlock(size);
