@@ -181,3 +181,49 @@ test('PMap reads through the Store: aborted resizes and drops keep reads right (
   for (const [k, v] of model) assert.equal(reopened.get(k), v);
   assert.deepEqual((reopened as unknown as PMap<string, number>).validate(), []);
 });
+
+test('PMap format: a format 1 map is refused with EVERSION, an unknown version with ECORRUPT', () => {
+  const region = new SimulatedRegion(1 << 20);
+  const pool = Pool.create(region, { layout: 'format', size: 1 << 20 });
+  const ctx = makeContext(pool, allocStructuresSlot(pool));
+  const header = pool.transaction((tx) => PMap.create(ctx, tx));
+  const map = new PMap<string, number>(ctx, header);
+  map.set('a', 1);
+  const setVersion = (v: number): void => {
+    pool.transaction((tx) => {
+      tx.addRange(header + 4, 4);
+      pool.view.setUint32(header + 4, v, true);
+    });
+  };
+  setVersion(1);
+  assert.throws(() => new PMap(ctx, header), (e: unknown) => (e as { code?: string }).code === 'EVERSION');
+  setVersion(3);
+  assert.throws(() => new PMap(ctx, header), (e: unknown) => (e as { code?: string }).code === 'ECORRUPT');
+  setVersion(2);
+  assert.equal(new PMap<string, number>(ctx, header).get('a'), 1);
+  pool.close();
+});
+
+test('PMap slots: small entries of a grown map are mostly inline, and every place reads back', () => {
+  const h = openSimulated({ size: 8 << 20 });
+  const map = h.store.map<string, unknown>('m');
+  const N = 5000;
+  h.store.transaction(() => {
+    for (let i = 0; i < N; i++) map.set(`key${i}`, i % 7 === 0 ? 'big'.repeat(20) : { i });
+  });
+  const internals = map as unknown as { find(k: Uint8Array, h: number): number; foundPred: number; seed: number; ctx: { keys: { encode(k: unknown): Uint8Array } } };
+  let inline = 0;
+  for (let i = 0; i < N; i++) {
+    const k = internals.ctx.keys.encode(`key${i}`).slice();
+    assert.notEqual(internals.find(k, hashBytes(k, 0, k.length, internals.seed)), 0);
+    if (internals.foundPred === 0) {
+      inline++;
+      assert.notEqual(i % 7, 0, 'a 60-byte value never sits in a slot');
+    }
+    assert.deepEqual(map.get(`key${i}`), i % 7 === 0 ? 'big'.repeat(20) : { i });
+  }
+  // A simulation of this growth puts ~58% of entries inline; 6/7 of these fit a slot.
+  assert.ok(inline > N * 0.4 && inline < N * 0.75, `${inline} of ${N} inline`);
+  assert.deepEqual(map.validate(), []);
+  h.store.close();
+});
