@@ -208,7 +208,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     }
     const version = view.getUint32(headerOffset + H_VERSION, true);
     if (version === 1) {
-      // Format 1 (bucket heads of 8 bytes, every entry a block) was written before 2026-11-22.
+      // Format 1 (bucket heads of 8 bytes, every entry a block) was written by ferrite up to 2026-11-21.
       throw new CorruptionError('EVERSION', `hash map at ${headerOffset} has format 1; this ferrite reads format ${VERSION} (recreate the map)`);
     }
     if (version !== VERSION) {
