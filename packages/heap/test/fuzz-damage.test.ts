@@ -35,10 +35,20 @@ const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 6000));
  * run with a reproducer; a finding anywhere else fails the test. Remove an entry once fixed
  * (the run prints when an entry no longer matches anything).
  */
-// Findings that are reported but not fixed yet would be listed here (file, error, issue) so CI
-// stays green while they are open; every finding so far has been fixed and kept as a regression
-// test (fuzz-log-damage.test.ts, packages/cli/test/store-damage.test.ts), so it is empty.
-const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; readonly issue: string }[] = [];
+// Findings that are reported but not fixed yet are listed here (file, error, issue) so CI stays
+// green while they are open; the fixed ones are kept as regression tests (fuzz-log-damage.test.ts,
+// packages/cli/test/store-damage.test.ts).
+const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; readonly issue: string }[] = [
+  {
+    // Seen once (2026-11-21, fresh-clone CI, 1 case of 6000; base big-pending.pool, a swap
+    // plus six word writes), after hash map format 2. Not yet diagnosed; its damaged image is test/fixtures/fuzz-open/case-1585.pool. Suspected: a damaged
+    // collection reference that check() does not vet points into a chunk's run metadata, and
+    // the collection's snapshotted writes land there (addRange only checks the heap's bounds).
+    file: 'a pool that checked clean is damaged after store writes',
+    error: /bitmap bit \d+ set past the last block/,
+    issue: 'store writes through a damaged reference can reach run metadata (open, see the 2026-11-21 session note)',
+  },
+];
 
 function knownIssue(site: string, detail: string): string | undefined {
   return KNOWN_OPEN.find((k) => site.includes(k.file) && k.error.test(detail))?.issue;
