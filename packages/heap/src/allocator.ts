@@ -67,6 +67,11 @@ export interface Damage {
   kind: string;
 }
 
+/** 1 / CHUNK_SIZE, exact (a power of two): a multiply instead of a division on the hot path. */
+const CHUNK_RECIPROCAL = 1 / CHUNK_SIZE;
+/** `dataFrom` of a chunk that holds no data (free, log, or past a damaged header). */
+const NO_DATA = CHUNK_SIZE;
+
 /** Largest allocation: one extent of MAX_SPAN chunks minus its header line. */
 export const MAX_ALLOC = MAX_SPAN * CHUNK_SIZE - EXTENT_DATA;
 
@@ -77,6 +82,12 @@ export class Allocator {
   /** Extents (EXTENT) and log segments (LOG): chunk index → chunks. */
   extents = new Map<number, number>();
   logs = new Map<number, number>();
+  /**
+   * Chunk index → first byte of the chunk a caller's range may cover: a run's `dataStart`
+   * (past its header and bitmap), EXTENT_DATA in an extent's first chunk, 0 inside an extent,
+   * NO_DATA for free and log chunks. One typed-array load vets a range (`inDataSpace`).
+   */
+  private dataFrom = new Uint16Array(0);
   /** Free chunk ranges in DRAM: sorted, disjoint, coalesced. */
   freeStarts: number[] = [];
   freeLens: number[] = [];
@@ -106,6 +117,8 @@ export class Allocator {
   /** Rebuilds the DRAM index from the pool's chunk headers and bitmaps. */
   rebuild(size: number): void {
     this.nChunks = Math.floor((size - this.heapOffset) / CHUNK_SIZE);
+    if (this.dataFrom.length !== this.nChunks) this.dataFrom = new Uint16Array(this.nChunks);
+    this.dataFrom.fill(NO_DATA);
     this.runs.clear();
     this.extents.clear();
     this.logs.clear();
@@ -147,9 +160,11 @@ export class Allocator {
         }
         run.nFree = g.blocks - used;
         this.runs.set(i, run);
+        this.dataFrom[i] = g.dataStart;
         if (run.nFree > 0) this.pushPartial(run);
       } else if (h.kind === KIND_EXTENT) {
         this.extents.set(i, h.span);
+        this.markExtent(i, h.span);
       } else {
         this.logs.set(i, h.span);
       }
@@ -202,6 +217,9 @@ export class Allocator {
     invariant(from === this.nChunks && to > from, 'growth must append chunks');
     const wasWhole = this.usableChunks === this.nChunks;
     this.nChunks = to;
+    const dataFrom = new Uint16Array(to).fill(NO_DATA);
+    dataFrom.set(this.dataFrom);
+    this.dataFrom = dataFrom;
     if (wasWhole) {
       this.insertFree(from, to - from);
       for (let i = from; i < to; i += MAX_SPAN + 1) this.spanStarts.add(i);
@@ -228,6 +246,7 @@ export class Allocator {
     const n = Math.ceil((size + EXTENT_DATA) / CHUNK_SIZE);
     const i = this.takeChunks(n, KIND_EXTENT, tx, true);
     this.extents.set(i, n);
+    this.markExtent(i, n);
     const off = this.chunkOffset(i) + EXTENT_DATA;
     tx.fresh(off, n * CHUNK_SIZE - EXTENT_DATA);
     return off;
@@ -273,6 +292,7 @@ export class Allocator {
     tx.defer(OP_ZERO, base + 8, g.bitmapBytes);
     const run = new Run(i, cls, base, g);
     this.runs.set(i, run);
+    this.dataFrom[i] = g.dataStart;
     this.pushPartial(run);
     return run;
   }
@@ -359,6 +379,7 @@ export class Allocator {
       tx.needDrain();
       this.spanStarts.add(i);
       this.runs.delete(i);
+      this.dataFrom[i] = NO_DATA;
       if (run.inPartial) {
         const list = this.partial[run.cls]!;
         list.splice(list.indexOf(run), 1);
@@ -408,6 +429,33 @@ export class Allocator {
     return false;
   }
 
+  private markExtent(i: number, n: number): void {
+    this.dataFrom[i] = EXTENT_DATA;
+    this.dataFrom.fill(0, i + 1, i + n);
+  }
+
+  /**
+   * Whether [offset, offset + length) lies in the heap's data space: in a run's blocks or an
+   * extent's data, never over a chunk header, a run's bitmap, a log chunk or a free chunk.
+   * Those are the bytes check() trusts; the transaction vets every range a caller adds with
+   * this, so an offset read through a damaged reference cannot reach them. It does not tell
+   * live blocks from free ones: a damaged reference can still point into user data, which no
+   * check of offsets can tell from a sound one. One typed-array load per chunk touched.
+   */
+  inDataSpace(offset: number, length: number): boolean {
+    const rel = offset - this.heapOffset;
+    const i = Math.floor(rel * CHUNK_RECIPROCAL);
+    if (i < 0 || i >= this.nChunks) return false;
+    const end = rel - i * CHUNK_SIZE + length;
+    if (rel - i * CHUNK_SIZE < this.dataFrom[i]!) return false;
+    if (end <= CHUNK_SIZE) return true;
+    // Only an extent spans chunks: every further chunk touched must be the inside of one.
+    const last = i + Math.ceil(end * CHUNK_RECIPROCAL) - 1;
+    if (last >= this.nChunks) return false;
+    for (let j = i + 1; j <= last; j++) if (this.dataFrom[j] !== 0) return false;
+    return true;
+  }
+
   /** Logs and queues the free of a located block; the DRAM index changes at commit. */
   free(offset: number, tx: AllocTx): void {
     if (!this.locate(offset)) throw new FerriteError('EINVAL', `free(${offset}): not an allocated block`);
@@ -434,6 +482,7 @@ export class Allocator {
       if (!run.inPartial) this.pushPartial(run);
     } else {
       this.extents.delete(extent);
+      this.dataFrom.fill(NO_DATA, extent, extent + chunks);
       this.insertFree(extent, chunks);
       this.spanStarts.add(extent);
     }

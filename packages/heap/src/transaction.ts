@@ -295,6 +295,13 @@ export class TxImpl implements Transaction, AllocTx {
     if (offset < this.host.heapOffset || offset + length > this.host.size) {
       throw new FerriteError('ERANGE', `addRange(${offset}, ${length}) is outside the heap [${this.host.heapOffset}, ${this.host.size})`);
     }
+    // Stores follow this call: a range over a chunk header, a run bitmap or the log (an offset
+    // read through a damaged reference, or a caller's arithmetic slip) would corrupt the heap
+    // itself, which check() trusts. The caller has stored nothing yet, so refusing is clean.
+    // An empty range stores nothing: any offset in the heap will do.
+    if (length > 0 && !this.host.alloc.inDataSpace(offset, length)) {
+      throw new FerriteError('EINVAL', `addRange(${offset}, ${length}) covers heap metadata (a chunk header, a run bitmap, the log or free chunks)`);
+    }
   }
 
   /** Snapshots the uncovered parts of a range (no drain). Also used for the root record. */

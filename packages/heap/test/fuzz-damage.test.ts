@@ -39,15 +39,9 @@ const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 6000));
 // green while they are open; the fixed ones are kept as regression tests (fuzz-log-damage.test.ts,
 // packages/cli/test/store-damage.test.ts).
 const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; readonly issue: string }[] = [
-  {
-    // Seen once (2026-11-21, fresh-clone CI, 1 case of 6000; base big-pending.pool, a swap
-    // plus six word writes), after hash map format 2. Not yet diagnosed; its damaged image is test/fixtures/fuzz-open/case-1585.pool. Suspected: a damaged
-    // collection reference that check() does not vet points into a chunk's run metadata, and
-    // the collection's snapshotted writes land there (addRange only checks the heap's bounds).
-    file: 'a pool that checked clean is damaged after store writes',
-    error: /bitmap bit \d+ set past the last block/,
-    issue: 'store writes through a damaged reference can reach run metadata (open, see the 2026-11-21 session note)',
-  },
+  // Empty. The last entry ("a pool that checked clean is damaged after store writes", bitmap
+  // bits past the last block) was fixed on 2026-11-21: the heap refuses ranges over its
+  // metadata (packages/cli/test/store-damage.test.ts keeps its image and a sweep).
 ];
 
 function knownIssue(site: string, detail: string): string | undefined {
