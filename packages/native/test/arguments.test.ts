@@ -27,6 +27,15 @@ function outcome(fn: () => unknown): string {
   }
 }
 
+/** String(x), or the object tag when x's own toString is broken (fc.anything() makes such objects). */
+function printable(x: unknown): string {
+  try {
+    return String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}
+
 // Values near the interesting edges, plus anything at all.
 const edgy = fc.oneof(
   fc.constantFrom(0, 1, -1, 63, 64, 65, PAGE - 1, PAGE, PAGE + 1, 4 * PAGE, 4 * PAGE + 1, 2 ** 32, 2 ** 46, 2 ** 53,
@@ -65,7 +74,7 @@ it('flush, persist, drain, flushRanges, protect and grow survive arbitrary argum
           result = outcome(() => m.flushRanges(args as number[], typeof c === 'number' && c < 3 ? c : undefined));
         } else if (method === 'grow') {
           // Bounded so that the test grows by at most a few pages at a time.
-          const size = typeof a === 'number' && a <= 8 * PAGE ? a : a === undefined ? 0 : String(a);
+          const size = typeof a === 'number' && a <= 8 * PAGE ? a : a === undefined ? 0 : printable(a);
           result = outcome(() => call.grow?.call(m, size));
         } else {
           result = outcome(() => call[method].call(m, a, b, c));
@@ -77,7 +86,9 @@ it('flush, persist, drain, flushRanges, protect and grow survive arbitrary argum
         m.persist(0, m.length);
       },
     ),
-    { numRuns: 1500 },
+    // The example: a seed (541020282) that broke this test's own String() of an object whose
+    // toString is not a function, not the addon.
+    { numRuns: 1500, examples: [[0, 'grow', { toString: {} }, 0, 0]] },
   );
   for (const m of mappings) m.close();
 });
