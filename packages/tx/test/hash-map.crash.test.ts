@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aborted, runCrashCase, type Maps } from './support/collections-crash.js';
+import { aborted, runCrashCase, runSingleTearCase, type Maps } from './support/collections-crash.js';
 import { hashBytes } from '../src/collections/pool-words.js';
 
 /** The private parts of PMap the cases below steer by (which slot a key lands in). */
@@ -195,5 +195,20 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
 for (const c of cases) {
   test(`${c.name}: every crash point recovers to before or after`, () => {
     assert.ok(runCrashCase(c) > 0);
+  });
+}
+
+// Single-tear images (see runSingleTearCase) of the ops whose sealed commits write a slot's
+// payload next to snapshotted words of the same line: filling an empty slot, and migration
+// steps moving inline entries into existing target slots.
+for (const name of [
+  'PMap set new into an empty slot (inline)',
+  'PMap rehash step',
+  'PMap rehash final step',
+  'PMap inline insert into an old slot its own migration step moves',
+]) {
+  const c = cases.find((x) => x.name === name)!;
+  test(`${name}: every single torn word of a flushed line is caught by the seal`, () => {
+    assert.ok(runSingleTearCase(c) > 0);
   });
 }
