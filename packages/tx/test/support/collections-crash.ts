@@ -76,8 +76,16 @@ function problemsOf(m: Maps, slot: number): string[] {
   return problems;
 }
 
-/** Runs `c` at every crash point; returns the number of crash states checked (and prints it). */
-export function runCrashCase(c: CrashCase): number {
+/** The committed image `c.prefill` leaves, and the contents before and after `c.op` on it. */
+interface Prepared {
+  base: Uint8Array;
+  ids: { slot: number; mapHeader: number; treeHeader: number };
+  slot: number;
+  before: Contents;
+  after: Contents;
+}
+
+function prepare(c: CrashCase): Prepared {
   const region0 = new SimulatedRegion(CRASH_POOL_SIZE);
   const pool0 = Pool.create(region0, { layout: LAYOUT, size: CRASH_POOL_SIZE });
   const slot = allocStructuresSlot(pool0);
@@ -87,13 +95,17 @@ export function runCrashCase(c: CrashCase): number {
   c.prefill({ pool: pool0, map: new PMap(ctx0, mapHeader), tree: new PSortedMap(ctx0, treeHeader) });
   pool0.close();
   const base = region0.crashImage(0).slice(); // what is durable: everything committed
-  const baseRegion = SimulatedRegion.fromImage(base);
-  const before = contentsOf(openMaps(baseRegion, ids));
-  const afterRegion = SimulatedRegion.fromImage(base);
-  const afterMaps = openMaps(afterRegion, ids);
+  const before = contentsOf(openMaps(SimulatedRegion.fromImage(base), ids));
+  const afterMaps = openMaps(SimulatedRegion.fromImage(base), ids);
   c.op(afterMaps);
   const after = contentsOf(afterMaps);
   assert.deepEqual(problemsOf(afterMaps, slot), [], 'the uncrashed op leaves a sound state');
+  return { base, ids, slot, before, after };
+}
+
+/** Runs `c` at every crash point; returns the number of crash states checked (and prints it). */
+export function runCrashCase(c: CrashCase): number {
+  const { base, ids, slot, before, after } = prepare(c);
 
   const states = forEveryCrashPoint<Maps, Recovered>({
     setup: () => {
@@ -132,23 +144,11 @@ export function runCrashCase(c: CrashCase): number {
  * while one word of its data is not, so recovery's seal check must notice the torn word:
  * which it does only if the seal covers every byte the transaction changed. Random
  * word-mixed images rarely hit this (all of a seal's words but one). Same checks as
- * `runCrashCase`; returns the number of images checked.
+ * `runCrashCase`, recovery not crashed (`runCrashCase` does that); returns the number of
+ * images checked.
  */
 export function runSingleTearCase(c: CrashCase): number {
-  const region0 = new SimulatedRegion(CRASH_POOL_SIZE);
-  const pool0 = Pool.create(region0, { layout: LAYOUT, size: CRASH_POOL_SIZE });
-  const slot = allocStructuresSlot(pool0);
-  const ctx0 = makeContext(pool0, slot);
-  const [mapHeader, treeHeader] = pool0.transaction((tx) => [PMap.create(ctx0, tx), PSortedMap.create(ctx0, tx)] as const);
-  const ids = { slot, mapHeader, treeHeader };
-  c.prefill({ pool: pool0, map: new PMap(ctx0, mapHeader), tree: new PSortedMap(ctx0, treeHeader) });
-  pool0.close();
-  const base = region0.crashImage(0).slice();
-  const before = contentsOf(openMaps(SimulatedRegion.fromImage(base), ids));
-  const afterMaps = openMaps(SimulatedRegion.fromImage(base), ids);
-  c.op(afterMaps);
-  const after = contentsOf(afterMaps);
-
+  const { base, ids, slot, before, after } = prepare(c);
   let images = 0;
   for (let crashAt = 1; ; crashAt++) {
     const region = SimulatedRegion.fromImage(base);
