@@ -71,10 +71,12 @@ export interface Transaction {
    * Snapshots [offset, offset + length) into the undo log; durable before it returns (one
    * drain, together with any pending allocator snapshots). Already-covered bytes (added
    * before, or inside a block allocated by this transaction) are not logged again.
-   * ERANGE when the range is outside the heap; ETXSTATE when the transaction is over.
+   * ERANGE when the range is outside the heap; EINVAL when a non-empty range covers heap
+   * metadata (a chunk header, a run's bitmap, a log or free chunk: nothing is logged or
+   * changed); ETXSTATE when the transaction is over.
    */
   addRange(offset: number, length: number): void;
-  /** Same for many ranges given as (offset, length) pairs, with one drain in total. */
+  /** Same for many ranges given as (offset, length) pairs, with one drain in total; one refused range refuses the call. */
   addRanges(ranges: ArrayLike<number>): void;
   /**
    * Registers [offset, offset + length) to be flushed at commit WITHOUT snapshotting it (like
@@ -92,7 +94,8 @@ export interface Transaction {
    * still be there). Call it BEFORE the first store to the range: right after a sealed commit,
    * the call drains first when the range overlaps bytes that commit changed (until that drain
    * its seal must find them unchanged). A range inside a block allocated by this transaction
-   * needs no call. ERANGE outside the heap; ETXSTATE when the transaction is over.
+   * needs no call. ERANGE outside the heap; EINVAL over heap metadata (as `addRange`);
+   * ETXSTATE when the transaction is over.
    */
   addRangeNoSnapshot(offset: number, length: number): void;
   /**
