@@ -28,16 +28,14 @@ const SOAK = process.env.FERRITE_SOAK === '1';
 const CASES = Number(process.env.FERRITE_FUZZ_CASES ?? (SOAK ? 40_000 : 6000));
 
 /**
- * Bugs this fuzzer found that are reported to their owners and not fixed yet (deterministic
- * reproducers: packages/cli/test/store-damage.test.ts): untyped
- * exceptions (never signals, hangs or OOM, which always fail) from one source file, matched
- * by file and error text so the match survives edits of other lines. Each is printed on every
- * run with a reproducer; a finding anywhere else fails the test. Remove an entry once fixed
- * (the run prints when an entry no longer matches anything).
+ * Findings reported but not fixed yet, so CI stays green while they are open: an untyped
+ * exception or a clean heap damaged by writes (signals, hangs and OOM always fail), matched
+ * by the finding's site (`file`) and error text so the match survives edits elsewhere. Each
+ * is printed on every run with its reproducer; a finding anywhere else fails the test.
+ * Remove an entry once fixed (the run prints when one no longer matches anything) and keep
+ * its reproducer as a regression test (fuzz-log-damage.test.ts,
+ * packages/cli/test/store-damage.test.ts).
  */
-// Findings that are reported but not fixed yet are listed here (file, error, issue) so CI stays
-// green while they are open; the fixed ones are kept as regression tests (fuzz-log-damage.test.ts,
-// packages/cli/test/store-damage.test.ts).
 const KNOWN_OPEN: readonly { readonly file: string; readonly error: RegExp; readonly issue: string }[] = [
   // Empty. The last entry ("a pool that checked clean is damaged after store writes", bitmap
   // bits past the last block) was fixed on 2026-11-21: the heap refuses ranges over its
