@@ -10,6 +10,7 @@ import {
   crashPointArbitrary,
   crashProperty,
   forEveryCrashPoint,
+  forEverySingleTear,
   runCrashPlan,
   type CrashScenario,
 } from '@ferrite/core/testing';
@@ -370,4 +371,57 @@ test('crashPointArbitrary stays within 1..n+1 for the chosen kinds', () => {
   );
   assert.throws(() => crashPointArbitrary(-1), (e: unknown) => isFerriteError(e, 'EINVAL'));
   assert.throws(() => forEveryCrashPoint({ ...right, recoveryCrashDepth: 9 }), (e: unknown) => isFerriteError(e, 'EINVAL'));
+});
+
+// A sealed commit: the new pair and a record (a checksum of the pair) flushed together under
+// one drain; recovery keeps the pair when the record matches it and restores OLD otherwise.
+// A record that does not cover V1 lets a torn V1 through: only an image with the record and
+// V0 durable but V1 not shows it, which is exactly a single-tear image.
+const RECORD = 64;
+function sealedScenario(covers: 'both' | 'first'): CrashScenario<null, [bigint, bigint]> {
+  const sealOf = (a: bigint, b: bigint): bigint => (covers === 'both' ? a * 3n + b * 7n + 1n : a * 3n + 1n);
+  return {
+    setup: setupPair,
+    run: (r) => {
+      put(r, V0, NEW[0]);
+      put(r, V1, NEW[1]);
+      put(r, RECORD, sealOf(NEW[0], NEW[1]));
+      r.flush(0, 16);
+      r.flush(RECORD, 8);
+      r.drain();
+    },
+    recover: (r) => {
+      if (get(r, RECORD) !== sealOf(get(r, V0), get(r, V1))) {
+        put(r, V0, OLD[0]);
+        put(r, V1, OLD[1]);
+        r.persist(0, 16);
+      }
+      return [get(r, V0), get(r, V1)];
+    },
+    check: (pair, ctx) => {
+      const isOld = pair[0] === OLD[0] && pair[1] === OLD[1];
+      const isNew = pair[0] === NEW[0] && pair[1] === NEW[1];
+      assert.ok(ctx.crashed ? isOld || isNew : isNew, `pair ${pair.join(', ')}`);
+    },
+  };
+}
+
+test('forEverySingleTear catches a commit record that misses a changed word; its plan replays', () => {
+  let failure: unknown;
+  try {
+    forEverySingleTear(sealedScenario('first'));
+  } catch (err) {
+    failure = err;
+  }
+  assert.ok(failure instanceof CrashCheckFailure, String(failure));
+  assert.equal(failure.plan.tornWord, V1, 'the torn word is the one the record misses');
+  assert.throws(() => runCrashPlan(sealedScenario('first'), failure.plan), CrashCheckFailure);
+  // The same plan passes when the record covers both words.
+  runCrashPlan(sealedScenario('both'), failure.plan);
+});
+
+test('forEverySingleTear checks one image per flushed word that differs from the media', () => {
+  // Crash before the pair's flush: nothing pending. Before the record's flush: V0 and V1
+  // (2 images). Before the drain: V0, V1 and RECORD (3 images). After completion: nothing.
+  assert.equal(forEverySingleTear(sealedScenario('both')), 5);
 });

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SimulatedRegion, forEveryCrashPoint, crashProperty } from '@ferrite/core/testing';
+import { SimulatedRegion, forEveryCrashPoint, forEverySingleTear, crashProperty } from '@ferrite/core/testing';
 import { Store } from '../src/store.js';
 
 const REGION = 1 << 20;
@@ -100,6 +100,17 @@ test('clear, and a multi-operation transaction', () => {
     }),
     (b) => [...b.slice(1), bulky(3), small(4), small(5)],
   ));
+});
+
+// Single-tear images (forEverySingleTear): a push's entry bytes are declared no-snapshot and
+// sealed with the commit, so a torn word of them must make recovery roll the push back.
+test('push: every single torn word of a flushed line is caught by the seal', () => {
+  const cases = [
+    scenario([small(1), small(2)], (s) => s.queue('q').push(small(3)), (b) => [...b, small(3)]),
+    scenario([bulky(1), bulky(2)], (s) => s.queue('q').push(bulky(3)), (b) => [...b, bulky(3)]),
+    scenario([small(1), small(2)], (s) => s.transaction(() => { s.queue('q').shift(); s.queue('q').push(small(3), small(4)); }), (b) => [...b.slice(1), small(3), small(4)]),
+  ];
+  for (const sc of cases) assert.ok(forEverySingleTear(sc) > 0);
 });
 
 test('sampled crash points of random push/shift transactions (fast-check)', () => {

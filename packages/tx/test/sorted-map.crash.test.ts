@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aborted, runCrashCase, type Maps } from './support/collections-crash.js';
+import { aborted, runCrashCase, runSingleTearCase, type Maps } from './support/collections-crash.js';
 
 const small = (m: Maps, n: number): void => {
   m.pool.transaction(() => {
@@ -77,5 +77,14 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
 for (const c of cases) {
   test(`${c.name}: every crash point recovers to before or after`, () => {
     assert.ok(runCrashCase(c) > 0);
+  });
+}
+
+// Single-tear images (see runSingleTearCase) of the ops whose commits are sealed: a torn word
+// of any changed range, logged or fresh, must make recovery roll the op back.
+for (const name of ['PSortedMap set new', 'PSortedMap set update in place', 'PSortedMap delete', 'PSortedMap leaf split']) {
+  const c = cases.find((x) => x.name === name)!;
+  test(`${name}: every single torn word of a flushed line is caught by the seal`, () => {
+    assert.ok(runSingleTearCase(c) > 0);
   });
 }

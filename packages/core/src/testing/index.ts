@@ -24,6 +24,7 @@ export {
   crashProperty,
   eventsOf,
   forEveryCrashPoint,
+  forEverySingleTear,
   runCrashPlan,
 } from './crash-property.js';
 export type {

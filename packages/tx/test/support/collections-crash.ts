@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { Pool } from '@ferrite/heap';
-import { SimulatedRegion, forEveryCrashPoint } from '@ferrite/core/testing';
+import { SimulatedRegion, forEveryCrashPoint, forEverySingleTear, type CrashScenario } from '@ferrite/core/testing';
 import { PMap } from '../../src/collections/hash-map.js';
 import { PSortedMap } from '../../src/collections/sorted-map.js';
 import type { Key } from '../../src/codec/keys.js';
@@ -103,11 +103,9 @@ function prepare(c: CrashCase): Prepared {
   return { base, ids, slot, before, after };
 }
 
-/** Runs `c` at every crash point; returns the number of crash states checked (and prints it). */
-export function runCrashCase(c: CrashCase): number {
-  const { base, ids, slot, before, after } = prepare(c);
-
-  const states = forEveryCrashPoint<Maps, Recovered>({
+/** The crash scenario of `c` from its prepared image: recovery must give before or after. */
+function scenarioOf(c: CrashCase, { base, ids, slot, before, after }: Prepared): CrashScenario<Maps, Recovered> {
+  return {
     setup: () => {
       const region = SimulatedRegion.fromImage(base);
       return { region, state: openMaps(region, ids) };
@@ -130,6 +128,13 @@ export function runCrashCase(c: CrashCase): number {
         if (!isBefore) assert.deepEqual(r.contents, after, 'recovered state is the state before or after the op');
       }
     },
+  };
+}
+
+/** Runs `c` at every crash point; returns the number of crash states checked (and prints it). */
+export function runCrashCase(c: CrashCase): number {
+  const states = forEveryCrashPoint<Maps, Recovered>({
+    ...scenarioOf(c, prepare(c)),
     seeds: process.env.FERRITE_SOAK === '1' ? 8 : (c.seeds ?? 2),
     recoveryCrashDepth: c.recoveryCrashDepth ?? 1,
   });
@@ -138,54 +143,14 @@ export function runCrashCase(c: CrashCase): number {
 }
 
 /**
- * Single-tear images of `c.op`: at every crash point, for every flushed-but-undrained 8-byte
- * word whose pending contents differ from the media, the image where every flushed line
- * reached the media except that one word. A sealed commit's record is durable in such images
- * while one word of its data is not, so recovery's seal check must notice the torn word:
- * which it does only if the seal covers every byte the transaction changed. Random
- * word-mixed images rarely hit this (all of a seal's words but one). Same checks as
- * `runCrashCase`, recovery not crashed (`runCrashCase` does that); returns the number of
- * images checked.
+ * Single-tear images of `c.op` (`forEverySingleTear`): at every crash point, each image where
+ * every flushed line reached the media except one 8-byte word. A sealed commit's record is
+ * durable in such images while one word of its data is not, so recovery's seal check must
+ * notice the torn word: which it does only if the seal covers every byte the transaction
+ * changed. Same checks as `runCrashCase`; returns the number of images checked.
  */
 export function runSingleTearCase(c: CrashCase): number {
-  const { base, ids, slot, before, after } = prepare(c);
-  let images = 0;
-  for (let crashAt = 1; ; crashAt++) {
-    const region = SimulatedRegion.fromImage(base);
-    const maps = openMaps(region, ids);
-    region.resetEvents();
-    region.crashAfter(crashAt);
-    try {
-      c.op(maps);
-    } catch (err) {
-      if (region.crashed === undefined) throw err;
-    }
-    if (region.crashed === undefined) break; // the op completed before this point
-    const media = region.media();
-    const flushed: number[] = [];
-    const all = region.crashImage((w, hasPending) => {
-      if (hasPending) flushed.push(w);
-      return hasPending ? 'pending' : 'media';
-    });
-    for (const w of flushed) {
-      let same = true;
-      for (let i = w; i < w + 8; i++) if (all[i] !== media[i]) same = false;
-      if (same) continue;
-      const image = region.crashImage((o, hasPending) => (hasPending && o !== w ? 'pending' : 'media'));
-      const what = `${c.name}: crash at event ${crashAt}, every flushed word durable but the one at ${w}`;
-      const m = openMaps(SimulatedRegion.fromImage(image), ids);
-      assert.deepEqual(problemsOf(m, slot), [], what);
-      const got = contentsOf(m);
-      try {
-        assert.deepEqual(got, before);
-      } catch {
-        assert.deepEqual(got, after, `${what}: recovered state is the state before or after the op`);
-      }
-      m.pool.close();
-      images++;
-    }
-    region.clearCrash();
-  }
+  const images = forEverySingleTear(scenarioOf(c, prepare(c)));
   console.log(`${c.name} single-tear images checked: ${images}`);
   return images;
 }
