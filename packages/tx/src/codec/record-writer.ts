@@ -19,15 +19,15 @@
  * copy with those values, so no getter runs twice.
  */
 import { invariant } from '@ferrite/core';
-import type { Structures } from './record-reader.js';
+import { MAX_FAST_FIELDS, type Structures } from './record-reader.js';
 
 /** `write`'s answer when the value is not a learned record: nothing was read from it. */
 export const NOT_LEARNED = -1;
 /** `write`'s answer when the keys matched but a field is not a scalar: see `fields`. */
 export const UNFIT = -2;
 
-/** Most fields in a record written here (as the reader's MAX_FAST_FIELDS). */
-const MAX_FIELDS = 64;
+/** Most fields in a record written here: the reader's bound, so what is written fast reads fast. */
+const MAX_FIELDS = MAX_FAST_FIELDS;
 /** Longest string field written here: fixstr, ASCII. */
 const MAX_STRING = 31;
 /** Learned structures kept, most recent first. */
