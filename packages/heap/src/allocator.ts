@@ -15,7 +15,7 @@ import {
   runGeometries,
 } from './chunks.js';
 import type { DecodedHeader, RunGeometry } from './chunks.js';
-import { CHUNK_SIZE, EXTENT_DATA } from './layout.js';
+import { CHUNK_SIZE, EXTENT_DATA, SEGMENT_RESERVE_ENTRIES } from './layout.js';
 import type { Mem } from './mem.js';
 
 /** Deferred operations on pool metadata, applied after the snapshots are durable. */
@@ -40,7 +40,20 @@ export interface AllocTx {
    * run bitmap, a span header): drain before the caller may store into it.
    */
   needDrain(): void;
+  /**
+   * Makes room in the undo log for `entries` snapshots holding `bytes` bytes in all (each a
+   * multiple of 8), so that the snapshots that follow never grow the log. Returns true when the
+   * log had to GROW for it: growing takes chunks from this allocator, so a caller that had
+   * looked at the free index must look again before it plans anything (issue 16: a log that grew
+   * in the middle of a split took chunks from the range being split, and the split then wrote a
+   * FREE header over the new log segment). Called only where the DRAM index and the queued
+   * changes agree (between two steps of an allocation, never inside one).
+   */
+  reserveLog(entries: number, bytes: number): boolean;
 }
+
+/** Snapshots of 8 bytes one log segment's reserve holds, for linking the next segment. */
+export const RESERVE_ENTRIES = SEGMENT_RESERVE_ENTRIES;
 
 export class Run {
   /** DRAM availability: 1 = allocated, or freed by the running transaction, or past the end. */
@@ -256,6 +269,10 @@ export class Allocator {
     const list = this.partial[cls]!;
     let run = list.length > 0 ? list[list.length - 1]! : undefined;
     if (run === undefined) run = this.newRun(cls, tx);
+    // Room for the bitmap word's snapshot. Nothing below depends on the free chunk index, so
+    // a log that grows here (taking free chunks) changes nothing this step has planned.
+    tx.reserveLog(1, 8);
+    invariant(run.nFree > 0 && run.inPartial, 'the run chosen for a block still has a free block');
     const avail = run.avail;
     let w = run.hint;
     while (w < avail.length && avail[w] === 0xffffffff) w++;
@@ -288,6 +305,9 @@ export class Allocator {
     const i = this.takeChunks(1, KIND_RUN, tx, true, cls);
     const base = this.chunkOffset(i);
     const g = this.geos[cls]!;
+    // The chunk is ours in the DRAM index and its header change is queued: a log that grows
+    // here cannot take it, and the bitmap snapshot below then never grows the log.
+    tx.reserveLog(1, g.bitmapBytes);
     tx.snapshot(base + 8, g.bitmapBytes);
     tx.defer(OP_ZERO, base + 8, g.bitmapBytes);
     const run = new Run(i, cls, base, g);
@@ -305,15 +325,25 @@ export class Allocator {
   takeChunks(n: number, kind: number, tx: AllocTx, reclaim: boolean, cls = 0): number {
     invariant(n >= 1 && n <= MAX_SPAN, 'chunk count within one header span');
     for (let attempt = 0; ; attempt++) {
+      invariant(attempt < 1000, 'allocation loop terminates');
       const s = this.freeStarts;
       const l = this.freeLens;
+      let relook = false;
       for (let k = 0; k < s.length; k++) {
         if (l[k]! < n) continue;
         const start = s[k]!;
         const len = l[k]!;
         const inner = this.innerSpanStarts(start, n);
-        // A log segment's snapshots must fit the segment reserve.
-        if (kind === KIND_LOG && inner.length > 6) continue;
+        // Snapshots of this step: the inner span headers, the first chunk's header, and the
+        // FREE headers of what is left of the range.
+        const entries = inner.length + 1 + freeSpanHeaders(len - n);
+        // A log segment's snapshots (and the link, one more) must fit the segment's reserve.
+        if (kind === KIND_LOG && entries + 1 > RESERVE_ENTRIES) continue;
+        if (tx.reserveLog(entries, 8 * entries)) {
+          relook = true; // the log took chunks: the range may be gone or split
+          break;
+        }
+        // From here on nothing grows the log, so the free index stays as read above.
         for (const c of inner) {
           const h = this.chunkOffset(c);
           tx.snapshot(h, 8);
@@ -322,6 +352,7 @@ export class Allocator {
         }
         if (inner.length > 0) tx.needDrain();
         this.spanStarts.delete(start);
+        invariant(s[k] === start && l[k] === len, 'the free range did not change while it was split');
         if (len === n) {
           s.splice(k, 1);
           l.splice(k, 1);
@@ -333,11 +364,12 @@ export class Allocator {
         tx.snapshot(off, 8);
         tx.defer(OP_HEADER, off, encodeLow(kind, kind === KIND_RUN ? cls : n));
         if (len > n) this.writeFreeSpan(start + n, len - n, tx);
+        invariant(this.freeStarts === s && (k >= s.length || s[k]! >= start + n), 'the split left the free index ordered');
         return start;
       }
+      if (relook) continue;
       if (reclaim && this.reclaimEmptyRuns(tx) > 0) continue;
       if (this.grow(n)) continue;
-      invariant(attempt < 1000, 'allocation loop terminates');
       throw new PoolFullError(`pool full: no ${n * CHUNK_SIZE} contiguous bytes free and the pool may not grow`);
     }
   }
@@ -371,6 +403,9 @@ export class Allocator {
     let n = 0;
     for (const [i, run] of this.runs) {
       if (run.nFree !== run.g.blocks) continue;
+      // One run is one step: reclaimed runs before it are whole in the index and the pool's
+      // queued changes, so a log growing here sees a consistent free index.
+      tx.reserveLog(2, 8 + run.g.bitmapBytes);
       const off = this.chunkOffset(i);
       tx.snapshot(off, 8);
       tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, 0));
@@ -458,6 +493,8 @@ export class Allocator {
 
   /** Logs and queues the free of a located block; the DRAM index changes at commit. */
   free(offset: number, tx: AllocTx): void {
+    // Room first: a log that grows allocates, and locate's result (`found`) is shared.
+    tx.reserveLog(1, 8);
     if (!this.locate(offset)) throw new FerriteError('EINVAL', `free(${offset}): not an allocated block`);
     const { run, block, extent, chunks } = this.found;
     if (run !== undefined) {
@@ -506,6 +543,11 @@ export class Allocator {
     for (const l of this.freeLens) if (l > m) m = l;
     return m;
   }
+}
+
+/** FREE headers that describe a free span of `len` chunks (one per MAX_SPAN + 1 chunks). */
+export function freeSpanHeaders(len: number): number {
+  return len <= 0 ? 0 : Math.ceil(len / (MAX_SPAN + 1));
 }
 
 export function popcount(x: number): number {

@@ -80,8 +80,13 @@ export const MAX_SEALED_RANGES = 32;
 /** ...and this many bytes in total (the seal is computed at commit, and again at recovery). */
 export const MAX_SEALED_BYTES = 16 * 1024;
 
+/**
+ * 8-byte snapshots reserved at the end of every log segment for linking the next one: the new
+ * segment's chunk headers (its first chunk, free span headers inside and after it) and the link.
+ */
+export const SEGMENT_RESERVE_ENTRIES = 12;
 /** Bytes reserved at the end of every log segment for the entries that link the next one. */
-export const SEGMENT_RESERVE = 12 * (ENTRY_HEADER + 8);
+export const SEGMENT_RESERVE = SEGMENT_RESERVE_ENTRIES * (ENTRY_HEADER + 8);
 /** Upper bound on overflow segments of the log (each at least doubles the capacity). */
 export const MAX_SEGMENTS = 40;
 /** Upper bound on the total undo log capacity: larger transactions fail with ERANGE. */

@@ -176,6 +176,8 @@ export class TxImpl implements Transaction, AllocTx {
   private mustDrain = false;
   /** Anything written to the pool (log entries, or metadata) by this transaction. */
   touched = false;
+  /** The pool or the undo log grew during this transaction (debug checks look after it). */
+  grew = false;
   private readonly freed: number[] = [];
   private nFreed = 0;
   private readonly freedSet = new Set<number>();
@@ -203,6 +205,7 @@ export class TxImpl implements Transaction, AllocTx {
     this.doomed = undefined;
     this.startFlushes = this.host.mem.flushes;
     this.startDrains = this.host.mem.drains;
+    this.grew = false;
   }
 
   private checkUsable(): void {
@@ -245,11 +248,14 @@ export class TxImpl implements Transaction, AllocTx {
   alloc(size: number, options?: { zero?: boolean }): number {
     this.checkUsable();
     let off: number;
+    this.allocatorDepth++;
     try {
       off = this.host.alloc.alloc(size, this);
     } catch (err) {
       if (err instanceof PoolFullError) this.rollbackAndDoom(err);
       throw err;
+    } finally {
+      this.allocatorDepth--;
     }
     if (this.mustDrain) this.drainAndApply();
     if (options?.zero === true) this.host.mem.bytes.fill(0, off, off + this.host.alloc.usableSize(off));
@@ -260,7 +266,12 @@ export class TxImpl implements Transaction, AllocTx {
     this.checkUsable();
     if (this.freedSet.has(offset)) throw new FerriteError('EINVAL', `free(${offset}): already freed in this transaction`);
     if (offset === this.host.rootBlock) throw new FerriteError('EINVAL', `free(${offset}): the root object cannot be freed`);
-    this.host.alloc.free(offset, this);
+    this.allocatorDepth++;
+    try {
+      this.host.alloc.free(offset, this);
+    } finally {
+      this.allocatorDepth--;
+    }
     this.freed[this.nFreed++] = offset;
     this.freedSet.add(offset);
   }
@@ -321,10 +332,13 @@ export class TxImpl implements Transaction, AllocTx {
 
   private logPiece(offset: number, length: number): void {
     const log = this.host.log;
+    // An allocator step reserved room for its snapshots: growing the log here would allocate
+    // in the middle of the step, against a free index the step is changing (issue 16).
+    invariant(this.allocatorDepth === 0 || log.fits(ENTRY_HEADER + pad8(length)), 'an allocator snapshot fits the log room it reserved');
     while (length > 0) {
       let room = log.room();
       if (room === 0 && !log.nextSegment()) {
-        this.growLog(length);
+        this.growLog(ENTRY_HEADER + pad8(length));
         room = log.room();
       } else if (room === 0) {
         continue;
@@ -341,6 +355,7 @@ export class TxImpl implements Transaction, AllocTx {
    * the current segment's reserve and changed inside this transaction, so a rollback unlinks
    * and frees it again; a committed transaction keeps it for the next ones.
    */
+  /** `need`: bytes of entries (headers included) the new segment must hold besides its reserve. */
   private growLog(need: number): void {
     const log = this.host.log;
     const capacity = log.capacity;
@@ -349,10 +364,11 @@ export class TxImpl implements Transaction, AllocTx {
       this.rollbackAndDoom(err);
       throw err;
     }
-    const min = Math.ceil((64 + ENTRY_HEADER + pad8(need) + SEGMENT_RESERVE) / CHUNK_SIZE);
+    const min = Math.ceil((64 + need + SEGMENT_RESERVE) / CHUNK_SIZE);
     const chunks = Math.max(1, Math.min(Math.max(min, Math.ceil(capacity / CHUNK_SIZE)), Math.ceil(MAX_LOG_BYTES / CHUNK_SIZE)));
     log.useReserve = true;
     let start: number;
+    this.allocatorDepth++;
     try {
       start = this.host.alloc.takeChunks(chunks, KIND_LOG, this, false);
       const off = this.host.alloc.chunkOffset(start);
@@ -365,8 +381,10 @@ export class TxImpl implements Transaction, AllocTx {
       throw err;
     } finally {
       log.useReserve = false;
+      this.allocatorDepth--;
     }
     this.drainAndApply();
+    this.grew = true;
     const { mem } = this.host;
     const off = this.host.alloc.chunkOffset(start);
     // The new segment's own link and first entry slot: fresh space, written directly. The
@@ -408,6 +426,26 @@ export class TxImpl implements Transaction, AllocTx {
 
   needDrain(): void {
     this.mustDrain = true;
+  }
+
+  /**
+   * Inside an allocator call (alloc, free, or the takeChunks of a log segment): its snapshots
+   * must fit the room reserved with `reserveLog`, never grow the log (see AllocTx.reserveLog).
+   */
+  private allocatorDepth = 0;
+
+  reserveLog(entries: number, bytes: number): boolean {
+    invariant(entries >= 0 && bytes >= 0 && bytes % 8 === 0, 'a log reservation is whole entries of 8-byte multiples');
+    const log = this.host.log;
+    const need = entries * ENTRY_HEADER + bytes;
+    if (log.fits(need)) return false;
+    // While a segment is being linked its reserve is all there is: takeChunks of a LOG span
+    // only picks ranges whose snapshots fit it (RESERVE_ENTRIES).
+    invariant(!log.useReserve, 'the snapshots that link a log segment fit its reserve');
+    while (log.nextSegment()) if (log.fits(need)) return false;
+    this.growLog(need);
+    invariant(log.fits(need), 'a new log segment holds the reservation it was made for');
+    return true;
   }
 
   fresh(offset: number, length: number): void {

@@ -140,6 +140,16 @@ export class UndoLog {
     return room < 8 ? 0 : room & ~7;
   }
 
+  /**
+   * True when entries taking `bytes` bytes in all (headers included) can be written at the
+   * cursor without leaving the current segment (its reserve counts only under `useReserve`).
+   */
+  fits(bytes: number): boolean {
+    const s = this.segments[this.seg]!;
+    const limit = this.useReserve ? s.end : s.end - SEGMENT_RESERVE;
+    return this.pos + bytes <= limit;
+  }
+
   /** Moves the cursor to the next existing segment; false when there is none. */
   nextSegment(): boolean {
     if (this.seg + 1 >= this.segments.length) return false;
