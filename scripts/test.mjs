@@ -34,5 +34,7 @@ const args = [
   '--test-reporter=spec',
   ...selected,
 ];
-const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// The heap's expensive invariant checks (packages/heap/src/debug.ts) run in every test.
+const env = { ...process.env, FERRITE_DEBUG_CHECKS: process.env.FERRITE_DEBUG_CHECKS ?? '1' };
+const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
 process.exit(res.status ?? 1);

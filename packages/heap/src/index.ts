@@ -3,6 +3,7 @@
  * growth and check(). See README.md.
  */
 export { Pool } from './pool.js';
+export { setDebugChecks, debugChecks } from './debug.js';
 export type { PoolCreateOptions, PoolOpenOptions, PoolStats, ClassStats } from './pool.js';
 export { TransactionAbortedError } from './transaction.js';
 export type { Transaction } from './transaction.js';

@@ -3,7 +3,7 @@
  * object, transactions, growth, statistics and close.
  */
 import { randomBytes } from 'node:crypto';
-import { CorruptionError, FerriteError } from '@ferrite/core';
+import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
 import { map } from '@ferrite/native';
 import { Allocator } from './allocator.js';
@@ -16,6 +16,7 @@ import {
   CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
   ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
 } from './layout.js';
+import { debugChecks } from './debug.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
@@ -365,16 +366,31 @@ export class Pool implements TxHost {
       if (isThenable(result)) throw new FerriteError('ETXSTATE', 'transaction functions must be synchronous');
     } catch (err) {
       this.guard(() => tx.end(true));
+      this.debugCheckAfterGrowth();
       throw err;
     }
     if (tx.isDoomed) {
       const reason = tx.doomed;
       tx.end(false);
+      this.debugCheckAfterGrowth();
       throw reason;
     }
     this.guard(() => tx.commit());
     this.transactions++;
+    this.debugCheckAfterGrowth();
     return result;
+  }
+
+  /**
+   * Debug invariant (debug.ts): after a transaction (committed or rolled back) during which the
+   * pool or its log grew, the DRAM index and the pool's metadata agree. Runs only with debug
+   * checks on, and never on a pool that failed while writing.
+   */
+  private debugCheckAfterGrowth(): void {
+    if (!this.tx.grew || !debugChecks() || this.broken !== undefined) return;
+    this.tx.grew = false;
+    const report = checkPool(this);
+    invariant(report.ok, `the pool is consistent after a transaction that grew it (${report.problems.length} problems; first: ${report.problems[0]?.message ?? ''})`);
   }
 
   /** Runs a step that touches the region; if it fails the pool is unusable from then on. */
@@ -431,6 +447,7 @@ export class Pool implements TxHost {
       left -= q;
     }
     this.header = { ...this.header, size: newSize, seq: this.header.seq + 1 };
+    this.tx.grew = true;
     const before = this.mem.drains;
     writeHeader(region, this.header);
     this.mem.drains = before + 2;
