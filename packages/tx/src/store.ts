@@ -202,6 +202,9 @@ class StoreCollectionContext implements CollectionContext {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
     this.store.assertOpen();
   }
+  newHashSeed(): number {
+    return this.store.hashSeeds();
+  }
 }
 
 /** A user's transaction function as a TxOp (the user's `fn` takes no argument). */
@@ -250,6 +253,11 @@ export class Store {
   private outerOp: TxOp<unknown> | undefined = undefined;
   /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
   private readonly userOp: UserTxOp = new UserTxOp();
+  /**
+   * @internal Where new hash maps get their hash seed (a u32): random; tests replace it so that
+   * a seed that shows a bug replays.
+   */
+  hashSeeds: () => number = () => (Math.random() * 0x100000000) >>> 0;
 
   private constructor(pool: Pool, path: string | undefined, limits: Limits) {
     this.pool = pool;

@@ -229,7 +229,8 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     const view = ctx.pool.view;
     view.setUint32(header + H_MAGIC, MAGIC, true);
     view.setUint32(header + H_VERSION, VERSION, true);
-    view.setUint32(header + H_SEED, (Math.random() * 0x100000000) >>> 0, true);
+    const seed = ctx.newHashSeed !== undefined ? ctx.newHashSeed() : Math.random() * 0x100000000;
+    view.setUint32(header + H_SEED, seed >>> 0, true);
     writeU64(view, header + H_COUNT, 0);
     writeU64(view, header + H_TABLE, dir);
     writeU64(view, header + H_CAPLOG, INITIAL_CAP_LOG2);

@@ -21,6 +21,13 @@ export interface ProgramShape {
   bigWeight: number;
   /** Include `reopen` steps. */
   reopen: boolean;
+  /**
+   * Longest run of consecutive keys one bulk transaction writes (default 36), and the longest
+   * value it writes to a hash map (default 60 characters). Long runs of big values make one
+   * transaction grow the undo log and the pool (issue 16).
+   */
+  bulkMax?: number;
+  bulkValue?: number;
 }
 
 export const DEFAULT_SHAPE: ProgramShape = { maxSteps: 6, maxOps: 4, bigValue: 2000, bigWeight: 1, reopen: true };
@@ -107,12 +114,12 @@ function churnArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
  * then runs across later writes), a sorted map past one 4 KiB leaf (splits, then merges when
  * bulk deletes empty leaves). The small random key sets never get there.
  */
-function bulkArb(): fc.Arbitrary<Step[]> {
-  const run = fc.tuple(fc.nat(24), fc.integer({ min: 10, max: 36 }));
+function bulkArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
+  const run = fc.tuple(fc.nat(24), fc.integer({ min: 10, max: shape.bulkMax ?? 36 }));
   // Mostly inserts: a quarter of the bulk steps delete a run instead.
   const del = fc.nat(3).map((n) => n === 0);
   const mapBulk = fc
-    .tuple(fc.constantFrom(...MAP_NAMES), run, fc.integer({ min: 1, max: 60 }), del)
+    .tuple(fc.constantFrom(...MAP_NAMES), run, fc.integer({ min: 1, max: shape.bulkValue ?? 60 }), del)
     .map(([name, [start, n], len, del]): Op[] =>
       Array.from({ length: n }, (_, i): Op => {
         const key = `k${start + i}`;
@@ -138,7 +145,7 @@ export function stepArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('tx' as const), ops: fc.array(op, { minLength: 1, maxLength: shape.maxOps }), abort: fc.constant(true) }).map((s) => [s]) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('single' as const), op }).map((s) => [s]) },
     { weight: 2, arbitrary: churnArb(shape) },
-    { weight: 2, arbitrary: bulkArb() },
+    { weight: 2, arbitrary: bulkArb(shape) },
   ];
   if (shape.reopen) options.push({ weight: 1, arbitrary: fc.constant([{ kind: 'reopen' as const }]) });
   return fc.oneof(...options);
