@@ -49,7 +49,11 @@ export interface StoreOptions {
   size?: number;
   /** Largest size the pool may grow to when it fills up. Default: `size` (no growth). */
   maxSize?: number;
-  /** Layout name, checked at open (ELAYOUT on mismatch). Default 'ferrite'. */
+  /**
+   * Layout name. Creating: stamped into the new pool (default 'ferrite'). Opening: when given,
+   * the pool's layout must equal it (ELAYOUT otherwise); when omitted, a pool of any layout
+   * opens (PMDK's `pmemobj_open(path, NULL)`), and `store.layout` tells which it is.
+   */
   layout?: string;
   /** Map the pool read-only; writes throw EROFS. Default false. */
   readOnly?: boolean;
@@ -291,7 +295,9 @@ export class Store {
    * a read-only open does so in a private copy-on-write mapping and leaves the file as is.
    */
   static open(target: string | Region, options: StoreOptions = {}): Store {
-    const layout = options.layout ?? DEFAULT_LAYOUT;
+    // Checked at open only when given; a new pool gets the default name.
+    const layout = options.layout;
+    const createLayout = layout ?? DEFAULT_LAYOUT;
     const readOnly = options.readOnly ?? false;
     const limits = checkLimits(options);
     let pool: Pool;
@@ -305,13 +311,13 @@ export class Store {
         if (!options.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
         if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
         const size = options.size ?? DEFAULT_POOL_SIZE;
-        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size, forcePmem });
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size, forcePmem });
       }
     } else {
       if (options.create && isBlank(target)) {
         if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
         const size = options.size ?? target.length;
-        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size });
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size });
       } else {
         pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, readOnly });
       }
