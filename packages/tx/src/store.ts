@@ -16,6 +16,7 @@ import type { Region } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
 import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
+import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 import { Registry, encodeName } from './registry.js';
 import { leftPoolUntouched } from './internal/rejection.js';
@@ -128,14 +129,14 @@ const KINDS: readonly KindDef[] = [
   {
     code: 1, kind: 'map',
     create: (ctx, tx) => PMap.create(ctx, tx),
-    construct: (ctx, header) => new PMap<unknown, unknown>(ctx, header),
-    count: (c) => (c as PMap<unknown, unknown>).size,
+    construct: (ctx, header) => new PMap<Key, unknown>(ctx, header),
+    count: (c) => (c as PMap<Key, unknown>).size,
   },
   {
     code: 2, kind: 'sortedMap',
     create: (ctx, tx) => PSortedMap.create(ctx, tx),
-    construct: (ctx, header) => new PSortedMap<unknown, unknown>(ctx, header),
-    count: (c) => (c as PSortedMap<unknown, unknown>).size,
+    construct: (ctx, header) => new PSortedMap<Key, unknown>(ctx, header),
+    count: (c) => (c as PSortedMap<Key, unknown>).size,
   },
   {
     code: 3, kind: 'queue',
@@ -520,7 +521,7 @@ export class Store {
    * for the same name. EKIND when `name` holds another kind; EROFS when it must be created in
    * a read-only store; EINVAL for a bad name (empty, or over 112 UTF-8 bytes).
    */
-  map<K = unknown, V = unknown>(name: string): PMap<K, V> {
+  map<K extends Key = Key, V = unknown>(name: string): PMap<K, V> {
     return this.collection(name, 'map') as unknown as PMap<K, V>;
   }
 
@@ -528,7 +529,7 @@ export class Store {
    * The sorted map named `name`, created on first use; iterates in key order and supports
    * `range`. Same rules as `map`.
    */
-  sortedMap<K = unknown, V = unknown>(name: string): PSortedMap<K, V> {
+  sortedMap<K extends Key = Key, V = unknown>(name: string): PSortedMap<K, V> {
     return this.collection(name, 'sortedMap') as unknown as PSortedMap<K, V>;
   }
 

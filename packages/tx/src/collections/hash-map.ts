@@ -38,6 +38,7 @@ import type { Transaction } from '@ferrite/heap';
 import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
+import type { Key } from '../codec/keys.js';
 import { bytesEqual, checkInside, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
@@ -112,7 +113,7 @@ interface TableState {
  * order. A write to this map while an iterator is live makes the iterator's next step throw
  * a FerriteError with code ETXSTATE (collect the keys first, then change the map).
  */
-export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
+export class PMap<K extends Key, V> implements CollectionInternals, Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly seed: number;

@@ -34,6 +34,7 @@ import type { CollectionContext, CollectionInternals } from '../internal/context
 import { checkInside, compareBytes, readRef, readU64, writeU64 } from './pool-words.js';
 import { WriteSet } from './write-set.js';
 import { collectProblems } from './problems.js';
+import type { Key, KeyPrefix } from '../codec/keys.js';
 
 const MAGIC = 0x314d5350; // 'PSM1'
 const VERSION = 1;
@@ -75,12 +76,15 @@ const MAX_HEIGHT = 40;
 /** Inline values up to this size (when they also fit the node's record bound). */
 const INLINE_VALUE_MAX = 512;
 
-/** Range bounds over keys `K` (all optional; `limit` caps the number of entries). */
-export interface RangeOptions<K> {
-  gt?: K;
-  gte?: K;
-  lt?: K;
-  lte?: K;
+/**
+ * Range bounds over keys `K` (all optional; `limit` caps the number of entries). A bound of a
+ * composite key may be any prefix of it (`KeyPrefix`): `{ gte: [2], lt: [3] }`.
+ */
+export interface RangeOptions<K extends Key> {
+  gt?: KeyPrefix<K>;
+  gte?: KeyPrefix<K>;
+  lt?: KeyPrefix<K>;
+  lte?: KeyPrefix<K>;
   reverse?: boolean;
   limit?: number;
 }
@@ -110,7 +114,7 @@ export function nodeSizeFor(maxKeySize: number): number {
  * transaction. Iterators are lazy; a write to this map while an iterator is live makes the
  * iterator's next step throw a FerriteError with code ETXSTATE.
  */
-export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
+export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly nodeSize: number;
@@ -237,7 +241,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    */
   range(options: RangeOptions<K> = {}): IterableIterator<[K, V]> {
     this.ctx.assertOpen();
-    const enc = (k: K | undefined): Uint8Array | undefined => (k === undefined ? undefined : this.ctx.keys.encode(k).slice());
+    const enc = (k: KeyPrefix<K> | undefined): Uint8Array | undefined => (k === undefined ? undefined : this.ctx.keys.encode(k).slice());
     const limit = options.limit ?? Infinity;
     if (!(limit >= 0)) throw new FerriteError('EINVAL', `range limit must be >= 0, got ${String(options.limit)}`);
     const lower = options.gt !== undefined ? enc(options.gt) : enc(options.gte);
