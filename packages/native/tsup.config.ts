@@ -11,6 +11,6 @@ export default defineConfig({
   outDir: 'dist',
   // Keep `node:` in imports: without it `node:test` becomes "test", which is not a builtin.
   removeNodeProtocol: false,
-  // The CJS build needs import.meta.url to find build/Release/ferrite_native.node.
+  // The CJS build needs import.meta.url to find the package root (node-gyp-build looks there).
   shims: true,
 });

@@ -78,7 +78,9 @@ export interface PoolStats {
 
 const MIN_LOG = 1024;
 
-export class Pool implements TxHost {
+// Pool is a TxHost (checked where transactions are made): not declared with `implements`,
+// since TxHost's members are internal and stripped from the published types.
+export class Pool {
   readonly layout: string;
   readonly uuid: string;
   readonly readOnly: boolean;

@@ -114,7 +114,9 @@ export function nodeSizeFor(maxKeySize: number): number {
  * transaction. Iterators are lazy; a write to this map while an iterator is live makes the
  * iterator's next step throw a FerriteError with code ETXSTATE.
  */
-export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterable<[K, V]> {
+// A CollectionInternals too (checked where the Store builds it); not declared, since those
+// members are internal and stripped from the published types.
+export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly nodeSize: number;
@@ -140,6 +142,7 @@ export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterab
   /**
    * Opens the sorted map whose header is at `headerOffset`.
    * @throws CorruptionError (ECORRUPT) when no sorted map header is there.
+   * @internal Store plumbing, not API.
    */
   constructor(ctx: CollectionContext, headerOffset: number) {
     this.ctx = ctx;
@@ -156,7 +159,7 @@ export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterab
     this.maxRecord = Math.floor((this.nodeSize - N_SLOTS) / 3);
   }
 
-  /** Allocates an empty sorted map (header and an empty root leaf) inside `tx`; returns the header offset. */
+  /** @internal Allocates an empty sorted map (header and an empty root leaf) inside `tx`; returns the header offset. */
   static create(ctx: CollectionContext, tx: Transaction): number {
     const nodeSize = nodeSizeFor(ctx.limits.maxKeySize);
     const header = tx.alloc(HEADER_SIZE, { zero: true });
@@ -279,7 +282,7 @@ export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterab
 
   // ---------------------------------------------------------------- CollectionInternals
 
-  /** Header, every node, every external value block. */
+  /** @internal Header, every node, every external value block. */
   ownedBlocks(): Iterable<number> {
     this.ctx.assertOpen();
     const out: number[] = [this.header];
@@ -297,14 +300,14 @@ export class PSortedMap<K extends Key, V> implements CollectionInternals, Iterab
     return out;
   }
 
-  /** Frees every block of this map inside `tx`. */
+  /** @internal Frees every block of this map inside `tx`. */
   destroy(tx: Transaction): void {
     const blocks = [...this.ownedBlocks()];
     this.touched(tx);
     for (const b of blocks) tx.free(b);
   }
 
-  /** No DRAM copy of pool data is kept; invalidates live iterators. */
+  /** @internal No DRAM copy of pool data is kept; invalidates live iterators. */
   invalidateCache(): void {
     this.version++;
   }
