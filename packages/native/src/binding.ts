@@ -4,11 +4,13 @@
  * it TypeScript types. Every error the addon throws on purpose goes through the factory
  * installed here, so it is a `FerriteError` with a stable `code`.
  */
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerriteError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
+// A static import (not a created require): bundlers of programs that use this package (the
+// kill tests bundle their child with esbuild) then carry the loader along.
+import nodeGypBuild from 'node-gyp-build';
 
 /** The C++ object behind a `Mapping`. Every method validates its arguments itself. */
 export interface NativeMapping {
@@ -43,14 +45,12 @@ export interface NativeBinding {
 }
 
 function load(): NativeBinding {
-  const require = createRequire(import.meta.url);
   // src/ and dist/ both sit one level below the package root. node-gyp-build picks
   // build/Release (a source build) first, else the prebuilt binary for this platform in
   // prebuilds/ (Node-API: one binary for every Node version).
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   let binding: NativeBinding;
   try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     binding = nodeGypBuild(root) as NativeBinding;
   } catch (cause) {
     throw new FerriteError(
