@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const roots = ['packages', 'examples'];
+// test/ at the root: what concerns the whole repository (the release, the docs).
+const roots = ['packages', 'examples', 'test'];
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {

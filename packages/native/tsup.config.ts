@@ -3,11 +3,14 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: ['src/index.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  // stripInternal: members marked @internal are ferrite's own plumbing, not API.
+  dts: { compilerOptions: { stripInternal: true } },
   sourcemap: true,
   clean: true,
   target: 'node20',
   outDir: 'dist',
-  // The CJS build needs import.meta.url to find build/Release/ferrite_native.node.
+  // Keep `node:` in imports: without it `node:test` becomes "test", which is not a builtin.
+  removeNodeProtocol: false,
+  // The CJS build needs import.meta.url to find the package root (node-gyp-build looks there).
   shims: true,
 });

@@ -184,7 +184,7 @@ export function errorReport(err: unknown): ErrorReport {
 }
 
 /**
- * Opens `path` read-only (or writable for repair), learning the layout from the header first.
+ * Opens `path` read-only (or writable for repair), whatever its layout name.
  * The store is opened on top when the pool holds one; `store` is absent (and `storeError`
  * says why) when it does not. A writable open only wraps the pool in a store when
  * `storeExpected` (a store over a pool without a root would create one). `heapOnly` never
@@ -196,9 +196,8 @@ export function openPool(
   options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan; heapOnly?: boolean },
 ): OpenedPool {
   const scan = options.scan ?? scanHeaders(path);
-  // With no valid copy, any layout name will do: open fails with the typed reason.
-  const layout = scan.header?.layout ?? '';
-  const pool = Pool.open(path, { layout, readOnly: options.readOnly });
+  // No layout given: a tool opens a pool of any layout, as PMDK's tools do.
+  const pool = Pool.open(path, { readOnly: options.readOnly });
   const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
   let store: Store | undefined;
   let storeError: ErrorReport | undefined;

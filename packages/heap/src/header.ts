@@ -103,8 +103,9 @@ export interface ChosenHeader {
 /**
  * Picks the header of a pool image: the valid copy with the highest seq. Throws the typed
  * error the issue asks for (EBADMAGIC, EVERSION, ECORRUPT, ELAYOUT); writes nothing.
+ * `layout` undefined accepts any layout name, as PMDK's `pmemobj_open(path, NULL)` does.
  */
-export function chooseHeader(bytes: Uint8Array, layout: string): ChosenHeader {
+export function chooseHeader(bytes: Uint8Array, layout: string | undefined): ChosenHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const a = readHeaderCopy(bytes, view, HEADER_A);
   const b = readHeaderCopy(bytes, view, HEADER_B);
@@ -133,7 +134,7 @@ export function chooseHeader(bytes: Uint8Array, layout: string): ChosenHeader {
   if (version !== FORMAT_VERSION) {
     throw new CorruptionError('EVERSION', `pool format version ${version} is not supported (this build reads ${FORMAT_VERSION})`);
   }
-  if (chosen.layout !== layout) {
+  if (layout !== undefined && chosen.layout !== layout) {
     throw new FerriteError('ELAYOUT', `pool layout is ${JSON.stringify(chosen.layout)}, expected ${JSON.stringify(layout)}`);
   }
   if (chosen.size > bytes.length) {

@@ -39,7 +39,11 @@ export interface PoolCreateOptions {
 }
 
 export interface PoolOpenOptions {
-  layout: string;
+  /**
+   * Layout name the pool must have (ELAYOUT otherwise). Omitted: any layout opens, as with
+   * PMDK's `pmemobj_open(path, NULL)`; `pool.layout` then tells which one it is.
+   */
+  layout?: string;
   /** Largest size the pool may grow to during this session (default: its current size). */
   maxSize?: number;
   forcePmem?: boolean;
@@ -75,7 +79,9 @@ export interface PoolStats {
 
 const MIN_LOG = 1024;
 
-export class Pool implements TxHost {
+// Pool is a TxHost (checked where transactions are made): not declared with `implements`,
+// since TxHost's members are internal and stripped from the published types.
+export class Pool {
   readonly layout: string;
   readonly uuid: string;
   readonly readOnly: boolean;
@@ -168,11 +174,12 @@ export class Pool implements TxHost {
   /**
    * Opens a pool, rolling back a transaction a crash interrupted (`pool.recovered`).
    * Nothing is written to a pool whose header is rejected.
+   * Without `options.layout` any layout name is accepted; with it, another one is ELAYOUT.
    * @throws EBADMAGIC (not a pool), EVERSION, ELAYOUT, ECORRUPT (both header copies damaged,
    * file shorter than the header says, damaged log generation); EBUSY for a locked path.
    */
-  static open(target: Region | string, options: PoolOpenOptions): Pool {
-    encodeLayout(options.layout);
+  static open(target: Region | string, options: PoolOpenOptions = {}): Pool {
+    if (options.layout !== undefined) encodeLayout(options.layout);
     const readOnly = options.readOnly ?? false;
     let region: Region;
     let owns = false;

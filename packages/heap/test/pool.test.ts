@@ -211,3 +211,18 @@ test('growth survives a crash between extending the file and updating the header
   assert.ok(p.usableSize(off) >= 100 * KB);
   assert.ok(p.check().ok);
 });
+
+test('layout: open without one accepts any layout (as pmemobj_open(path, NULL)); with one it must match', () => {
+  const { region, pool } = fresh();
+  pool.close();
+  const image = region.crashImage({ seed: 0, mode: 'media' });
+  const any = Pool.open(SimulatedRegion.fromImage(image));
+  assert.equal(any.layout, 'unit');
+  any.close();
+  const named = Pool.open(SimulatedRegion.fromImage(image), { layout: 'unit' });
+  assert.equal(named.layout, 'unit');
+  named.close();
+  throwsCode(() => Pool.open(SimulatedRegion.fromImage(image), { layout: 'ferrite' }), 'ELAYOUT');
+  // A bad layout name is still refused when given.
+  throwsCode(() => Pool.open(SimulatedRegion.fromImage(image), { layout: 'x'.repeat(65) }), 'EINVAL');
+});

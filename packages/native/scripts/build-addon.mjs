@@ -3,6 +3,8 @@
 // Node's headers: the machine's own when it has them (npm's `nodedir` setting, or the
 // headers installed next to node under <prefix>/include/node), so no download is needed;
 // otherwise node-gyp's default (which downloads them).
+// `--dir DIR` builds a copy of the sources in DIR instead (the release's prebuilt binary is
+// built that way, so the package's own build/ is never removed under a running test).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const pkgDir = join(here, '..');
+const dirArg = process.argv.indexOf('--dir');
+const pkgDir = dirArg > 0 ? process.argv[dirArg + 1] : join(here, '..');
 const require = createRequire(import.meta.url);
 
 function nodeDir() {

@@ -1,11 +1,16 @@
 /**
- * Loads the compiled addon (built from `addon/addon.cc` by node-gyp at install) and gives
+ * Loads the compiled addon (a source build of `addon/addon.cc`, or the prebuilt binary a
+ * release ships; see scripts/install.mjs) and gives
  * it TypeScript types. Every error the addon throws on purpose goes through the factory
  * installed here, so it is a `FerriteError` with a stable `code`.
  */
-import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FerriteError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
+// A static import (not a created require): bundlers of programs that use this package (the
+// kill tests bundle their child with esbuild) then carry the loader along.
+import nodeGypBuild from 'node-gyp-build';
 
 /** The C++ object behind a `Mapping`. Every method validates its arguments itself. */
 export interface NativeMapping {
@@ -40,17 +45,19 @@ export interface NativeBinding {
 }
 
 function load(): NativeBinding {
-  const require = createRequire(import.meta.url);
-  // src/ and dist/ both sit one level below the package root, next to build/.
-  const file = '../build/Release/ferrite_native.node';
+  // src/ and dist/ both sit one level below the package root. node-gyp-build picks
+  // build/Release (a source build) first, else the prebuilt binary for this platform in
+  // prebuilds/ (Node-API: one binary for every Node version).
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   let binding: NativeBinding;
   try {
-    binding = require(file) as NativeBinding;
+    binding = nodeGypBuild(root) as NativeBinding;
   } catch (cause) {
     throw new FerriteError(
       'ENODEV',
-      `@ferrite/native: the addon ${file} is missing or does not load; rebuild it with ` +
-        '`node scripts/build-addon.mjs` in packages/native',
+      `@ferrite/native: the addon is missing or does not load on ${process.platform}-${process.arch} ` +
+        `(${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}); build it from source with ` +
+        '`npm rebuild @ferrite/native` (needs g++, make and python3)',
       { cause },
     );
   }

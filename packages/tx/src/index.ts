@@ -8,8 +8,9 @@ export { PQueue } from './collections/queue.js';
 export { PMap } from './collections/hash-map.js';
 export { PSortedMap } from './collections/sorted-map.js';
 export type { RangeOptions } from './collections/sorted-map.js';
-export { OrderedKeyCodec, compareKeys, compareBytes, DEFAULT_MAX_KEY_SIZE, MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
-export type { Key } from './codec/keys.js';
+// The key codec class and its byte comparison are the store's own: users compare keys with compareKeys.
+export { compareKeys, DEFAULT_MAX_KEY_SIZE, MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
+export type { Key, KeyPrefix } from './codec/keys.js';
 export { DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 export { MAX_NAME_BYTES, MAX_COLLECTIONS } from './registry.js';
 export { FerriteError, PoolFullError, TooBigError, CorruptionError, isFerriteError } from '@ferrite/core';

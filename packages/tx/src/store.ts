@@ -16,6 +16,7 @@ import type { Region } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
 import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
+import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 import { Registry, encodeName } from './registry.js';
 import { leftPoolUntouched } from './internal/rejection.js';
@@ -49,7 +50,11 @@ export interface StoreOptions {
   size?: number;
   /** Largest size the pool may grow to when it fills up. Default: `size` (no growth). */
   maxSize?: number;
-  /** Layout name, checked at open (ELAYOUT on mismatch). Default 'ferrite'. */
+  /**
+   * Layout name. Creating: stamped into the new pool (default 'ferrite'). Opening: when given,
+   * the pool's layout must equal it (ELAYOUT otherwise); when omitted, a pool of any layout
+   * opens (PMDK's `pmemobj_open(path, NULL)`), and `store.layout` tells which it is.
+   */
   layout?: string;
   /** Map the pool read-only; writes throw EROFS. Default false. */
   readOnly?: boolean;
@@ -124,14 +129,14 @@ const KINDS: readonly KindDef[] = [
   {
     code: 1, kind: 'map',
     create: (ctx, tx) => PMap.create(ctx, tx),
-    construct: (ctx, header) => new PMap<unknown, unknown>(ctx, header),
-    count: (c) => (c as PMap<unknown, unknown>).size,
+    construct: (ctx, header) => new PMap<Key, unknown>(ctx, header),
+    count: (c) => (c as PMap<Key, unknown>).size,
   },
   {
     code: 2, kind: 'sortedMap',
     create: (ctx, tx) => PSortedMap.create(ctx, tx),
-    construct: (ctx, header) => new PSortedMap<unknown, unknown>(ctx, header),
-    count: (c) => (c as PSortedMap<unknown, unknown>).size,
+    construct: (ctx, header) => new PSortedMap<Key, unknown>(ctx, header),
+    count: (c) => (c as PSortedMap<Key, unknown>).size,
   },
   {
     code: 3, kind: 'queue',
@@ -299,7 +304,9 @@ export class Store {
    * a read-only open does so in a private copy-on-write mapping and leaves the file as is.
    */
   static open(target: string | Region, options: StoreOptions = {}): Store {
-    const layout = options.layout ?? DEFAULT_LAYOUT;
+    // Checked at open only when given; a new pool gets the default name.
+    const layout = options.layout;
+    const createLayout = layout ?? DEFAULT_LAYOUT;
     const readOnly = options.readOnly ?? false;
     const limits = checkLimits(options);
     let pool: Pool;
@@ -313,13 +320,13 @@ export class Store {
         if (!options.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
         if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
         const size = options.size ?? DEFAULT_POOL_SIZE;
-        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size, forcePmem });
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size, forcePmem });
       }
     } else {
       if (options.create && isBlank(target)) {
         if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
         const size = options.size ?? target.length;
-        pool = heap.Pool.create(target, { layout, size, maxSize: options.maxSize ?? size });
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size });
       } else {
         pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, readOnly });
       }
@@ -522,7 +529,7 @@ export class Store {
    * for the same name. EKIND when `name` holds another kind; EROFS when it must be created in
    * a read-only store; EINVAL for a bad name (empty, or over 112 UTF-8 bytes).
    */
-  map<K = unknown, V = unknown>(name: string): PMap<K, V> {
+  map<K extends Key = Key, V = unknown>(name: string): PMap<K, V> {
     return this.collection(name, 'map') as unknown as PMap<K, V>;
   }
 
@@ -530,7 +537,7 @@ export class Store {
    * The sorted map named `name`, created on first use; iterates in key order and supports
    * `range`. Same rules as `map`.
    */
-  sortedMap<K = unknown, V = unknown>(name: string): PSortedMap<K, V> {
+  sortedMap<K extends Key = Key, V = unknown>(name: string): PSortedMap<K, V> {
     return this.collection(name, 'sortedMap') as unknown as PSortedMap<K, V>;
   }
 

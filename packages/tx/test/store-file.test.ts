@@ -159,3 +159,32 @@ test('defaultPoolPath picks tmpfs when present and rejects path-like names', () 
   assert.throws(() => defaultPoolPath('a/b'), code('EINVAL'));
   assert.throws(() => defaultPoolPath(''), code('EINVAL'));
 });
+
+test('layout as PMDK: create stamps "ferrite"; open without layout accepts any; with layout it must match', () => {
+  const plain = tempPool('layout-default');
+  Store.open(plain, { create: true, size: 1 << 20 }).close();
+  const d = Store.open(plain, { layout: 'ferrite' });
+  assert.equal(d.layout, 'ferrite');
+  d.close();
+  const app = tempPool('layout-app');
+  const w = Store.open(app, { create: true, size: 1 << 20, layout: 'app' });
+  w.map<string, number>('m').set('k', 1);
+  w.close();
+  // Without a layout: a pool of any layout opens (before, the default 'ferrite' was enforced).
+  const any = Store.open(app);
+  assert.equal(any.layout, 'app');
+  assert.equal(any.map<string, number>('m').get('k'), 1);
+  any.close();
+  const ro = Store.open(app, { readOnly: true });
+  assert.equal(ro.layout, 'app');
+  ro.close();
+  assert.throws(() => Store.open(app, { layout: 'ferrite' }), code('ELAYOUT'));
+  assert.throws(() => Store.open(app, { layout: 'other', readOnly: true }), code('ELAYOUT'));
+  Store.open(app, { layout: 'app' }).close();
+  // On a region too.
+  const region = new SimulatedRegion(1 << 20);
+  Store.open(region, { create: true, layout: 'r' }).close();
+  const onRegion = Store.open(SimulatedRegion.fromImage(region.media()));
+  assert.equal(onRegion.layout, 'r');
+  onRegion.close();
+});

@@ -205,7 +205,7 @@ test('bad limits are EINVAL', () => {
 
 test('sorted maps live in the registry too (create, range, drop, reopen)', () => {
   const h = openHarness({});
-  const t = h.store.sortedMap<[number, string?], number>('dirents');
+  const t = h.store.sortedMap<[number, string], number>('dirents');
   t.set([2, 'etc'], 12);
   t.set([2, 'bin'], 7);
   t.set([3, 'x'], 99);

@@ -1,5 +1,5 @@
 import { Pool } from '@ferrite/heap';
-import { Store } from '@ferrite/tx';
+import { DEFAULT_LAYOUT, Store } from '@ferrite/tx';
 import { parseMode, parseSize, UsageError } from '../args.js';
 import { ExitCode, type Command } from '../command.js';
 import { renderFields } from '../format.js';
@@ -33,13 +33,13 @@ export function createPool(file: string, options: { size: number; layout: string
 export const createCommand: Command = {
   name: 'create',
   summary: 'create a new, empty pool file',
-  synopsis: 'create FILE --size SIZE --layout NAME [--mode MODE] [--json]',
+  synopsis: 'create FILE --size SIZE [--layout NAME] [--mode MODE] [--json]',
   description: `Creates FILE as a new pool of SIZE bytes (suffixes K, M, G: binary units) whose
-layout name is NAME. The file must not exist: creation is exclusive and never follows a
+layout name is NAME ('${DEFAULT_LAYOUT}' by default, as Store.open gives). The file must not exist: creation is exclusive and never follows a
 symbolic link. The pool is durable when the command exits with 0.`,
   options: {
     size: { type: 'string', short: 's', valueName: 'SIZE', description: 'pool size, e.g. 64M (required)' },
-    layout: { type: 'string', short: 'l', valueName: 'NAME', description: 'layout name stored in the header (required)' },
+    layout: { type: 'string', short: 'l', valueName: 'NAME', description: `layout name stored in the header (default '${DEFAULT_LAYOUT}')` },
     mode: { type: 'string', valueName: 'MODE', description: 'file permissions, octal (default 0600)' },
     json: { type: 'boolean', description: 'print the result as JSON' },
   },
@@ -47,9 +47,8 @@ symbolic link. The pool is durable when the command exits with 0.`,
   run(args, io) {
     const file = args.positionals[0];
     const size = args.values.size;
-    const layout = args.values.layout;
+    const layout = typeof args.values.layout === 'string' ? args.values.layout : DEFAULT_LAYOUT;
     if (typeof size !== 'string') throw new UsageError('--size is required', 'create');
-    if (typeof layout !== 'string') throw new UsageError('--layout is required', 'create');
     const bytes = parseSize('size', size);
     const mode = typeof args.values.mode === 'string' ? parseMode('mode', args.values.mode) : 0o600;
     const created = createPool(file, { size: bytes, layout, mode });

@@ -32,6 +32,19 @@ import { rejection } from '../internal/rejection.js';
 /** A key: a number, a string, bytes, or an array of keys (composite key). */
 export type Key = number | string | Uint8Array | readonly Key[];
 
+/**
+ * The range bounds allowed for keys of type `K`. A composite (tuple) key is bounded by any of
+ * its leading parts, since a prefix sorts before all its extensions: for `[number, string]`
+ * keys, `[2]` and `[]` are bounds too, so `range({ gte: [2], lt: [3] })` selects every `[2, …]`.
+ * Any other key type is bounded by keys of that type (an array type `T[]` by any `T[]`).
+ */
+export type KeyPrefix<K extends Key> = K extends readonly Key[] ? TuplePrefix<K> : K;
+
+/** `T` and every leading part of the tuple `T`, down to `[]`; `T` itself for a non-tuple array. */
+type TuplePrefix<T extends readonly Key[]> = T extends readonly [...infer Init extends Key[], Key]
+  ? T | TuplePrefix<Init>
+  : T;
+
 export const TAG_END = 0x00;
 export const TAG_NUMBER = 0x10;
 export const TAG_STRING = 0x20;

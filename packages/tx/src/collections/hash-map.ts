@@ -38,6 +38,7 @@ import type { Transaction } from '@ferrite/heap';
 import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
+import type { Key } from '../codec/keys.js';
 import { bytesEqual, checkInside, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
@@ -112,7 +113,9 @@ interface TableState {
  * order. A write to this map while an iterator is live makes the iterator's next step throw
  * a FerriteError with code ETXSTATE (collect the keys first, then change the map).
  */
-export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
+// A CollectionInternals too (checked where the Store builds it); not declared, since those
+// members are internal and stripped from the published types.
+export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly seed: number;
@@ -197,6 +200,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /**
    * Opens the map whose header block is at `headerOffset` (as returned by `create`).
    * @throws CorruptionError (ECORRUPT) when no hash map header is there.
+   * @internal Store plumbing, not API.
    */
   constructor(ctx: CollectionContext, headerOffset: number) {
     this.ctx = ctx;
@@ -221,6 +225,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /**
    * Allocates and initialises an empty map's blocks inside `tx`; returns the header offset.
    * The map exists once `tx` commits.
+   * @internal Store plumbing, not API.
    */
   static create(ctx: CollectionContext, tx: Transaction): number {
     const header = tx.alloc(HEADER_SIZE, { zero: true });
@@ -339,7 +344,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
 
   // ---------------------------------------------------------------- CollectionInternals
 
-  /** Every block of this map: header, directories, segments, overflow entries. */
+  /** @internal Every block of this map: header, directories, segments, overflow entries. */
   ownedBlocks(): Iterable<number> {
     this.ctx.assertOpen();
     const out: number[] = [this.header];
@@ -361,7 +366,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     return out;
   }
 
-  /** Frees every block of this map inside `tx` (the map must not be used afterwards). */
+  /** @internal Frees every block of this map inside `tx` (the map must not be used afterwards). */
   destroy(tx: Transaction): void {
     const blocks = [...this.ownedBlocks()];
     for (const b of blocks) tx.free(b);
@@ -369,7 +374,7 @@ export class PMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     this.stValid = false;
   }
 
-  /** The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
+  /** @internal The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
   invalidateCache(): void {
     this.version++;
     this.stValid = false;

@@ -63,7 +63,9 @@ function align8(n: number): number {
  * Every mutating method is atomic: it joins the current `store.transaction`, or is a
  * transaction of its own (durable when it returns).
  */
-export class PQueue<T = unknown> implements CollectionInternals, Iterable<T> {
+// A CollectionInternals too (checked where the Store builds it); not declared, since those
+// members are internal and stripped from the published types.
+export class PQueue<T = unknown> implements Iterable<T> {
   /** @internal */
   static readonly kind = 'queue';
 

@@ -34,6 +34,7 @@ import type { CollectionContext, CollectionInternals } from '../internal/context
 import { checkInside, compareBytes, readRef, readU64, writeU64 } from './pool-words.js';
 import { WriteSet } from './write-set.js';
 import { collectProblems } from './problems.js';
+import type { Key, KeyPrefix } from '../codec/keys.js';
 
 const MAGIC = 0x314d5350; // 'PSM1'
 const VERSION = 1;
@@ -75,12 +76,15 @@ const MAX_HEIGHT = 40;
 /** Inline values up to this size (when they also fit the node's record bound). */
 const INLINE_VALUE_MAX = 512;
 
-/** Range bounds over keys `K` (all optional; `limit` caps the number of entries). */
-export interface RangeOptions<K> {
-  gt?: K;
-  gte?: K;
-  lt?: K;
-  lte?: K;
+/**
+ * Range bounds over keys `K` (all optional; `limit` caps the number of entries). A bound of a
+ * composite key may be any prefix of it (`KeyPrefix`): `{ gte: [2], lt: [3] }`.
+ */
+export interface RangeOptions<K extends Key> {
+  gt?: KeyPrefix<K>;
+  gte?: KeyPrefix<K>;
+  lt?: KeyPrefix<K>;
+  lte?: KeyPrefix<K>;
   reverse?: boolean;
   limit?: number;
 }
@@ -110,7 +114,9 @@ export function nodeSizeFor(maxKeySize: number): number {
  * transaction. Iterators are lazy; a write to this map while an iterator is live makes the
  * iterator's next step throw a FerriteError with code ETXSTATE.
  */
-export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
+// A CollectionInternals too (checked where the Store builds it); not declared, since those
+// members are internal and stripped from the published types.
+export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly ctx: CollectionContext;
   private readonly header: number;
   private readonly nodeSize: number;
@@ -136,6 +142,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
   /**
    * Opens the sorted map whose header is at `headerOffset`.
    * @throws CorruptionError (ECORRUPT) when no sorted map header is there.
+   * @internal Store plumbing, not API.
    */
   constructor(ctx: CollectionContext, headerOffset: number) {
     this.ctx = ctx;
@@ -152,7 +159,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     this.maxRecord = Math.floor((this.nodeSize - N_SLOTS) / 3);
   }
 
-  /** Allocates an empty sorted map (header and an empty root leaf) inside `tx`; returns the header offset. */
+  /** @internal Allocates an empty sorted map (header and an empty root leaf) inside `tx`; returns the header offset. */
   static create(ctx: CollectionContext, tx: Transaction): number {
     const nodeSize = nodeSizeFor(ctx.limits.maxKeySize);
     const header = tx.alloc(HEADER_SIZE, { zero: true });
@@ -237,7 +244,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
    */
   range(options: RangeOptions<K> = {}): IterableIterator<[K, V]> {
     this.ctx.assertOpen();
-    const enc = (k: K | undefined): Uint8Array | undefined => (k === undefined ? undefined : this.ctx.keys.encode(k).slice());
+    const enc = (k: KeyPrefix<K> | undefined): Uint8Array | undefined => (k === undefined ? undefined : this.ctx.keys.encode(k).slice());
     const limit = options.limit ?? Infinity;
     if (!(limit >= 0)) throw new FerriteError('EINVAL', `range limit must be >= 0, got ${String(options.limit)}`);
     const lower = options.gt !== undefined ? enc(options.gt) : enc(options.gte);
@@ -275,7 +282,7 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
 
   // ---------------------------------------------------------------- CollectionInternals
 
-  /** Header, every node, every external value block. */
+  /** @internal Header, every node, every external value block. */
   ownedBlocks(): Iterable<number> {
     this.ctx.assertOpen();
     const out: number[] = [this.header];
@@ -293,14 +300,14 @@ export class PSortedMap<K, V> implements CollectionInternals, Iterable<[K, V]> {
     return out;
   }
 
-  /** Frees every block of this map inside `tx`. */
+  /** @internal Frees every block of this map inside `tx`. */
   destroy(tx: Transaction): void {
     const blocks = [...this.ownedBlocks()];
     this.touched(tx);
     for (const b of blocks) tx.free(b);
   }
 
-  /** No DRAM copy of pool data is kept; invalidates live iterators. */
+  /** @internal No DRAM copy of pool data is kept; invalidates live iterators. */
   invalidateCache(): void {
     this.version++;
   }
