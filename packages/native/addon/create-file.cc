@@ -24,6 +24,11 @@ namespace ferrite {
 
 namespace {
 
+// A temporary is made under the "new" infix, locked, then renamed to the "create" infix: a
+// file under the "create" infix was locked by its creator, so if its lock is free its creator
+// is gone. (A size or block count cannot tell: tmpfs gives back what an interrupted fallocate
+// allocated, so a create killed while allocating leaves an empty file.)
+constexpr const char* kNewInfix = ".ferrite-new-";
 constexpr const char* kInfix = ".ferrite-create-";
 constexpr size_t kRandomDigits = 16;
 constexpr size_t kNameMax = 255;
@@ -42,12 +47,30 @@ std::string BaseOf(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// `.<name>.ferrite-create-`, the name shortened so that the whole fits NAME_MAX.
-std::string TempPrefix(const std::string& path) {
-  const size_t fixed = 1 + std::char_traits<char>::length(kInfix) + kRandomDigits;
+// `.<name><infix>`, the name shortened so that the whole, with its digits, fits NAME_MAX.
+std::string TempPrefix(const std::string& path, const char* infix) {
+  const size_t longest = std::char_traits<char>::length(kInfix);
+  const size_t fixed = 1 + longest + kRandomDigits;
   std::string base = BaseOf(path);
   if (base.size() + fixed > kNameMax) base.resize(kNameMax - fixed);
-  return "." + base + kInfix;
+  return "." + base + infix;
+}
+
+// rename that never replaces `to`: renameat2(RENAME_NOREPLACE), or link + unlink where the
+// file system has no RENAME_NOREPLACE (link never replaces either). Returns 0 or an errno.
+int RenameNoReplace(const std::string& from, const std::string& to, std::string* step) {
+  if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  const int err = errno;
+  if (err != EINVAL && err != ENOSYS) {
+    *step = "renameat2(RENAME_NOREPLACE)";
+    return err;
+  }
+  if (link(from.c_str(), to.c_str()) != 0) {
+    *step = "link";
+    return errno;
+  }
+  unlink(from.c_str());  // a failure leaves a second name, which RemoveLeftovers takes later
+  return 0;
 }
 
 int RandomDigits(std::string* out) {
@@ -80,8 +103,8 @@ bool IsHex(const char* s, size_t n) {
   return true;
 }
 
-// Removes the temporaries of killed creates of the same path: a non-empty one whose lock can
-// be taken has no live creator. Best effort: any error skips the entry.
+// Removes the temporaries of killed creates of the same path: one whose lock can be taken has
+// no live creator (it was locked before it got this name). Best effort: an error skips it.
 void RemoveLeftovers(const std::string& dir, const std::string& prefix) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return;
@@ -93,10 +116,10 @@ void RemoveLeftovers(const std::string& dir, const std::string& prefix) {
         !IsHex(e->d_name + prefix.size(), kRandomDigits)) {
       continue;
     }
-    const int fd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    const int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) continue;
     struct stat held, now;
-    if (fstat(fd, &held) == 0 && S_ISREG(held.st_mode) && held.st_size > 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+    if (fstat(fd, &held) == 0 && S_ISREG(held.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
         fstatat(dfd, e->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == held.st_ino &&
         now.st_dev == held.st_dev) {
       unlinkat(dfd, e->d_name, 0);
@@ -120,9 +143,9 @@ int FsyncDirectoryOf(const std::string& path) {
 
 int CreateHidden(const std::string& path, mode_t mode, int open_flags, NewFile* out, std::string* step) {
   const std::string dir = DirOf(path);
-  const std::string prefix = TempPrefix(path);
-  RemoveLeftovers(dir, prefix);
   const std::string base = dir == "/" ? "/" : dir + "/";
+  const std::string prefix = TempPrefix(path, kInfix);
+  RemoveLeftovers(dir, prefix);
   for (int attempt = 0; attempt < kNameAttempts; attempt++) {
     std::string digits;
     const int rerr = RandomDigits(&digits);
@@ -130,20 +153,27 @@ int CreateHidden(const std::string& path, mode_t mode, int open_flags, NewFile* 
       *step = "getrandom";
       return rerr;
     }
-    const std::string temp = base + prefix + digits;
-    const int fd = open(temp.c_str(), open_flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    if (fd >= 0) {
-      // Locked before it has a size: RemoveLeftovers never takes a live create's file.
-      flock(fd, LOCK_EX | LOCK_NB);
-      out->fd = fd;
-      out->temp_path = temp;
-      out->hidden = true;
-      return 0;
-    }
-    if (errno != EEXIST) {
-      *step = "open of the temporary file " + temp;
+    const std::string fresh = base + TempPrefix(path, kNewInfix) + digits;
+    const int fd = open(fresh.c_str(), open_flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      *step = "open of the temporary file " + fresh;
       return errno;
     }
+    flock(fd, LOCK_EX | LOCK_NB);  // a file no one else has opened: cannot fail
+    const std::string temp = base + prefix + digits;
+    const int err = RenameNoReplace(fresh, temp, step);
+    if (err != 0) {
+      unlink(fresh.c_str());
+      close(fd);
+      if (err == EEXIST) continue;
+      *step += " of the temporary file " + fresh;
+      return err;
+    }
+    out->fd = fd;
+    out->temp_path = temp;
+    out->hidden = true;
+    return 0;
   }
   *step = "open of a temporary file (every random name was taken)";
   return EEXIST;
@@ -155,19 +185,8 @@ int Publish(NewFile* file, const std::string& path, std::string* step) {
     *step = "fsync";
     return errno;
   }
-  if (syscall(SYS_renameat2, AT_FDCWD, file->temp_path.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
-    const int err = errno;
-    if (err != EINVAL && err != ENOSYS) {
-      *step = "renameat2(RENAME_NOREPLACE)";
-      return err;
-    }
-    // No RENAME_NOREPLACE here: link never replaces either.
-    if (link(file->temp_path.c_str(), path.c_str()) != 0) {
-      *step = "link";
-      return errno;
-    }
-    unlink(file->temp_path.c_str());  // a failure leaves a second name, which RemoveLeftovers takes later
-  }
+  const int rerr = RenameNoReplace(file->temp_path, path, step);
+  if (rerr != 0) return rerr;
   file->temp_path.clear();
   file->hidden = false;
   const int err = FsyncDirectoryOf(path);
