@@ -55,8 +55,11 @@ export interface MapOptions {
   copyOnWrite?: boolean;
 }
 
-/** The cap on a mapping's length: 2^46 bytes (64 TiB). */
-export const MAX_MAPPING_LENGTH = 2 ** 46;
+/**
+ * The cap on a mapping's length: 2^45 bytes (32 TiB). A process has 128 TiB of address space
+ * on x86-64, which Node fragments: a 2^46-byte mapping does not find room.
+ */
+export const MAX_MAPPING_LENGTH = 2 ** 45;
 
 /**
  * The longest mapping this runtime allows: `MAX_MAPPING_LENGTH`, or less where the runtime's
