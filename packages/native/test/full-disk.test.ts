@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import { pageSize } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
 import { fixtureCommand, runFixture, runShell } from './helpers.js';
+import { node24, runWithNode24 } from './support/node24.js';
 import { smallFs } from './support/small-fs.js';
 
 const PAGE = pageSize();
@@ -169,5 +171,28 @@ describe('mappings above the runtime\'s largest ArrayBuffer', () => {
     assert.deepEqual(seen.after, seen.before);
     assert.equal(seen.length, 2 ** 32 - 16 * PAGE);
     assert.equal(seen.lastByte, 0x42);
+  });
+});
+
+describe('with Node 24 (ArrayBuffers above 4 GiB)', () => {
+  const n24 = node24();
+  it('a create of 2^40 bytes on a disk with less free space fails at once with ENOSPC, reserving nothing, leaving nothing', {
+    skip: 'skip' in n24 ? n24.skip : false,
+  }, () => {
+    if ('skip' in n24) return;
+    const work = mkdtempSync(join(tmpdir(), 'huge-'));
+    try {
+      const fixture = fileURLToPath(new URL('./fixtures/full-disk.ts', import.meta.url));
+      const child = runWithNode24(n24.bin, fixture, ['huge-create', work]);
+      assert.equal(child.signal, null, child.stderr);
+      assert.equal(child.status, 0, child.stderr);
+      const seen = JSON.parse(child.stdout) as Record<string, unknown>;
+      assert.equal(seen.create, 'ENOSPC');
+      assert.match(String(seen.createMessage), /statvfs: 1099511627776 bytes are needed/);
+      assert.ok((seen.reservedGiB as number) < 1, `reserved ${String(seen.reservedGiB)} GiB`);
+      assert.equal(seen.left, '', 'no file and no temporary');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { isFerriteError } from '@ferrite/core';
 import { Store } from '../src/index.js';
 import { smallFs } from '../../native/test/support/small-fs.js';
+import type { SmallFs } from '../../native/test/support/small-fs.js';
 
 const CHILD = fileURLToPath(new URL('./support/full-disk-child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -97,12 +98,13 @@ describe('create', () => {
     skip: typeof big === 'string' ? big : false,
   }, async () => {
     if (typeof big === 'string') return;
+    const fs: SmallFs = big;
     const size = 256 << 20;
     let killedMidway = 0;
     // Kill the child once the file system shows the allocation under way; a child that
     // finishes first (a fast machine) does not count, and the loop tries again.
     for (let round = 0; round < 5 && killedMidway === 0; round++) {
-      const dir = mkdtempSync(join(big.dir, 'kill-'));
+      const dir = mkdtempSync(join(fs.dir, 'kill-'));
       const path = join(dir, 'k.pool');
       const child = spawn(process.execPath, [...NODE_ARGS, 'create', path, String(size)], {
         cwd: ROOT,
@@ -114,7 +116,7 @@ describe('create', () => {
       let gone = false;
       void exited.then(() => (gone = true));
       const usedAtStart = (): number => {
-        const s = statfsSync(big.dir);
+        const s = statfsSync(fs.dir);
         return (s.blocks - s.bfree) * s.bsize;
       };
       const base = usedAtStart();
