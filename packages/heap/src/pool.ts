@@ -182,7 +182,9 @@ export class Pool implements TxHost {
    * Opens a pool, rolling back a transaction a crash interrupted (`pool.recovered`).
    * Nothing is written to a pool whose header is rejected.
    * @throws EBADMAGIC (not a pool), EVERSION, ELAYOUT, ECORRUPT (both header copies damaged,
-   * file shorter than the header says, damaged log generation); EBUSY for a locked path.
+   * file shorter than the header says, damaged log generation); EBUSY for a locked path;
+   * ENOSPC (a writable open of a sparse file whose holes the file system cannot allocate);
+   * ERANGE (a file larger than this runtime maps: 4 GiB on Node 20).
    */
   static open(target: Region | string, options: PoolOpenOptions): Pool {
     encodeLayout(options.layout);
@@ -254,11 +256,16 @@ export class Pool implements TxHost {
   /**
    * Closes the pool; idempotent. Unmaps the file when the pool mapped it. Not a commit point
    * (commits are durable already), but it fences a sealed commit's generation word, so a
-   * closed pool's log holds nothing recovery must judge.
+   * closed pool's log holds nothing recovery must judge. ETXSTATE inside a transaction,
+   * unless the pool failed while writing (then every other call throws EIO and closing, to
+   * open it again, is what is left).
    */
   close(): void {
     if (this.closed) return;
-    if (this.tx.active) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
+    // A pool that failed while writing (an msync error, a page the file system could not
+    // serve) can never end the transaction it failed in; closing, then opening again, is the
+    // way out, so it is allowed then.
+    if (this.tx.active && this.broken === undefined) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
     if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
     if (this.ownsRegion) this.mem.region.close();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isFerriteError, PoolFullError } from '@ferrite/core';
+import { FerriteError, isFerriteError, PoolFullError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import { Pool } from '../src/index.js';
@@ -260,4 +260,32 @@ test('growth: ERANGE from the region (a file too long for its file system) is Po
   assert.deepEqual([...failing.allocations()], before, 'the transaction was rolled back');
   assert.ok(failing.check().ok);
   assert.ok(failing.transaction((tx) => tx.alloc(100)) > 0, 'and the pool is usable');
+});
+
+test('a pool that failed while writing can still be closed (and opened again), even mid-transaction', () => {
+  const size = 64 * KB;
+  const region = new SimulatedRegion(size);
+  const pool = Pool.create(region, { layout: 'unit', size });
+  const root = pool.root(64);
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 7);
+  });
+  // From now on every flush fails, as msync does on an I/O error.
+  const fail = (): never => {
+    throw new FerriteError('EIO', 'simulated: the medium failed');
+  };
+  for (const name of ['flush', 'flushRanges', 'persist', 'persistRanges', 'drain'] as const) {
+    (region as unknown as Record<string, unknown>)[name] = fail;
+  }
+  throwsCode(() => pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 8);
+  }), 'EIO');
+  throwsCode(() => pool.transaction(() => 0), 'EIO');
+  pool.close(); // not ETXSTATE: closing is the way out
+  assert.equal(pool.isClosed, true);
+  const again = reopen(region);
+  assert.equal(again.readU64(again.rootOffset()), 7, 'the committed state');
+  assert.ok(again.check().ok);
 });

@@ -68,6 +68,31 @@ describe('a store whose maxSize is above the free space', () => {
   }
 });
 
+describe('a write the file system cannot serve (a page punched out, the file system full)', () => {
+  for (const [kind, fs] of both) {
+    it(`fails with ENOSPC, later writes with EIO, reads still work; close, reopen: the committed state (${kind})`, {
+      skip: typeof fs === 'string' ? fs : false,
+    }, () => {
+      if (typeof fs === 'string') return;
+      const dir = mkdtempSync(join(fs.dir, 'punched-'));
+      try {
+        const seen = runChild(['punched', join(dir, 'p.pool')]);
+        const writes = seen.writes as string[];
+        const first = writes.findIndex((w) => w !== 'ok');
+        assert.ok(first >= 0, `a write reached the punched half: ${writes.join(', ')}`);
+        assert.equal(writes[first], 'ENOSPC');
+        assert.deepEqual(writes.slice(first + 1), Array(writes.length - first - 1).fill('EIO'));
+        assert.equal(seen.readAfter, 'small 3');
+        assert.equal(seen.close, 'ok', 'a pool that failed while writing can be closed');
+        assert.equal(seen.reopenedCheck, true);
+        assert.equal(seen.reopenedSame, true, 'every write that returned is there, nothing else');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe('create', () => {
   for (const [kind, fs] of both) {
     it(`a create that does not fit fails with ENOSPC and leaves no file; a retry that fits succeeds (${kind})`, {

@@ -2,7 +2,10 @@
 // signal. Prints what it saw as JSON; the parent asserts on it and on the exit status.
 //   fill <path>            a store whose maxSize is above the free space, written until full
 //   create <path> <size>   Store.open with create: true; prints "started" first (for kills)
-import { statSync } from 'node:fs';
+//   punched <path>         the free half of a pool file punched out by another tool, the file
+//                          system full: writes into it fault (an older build: SIGBUS)
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { isFerriteError, PoolFullError } from '@ferrite/core';
 import { Store } from '../../src/index.js';
 
@@ -72,6 +75,55 @@ switch (scenario) {
     out.checkBeforeClose = store.check().ok;
     store.close();
     const reopened = Store.open(path, { forcePmem: true });
+    out.reopenedCheck = reopened.check().ok;
+    out.reopenedSame = sameAs(reopened, model);
+    reopened.close();
+    break;
+  }
+  case 'punched': {
+    const store = Store.open(path, { create: true, size: 4 << 20 });
+    const m = store.map<number, string>('m');
+    const model = new Map<number, string>();
+    for (let k = 0; k < 10; k++) {
+      m.set(k, `small ${k}`);
+      model.set(k, `small ${k}`);
+    }
+    // The second half of the pool is free space past its one FREE header: zeros nobody reads.
+    const size = statSync(path).size;
+    execFileSync('fallocate', ['--punch-hole', '--offset', String(size / 2), '--length', String(size / 2), path]);
+    const filler = `${path}.filler`;
+    const fd = openSync(filler, 'a');
+    for (let chunk = 1 << 20; chunk >= 1; ) {
+      try {
+        writeSync(fd, Buffer.alloc(chunk, 1));
+      } catch {
+        chunk >>= 1;
+      }
+    }
+    closeSync(fd);
+    const writes: string[] = [];
+    for (let k = 100; k < 105; k++) {
+      const v = 'w'.repeat(700_000); // big: they reach the punched half
+      try {
+        m.set(k, v);
+        model.set(k, v);
+        writes.push('ok');
+      } catch (err) {
+        writes.push(describeError(err).code);
+      }
+    }
+    out.writes = writes;
+    out.readAfter = m.get(3);
+    out.close = (() => {
+      try {
+        store.close();
+        return 'ok';
+      } catch (err) {
+        return describeError(err).code;
+      }
+    })();
+    unlinkSync(filler);
+    const reopened = Store.open(path);
     out.reopenedCheck = reopened.check().ok;
     out.reopenedSame = sameAs(reopened, model);
     reopened.close();
