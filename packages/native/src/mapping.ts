@@ -260,17 +260,21 @@ function optionalBoolean(path: string, name: string, value: unknown): boolean | 
  * - A 'rw' mapping takes an exclusive flock (non-blocking) on the file; 'r' and copyOnWrite
  *   mappings take a shared one. A conflicting lock, from this process or another, is
  *   EBUSY, with the holder's pid in the message when /proc/locks names it.
- * - With `create`, a missing file is created (O_CREAT|O_NOFOLLOW, never through a symlink),
- *   sized to `create.size`, its blocks allocated (so that stores never hit SIGBUS on a full
- *   file system), and the file and its directory fsync'd before `map` returns.
+ * - With `create`, a missing file is created atomically (never through a symlink): built
+ *   under a temporary name next to it, sized with every block allocated, fsync'd, then
+ *   renamed to `path` without replacing anything and the directory fsync'd (see
+ *   `CreateOptions`, and README "Creation is atomic"). A create that fails leaves nothing.
+ * - A 'rw' mapping never maps a hole: a sparse file's holes are allocated first, or `map`
+ *   fails with ENOSPC and the file is left as it was.
  * - MAP_SHARED_VALIDATE|MAP_SYNC is tried first: it succeeds on DAX file systems (isDax,
  *   cache-line granularity); elsewhere the mapping is plain MAP_SHARED.
  *
  * @throws FerriteError with code EINVAL (bad option, unaligned offset/length, zero-length
  *   file, a symlink where creation was asked), ENODEV (a directory, FIFO, socket, or a
  *   device that cannot be mapped), ENOENT, EACCES, EBUSY, EEXIST (exclusive create),
- *   ENOMEM (no address space), ENOSPC (create/grow beyond the file system), ERANGE
- *   (offset/length past the end of the file).
+ *   ENOMEM (no address space), ENOSPC (create beyond the file system; a sparse file's holes
+ *   that do not fit), ERANGE (offset/length past the end of the file; longer than
+ *   `maxMappingLength()`, e.g. above 4 GiB on Node 20).
  */
 export function map(path: string, options: MapOptions = {}): Mapping {
   if (typeof path !== 'string' || path.length === 0) {
@@ -351,12 +355,14 @@ export function protect(mapping: Mapping, offset: number, length: number, protec
 
 /**
  * Grows a writable shared mapping to `newLength` bytes (a multiple of the page size, at
- * least the current length): the file is extended (ftruncate, blocks allocated, fsync so
- * the new size is durable), mapped again at a new address, and `mapping.bytes` becomes a
- * new array; the old one is detached. Offsets stay valid and contents are kept; the new
- * bytes read as zero.
- * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE, ENOSPC,
- *   ENOMEM, ECLOSED.
+ * least the current length): the file's new blocks are reserved first, then its size is
+ * set and fsync'd (durable before any new offset is used); it is mapped again at a new
+ * address and `mapping.bytes` becomes a new array; the old one is detached. Offsets stay
+ * valid and contents are kept; the new bytes read as zero. A grow that fails leaves the file
+ * (size and allocation) and the mapping as they were.
+ * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE (longer
+ *   than `maxMappingLength()`, or than the file system allows), ENOSPC (the file system is
+ *   full; or a page faulted earlier, see `faults`), ENOMEM, ECLOSED.
  */
 export function grow(mapping: Mapping, newLength: number): void {
   if (mapping.grow === undefined) {
