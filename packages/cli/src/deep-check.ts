@@ -45,8 +45,12 @@ export interface CheckResult {
   readonly repaired?: readonly string[];
 }
 
-/** Errors that mean "cannot check this file at all" (exit 2), not "the pool is damaged". */
-const OPEN_ERRORS = new Set(['ENOENT', 'EACCES', 'EBUSY', 'ENODEV', 'EBADMAGIC', 'EVERSION', 'EIO', 'ENOMEM']);
+/**
+ * Errors that mean "cannot check this file at all" (exit 2), not "the pool is damaged".
+ * ENOSPC: a writable open (--repair) of a sparse file whose holes the file system has no room
+ * to allocate.
+ */
+const OPEN_ERRORS = new Set(['ENOENT', 'EACCES', 'EBUSY', 'ENODEV', 'EBADMAGIC', 'EVERSION', 'EIO', 'ENOMEM', 'ENOSPC']);
 
 function isOpenError(err: unknown): boolean {
   return isFerriteError(err) && OPEN_ERRORS.has(err.code);

@@ -3,9 +3,10 @@
  * object, transactions, growth, statistics and close.
  */
 import { randomBytes } from 'node:crypto';
-import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
+import { CorruptionError, FerriteError, PoolFullError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
-import { map } from '@ferrite/native';
+import { map, maxMappingLength } from '@ferrite/native';
+import type { Mapping } from '@ferrite/native';
 import { Allocator } from './allocator.js';
 import { checkPool } from './check.js';
 import type { CheckReport } from './check.js';
@@ -130,9 +131,14 @@ export class Pool {
 
   /**
    * Creates a pool on a Region (its first `size` bytes) or a new file at `path`.
-   * Not atomic as a whole: a crash during create leaves no valid pool (open fails with
-   * EBADMAGIC or ECORRUPT), never a half-made one, since the header copies are written last.
-   * @throws EINVAL for a bad layout name, size or option; EEXIST/EACCES... from the file system.
+   * For a path it is atomic: the file is built and formatted without a name (a temporary next
+   * to it, see @ferrite/native `create.publishLater`) and appears at `path` only once the
+   * pool is complete and durable; a create that fails or is killed leaves no file at `path`,
+   * so a retry succeeds. On a Region a crash during create leaves no valid pool (open fails
+   * with EBADMAGIC or ECORRUPT), never a half-made one, since the header copies are written last.
+   * @throws EINVAL for a bad layout name, size or option; EEXIST (the path exists), ENOSPC
+   *   (the file system has no room for `size`: checked before anything is allocated), ERANGE
+   *   (`size` above what this runtime maps, 4 GiB on Node 20), EACCES... from the file system.
    */
   static create(target: Region | string, options: PoolCreateOptions): Pool {
     encodeLayout(options.layout);
@@ -150,9 +156,14 @@ export class Pool {
       throw new FerriteError('EINVAL', `size ${size} is too small: the header and log need ${heapOffset} bytes and the heap at least one ${CHUNK_SIZE}-byte chunk`);
     }
     let region: Region;
+    let mapping: Mapping | undefined;
     let owns = false;
     if (typeof target === 'string') {
-      region = map(target, { create: { size, mode: options.mode ?? 0o600, exclusive: true }, forcePmem: options.forcePmem });
+      mapping = map(target, {
+        create: { size, mode: options.mode ?? 0o600, exclusive: true, publishLater: true },
+        forcePmem: options.forcePmem,
+      });
+      region = mapping;
       owns = true;
     } else {
       region = target;
@@ -164,7 +175,10 @@ export class Pool {
       }
       const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout: options.layout, size, heapOffset, seq: 1 };
       format(region, header);
-      return new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
+      const pool = new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
+      // The pool is whole and durable: only now does the file get its name.
+      mapping?.publish();
+      return pool;
     } catch (err) {
       if (owns) region.close();
       throw err;
@@ -176,7 +190,9 @@ export class Pool {
    * Nothing is written to a pool whose header is rejected.
    * Without `options.layout` any layout name is accepted; with it, another one is ELAYOUT.
    * @throws EBADMAGIC (not a pool), EVERSION, ELAYOUT, ECORRUPT (both header copies damaged,
-   * file shorter than the header says, damaged log generation); EBUSY for a locked path.
+   * file shorter than the header says, damaged log generation); EBUSY for a locked path;
+   * ENOSPC (a writable open of a sparse file whose holes the file system cannot allocate);
+   * ERANGE (a file larger than this runtime maps: 4 GiB on Node 20).
    */
   static open(target: Region | string, options: PoolOpenOptions = {}): Pool {
     if (options.layout !== undefined) encodeLayout(options.layout);
@@ -248,11 +264,16 @@ export class Pool {
   /**
    * Closes the pool; idempotent. Unmaps the file when the pool mapped it. Not a commit point
    * (commits are durable already), but it fences a sealed commit's generation word, so a
-   * closed pool's log holds nothing recovery must judge.
+   * closed pool's log holds nothing recovery must judge. ETXSTATE inside a transaction,
+   * unless the pool failed while writing (then every other call throws EIO and closing, to
+   * open it again, is what is left).
    */
   close(): void {
     if (this.closed) return;
-    if (this.tx.active) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
+    // A pool that failed while writing (an msync error, a page the file system could not
+    // serve) can never end the transaction it failed in; closing, then opening again, is the
+    // way out, so it is allowed then.
+    if (this.tx.active && this.broken === undefined) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
     if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
     if (this.ownsRegion) this.mem.region.close();
@@ -424,23 +445,57 @@ export class Pool {
   // ---- growth ----
 
   /**
-   * Grows the pool by at least `chunks` chunks (≥ 1.5x), up to maxSize: extends the region
-   * (new bytes are durable zeros), writes a FREE header for the new chunks, persists it,
-   * then updates both header copies. A crash before the header update leaves a longer file
-   * than the header says, which is harmless. Growth is not undone by a rollback.
+   * Grows the pool by at least `chunks` chunks (≥ 1.5x), up to maxSize and the runtime's
+   * largest mapping (`maxMappingLength`: 4 GiB on Node 20): extends the region (new bytes are
+   * durable, allocated zeros), writes a FREE header for the new chunks, persists it, then
+   * updates both header copies. When the file system cannot give the 1.5x, the smallest
+   * growth that serves the request is tried; when it cannot give that either, PoolFullError:
+   * a failed region grow leaves the file and the mapping as they were, so the pool is
+   * unchanged and usable. A crash before the header update leaves a longer file than the
+   * header says, which is harmless. Growth is not undone by a rollback.
+   * @returns false when maxSize forbids the growth.
+   * @throws PoolFullError when the file system or the runtime does.
    */
   private growBy(chunks: number): boolean {
     const region = this.mem.region;
     const cur = this.alloc.nChunks;
     const maxChunks = Math.floor((this.maxSize - this.heapOffset) / CHUNK_SIZE);
     if (cur + chunks > maxChunks) return false;
-    const want = Math.min(maxChunks, Math.max(cur + chunks, Math.ceil(cur * 1.5)));
-    const newSize = this.heapOffset + want * CHUNK_SIZE;
-    if (region.length < newSize) {
-      if (region.grow === undefined) return false;
-      region.grow(newSize);
-      this.mem.refresh();
+    const limit = maxMappingLength();
+    const limitChunks = Math.floor((limit - this.heapOffset) / CHUNK_SIZE);
+    if (cur + chunks > limitChunks) {
+      throw new PoolFullError(
+        `pool full: growing it past ${limit} bytes needs a mapping larger than Node ${process.versions.node} ` +
+          'allows (one ArrayBuffer; Node 22 and later allow 2^53 - 1 bytes)',
+      );
     }
+    const cap = Math.min(maxChunks, limitChunks);
+    const wants = [Math.min(cap, Math.max(cur + chunks, Math.ceil(cur * 1.5)))];
+    if (wants[0]! > cur + chunks) wants.push(cur + chunks);
+    let want = cur;
+    for (const w of wants) {
+      const size = this.heapOffset + w * CHUNK_SIZE;
+      if (region.length >= size) {
+        want = w;
+        break;
+      }
+      if (region.grow === undefined) return false;
+      try {
+        region.grow(size);
+      } catch (err) {
+        // The file system is full (or refuses a file this long): the region is as it was.
+        if (!(err instanceof FerriteError) || (err.code !== 'ENOSPC' && err.code !== 'ERANGE')) throw err;
+        if (w !== wants[wants.length - 1]) continue;
+        throw new PoolFullError(
+          `pool full: the pool file cannot grow from ${this.header.size} to ${size} bytes (${err.message})`,
+        );
+      }
+      this.mem.refresh();
+      want = w;
+      break;
+    }
+    invariant(want >= cur + chunks, 'growth serves the request');
+    const newSize = this.heapOffset + want * CHUNK_SIZE;
     let start = cur;
     let left = want - cur;
     while (left > 0) {

@@ -8,12 +8,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { PoolFullError } from '@ferrite/core';
 import { forEveryCrashPoint, SimulatedRegion } from '@ferrite/core/testing';
 import { Pool } from '../src/index.js';
-import { assertMatches, fillAndEmpty, initRoot, matches, programArb, runProgram, runTx } from './helpers/program.js';
+import { assertMatches, fillAndEmpty, initRoot, matches, programArb, refuseGrowthAbove, runProgram, runTx } from './helpers/program.js';
 import type { Model, TxProgram } from './helpers/program.js';
 
 const SOAK = process.env.FERRITE_SOAK === '1';
+
+/** Allocates 20000-byte blocks, one transaction each, until one fails; returns that error. */
+function fillUntilFull(pool: Pool): unknown {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      pool.transaction((tx) => tx.alloc(20000));
+    } catch (err) {
+      return err;
+    }
+  }
+  return undefined;
+}
 const LAYOUT = 'crash-test';
 
 interface Setup {
@@ -31,11 +44,14 @@ let totalStates = 0;
 
 function scenarioFor(
   program: TxProgram[],
-  opts: { size: number; maxSize: number; prefix: TxProgram[]; granularity?: 'cache-line' | 'page' },
+  opts: { size: number; maxSize: number; prefix: TxProgram[]; granularity?: 'cache-line' | 'page'; growCap?: number },
 ) {
   const granularity = opts.granularity ?? 'cache-line';
+  // A full file system below maxSize: every region (the recovered ones too) refuses to grow past growCap.
+  const limited = (region: SimulatedRegion): SimulatedRegion =>
+    opts.growCap === undefined ? region : refuseGrowthAbove(region, opts.growCap);
   // Reference run, uncrashed: the model after every transaction.
-  const ref = new SimulatedRegion(opts.size, { granularity });
+  const ref = limited(new SimulatedRegion(opts.size, { granularity }));
   const refPool = Pool.create(ref, { layout: LAYOUT, size: opts.size, maxSize: opts.maxSize });
   let start = initRoot(refPool);
   for (const p of opts.prefix) start = runTx(refPool, start, p);
@@ -46,7 +62,7 @@ function scenarioFor(
     refPool,
     scenario: {
       setup(): { region: SimulatedRegion; state: Setup } {
-        const region = new SimulatedRegion(opts.size, { granularity });
+        const region = limited(new SimulatedRegion(opts.size, { granularity }));
         const pool = Pool.create(region, { layout: LAYOUT, size: opts.size, maxSize: opts.maxSize });
         let model = initRoot(pool);
         for (const p of opts.prefix) model = runTx(pool, model, p);
@@ -58,7 +74,7 @@ function scenarioFor(
         });
       },
       recover(region: SimulatedRegion): Recovered {
-        return { pool: Pool.open(region, { layout: LAYOUT, maxSize: opts.maxSize }) };
+        return { pool: Pool.open(limited(region), { layout: LAYOUT, maxSize: opts.maxSize }) };
       },
       check(result: Recovered, ctx: { state: Setup; crashed: boolean }): void {
         const { pool } = result;
@@ -101,6 +117,27 @@ test('the same programs on the msync (page) persistency model', () => {
     { numRuns: SOAK ? 30 : 3, seed: 0xbeef, endOnFailure: true },
   );
   console.log(`heap crash states checked (page model): ${totalStates - before}`);
+});
+
+test('crash points of programs whose growth the file system refuses below maxSize (PoolFullError, nothing changed)', () => {
+  const before = totalStates;
+  fc.assert(
+    fc.property(programArb(5, 5), fc.integer({ min: 0, max: 3 }), (program, extraChunks) => {
+      const size = 65536;
+      // Room for the pool and 0-3 more chunks, far below maxSize: growth hits the file system.
+      const growCap = size + extraChunks * 16384;
+      const { scenario, refPool } = scenarioFor(program, { size, maxSize: 8 * size, prefix: [], growCap });
+      assert.ok(refPool.size <= growCap, 'the pool never grew past what the file system has');
+      forEveryCrashPoint({ ...scenario, seeds: SOAK ? 8 : 3, on: 'any' });
+      // The reference pool, filled: the refusal (not maxSize) is what stops it.
+      const stop = fillUntilFull(refPool);
+      assert.ok(stop instanceof PoolFullError && /cannot grow/.test(stop.message), String(stop));
+      assert.ok(refPool.check().ok);
+    }),
+    { numRuns: SOAK ? 60 : 8, seed: 0xf11, endOnFailure: true },
+  );
+  console.log(`heap crash states checked (growth refused by the file system): ${totalStates - before}`);
+  assert.ok(totalStates > before);
 });
 
 test('crash points of a transaction that overflows the undo log into new segments', () => {

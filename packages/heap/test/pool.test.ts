@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isFerriteError } from '@ferrite/core';
+import { FerriteError, isFerriteError, PoolFullError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import { Pool } from '../src/index.js';
 import { HEADER_A, HEADER_B, H_SIZE, H_VERSION, MAGIC } from '../src/layout.js';
+import { refuseGrowthAbove } from './helpers/program.js';
 
 const KB = 1024;
 
@@ -225,4 +226,81 @@ test('layout: open without one accepts any layout (as pmemobj_open(path, NULL));
   throwsCode(() => Pool.open(SimulatedRegion.fromImage(image), { layout: 'ferrite' }), 'ELAYOUT');
   // A bad layout name is still refused when given.
   throwsCode(() => Pool.open(SimulatedRegion.fromImage(image), { layout: 'x'.repeat(65) }), 'EINVAL');
+});
+
+test('growth the region refuses (a full file system): PoolFullError naming it, the pool unchanged and usable', () => {
+  const size = 64 * KB;
+  const region = refuseGrowthAbove(new SimulatedRegion(size), size + 16 * KB);
+  const pool = Pool.create(region, { layout: 'unit', size, maxSize: 16 * size });
+  const kept = pool.transaction((tx) => tx.alloc(1000));
+  const before = [...pool.allocations()];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    assert.throws(
+      () => pool.transaction((tx) => tx.alloc(200 * KB)),
+      (err: unknown) => err instanceof PoolFullError && err.code === 'ENOSPC' && /cannot grow from 65536 to \d+ bytes \(grow\(simulated\)/.test(err.message),
+    );
+    assert.equal(pool.size, size);
+    assert.equal(region.length, size, 'the region did not grow');
+    assert.deepEqual([...pool.allocations()], before);
+    assert.ok(pool.check().ok);
+  }
+  // Usable: what fits in the pool (or in the one chunk the file system still has) works.
+  const small = pool.transaction((tx) => tx.alloc(100));
+  assert.ok(small > 0);
+  pool.transaction((tx) => tx.free(small));
+  assert.equal(pool.usableSize(kept) >= 1000, true);
+});
+
+test('growth: when the file system cannot give the 1.5x, the smallest growth that serves the request is taken', () => {
+  const size = 256 * KB;
+  const region = refuseGrowthAbove(new SimulatedRegion(size), size + 64 * KB);
+  const pool = Pool.create(region, { layout: 'unit', size, maxSize: 16 * size });
+  // 20000-byte blocks take two chunks each: allocate until one needs the pool to grow.
+  for (let i = 0; i < 100 && pool.size === size; i++) pool.transaction((tx) => tx.alloc(20000));
+  assert.equal(pool.size, size + 2 * 16 * KB, 'grew by the two chunks the block needed, not by half');
+  assert.ok(pool.check().ok);
+});
+
+test('growth: ERANGE from the region (a file too long for its file system) is PoolFullError too; EIO is not', () => {
+  const size = 64 * KB;
+  const tooLong = Pool.create(refuseGrowthAbove(new SimulatedRegion(size), size, 'ERANGE'), { layout: 'unit', size, maxSize: 4 * size });
+  assert.throws(() => tooLong.transaction((tx) => tx.alloc(100 * KB)), PoolFullError);
+  assert.ok(tooLong.check().ok);
+  const failing = Pool.create(refuseGrowthAbove(new SimulatedRegion(size), size, 'EIO'), { layout: 'unit', size, maxSize: 4 * size });
+  const before = [...failing.allocations()];
+  assert.throws(
+    () => failing.transaction((tx) => tx.alloc(100 * KB)),
+    (err: unknown) => isFerriteError(err, 'EIO') && !(err instanceof PoolFullError),
+  );
+  assert.deepEqual([...failing.allocations()], before, 'the transaction was rolled back');
+  assert.ok(failing.check().ok);
+  assert.ok(failing.transaction((tx) => tx.alloc(100)) > 0, 'and the pool is usable');
+});
+
+test('a pool that failed while writing can still be closed (and opened again), even mid-transaction', () => {
+  const size = 64 * KB;
+  const region = new SimulatedRegion(size);
+  const pool = Pool.create(region, { layout: 'unit', size });
+  const root = pool.root(64);
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 7);
+  });
+  // From now on every flush fails, as msync does on an I/O error.
+  const fail = (): never => {
+    throw new FerriteError('EIO', 'simulated: the medium failed');
+  };
+  for (const name of ['flush', 'flushRanges', 'persist', 'persistRanges', 'drain'] as const) {
+    (region as unknown as Record<string, unknown>)[name] = fail;
+  }
+  throwsCode(() => pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 8);
+  }), 'EIO');
+  throwsCode(() => pool.transaction(() => 0), 'EIO');
+  pool.close(); // not ETXSTATE: closing is the way out
+  assert.equal(pool.isClosed, true);
+  const again = reopen(region);
+  assert.equal(again.readU64(again.rootOffset()), 7, 'the committed state');
+  assert.ok(again.check().ok);
 });

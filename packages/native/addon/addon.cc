@@ -14,6 +14,14 @@
 // - `FileState` owns the descriptor and therefore the flock. The ArrayBuffer holds it too,
 //   so a mapping that is garbage-collected keeps its lock while its bytes are reachable.
 //
+// Full file systems (where SIGBUS comes from): every byte mapped writable is allocated before
+// it is mapped — at create, at grow (blocks first, then the size; a failure leaves the file as
+// it was) and at open (a sparse file's holes; file-space.h). What allocation cannot rule out
+// (copy-on-write file systems, a file changed by another program) the fault guard turns into
+// an error at the next flush (fault-guard.h). A new file is built hidden and published whole
+// (create-file.h). A mapping longer than the runtime's largest ArrayBuffer is refused before
+// anything is created or mapped.
+//
 // Every entry point validates its arguments (type, integer, range, alignment) before it
 // touches memory, and reports user errors through the error factory that the TypeScript
 // face installs (FerriteError with a stable `code`).
@@ -29,10 +37,17 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+
+#include "create-file.h"
+#include "fault-guard.h"
+#include "file-space.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -59,8 +74,10 @@ namespace ferrite {
 constexpr uint64_t kCacheLine = 64;
 // 2^53 - 1: the largest integer a JS number holds exactly.
 constexpr double kMaxSafeInteger = 9007199254740991.0;
-// The largest mapping we accept: 2^46 bytes (64 TiB), below any x86-64 address space.
-constexpr uint64_t kMaxMappingLength = uint64_t(1) << 46;
+// The largest mapping we accept: 2^45 bytes (32 TiB). x86-64 gives a process 128 TiB of
+// address space, which Node and V8 fragment with regions at random addresses: a 2^46-byte
+// mapping found no room in any of our runs, 2^45 found room in every one (tested).
+constexpr uint64_t kMaxMappingLength = uint64_t(1) << 45;
 // flushRanges takes at most this many pairs per call (a commit has far fewer).
 constexpr uint64_t kMaxRangePairs = uint64_t(1) << 24;
 
@@ -182,6 +199,15 @@ static void ThrowErrno(Napi::Env env, const char* op, const std::string& path, c
   ThrowCode(env, CodeOfErrno(err), Prefix(op, path) + what + ": " + strerror(err) + " (errno " + std::to_string(err) + ")");
 }
 
+// The code of a failed msync: the file system full (a copy-on-write or delayed allocation
+// that writeback could not place) is ENOSPC like any full file system; an unmapped range is
+// our bug surfaced as EINVAL; anything else is an I/O error.
+static const char* MsyncCode(int err) {
+  if (err == ENOSPC || err == EDQUOT) return "ENOSPC";
+  if (err == ENOMEM) return "EINVAL";
+  return "EIO";
+}
+
 // Reads a non-negative safe integer argument, or throws EINVAL naming it.
 static bool ReadIndex(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
                       const char* name, uint64_t* out) {
@@ -214,19 +240,25 @@ static uint64_t RoundUpToPage(uint64_t n) { return (n + kPageSize - 1) & ~(kPage
 // ---------------------------------------------------------------------------------------
 // Owned resources.
 
-// One address range from mmap; unmapped when the last owner goes.
+// One address range from mmap; unmapped when the last owner goes. While it maps the file it
+// is registered with the fault guard (fault-guard.h), which turns a SIGBUS in it into a
+// counted fault instead of a process death.
 struct Span {
   uint8_t* address;
   uint64_t length;  // page-rounded: what mmap returned
+  int guard_slot = -1;
   Span(uint8_t* a, uint64_t n) : address(a), length(n) {}
   Span(const Span&) = delete;
   Span& operator=(const Span&) = delete;
   ~Span() {
+    guard::Unregister(guard_slot);
     if (address != nullptr) munmap(address, length);
   }
   // Replaces the file mapping with anonymous zero pages in place (see the file comment).
   // Returns 0 or an errno.
   int Tombstone() {
+    guard::Unregister(guard_slot);  // no file page is mapped from here on
+    guard_slot = -1;
     void* p = mmap(address, length, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
@@ -242,46 +274,72 @@ struct Span {
   }
 };
 
-// The open file: its descriptor carries the flock, released when the descriptor closes.
+// The open file: its descriptor carries the flock, released when the descriptor closes. A
+// file being created is hidden (create-file.h) until published; closing it unpublished
+// removes its temporary name, if it has one, while the lock is still held.
 struct FileState {
   int fd;
+  NewFile pending;
   explicit FileState(int f) : fd(f) {}
   FileState(const FileState&) = delete;
   FileState& operator=(const FileState&) = delete;
   ~FileState() { Close(); }
   void Close() {
+    if (pending.hidden) DiscardName(&pending);
+    pending.hidden = false;
     if (fd >= 0) close(fd);
     fd = -1;
   }
 };
 
-// The hint of an external ArrayBuffer: what its bytes need to stay valid.
+// What the bytes of an external ArrayBuffer need to stay valid. Declared span last, so that
+// it goes first (its guard slot is released before the descriptor closes).
 struct BufferOwner {
-  std::shared_ptr<Span> span;
   std::shared_ptr<FileState> file;
+  std::shared_ptr<Span> span;
 };
 
-static void FinalizeBuffer(Napi::Env /*env*/, void* /*data*/, BufferOwner* owner) { delete owner; }
+// Owners of external buffers, by id: the finalize hint is an id, never a pointer. When
+// napi_create_external_arraybuffer fails, Node may already have run the finalizer (Node 20
+// does, for a buffer over its size limit), may run it later, or never: only the table can
+// tell whether the owner is still ours to free, and an id is never reused (no ABA).
+static std::mutex owners_mutex;
+static std::unordered_map<uint64_t, BufferOwner*>& Owners() {
+  static auto* owners = new std::unordered_map<uint64_t, BufferOwner*>();  // lives to exit
+  return *owners;
+}
+static uint64_t next_owner_id = 1;
 
-static int FsyncDirectoryOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return errno;
-  const int rc = fsync(dfd);
-  const int err = rc == 0 ? 0 : errno;
-  close(dfd);
-  // Some file systems refuse fsync on directories; that is not a failure to create.
-  return (err == EINVAL || err == EROFS) ? 0 : err;
+static uint64_t AddOwner(BufferOwner* owner) {
+  std::lock_guard<std::mutex> lock(owners_mutex);
+  const uint64_t id = next_owner_id++;
+  Owners().emplace(id, owner);
+  return id;
 }
 
-// Reserves blocks for [offset, offset + length) so that a store into a sparse page cannot
-// raise SIGBUS later when the file system is full. Returns 0 or an errno.
-static int Allocate(int fd, uint64_t offset, uint64_t length) {
-  if (length == 0) return 0;
-  const int rc = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
-  if (rc == EOPNOTSUPP || rc == EINVAL) return 0;  // the file system cannot: stay sparse
-  return rc;
+// Removes and returns the owner of `id`, or nullptr when it is gone already.
+static BufferOwner* TakeOwner(uint64_t id) {
+  std::lock_guard<std::mutex> lock(owners_mutex);
+  auto it = Owners().find(id);
+  if (it == Owners().end()) return nullptr;
+  BufferOwner* owner = it->second;
+  Owners().erase(it);
+  return owner;
+}
+
+static void FinalizeBuffer(napi_env /*env*/, void* /*data*/, void* hint) {
+  delete TakeOwner(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(hint)));
+}
+
+// The largest ArrayBuffer this runtime makes (buffer.constants.MAX_LENGTH, given by the
+// TypeScript face at load: 2^32 on Node 20, 2^53 - 1 from Node 22) and its version. A mapping
+// longer than that is refused before anything is created or mapped. Process-wide: every
+// environment of a process runs the same Node.
+static std::atomic<uint64_t> runtime_max_length{uint64_t(1) << 32};
+static std::mutex runtime_mutex;
+static std::string& RuntimeVersion() {
+  static auto* version = new std::string("unknown");
+  return *version;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -302,14 +360,15 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                            InstanceMethod<&NativeMapping::Unmap>("unmap"),
                            InstanceMethod<&NativeMapping::Buffer>("buffer"),
                            InstanceMethod<&NativeMapping::Info>("info"),
+                           InstanceMethod<&NativeMapping::PublishFile>("publish"),
                        });
   }
 
   // new NativeMapping(path, offset, length (-1: to end of file), writable, createSize (-1: no
-  // create), mode, exclusive, forcePmem, copyOnWrite)
+  // create), mode, exclusive, forcePmem, copyOnWrite, publishLater)
   explicit NativeMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMapping>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 9 || !info[0].IsString()) {
+    if (info.Length() != 10 || !info[0].IsString()) {
       ThrowCode(env, "EINVAL", "map: path must be a string");
       return;
     }
@@ -322,7 +381,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     uint64_t offset = 0, mode = 0;
     bool want_length = false, want_create = false;
     uint64_t length = 0, create_size = 0;
-    bool writable = false, exclusive = false, force_pmem = false, cow = false;
+    bool writable = false, exclusive = false, force_pmem = false, cow = false, publish_later = false;
     if (!ReadIndex(env, info[1], op, path_, "offset", &offset)) return;
     if (!(info[2].IsNumber() && info[2].As<Napi::Number>().DoubleValue() == -1)) {
       if (!ReadIndex(env, info[2], op, path_, "length", &length)) return;
@@ -337,6 +396,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (!ReadBool(env, info[6], op, path_, "create.exclusive", &exclusive)) return;
     if (!ReadBool(env, info[7], op, path_, "forcePmem", &force_pmem)) return;
     if (!ReadBool(env, info[8], op, path_, "copyOnWrite", &cow)) return;
+    if (!ReadBool(env, info[9], op, path_, "create.publishLater", &publish_later)) return;
 
     // Argument checks that need no file.
     if (offset % kPageSize != 0) {
@@ -361,96 +421,36 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       ThrowCode(env, "EINVAL", Prefix(op, path_) + "copyOnWrite needs protection 'r'");
       return;
     }
+    if (publish_later && !(want_create && exclusive)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "create.publishLater needs create with exclusive: true");
+      return;
+    }
     if (want_create && (create_size == 0 || create_size > kMaxMappingLength)) {
       ThrowCode(env, "EINVAL", Prefix(op, path_) + "create.size " + std::to_string(create_size) +
-                                   " must be between 1 and 2^46");
+                                   " must be between 1 and 2^45");
       return;
     }
     if (offset > kMaxMappingLength || length > kMaxMappingLength) {
-      ThrowCode(env, "ERANGE", Prefix(op, path_) + "offset or length exceeds the limit of 2^46 bytes");
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "offset or length exceeds the limit of 2^45 bytes");
       return;
     }
+    // Before anything is created: a pool this runtime cannot hold in one ArrayBuffer.
+    if (want_create && !CheckRuntimeLength(env, op, create_size)) return;
+    if (want_length && !CheckRuntimeLength(env, op, length)) return;
 
-    // Open. O_NONBLOCK so that opening a FIFO never waits for a writer.
-    const int access = writable ? O_RDWR : O_RDONLY;
-    const int base_flags = access | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-    bool created = false;
-    int fd = -1;
-    if (want_create) {
-      // O_CREAT|O_EXCL never follows a symlink; the reopen of an existing file uses
-      // O_NOFOLLOW, so creation never goes through a symlink either way.
-      fd = open(path_.c_str(), base_flags | O_CREAT | O_EXCL | O_NOFOLLOW, static_cast<mode_t>(mode));
-      if (fd >= 0) {
-        created = true;
-      } else if (errno == EEXIST && !exclusive) {
-        fd = open(path_.c_str(), base_flags | O_NOFOLLOW);
-      }
-    } else {
-      fd = open(path_.c_str(), base_flags);
+    // Open, lock and (when created) size the file. A non-exclusive create that another
+    // process beats to publishing opens the file that process made: two passes at most.
+    uint64_t file_size = 0;
+    bool regular = false;
+    bool fresh = false;
+    OpenResult opened = OpenResult::kFailed;
+    for (int pass = 0; pass < 2; pass++) {
+      opened = OpenLockAndSize(env, want_create && pass == 0, want_create, create_size, static_cast<mode_t>(mode),
+                               exclusive, writable, cow, want_length, publish_later, &file_size, &regular, &fresh);
+      if (opened != OpenResult::kLostRace) break;
     }
-    if (fd < 0) {
-      const int err = errno;
-      if (err == ELOOP) {
-        ThrowCode(env, "EINVAL", Prefix(op, path_) + "is a symbolic link; creation never follows one");
-      } else {
-        ThrowErrno(env, op, path_, "open", err);
-      }
-      return;
-    }
-    file_ = std::make_shared<FileState>(fd);
-
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      ThrowErrno(env, op, path_, "fstat", errno);
-      return;
-    }
-    const bool regular = S_ISREG(st.st_mode);
-    const bool device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
-    if (!regular && !device) {
-      ThrowCode(env, "ENODEV", Prefix(op, path_) + "cannot be mapped: not a regular file or device");
-      return;
-    }
-    if (device && !want_length) {
-      ThrowCode(env, "ENODEV", Prefix(op, path_) + "is a device: its size is unknown, pass length");
-      return;
-    }
-
-    // Lock before sizing, so that we never resize a file someone else holds.
-    const bool exclusive_lock = writable && !cow;
-    if (flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
-      const int err = errno;
-      if (err == EWOULDBLOCK) {
-        ThrowCode(env, "EBUSY", Prefix(op, path_) + (exclusive_lock ? "an exclusive" : "a shared") +
-                                    " lock is refused: the file is mapped by another " +
-                                    (exclusive_lock ? "mapping" : "writer"));
-      } else {
-        ThrowErrno(env, op, path_, "flock", err);
-      }
-      return;
-    }
-
-    uint64_t file_size = static_cast<uint64_t>(st.st_size);
-    if (regular && want_create && file_size == 0) {
-      // A new file (or one whose creation was interrupted before it got a size).
-      if (ftruncate(fd, static_cast<off_t>(create_size)) != 0) {
-        ThrowErrno(env, op, path_, "ftruncate to create.size", errno);
-        return;
-      }
-      int err = Allocate(fd, 0, create_size);
-      if (err != 0) {
-        ThrowErrno(env, op, path_, "fallocate create.size", err);
-        return;
-      }
-      if (fsync(fd) != 0) {
-        ThrowErrno(env, op, path_, "fsync", errno);
-        return;
-      }
-      if (created && (err = FsyncDirectoryOf(path_)) != 0) {
-        ThrowErrno(env, op, path_, "fsync of the directory", err);
-        return;
-      }
-      file_size = create_size;
-    }
+    if (opened != OpenResult::kOk) return;
+    const int fd = file_->fd;
 
     if (regular) {
       if (file_size == 0) {
@@ -471,8 +471,19 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       }
     }
     if (length > kMaxMappingLength) {
-      ThrowCode(env, "ERANGE", Prefix(op, path_) + "length exceeds the limit of 2^46 bytes");
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "length exceeds the limit of 2^45 bytes");
       return;
+    }
+    if (!CheckRuntimeLength(env, op, length)) return;
+    // Never map a hole writable: a store into it asks the file system for a block, and a
+    // full one answers with SIGBUS. A sparse file (an older ferrite's failed grow, another
+    // tool) gets its holes allocated now, or the map fails with a typed error.
+    if (regular && writable && !cow && !fresh) {
+      SpaceFailure failure;
+      if (!AllocateWithin(fd, offset, offset + length, IsTmpfs(fd), &failure)) {
+        ThrowErrno(env, op, path_, failure.step, failure.err);
+        return;
+      }
     }
 
     writable_ = writable;
@@ -485,6 +496,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return;
     }
     span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(length));
+    if (!GuardSpan(env, op)) return;
     base_ = span_->address;
     line_granularity_ = dax_ || force_pmem;
     // What a flush must do: nothing when no store can reach the file.
@@ -514,13 +526,185 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     return mmap(nullptr, length, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
   }
 
+  enum class OpenResult { kOk, kFailed, kLostRace };
+
+  // Opens the file (creating it hidden when `create` and it is missing), locks it and, when
+  // created (or an existing empty file), sizes it with every block allocated. A hidden file
+  // is published here unless `publish_later`. kLostRace: another process published the path
+  // first and this create was not exclusive (the caller opens that file instead).
+  OpenResult OpenLockAndSize(const Napi::Env& env, bool create, bool no_follow, uint64_t create_size, mode_t mode,
+                             bool exclusive,
+                             bool writable, bool cow, bool want_length, bool publish_later, uint64_t* file_size,
+                             bool* regular, bool* fresh) {
+    const char* op = "map";
+    // O_NONBLOCK so that opening a FIFO never waits for a writer.
+    const int access = writable ? O_RDWR : O_RDONLY;
+    const int base_flags = access | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    file_.reset();
+    NewFile made;
+    int fd = -1;
+    if (create) {
+      // Never through a symlink: O_NOFOLLOW here, and the new file is linked, not opened.
+      fd = open(path_.c_str(), base_flags | O_NOFOLLOW);
+      const int err = errno;
+      if (exclusive && (fd >= 0 || err == ELOOP)) {
+        if (fd >= 0) close(fd);
+        ThrowCode(env, "EEXIST", Prefix(op, path_) + "exists (exclusive create)");
+        return OpenResult::kFailed;
+      }
+      if (fd < 0 && err == ENOENT) {
+        std::string step;
+        const int cerr = CreateHidden(path_, mode, base_flags, &made, &step);
+        if (cerr != 0) {
+          ThrowErrno(env, op, path_, step, cerr);
+          return OpenResult::kFailed;
+        }
+        fd = made.fd;
+      } else if (fd < 0) {
+        errno = err;
+      }
+    } else {
+      fd = open(path_.c_str(), base_flags | (no_follow ? O_NOFOLLOW : 0));
+    }
+    if (fd < 0) {
+      const int err = errno;
+      if (err == ELOOP && no_follow) {
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "is a symbolic link; creation never follows one");
+      } else {
+        ThrowErrno(env, op, path_, "open", err);
+      }
+      return OpenResult::kFailed;
+    }
+    file_ = std::make_shared<FileState>(fd);
+    file_->pending = made;
+    *fresh = made.hidden;
+
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return OpenResult::kFailed;
+    }
+    *regular = S_ISREG(st.st_mode);
+    const bool device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    if (!*regular && !device) {
+      ThrowCode(env, "ENODEV", Prefix(op, path_) + "cannot be mapped: not a regular file or device");
+      return OpenResult::kFailed;
+    }
+    if (device && !want_length) {
+      ThrowCode(env, "ENODEV", Prefix(op, path_) + "is a device: its size is unknown, pass length");
+      return OpenResult::kFailed;
+    }
+
+    // Lock before sizing, so that we never resize a file someone else holds.
+    const bool exclusive_lock = writable && !cow;
+    if (flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err == EWOULDBLOCK) {
+        ThrowCode(env, "EBUSY", Prefix(op, path_) + (exclusive_lock ? "an exclusive" : "a shared") +
+                                    " lock is refused: the file is mapped by another " +
+                                    (exclusive_lock ? "mapping" : "writer"));
+      } else {
+        ThrowErrno(env, op, path_, "flock", err);
+      }
+      return OpenResult::kFailed;
+    }
+
+    *file_size = static_cast<uint64_t>(st.st_size);
+    if (*regular && create && *file_size == 0) {
+      // A new file, or an existing empty one (sized as if new). On failure the file is as
+      // before: a hidden one vanishes with its descriptor, an existing one stays empty.
+      SpaceFailure failure;
+      if (!ExtendAllocated(fd, 0, create_size, &failure)) {
+        ThrowErrno(env, op, path_, failure.step, failure.err);
+        return OpenResult::kFailed;
+      }
+      *file_size = create_size;
+    }
+    if (file_->pending.hidden && !publish_later) {
+      std::string step;
+      const int err = Publish(&file_->pending, path_, &step);
+      if (err == EEXIST && !exclusive) {
+        file_.reset();  // discards the file we made; the caller opens the one that won
+        return OpenResult::kLostRace;
+      }
+      if (err != 0) {
+        ThrowErrno(env, op, path_, step, err);
+        return OpenResult::kFailed;
+      }
+    }
+    return OpenResult::kOk;
+  }
+
+  // Registers span_ with the fault guard; ENOMEM when its table is full.
+  bool GuardSpan(const Napi::Env& env, const char* op) {
+    const int prot = (writable_ || cow_) ? (PROT_READ | PROT_WRITE) : PROT_READ;
+    span_->guard_slot = guard::Register(span_->address, span_->length, file_->fd, file_offset_, prot);
+    guard_slot_ = span_->guard_slot;
+    if (guard_slot_ < 0) {
+      ThrowCode(env, "ENOMEM", Prefix(op, path_) + "more than " + std::to_string(guard::kMaxGuarded) +
+                                   " mappings are open in this process");
+      return false;
+    }
+    return true;
+  }
+
+  bool CheckRuntimeLength(const Napi::Env& env, const char* op, uint64_t length) {
+    const uint64_t max = runtime_max_length.load(std::memory_order_relaxed);
+    if (length <= max) return true;
+    std::string version;
+    {
+      std::lock_guard<std::mutex> lock(runtime_mutex);
+      version = RuntimeVersion();
+    }
+    ThrowCode(env, "ERANGE", Prefix(op, path_) + "a mapping of " + std::to_string(length) +
+                                 " bytes exceeds the largest ArrayBuffer of Node " + version + ", " +
+                                 std::to_string(max) + " bytes (ferrite reads a pool as one Uint8Array); " +
+                                 "Node 22 and later allow 2^53 - 1 bytes");
+    return false;
+  }
+
+  // The ArrayBuffer over [base_, base_ + length_). Its owner keeps the span and the file alive
+  // until the buffer is collected (see Owners for why it is found by id).
   Napi::ArrayBuffer NewBuffer(Napi::Env env) {
-    BufferOwner* owner = new BufferOwner{span_, file_};
-    Napi::ArrayBuffer buffer =
-        Napi::ArrayBuffer::New(env, base_, static_cast<size_t>(length_), FinalizeBuffer, owner);
-    // On failure the finalizer will never run: the owner is ours to drop.
-    if (env.IsExceptionPending()) delete owner;
-    return buffer;
+    const uint64_t id = AddOwner(new BufferOwner{file_, span_});
+    napi_value value = nullptr;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, base_, static_cast<size_t>(length_), FinalizeBuffer, reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+        &value);
+    if (status != napi_ok) {
+      delete TakeOwner(id);  // nullptr when Node already ran the finalizer
+      std::string why = "napi_create_external_arraybuffer failed";
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        why += ": " + e.Message();
+      }
+      ThrowCode(env, "ENOMEM", Prefix("map", path_) + why);
+      return Napi::ArrayBuffer();
+    }
+    return Napi::ArrayBuffer(env, value);
+  }
+
+  // Throws (and returns false) once the fault guard caught a SIGBUS in this mapping.
+  bool CheckFaults(const Napi::Env& env, const char* op) {
+    const uint64_t faults = guard::Faults(guard_slot_);
+    if (faults == 0) return true;
+    const uint64_t at = guard::FirstFaultOffset(guard_slot_);
+    struct stat st;
+    const bool truncated = file_ && fstat(file_->fd, &st) == 0 &&
+                           static_cast<uint64_t>(st.st_size) < file_offset_ + length_;
+    const bool full = file_ && AvailableBytes(file_->fd) < kPageSize;
+    const char* code = (!truncated && full) ? "ENOSPC" : "EIO";
+    const std::string reason =
+        truncated ? "the file was truncated by another program"
+        : full    ? "the file system is full and could not give the page space"
+                  : "the file system could not provide the page (an I/O error, or space it could not reserve)";
+    ThrowCode(env, code, Prefix(op, path_) + std::to_string(faults) +
+                             " page(s) of this mapping faulted (SIGBUS; the first at offset " +
+                             std::to_string(at) + "): " + reason +
+                             ". Those pages now live in this process only: the mapping no longer matches the file "
+                             "and nothing more is made durable through it. Close it and map the file again (a "
+                             "pool reopened recovers its last committed state)");
+    return false;
   }
 
   bool CheckOpen(const Napi::Env& env, const char* op) {
@@ -557,6 +741,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
 
   // The flush of one validated range; false (with an exception) on an msync failure.
   bool FlushChecked(const Napi::Env& env, const char* op, uint64_t offset, uint64_t length) {
+    if (!CheckFaults(env, op)) return false;
     if (!flushes_) return true;
     if (line_granularity_ && kFlushKind != FlushKind::kNone) {
       FlushLines(base_ + offset, length);
@@ -564,7 +749,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     const int err = SyncPages(offset, length);
     if (err != 0) {
-      ThrowCode(env, err == ENOMEM ? "EINVAL" : "EIO", Prefix(op, path_) + "msync: " + strerror(err));
+      ThrowCode(env, MsyncCode(err), Prefix(op, path_) + "msync: " + strerror(err));
       return false;
     }
     return true;
@@ -589,7 +774,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
 
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckOpen(env, "drain")) return Napi::Value();
+    if (!CheckOpen(env, "drain") || !CheckFaults(env, "drain")) return Napi::Value();
     // Page granularity: msync(MS_SYNC) already waited, so there is nothing to drain.
     if (flushes_ && line_granularity_) Fence();
     return Napi::Value();
@@ -611,7 +796,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value FlushRanges(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "flushRanges";
-    if (!CheckOpen(env, op)) return Napi::Value();
+    if (!CheckOpen(env, op) || !CheckFaults(env, op)) return Napi::Value();
     const double* doubles = nullptr;
     Napi::Array array;
     uint64_t elements = 0;
@@ -672,7 +857,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       }
       pairs[i] = v.As<Napi::Number>().DoubleValue();
     }
-    if (!CheckOpen(env, "flushRanges")) return Napi::Value();
+    if (!CheckOpen(env, "flushRanges") || !CheckFaults(env, "flushRanges")) return Napi::Value();
     return FlushPairs(env, pairs.get(), count);
   }
 
@@ -752,7 +937,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   bool SyncRun(const Napi::Env& env, uint64_t start, uint64_t end) {
     if (msync(base_ + start, end - start, MS_SYNC) != 0) {
       const int err = errno;
-      ThrowCode(env, "EIO", Prefix("flushRanges", path_) + "msync: " + strerror(err));
+      ThrowCode(env, MsyncCode(err), Prefix("flushRanges", path_) + "msync: " + strerror(err));
       return false;
     }
     return true;
@@ -784,7 +969,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     return Napi::Value();
   }
 
-  // grow(newLength) -> the new ArrayBuffer. The old one is detached.
+  // grow(newLength) -> the new ArrayBuffer. The old one is detached. A grow that fails leaves
+  // the file as it was (its size, and no block reserved past it) and the mapping as it was.
   Napi::Value Grow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "grow";
@@ -801,52 +987,68 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return Napi::Value();
     }
     if (new_length > kMaxMappingLength) {
-      ThrowCode(env, "ERANGE", Prefix(op, path_) + "newLength exceeds the limit of 2^46 bytes");
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "newLength exceeds the limit of 2^45 bytes");
       return Napi::Value();
     }
+    // A fresh mapping would drop the pages the fault guard made private: refuse instead.
+    if (!CheckFaults(env, op)) return Napi::Value();
     if (new_length == length_) return buffer_.Value();
+    if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
 
+    const int fd = file_->fd;
     struct stat st;
-    if (fstat(file_->fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
       ThrowErrno(env, op, path_, "fstat", errno);
       return Napi::Value();
     }
     const uint64_t old_size = static_cast<uint64_t>(st.st_size);
+    const uint64_t mapped_end = file_offset_ + length_;
     const uint64_t new_size = file_offset_ + new_length;
-    if (old_size < new_size) {
-      if (ftruncate(file_->fd, static_cast<off_t>(new_size)) != 0) {
-        ThrowErrno(env, op, path_, "ftruncate", errno);
-        return Napi::Value();
-      }
-      const int err = Allocate(file_->fd, old_size, new_size - old_size);
-      if (err != 0) {
-        ThrowErrno(env, op, path_, "fallocate", err);
-        return Napi::Value();
-      }
-      // The new size must be durable before any offset past the old end is handed out.
-      if (fsync(file_->fd) != 0) {
-        ThrowErrno(env, op, path_, "fsync", errno);
-        return Napi::Value();
-      }
+    SpaceFailure failure;
+    // Bytes the file already has past the mapping (a longer file, possibly with a sparse
+    // tail that an older version's failed grow left) are allocated before they are mapped.
+    const uint64_t kept_end = old_size < new_size ? old_size : new_size;
+    if (kept_end > mapped_end && !AllocateWithin(fd, mapped_end, kept_end, IsTmpfs(fd), &failure)) {
+      ThrowErrno(env, op, path_, failure.step, failure.err);
+      return Napi::Value();
+    }
+    // The new bytes: allocated, then the size set and made durable (before any offset past
+    // the old end is handed out); on failure the file is as it was.
+    const bool extends = old_size < new_size;
+    if (extends && !ExtendAllocated(fd, old_size, new_size, &failure)) {
+      ThrowErrno(env, op, path_, failure.step, failure.err);
+      return Napi::Value();
     }
     bool dax = false;
-    void* address = MapFile(file_->fd, file_offset_, RoundUpToPage(new_length), /*try_sync=*/dax_, &dax);
+    void* address = MapFile(fd, file_offset_, RoundUpToPage(new_length), /*try_sync=*/dax_, &dax);
     if (address == MAP_FAILED) {
-      ThrowErrno(env, op, path_, "mmap", errno);
+      const int err = errno;
+      if (extends) UndoExtend(fd, old_size, new_size);
+      ThrowErrno(env, op, path_, "mmap", err);
       return Napi::Value();
     }
     // A fresh range first, then retire the old one: never a moment without a valid mapping.
     std::shared_ptr<Span> old_span = span_;
-    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
-    const uint8_t* old_base = base_;
+    const int old_slot = guard_slot_;
+    uint8_t* const old_base = base_;
     const uint64_t old_length = length_;
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
+    auto restore = [&]() {
+      span_ = old_span;  // drops the new span: unregistered and unmapped
+      guard_slot_ = old_slot;
+      base_ = old_base;
+      length_ = old_length;
+      if (extends) UndoExtend(fd, old_size, new_size);
+    };
+    if (!GuardSpan(env, op)) {
+      restore();
+      return Napi::Value();
+    }
     base_ = span_->address;
     length_ = new_length;
     Napi::ArrayBuffer fresh = NewBuffer(env);
     if (env.IsExceptionPending()) {
-      span_ = old_span;
-      base_ = const_cast<uint8_t*>(old_base);
-      length_ = old_length;
+      restore();
       return Napi::Value();
     }
     RetireBuffer(env, old_span);
@@ -874,6 +1076,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (closed_) return Napi::Value();  // idempotent
     closed_ = true;
     RetireBuffer(env, span_);
+    guard_slot_ = -1;
     span_.reset();
     base_ = nullptr;
     length_ = 0;
@@ -894,7 +1097,22 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     out.Set("dax", Napi::Boolean::New(env, dax_));
     out.Set("length", Napi::Number::New(env, static_cast<double>(length_)));
     out.Set("closed", Napi::Boolean::New(env, closed_));
+    out.Set("published", Napi::Boolean::New(env, !(file_ && file_->pending.hidden)));
+    out.Set("faults", Napi::Number::New(env, static_cast<double>(guard::Faults(guard_slot_))));
     return out;
+  }
+
+  // publish(): gives a file created with publishLater its name (see create-file.h). Nothing
+  // to do when it has one. EEXIST when a file appeared at the path meanwhile (the mapping
+  // stays usable, still hidden).
+  Napi::Value PublishFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "publish";
+    if (!CheckOpen(env, op) || !file_->pending.hidden) return Napi::Value();
+    std::string step;
+    const int err = Publish(&file_->pending, path_, &step);
+    if (err != 0) ThrowErrno(env, op, path_, step, err);
+    return Napi::Value();
   }
 
   std::string path_;
@@ -910,6 +1128,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   bool line_granularity_ = false;
   bool flushes_ = false;
   bool closed_ = false;
+  // The fault-guard slot of span_ (-1 once unmapped), read on every flush.
+  int guard_slot_ = -1;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -923,6 +1143,22 @@ static Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   }
   AddonData* data = env.GetInstanceData<AddonData>();
   data->error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  return Napi::Value();
+}
+
+// setRuntimeLimits(maxArrayBufferLength, nodeVersion): the TypeScript face tells the addon
+// the largest ArrayBuffer this runtime makes (buffer.constants.MAX_LENGTH).
+static Napi::Value SetRuntimeLimits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t max = 0;
+  if (!ReadIndex(env, info[0], "setRuntimeLimits", "", "maxArrayBufferLength", &max)) return Napi::Value();
+  if (!info[1].IsString()) {
+    ThrowCode(env, "EINVAL", "setRuntimeLimits: nodeVersion must be a string");
+    return Napi::Value();
+  }
+  std::lock_guard<std::mutex> lock(runtime_mutex);
+  RuntimeVersion() = info[1].As<Napi::String>().Utf8Value();
+  runtime_max_length.store(max, std::memory_order_relaxed);
   return Napi::Value();
 }
 
@@ -966,6 +1202,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->mapping_constructor = Napi::Persistent(ctor);
   exports.Set("NativeMapping", ctor);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  exports.Set("setRuntimeLimits", Napi::Function::New(env, SetRuntimeLimits, "setRuntimeLimits"));
   exports.Set("cpuFlushInstruction", Napi::Function::New(env, CpuFlushInstruction, "cpuFlushInstruction"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mediumOf", Napi::Function::New(env, MediumOf, "mediumOf"));

@@ -4,6 +4,7 @@
  * it TypeScript types. Every error the addon throws on purpose goes through the factory
  * installed here, so it is a `FerriteError` with a stable `code`.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerriteError } from '@ferrite/core';
@@ -23,7 +24,8 @@ export interface NativeMapping {
   grow(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
-  info(): { dax: boolean; length: number; closed: boolean };
+  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number };
+  publish(): void;
 }
 
 export interface NativeBinding {
@@ -37,8 +39,11 @@ export interface NativeBinding {
     exclusive: boolean,
     forcePmem: boolean,
     copyOnWrite: boolean,
+    publishLater: boolean,
   ) => NativeMapping;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
+  /** The largest ArrayBuffer this runtime makes, and its version, for the addon's checks. */
+  setRuntimeLimits(maxArrayBufferLength: number, nodeVersion: string): void;
   cpuFlushInstruction(): 'clwb' | 'clflushopt' | 'clflush' | 'none';
   pageSize(): number;
   mediumOf(path: string): 'tmpfs' | 'dax' | 'file';
@@ -63,6 +68,9 @@ function load(): NativeBinding {
   }
   // Per environment (main thread or worker): the addon keeps the factory as instance data.
   binding.setErrorFactory((code, message) => new FerriteError(code as ErrorCode, message));
+  // A mapping is one ArrayBuffer: the addon refuses, before creating or mapping anything, one
+  // longer than this runtime makes (4 GiB on Node 20; 2^53 - 1 bytes from Node 22).
+  binding.setRuntimeLimits(bufferConstants.MAX_LENGTH, process.versions.node);
   return binding;
 }
 

@@ -3,7 +3,7 @@
  * make ranges durable with `sync` (or `flush` + `drain`, or the batched `flushRanges`),
  * `protect` pages, `unmap`. See README.md for guarantees and limits.
  */
-export { map, unmap, sync, flush, flushRanges, drain, protect, grow, Mapping, MAX_MAPPING_LENGTH } from './mapping.js';
+export { map, unmap, sync, flush, flushRanges, drain, protect, grow, Mapping, MAX_MAPPING_LENGTH, maxMappingLength } from './mapping.js';
 export type { MapOptions, CreateOptions, Protection } from './mapping.js';
 export { mediumOf, isTmpfs, defaultPoolDir, cpuFlushInstruction, pageSize } from './medium.js';
 export type { Medium } from './medium.js';

@@ -1,6 +1,7 @@
 /**
  * `map` and the `Mapping` it returns: a `Region` over an mmap'd file.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { FerriteError } from '@ferrite/core';
 import type { Granularity, Region } from '@ferrite/core';
 import { binding } from './binding.js';
@@ -10,7 +11,12 @@ import { flockHolders } from './locks.js';
 /** 'r': read-only (PROT_READ); 'rw': read and write (PROT_READ|PROT_WRITE). */
 export type Protection = 'r' | 'rw';
 
-/** Options of `create`: make the file when it does not exist. */
+/**
+ * Options of `create`: make the file when it does not exist. Creation is atomic: the new file
+ * is built without a name (O_TMPFILE; elsewhere under a temporary name in the same
+ * directory), sized, allocated and fsync'd, and only then linked at `path` (never replacing a
+ * file) and the directory fsync'd. A create that fails or is killed leaves no file at `path`.
+ */
 export interface CreateOptions {
   /** Size in bytes given to a new (or empty) file; an existing non-empty file keeps its size. */
   size: number;
@@ -18,6 +24,12 @@ export interface CreateOptions {
   mode?: number;
   /** Fail with EEXIST when the file exists (O_EXCL). Default false. */
   exclusive?: boolean;
+  /**
+   * Needs `exclusive`. The new file gets its name only when `mapping.publish()` is called:
+   * until then it is invisible, and closing the mapping (or the process dying) discards it.
+   * So a caller can fill the file (format a pool) before anyone can open it. Default false.
+   */
+  publishLater?: boolean;
 }
 
 /** Options of `map`. */
@@ -43,8 +55,22 @@ export interface MapOptions {
   copyOnWrite?: boolean;
 }
 
-/** The cap on a mapping's length: 2^46 bytes (64 TiB). */
-export const MAX_MAPPING_LENGTH = 2 ** 46;
+/**
+ * The cap on a mapping's length: 2^45 bytes (32 TiB). A process has 128 TiB of address space
+ * on x86-64, which Node fragments: a 2^46-byte mapping does not find room.
+ */
+export const MAX_MAPPING_LENGTH = 2 ** 45;
+
+/**
+ * The longest mapping this runtime allows: `MAX_MAPPING_LENGTH`, or less where the runtime's
+ * ArrayBuffers are smaller (Node 20: 4 GiB; Node 22 and later: 2^53 - 1 bytes), rounded down
+ * to the page size. `map` and `grow` refuse longer ones with ERANGE before touching any file.
+ */
+export function maxMappingLength(): number {
+  const page = binding.pageSize();
+  const runtime = Math.floor(bufferConstants.MAX_LENGTH / page) * page;
+  return Math.min(MAX_MAPPING_LENGTH, runtime);
+}
 
 /**
  * A file mapped into memory. Implements `Region`; obtain one with `map`.
@@ -116,6 +142,34 @@ export class Mapping implements Region {
   /** True once `close` (unmap) ran. */
   get closed(): boolean {
     return this.#native.info().closed;
+  }
+
+  /**
+   * False while a file made with `create.publishLater` has no name yet (see `publish`);
+   * true for every other mapping.
+   */
+  get published(): boolean {
+    return this.#native.info().published;
+  }
+
+  /**
+   * Gives a file made with `create.publishLater` its name: fsync of the file, a link at
+   * `path` that never replaces a file (renameat2 RENAME_NOREPLACE or link, for a named
+   * temporary), fsync of the directory. Does nothing when the file has its name already.
+   * @throws FerriteError EEXIST (a file appeared at `path` meanwhile: the mapping stays
+   *   usable and unnamed), ECLOSED, EIO / ENOSPC... from the file system.
+   */
+  publish(): void {
+    this.#native.publish();
+  }
+
+  /**
+   * Pages of this mapping where an access faulted (SIGBUS) and that the fault guard replaced
+   * with private pages (see README, "When the file system cannot serve a page"); 0 normally. Once it is not 0, every
+   * flush, persist, drain and grow throws (ENOSPC when the file system is full, else EIO).
+   */
+  get faults(): number {
+    return this.#native.info().faults;
   }
 
   /**
@@ -206,17 +260,21 @@ function optionalBoolean(path: string, name: string, value: unknown): boolean | 
  * - A 'rw' mapping takes an exclusive flock (non-blocking) on the file; 'r' and copyOnWrite
  *   mappings take a shared one. A conflicting lock, from this process or another, is
  *   EBUSY, with the holder's pid in the message when /proc/locks names it.
- * - With `create`, a missing file is created (O_CREAT|O_NOFOLLOW, never through a symlink),
- *   sized to `create.size`, its blocks allocated (so that stores never hit SIGBUS on a full
- *   file system), and the file and its directory fsync'd before `map` returns.
+ * - With `create`, a missing file is created atomically (never through a symlink): built
+ *   under a temporary name next to it, sized with every block allocated, fsync'd, then
+ *   renamed to `path` without replacing anything and the directory fsync'd (see
+ *   `CreateOptions`, and README "Creation is atomic"). A create that fails leaves nothing.
+ * - A 'rw' mapping never maps a hole: a sparse file's holes are allocated first, or `map`
+ *   fails with ENOSPC and the file is left as it was.
  * - MAP_SHARED_VALIDATE|MAP_SYNC is tried first: it succeeds on DAX file systems (isDax,
  *   cache-line granularity); elsewhere the mapping is plain MAP_SHARED.
  *
  * @throws FerriteError with code EINVAL (bad option, unaligned offset/length, zero-length
  *   file, a symlink where creation was asked), ENODEV (a directory, FIFO, socket, or a
  *   device that cannot be mapped), ENOENT, EACCES, EBUSY, EEXIST (exclusive create),
- *   ENOMEM (no address space), ENOSPC (create/grow beyond the file system), ERANGE
- *   (offset/length past the end of the file).
+ *   ENOMEM (no address space), ENOSPC (create beyond the file system; a sparse file's holes
+ *   that do not fit), ERANGE (offset/length past the end of the file; longer than
+ *   `maxMappingLength()`, e.g. above 4 GiB on Node 20).
  */
 export function map(path: string, options: MapOptions = {}): Mapping {
   if (typeof path !== 'string' || path.length === 0) {
@@ -234,6 +292,7 @@ export function map(path: string, options: MapOptions = {}): Mapping {
   let createSize = -1;
   let mode = 0o600;
   let exclusive = false;
+  let publishLater = false;
   if (options.create !== undefined) {
     const create: unknown = options.create;
     if (typeof create !== 'object' || create === null) throw invalid(path, 'create must be an object');
@@ -243,11 +302,12 @@ export function map(path: string, options: MapOptions = {}): Mapping {
     createSize = size;
     mode = optionalInteger(path, 'create.mode', c.mode) ?? 0o600;
     exclusive = optionalBoolean(path, 'create.exclusive', c.exclusive) ?? false;
+    publishLater = optionalBoolean(path, 'create.publishLater', c.publishLater) ?? false;
   }
   let native: NativeMapping;
   try {
     native = new binding.NativeMapping(path, offset, length ?? -1, protection === 'rw', createSize, mode, exclusive,
-      forcePmem, copyOnWrite);
+      forcePmem, copyOnWrite, publishLater);
   } catch (err) {
     if (err instanceof FerriteError && err.code === 'EBUSY') {
       const holders = flockHolders(path);
@@ -295,12 +355,14 @@ export function protect(mapping: Mapping, offset: number, length: number, protec
 
 /**
  * Grows a writable shared mapping to `newLength` bytes (a multiple of the page size, at
- * least the current length): the file is extended (ftruncate, blocks allocated, fsync so
- * the new size is durable), mapped again at a new address, and `mapping.bytes` becomes a
- * new array; the old one is detached. Offsets stay valid and contents are kept; the new
- * bytes read as zero.
- * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE, ENOSPC,
- *   ENOMEM, ECLOSED.
+ * least the current length): the file's new blocks are reserved first, then its size is
+ * set and fsync'd (durable before any new offset is used); it is mapped again at a new
+ * address and `mapping.bytes` becomes a new array; the old one is detached. Offsets stay
+ * valid and contents are kept; the new bytes read as zero. A grow that fails leaves the file
+ * (size and allocation) and the mapping as they were.
+ * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE (longer
+ *   than `maxMappingLength()`, or than the file system allows), ENOSPC (the file system is
+ *   full; or a page faulted earlier, see `faults`), ENOMEM, ECLOSED.
  */
 export function grow(mapping: Mapping, newLength: number): void {
   if (mapping.grow === undefined) {

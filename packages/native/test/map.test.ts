@@ -228,7 +228,7 @@ describe('map: error codes', () => {
     writeFileSync(path, '');
     truncateSync(path, 256 * 2 ** 30); // sparse: 256 GiB of holes, nothing allocated
     // 100 GB of address space: enough for node (WebAssembly reserves ~10 GB per memory),
-    // too little for the mapping.
+    // too little for the mappings (each as long as the runtime allows: 4 GiB on Node 20).
     const res = runShell(`ulimit -v 100000000 && exec ${fixtureCommand('enomem.ts', [path])}`);
     assert.equal(res.status, 0, res.stderr);
     const outcome = JSON.parse(res.stdout) as { ok: boolean; code?: string; message?: string };

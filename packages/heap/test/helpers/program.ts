@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isFerriteError } from '@ferrite/core';
+import { FerriteError, isFerriteError } from '@ferrite/core';
+import type { SimulatedRegion } from '@ferrite/core/testing';
 import type { Pool } from '../../src/index.js';
 
 export type Op =
@@ -215,4 +216,17 @@ export function fillAndEmpty(pool: Pool, m: Model): void {
   assert.ok(after.ok, `check after emptying: ${JSON.stringify(after.problems.slice(0, 3))}`);
   assertMatches(pool, m);
   assert.equal(pool.stats().used, before.used, 'emptying restores the bytes in use');
+}
+
+/**
+ * Makes `region` behave like a file on a file system with room for `cap` bytes: a grow past
+ * it throws ENOSPC, as @ferrite/native's grow does, and changes nothing. Returns the region.
+ */
+export function refuseGrowthAbove(region: SimulatedRegion, cap: number, code: 'ENOSPC' | 'ERANGE' | 'EIO' = 'ENOSPC'): SimulatedRegion {
+  const grow = region.grow.bind(region);
+  region.grow = (newLength: number): void => {
+    if (newLength > cap) throw new FerriteError(code, `grow(simulated): ${newLength} bytes do not fit the ${cap} the file system has`);
+    grow(newLength);
+  };
+  return region;
 }

@@ -34,6 +34,7 @@ import type { ValueCodec } from '../internal/context.js';
 import { rejection } from '../internal/rejection.js';
 import { isWriteDuringEncoding } from '../internal/encoding-guard.js';
 import { ProtoKeyed, hasProtoKey, mayHoldProtoKey, structuresHoldProtoKey } from './proto-keys.js';
+import { pastExtractLimit } from './extract-limit.js';
 import { MISS, RecordReader, type Structures } from './record-reader.js';
 import { RecordWriter, UNFIT } from './record-writer.js';
 
@@ -245,10 +246,12 @@ export class PoolValueCodec implements ValueCodec {
     const fast = this.records.read(bytes, start, end, this.structures());
     if (fast !== MISS) return fast;
     const o = this.unpackOptions;
-    o.start = start;
-    o.end = end;
+    // Past 4 GiB msgpackr reads a copy (extract-limit.ts).
+    const source = pastExtractLimit(bytes, end) ? bytes.slice(start, end) : bytes;
+    o.start = source === bytes ? start : 0;
+    o.end = source === bytes ? end : end - start;
     try {
-      return this.packr.unpack(bytes, o);
+      return this.packr.unpack(source, o);
     } catch (err) {
       // The bytes came from the pool: msgpackr failing on them means they are damaged.
       if (err instanceof FerriteError) throw err;
@@ -311,7 +314,10 @@ export class PoolValueCodec implements ValueCodec {
     if (crc32c(bytes, off + BLOB_HEADER, length) !== view.getUint32(off + 4, true)) {
       throw new CorruptionError('ECORRUPT', `value structures block at ${off} fails its checksum`);
     }
-    const list = plain.unpack(bytes.subarray(off + BLOB_HEADER, off + BLOB_HEADER + length)) as unknown;
+    const end = off + BLOB_HEADER + length;
+    // Past 4 GiB msgpackr reads a copy (extract-limit.ts).
+    const blob = pastExtractLimit(bytes, end) ? bytes.slice(off + BLOB_HEADER, end) : bytes.subarray(off + BLOB_HEADER, end);
+    const list = plain.unpack(blob) as unknown;
     if (!Array.isArray(list) || list.length > MAX_SHARED_STRUCTURES || !list.every((s) => Array.isArray(s))) {
       throw new CorruptionError('ECORRUPT', `value structures block at ${off} does not hold a structure list`);
     }

@@ -1,0 +1,165 @@
+// See fault-guard.h. The handler uses only mmap, sigaction and raise (system calls; mmap is
+// not on POSIX's async-signal-safe list, but on Linux it is a plain system call with no lock
+// in user space) and lock-free reads of the slot table.
+
+#include "fault-guard.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+
+namespace ferrite {
+namespace guard {
+
+namespace {
+
+struct Slot {
+  std::atomic<bool> taken{false};
+  // Odd while the fields below are being written (the handler then skips the slot).
+  std::atomic<uint64_t> seq{0};
+  std::atomic<uintptr_t> start{0};
+  std::atomic<uintptr_t> end{0};
+  std::atomic<int> fd{-1};
+  std::atomic<int> prot{0};
+  std::atomic<uint64_t> file_offset{0};
+  // The page last replaced by a private copy of the file's page: a second fault there means
+  // the file has no page to copy, and the page becomes a private zero page.
+  std::atomic<uintptr_t> copied_page{0};
+  std::atomic<uint64_t> faults{0};
+  std::atomic<uint64_t> first_fault{0};
+};
+
+Slot slots[kMaxGuarded];
+// Slots at or past this index have never been taken: the handler scans [0, used).
+std::atomic<int> used{0};
+std::once_flag install_once;
+struct sigaction previous;
+const uintptr_t kPage = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+
+// Not a fault we can serve: restore the previous disposition. A fault then happens again
+// when the instruction is retried and takes that disposition (by default the process dies
+// with SIGBUS, exactly as without the guard); a signal sent by kill() is raised again.
+void HandOver(int sig, siginfo_t* info, void* context) {
+  if ((previous.sa_flags & SA_SIGINFO) != 0 && previous.sa_sigaction != nullptr) {
+    previous.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler != nullptr) {
+    previous.sa_handler(sig);
+    return;
+  }
+  sigaction(sig, &previous, nullptr);
+  if (info->si_code <= 0) raise(sig);
+}
+
+// Replaces the page at `page` of slot `s`; false when mmap itself failed.
+bool Divert(Slot& s, uintptr_t page, uintptr_t start, int fd, int prot, uint64_t file_offset) {
+  void* p = MAP_FAILED;
+  if (fd >= 0 && s.copied_page.load(std::memory_order_relaxed) != page) {
+    s.copied_page.store(page, std::memory_order_relaxed);
+    p = mmap(reinterpret_cast<void*>(page), kPage, prot, MAP_PRIVATE | MAP_FIXED, fd,
+             static_cast<off_t>(file_offset + (page - start)));
+  }
+  if (p == MAP_FAILED) {
+    p = mmap(reinterpret_cast<void*>(page), kPage, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  }
+  return p != MAP_FAILED;
+}
+
+void OnSigbus(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  // BUS_ADRERR: the kernel could not provide the page (no space, no page past the end, an
+  // I/O error). Machine-check errors (BUS_MCEERR_*) and user signals are not ours.
+  if (info->si_code == BUS_ADRERR) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    const int n = used.load(std::memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+      Slot& s = slots[i];
+      const uint64_t seq = s.seq.load(std::memory_order_acquire);
+      if ((seq & 1) != 0) continue;
+      const uintptr_t start = s.start.load(std::memory_order_relaxed);
+      const uintptr_t end = s.end.load(std::memory_order_relaxed);
+      const int fd = s.fd.load(std::memory_order_relaxed);
+      const int prot = s.prot.load(std::memory_order_relaxed);
+      const uint64_t file_offset = s.file_offset.load(std::memory_order_relaxed);
+      if (s.seq.load(std::memory_order_acquire) != seq) continue;
+      if (start == 0 || addr < start || addr >= end) continue;
+      const uintptr_t page = addr & ~(kPage - 1);
+      // The second fault of one page (its private copy could not be read) is not counted.
+      const bool again = s.copied_page.load(std::memory_order_relaxed) == page;
+      if (Divert(s, page, start, fd, prot, file_offset)) {
+        if (!again && s.faults.fetch_add(1, std::memory_order_relaxed) == 0) {
+          s.first_fault.store(page - start, std::memory_order_relaxed);
+        }
+        errno = saved_errno;
+        return;
+      }
+      break;
+    }
+  }
+  HandOver(sig, info, context);
+  errno = saved_errno;
+}
+
+void Install() {
+  struct sigaction action = {};
+  action.sa_sigaction = OnSigbus;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigaction(SIGBUS, &action, &previous);
+}
+
+}  // namespace
+
+int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot) {
+  std::call_once(install_once, Install);
+  for (int i = 0; i < kMaxGuarded; i++) {
+    Slot& s = slots[i];
+    bool expected = false;
+    if (!s.taken.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) continue;
+    s.seq.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+    const uintptr_t a = reinterpret_cast<uintptr_t>(start);
+    s.start.store(a, std::memory_order_relaxed);
+    s.end.store(a + static_cast<uintptr_t>(length), std::memory_order_relaxed);
+    s.fd.store(fd, std::memory_order_relaxed);
+    s.prot.store(prot, std::memory_order_relaxed);
+    s.file_offset.store(file_offset, std::memory_order_relaxed);
+    s.copied_page.store(0, std::memory_order_relaxed);
+    s.faults.store(0, std::memory_order_relaxed);
+    s.first_fault.store(0, std::memory_order_relaxed);
+    s.seq.fetch_add(1, std::memory_order_acq_rel);  // even: readable
+    int seen = used.load(std::memory_order_relaxed);
+    while (seen < i + 1 && !used.compare_exchange_weak(seen, i + 1, std::memory_order_acq_rel)) {
+    }
+    return i;
+  }
+  return -1;
+}
+
+void Unregister(int slot) {
+  if (slot < 0 || slot >= kMaxGuarded) return;
+  Slot& s = slots[slot];
+  s.seq.fetch_add(1, std::memory_order_acq_rel);
+  s.start.store(0, std::memory_order_relaxed);
+  s.end.store(0, std::memory_order_relaxed);
+  s.fd.store(-1, std::memory_order_relaxed);
+  s.seq.fetch_add(1, std::memory_order_acq_rel);
+  s.taken.store(false, std::memory_order_release);
+}
+
+uint64_t Faults(int slot) {
+  if (slot < 0 || slot >= kMaxGuarded) return 0;
+  return slots[slot].faults.load(std::memory_order_relaxed);
+}
+
+uint64_t FirstFaultOffset(int slot) {
+  if (slot < 0 || slot >= kMaxGuarded) return 0;
+  return slots[slot].first_fault.load(std::memory_order_relaxed);
+}
+
+}  // namespace guard
+}  // namespace ferrite
