@@ -7,7 +7,19 @@
  * drain has followed; any dirty line may also reach the media earlier, at any moment, and
  * only aligned 8-byte words are failure-atomic (see DESIGN.md, "The persistency model").
  */
-export type Granularity = 'cache-line' | 'page';
+export type Granularity =
+  /** Persistent memory (DAX or forced): a flush writes back 64-byte lines, a drain fences. */
+  | 'cache-line'
+  /** A mapped file synced by msync: a flush writes the covering pages to the file, durably. */
+  | 'page'
+  /**
+   * A disk written by write() and fdatasync (only `SimulatedRegion` and `SimulatedDisk` of
+   * `@ferrite/core/testing` report it; no mapping does): a flush is a write into the page
+   * cache and makes nothing durable, a drain does nothing, and only `persist` /
+   * `persistRanges` (fdatasync of the covering pages) are barriers. Code that relies on
+   * flush + drain for durability is wrong on it, by design.
+   */
+  | 'file';
 
 /** Size of a CPU cache line: the unit a cache-line flush writes back. */
 export const CACHE_LINE = 64;
@@ -23,7 +35,10 @@ export interface Region {
   readonly bytes: Uint8Array;
   /** Length in bytes, equal to `bytes.length` while the region is usable. */
   readonly length: number;
-  /** 'cache-line' when flushes are per 64-byte line (DAX or forced), else 'page' (msync). */
+  /**
+   * 'cache-line' when flushes are per 64-byte line (DAX or forced), 'page' for msync; 'file'
+   * only for the simulated disk (see `Granularity`).
+   */
   readonly granularity: Granularity;
   /** True when stores reach persistence by cache flushes (DAX mapping or forcePmem). */
   readonly isPmem: boolean;

@@ -36,7 +36,9 @@ export interface CrashPoint {
   mode?: CrashMode;
   /**
    * A single-tear image instead (`forEverySingleTear`): every flushed, undrained word
-   * reached the media except the 8-byte word at this offset. `seed` and `mode` are unused.
+   * reached the media except the 8-byte word at this offset (on a 'file' region: every
+   * dirty sector reached the disk except the sector at this offset). `seed` and `mode` are
+   * unused.
    */
   tornWord?: number;
 }
@@ -266,7 +268,8 @@ export function forEveryCrashPoint<S, R>(scenario: CrashScenario<S, R> & EveryCr
  * Checks `scenario` on single-tear images: at every crash point (as `forEveryCrashPoint`,
  * on every flush and drain), for every flushed, undrained 8-byte word whose flushed contents
  * differ from the media, the image where every flushed word reached the media except that
- * one. A commit record made durable together with data it vouches for is then durable while
+ * one (on a 'file' region: for every sector that differs from the disk, the image where
+ * every other such sector reached the disk). A commit record made durable together with data it vouches for is then durable while
  * one word of that data is not: recovery must notice (a seal that misses a changed byte does
  * not). Random word-mixed images rarely make exactly these. Recovery is not crashed here
  * (`forEveryCrashPoint` does that); a failure's plan (with `tornWord`) replays with
@@ -355,16 +358,39 @@ function imageOf<S>(crashed: CrashedRun<S>, seed: number, mode: CrashMode | unde
   return { point, image, crash: crashed.crash, state: crashed.state, region: crashed.region };
 }
 
-/** The single-tear image of a crashed run: every flushed word durable but the one at `w`. */
+/**
+ * The single-tear image of a crashed run: every flushed word durable but the one at `w`
+ * (on a 'file' region: every dirty sector on the disk but the one at `w`).
+ */
 function tornImageOf<S>(crashed: CrashedRun<S>, w: number): RunResult<S> {
   const point: CrashPoint = { crashAt: crashed.crashAt, on: crashed.on, seed: 0, tornWord: w };
-  const image = crashed.region.crashImage((o, hasPending) => (hasPending && o !== w ? 'pending' : 'media'));
+  const image =
+    crashed.region.granularity === 'file'
+      ? crashed.region.crashImage((o) => (o !== w ? 'live' : 'media'))
+      : crashed.region.crashImage((o, hasPending) => (hasPending && o !== w ? 'pending' : 'media'));
   return { point, image, crash: crashed.crash, state: crashed.state, region: crashed.region };
 }
 
-/** Offsets of the flushed, undrained words whose flushed contents differ from the media. */
+/**
+ * Offsets of the flushed, undrained words whose flushed contents differ from the media; on
+ * a 'file' region, of the sectors whose live bytes differ from the media (any dirty page may
+ * reach the disk, written through `flush` or not).
+ */
 function tearableWords(region: SimulatedRegion): number[] {
   const media = region.media();
+  if (region.granularity === 'file') {
+    const live = region.crashImage({ seed: 0, mode: 'live' });
+    const sectors: number[] = [];
+    region.crashImage((o) => {
+      sectors.push(o);
+      return 'media';
+    });
+    const size = region.sectorSize;
+    return sectors.filter((o) => {
+      for (let i = o; i < Math.min(o + size, media.length); i++) if (live[i] !== media[i]) return true;
+      return false;
+    });
+  }
   const words: number[] = [];
   const all = region.crashImage((w, hasPending) => {
     if (hasPending) words.push(w);
@@ -387,7 +413,7 @@ function planOf<S>(run: RunResult<S>, chain: readonly RecoveryCrash[]): CrashPla
 
 /** Events an undisturbed recovery of `image` makes. */
 function recoveryEvents<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): number {
-  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  const region = SimulatedRegion.fromImage(image, run.region.options);
   try {
     scenario.recover(region, chain.length);
   } catch (err) {
@@ -402,7 +428,7 @@ function recoveryEvents<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, 
 /** Recovers `image` with the last crash of `chain` armed; returns the image that crash leaves. */
 function crashRecovery<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): Uint8Array {
   const rc = chain[chain.length - 1]!;
-  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  const region = SimulatedRegion.fromImage(image, run.region.options);
   region.crashAfter(rc.crashAt, { on: 'any' });
   try {
     scenario.recover(region, chain.length - 1);
@@ -420,7 +446,7 @@ function crashRecovery<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, i
 /** Recovers `image` undisturbed and checks the result; returns the events recovery made. */
 function checkFinal<S, R>(scenario: CrashScenario<S, R>, run: RunResult<S>, image: Uint8Array, chain: readonly RecoveryCrash[]): number {
   const plan = planOf(run, chain);
-  const region = SimulatedRegion.fromImage(image, { granularity: run.region.granularity });
+  const region = SimulatedRegion.fromImage(image, run.region.options);
   let result: R;
   try {
     result = scenario.recover(region, chain.length);

@@ -1,10 +1,19 @@
 /**
- * ferrite's crash-testing kit: simulated NVM (`SimulatedRegion`) and fast-check helpers
- * that crash code under test at every flush and drain and check what recovery makes of it.
+ * ferrite's crash-testing kit: simulated NVM and disks (`SimulatedRegion`, `SimulatedDisk`,
+ * `SimulatedIoQueue`) and fast-check helpers that crash code under test at every flush,
+ * drain, write and sync and check what recovery makes of it.
  */
 export { SimulatedCrash, isSimulatedCrash } from './simulated-crash.js';
 export type { CrashEvent, CrashOn } from './simulated-crash.js';
-export { SimulatedRegion, CRASH_MODES, crashModeOfSeed, PAGE, MAX_SIMULATED_LENGTH } from './simulated-region.js';
+export {
+  SimulatedRegion,
+  CRASH_MODES,
+  crashModeOfSeed,
+  PAGE,
+  SECTOR,
+  MAX_PAGE_SIZE,
+  MAX_SIMULATED_LENGTH,
+} from './simulated-region.js';
 export type {
   ByteRun,
   CrashChoice,
