@@ -23,6 +23,10 @@ export type {
   WordChooser,
   WordSource,
 } from './simulated-region.js';
+export { SimulatedDisk, SimulatedFile, MAX_DISK_FILES, MAX_FILE_NAME_BYTES } from './simulated-disk.js';
+export type { SimulatedDiskOptions } from './simulated-disk.js';
+export { SimulatedIoQueue } from './simulated-io-queue.js';
+export type { SimulatedIoQueueOptions } from './simulated-io-queue.js';
 export { Prng } from './prng.js';
 export {
   CrashCheckFailure,
