@@ -13,6 +13,8 @@
  * `@ferrite/core/testing` (page cache and media, crash images with torn sectors).
  */
 
+import type { Region } from './region.js';
+
 /** A file: positional reads and writes, a sync, and growth that allocates. */
 export interface FileIO {
   /** The file's length in bytes. */
@@ -65,4 +67,41 @@ export interface IoQueue {
   waitIdle(): void;
   /** Programs submitted and not yet finished. */
   readonly pending: number;
+}
+
+/**
+ * What a pool on an ordinary file is opened over (instead of a `Region`): the pool file, its
+ * redo log file, a queue that runs their writes and syncs in order, and the views of the pool
+ * file the writer needs. `@ferrite/native` makes one from a path (`openFileTarget`);
+ * `@ferrite/core/testing` makes one on a simulated disk.
+ */
+export interface FileTarget {
+  readonly kind: 'file-target';
+  /** The pool file: its syncs, and the writes of commits where there is no `shared` view. */
+  readonly pool: FileIO;
+  /** The redo log (length 0 when there is none yet). */
+  readonly wal: FileIO;
+  readonly queue: IoQueue;
+  /** True for a read-only open: nothing is ever written to either file. */
+  readonly readOnly: boolean;
+  /**
+   * Optional: a view of the pool file whose stores reach its page cache (MAP_SHARED), the same
+   * length as the file. Commits and recovery copy into it instead of a write per range; its
+   * `flush` is not used (`pool.sync()` makes its pages durable).
+   */
+  readonly shared?: Region;
+  /**
+   * A private, copy-on-write view of the pool file as it is now: the writer's stores stay in
+   * memory; pages it has not stored into show the file's current contents. Growable.
+   */
+  openPrivate(): Region;
+  /** Grows the pool file (allocated, durable length) and the shared view, if any. */
+  growPool(newLength: number): void;
+  /** Closes both files and the views; `removeWal` deletes the (empty, checkpointed) redo log. */
+  close(removeWal: boolean): void;
+}
+
+/** True when `x` is a `FileTarget` (not a `Region` or a path). */
+export function isFileTarget(x: unknown): x is FileTarget {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'file-target';
 }

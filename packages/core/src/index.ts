@@ -5,4 +5,5 @@ export { FerriteError, PoolFullError, CorruptionError, TooBigError, isFerriteErr
 export { crc32c } from './checksum.js';
 export { fmix32 } from './mix.js';
 export { checkRange } from './bounds.js';
-export type { FileIO, IoOp, IoQueue } from './file-io.js';
+export type { FileIO, FileTarget, IoOp, IoQueue } from './file-io.js';
+export { isFileTarget } from './file-io.js';

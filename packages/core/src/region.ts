@@ -82,6 +82,21 @@ export interface Region {
    * Releases the region (unmaps a mapping). Idempotent. Afterwards `bytes` is detached.
    */
   close(): void;
+
+  /**
+   * Optional, for regions that STAGE writes (the private view of a pool on an ordinary file):
+   * flush and drain there only record what changed, and nothing is durable until `commit`.
+   * `commit` makes every range flushed so far durable as ONE atomic step, after every earlier
+   * commit; the heap calls it at the end of each transaction, a consistent state. Regions
+   * whose flush + drain make data durable (persistent memory, a simulated one) do not define it.
+   */
+  commit?(): void;
+  /**
+   * Optional, with `commit`: records the end of a transaction whose durability is deferred
+   * (group commit): the promise resolves once a later commit — of this group, at the end of the
+   * event-loop turn, or a `commit` — made it durable, and rejects if that commit failed.
+   */
+  commitLater?(): Promise<void>;
 }
 
 /** Rounds `offset` down to the start of its cache line. */
