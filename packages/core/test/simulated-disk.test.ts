@@ -175,6 +175,65 @@ test('grow: zeros, durable on return; a crash at its sync leaves the old or the 
   assert.equal(d2.media('f').length, 100);
 });
 
+test('grow makes only the length durable, never data written before it', () => {
+  const disk = new SimulatedDisk({ f: 8192 });
+  const f = disk.file('f');
+  f.grow(100);
+  f.write(0, new Uint8Array(100).fill(4)); // dirty, in the page the growth extends
+  f.grow(6000);
+  assert.equal(disk.media('f').length, 6000);
+  assert.ok(disk.media('f').every((x) => x === 0), 'the write is still only in the page cache');
+  const kept = new Set<number>();
+  for (let seed = 0; seed < 16; seed++) kept.add(contents(reopen(disk, seed).file('f'))[0]!);
+  assert.deepEqual([...kept].sort(), [0, 4], 'a crash may lose it');
+});
+
+test('remove: the file is empty, durably; grown again it reads zeros, in every image', () => {
+  const disk = new SimulatedDisk({ wal: 8192, other: 4096 });
+  const wal = disk.file('wal');
+  const other = disk.file('other');
+  other.grow(10);
+  other.write(0, new Uint8Array(10).fill(3)); // dirty: the removal of wal must not sync it
+  wal.grow(5000);
+  wal.write(0, new Uint8Array(5000).fill(7));
+  wal.sync();
+  disk.region.resetEvents();
+  disk.remove('wal');
+  assert.deepEqual(disk.region.events, { flushes: 0, drains: 1 });
+  assert.equal(wal.length, 0, 'open handles see the empty file');
+  assert.equal(disk.media('wal').length, 0);
+  assert.ok(disk.media('other').every((x) => x === 0), "other's dirty bytes were not synced");
+  wal.grow(5000);
+  for (let seed = 0; seed < 16; seed++) {
+    const w = reopen(disk, seed).file('wal');
+    assert.equal(w.length, 5000);
+    assert.ok(contents(w).every((x) => x === 0), `seed ${seed}: the removed contents show through`);
+  }
+  assert.throws(() => disk.remove('nope'), isCode('ENOENT'));
+});
+
+test('read-only handles refuse write and grow with EACCES, and read and sync', () => {
+  const disk = new SimulatedDisk({ f: 4096 });
+  disk.file('f').grow(8);
+  const ro = disk.file('f', { readOnly: true });
+  assert.equal(ro.readOnly, true);
+  assert.throws(() => ro.write(0, new Uint8Array(1)), isCode('EACCES'));
+  assert.throws(() => ro.grow(16), isCode('EACCES'));
+  ro.read(0, new Uint8Array(8));
+  ro.sync();
+});
+
+test('after a crash every write, sync and growth throws it, even one that would do nothing', () => {
+  const disk = new SimulatedDisk({ f: 4096 });
+  const f = disk.file('f');
+  f.grow(8);
+  disk.region.crashAfter(1);
+  assert.throws(() => f.grow(16), SimulatedCrash);
+  assert.throws(() => f.grow(f.length), SimulatedCrash);
+  assert.throws(() => f.write(0, new Uint8Array(1)), SimulatedCrash);
+  assert.throws(() => f.sync(), SimulatedCrash);
+});
+
 test('closed handles and disks are ECLOSED; handles are independent; unknown files ENOENT', () => {
   const disk = new SimulatedDisk({ a: 4096 });
   const a1 = disk.file('a');

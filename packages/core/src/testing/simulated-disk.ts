@@ -24,7 +24,7 @@
  */
 import { checkRange } from '../bounds.js';
 import { crc32c } from '../checksum.js';
-import { FerriteError } from '../errors.js';
+import { FerriteError, invariant } from '../errors.js';
 import type { FileIO } from '../file-io.js';
 import { isSimulatedCrash } from './simulated-crash.js';
 import { MAX_SIMULATED_LENGTH, SimulatedRegion, type ByteRun } from './simulated-region.js';
@@ -217,11 +217,25 @@ export class SimulatedDisk {
 
   /**
    * A new handle on the file `name` (handles are independent: closing one leaves the others
-   * open, as with file descriptors).
+   * open, as with file descriptors). With `readOnly`, its `write` and `grow` throw EACCES.
    * @throws ENOENT when the disk has no such file; ECLOSED after `close()`.
    */
-  file(name: string): SimulatedFile {
-    return new SimulatedFile(this, name);
+  file(name: string, options: { readOnly?: boolean } = {}): SimulatedFile {
+    return new SimulatedFile(this, name, options);
+  }
+
+  /**
+   * Deletes the contents of the file `name`, as an unlink followed by the creation of an
+   * empty file under the same name: its length becomes 0, durably (one sync of the metadata,
+   * one 'drain' event; a crash there leaves the old or the new length). Its handles stay
+   * open and see the empty file; growing it again gives durable zeros.
+   * @throws ENOENT, ECLOSED; EIO from the sync (`failFlushes`), the file unchanged.
+   */
+  remove(name: string): void {
+    const state = this.state;
+    if (state.closed) throw new FerriteError('ECLOSED', 'remove: the simulated disk is closed');
+    const i = indexOf(state, name);
+    setLength(state, i, 0);
   }
 
   /** Where the file `name` lies in `region`: its extent's offset, and its maximum length. */
@@ -267,17 +281,20 @@ export class SimulatedFile implements FileIO {
   readonly name: string;
   /** The largest length `grow` accepts: the file's extent on the disk. */
   readonly maxLength: number;
+  /** True for a read-only handle: `write` and `grow` throw EACCES. */
+  readonly readOnly: boolean;
   private readonly disk: DiskState;
   private readonly index: number;
   private readonly start: number;
   private closed = false;
 
   /**
-   * A handle on the file `name` of `disk` (as `disk.file(name)`).
+   * A handle on the file `name` of `disk` (as `disk.file(name, options)`).
    * @throws ENOENT when the disk has no such file; ECLOSED when the disk is closed.
    */
-  constructor(disk: SimulatedDisk, name: string) {
+  constructor(disk: SimulatedDisk, name: string, options: { readOnly?: boolean } = {}) {
     const state = stateOf(disk);
+    this.readOnly = options.readOnly ?? false;
     if (state.closed) throw new FerriteError('ECLOSED', 'file: the simulated disk is closed');
     this.disk = state;
     this.index = indexOf(state, name);
@@ -303,11 +320,12 @@ export class SimulatedFile implements FileIO {
    * event (a crash point: a crash there loses the whole write), then the bytes are in the
    * page cache. Not durable before a `sync`; until then each of their pages may reach the
    * disk at any moment, each sector old or new.
-   * @throws ECLOSED when closed; EINVAL for bad arguments; ERANGE for a range past the
-   *   file's length (grow first) or past `src`.
+   * @throws ECLOSED when closed; EACCES on a read-only handle; EINVAL for bad arguments;
+   *   ERANGE for a range past the file's length (grow first) or past `src`.
    */
   write(offset: number, src: Uint8Array, srcOffset = 0, length?: number): void {
     this.checkOpen('write');
+    this.checkWritable('write');
     const n = checkBuffer('write', src, srcOffset, length);
     this.checkInside('write', offset, n);
     const at = this.start + offset;
@@ -334,20 +352,21 @@ export class SimulatedFile implements FileIO {
    */
   sync(): void {
     this.checkOpen('sync');
-    this.disk.region.persist(this.start, this.length);
+    this.disk.region.persist(this.start, this.length); // throws the crash, if one struck
   }
 
   /**
    * Makes the file `newLength` bytes long, the new bytes zero, the new length durable when it
-   * returns: the new bytes and the length word are synced together (one 'drain' event; a
-   * crash there leaves the old or the new length, both reading the new bytes as zeros).
-   * Growing to the current length does nothing (no event).
-   * @throws ECLOSED when closed; EINVAL for a length that is not an integer or below the
-   *   current one; ENOSPC past the file's extent (`maxLength`), the file unchanged; EIO from
+   * returns: one sync of the length word (one 'drain' event; a crash there leaves the old or
+   * the new length, the new bytes zeros either way). It makes no written data durable: only
+   * `sync` does. Growing to the current length does nothing (no event).
+   * @throws ECLOSED when closed; EACCES on a read-only handle; EINVAL for a length that is
+   *   not an integer or below the current one; ENOSPC past the file's extent (`maxLength`), the file unchanged; EIO from
    *   the sync (`failFlushes`), the file unchanged.
    */
   grow(newLength: number): void {
     this.checkOpen('grow');
+    this.checkWritable('grow');
     if (!Number.isSafeInteger(newLength) || newLength < 0) {
       throw new FerriteError('EINVAL', `grow: the length must be a non-negative integer, got ${String(newLength)}`);
     }
@@ -357,24 +376,7 @@ export class SimulatedFile implements FileIO {
       throw new FerriteError('ENOSPC', `grow: '${this.name}' may grow to ${this.maxLength} bytes (its extent), not ${newLength}`);
     }
     if (newLength === old) return;
-    const region = this.disk.region;
-    const lengthAt = this.disk.entries[this.index]!.lengthAt;
-    const bytes = region.bytes;
-    // Past the length the file holds zeros (nothing can write there); the page cache says so
-    // explicitly, so the grown range is zero whatever a test stored into the region.
-    bytes.fill(0, this.start + old, this.start + newLength);
-    viewOf(bytes).setBigUint64(lengthAt, BigInt(newLength), true);
-    this.disk.lengths[this.index] = newLength;
-    try {
-      region.persistRanges([this.start + old, newLength - old, lengthAt, 8]);
-    } catch (err) {
-      // A failed sync leaves the file as it was; after a crash nothing runs any more.
-      if (!isSimulatedCrash(err)) {
-        this.disk.lengths[this.index] = old;
-        viewOf(region.bytes).setBigUint64(lengthAt, BigInt(old), true);
-      }
-      throw err;
-    }
+    setLength(this.disk, this.index, newLength);
   }
 
   /** Closes this handle: further calls throw ECLOSED. Makes nothing durable. Idempotent. */
@@ -384,6 +386,14 @@ export class SimulatedFile implements FileIO {
 
   private checkOpen(what: string): void {
     if (this.closed || this.disk.closed) throw new FerriteError('ECLOSED', `${what}: '${this.name}' is closed`);
+  }
+
+  private checkWritable(what: string): void {
+    if (this.readOnly) throw new FerriteError('EACCES', `${what}: '${this.name}' is open read-only`);
+    // A dead machine makes no progress: even a call that would make no event (a growth to
+    // the current length) throws the crash that struck.
+    const crash = this.disk.region.crashed;
+    if (crash !== undefined) throw crash;
   }
 
   private checkInside(what: string, offset: number, length: number): void {
@@ -397,6 +407,44 @@ export class SimulatedFile implements FileIO {
         `${what}: [${offset}, ${offset + length}) is past the end of '${this.name}' (${this.length} bytes; ${past})`,
       );
     }
+  }
+}
+
+/**
+ * Sets the length of file `i` and makes it durable with one sync (one 'drain' event).
+ *
+ * Growing syncs the length word only: past its length a file holds zeros in the page cache
+ * and on the disk alike (nothing writes there, and `remove` zeroes what it discards
+ * durably), so the new bytes are durable zeros already. Syncing the pages that hold them
+ * would also make durable whatever else is dirty in the file's last page, which a real
+ * growth does not promise. The page cache past the old length is zeroed anyway, so bytes a
+ * test stored straight into the region there do not show through the file.
+ *
+ * Removing (newLength 0) zeroes the file's bytes and syncs them with the length word: the
+ * blocks of a deleted file are not the next file's contents.
+ *
+ * A failed sync restores the old length; after a crash nothing runs any more.
+ */
+function setLength(state: DiskState, i: number, newLength: number): void {
+  const { region, entries, lengths } = state;
+  const entry = entries[i]!;
+  const old = lengths[i]!;
+  const bytes = region.bytes;
+  const view = viewOf(bytes);
+  const removing = newLength < old;
+  invariant(!removing || newLength === 0, 'files only grow or are removed');
+  if (removing) bytes.fill(0, entry.offset, entry.offset + old);
+  else bytes.fill(0, entry.offset + old, entry.offset + newLength);
+  view.setBigUint64(entry.lengthAt, BigInt(newLength), true);
+  lengths[i] = newLength;
+  try {
+    region.persistRanges(removing ? [entry.offset, old, entry.lengthAt, 8] : [entry.lengthAt, 8]);
+  } catch (err) {
+    if (!isSimulatedCrash(err)) {
+      lengths[i] = old;
+      viewOf(region.bytes).setBigUint64(entry.lengthAt, BigInt(old), true);
+    }
+    throw err;
   }
 }
 
