@@ -26,6 +26,8 @@ export type {
 export { SimulatedDisk, SimulatedFile, MAX_DISK_FILES, MAX_FILE_NAME_BYTES } from './simulated-disk.js';
 export type { SimulatedDiskOptions } from './simulated-disk.js';
 export { SimulatedIoQueue } from './simulated-io-queue.js';
+export { SimulatedFileTarget, SharedFileView } from './simulated-file-target.js';
+export type { SimulatedFileTargetOptions } from './simulated-file-target.js';
 export type { SimulatedIoQueueOptions } from './simulated-io-queue.js';
 export { Prng } from './prng.js';
 export {
