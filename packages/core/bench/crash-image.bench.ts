@@ -1,6 +1,7 @@
 /**
- * Cost of crash images on a 1 MiB simulated region: the crash harness makes one per
- * checked state, tens of thousands per CI run. Medium: DRAM only (the simulator).
+ * Cost of crash images on a 1 MiB simulated region (NVM lines, and the file model's pages
+ * and sectors): the crash harness makes one per checked state, tens of thousands per CI
+ * run. Medium: DRAM only (the simulator).
  * Prints `name: median X µs (n samples)`.
  */
 import { SimulatedRegion } from '@ferrite/core/testing';
@@ -47,6 +48,24 @@ for (const dirty of [4, 1000]) {
   measure(`crash image 1 MiB, ${dirty} dirty lines, mode media (copy only)`, (i) => r.crashImage({ seed: i, mode: 'media' }));
   measure(`unpersisted 1 MiB, ${dirty} dirty lines (scan only)`, () => r.unpersisted());
   measure(`crash region 1 MiB, ${dirty} dirty lines, mode words`, (i) => r.crashRegion({ seed: i, mode: 'words' }));
+}
+
+// The file model ('file' granularity, a disk): dirty 4 KiB pages, images per page or torn
+// per 512-byte sector; counting the images scans every dirty sector.
+function diskWith(dirty: number): SimulatedRegion {
+  const r = new SimulatedRegion(MIB, { granularity: 'file' });
+  const pages = MIB / 4096;
+  const step = Math.floor(pages / dirty);
+  for (let i = 0; i < dirty; i++) r.bytes.fill(i & 0xff | 1, i * step * 4096, i * step * 4096 + 1000);
+  return r;
+}
+
+for (const dirty of [4, 200]) {
+  const r = diskWith(dirty);
+  measure(`file model: crash image 1 MiB, ${dirty} dirty pages, mode sectors`, (i) => r.crashImage({ seed: i, mode: 'sectors' }));
+  measure(`file model: crash image 1 MiB, ${dirty} dirty pages, mode pages`, (i) => r.crashImage({ seed: i, mode: 'pages' }));
+  measure(`file model: crashImageCount 1 MiB, ${dirty} dirty pages`, () => r.crashImageCount(64));
+  measure(`file model: fdatasync of 1 MiB (persist of the whole region)`, () => r.persist(0, MIB));
 }
 
 // The harness end to end: one checked state of a small protocol (setup, run to the crash,

@@ -1,4 +1,7 @@
-/** The kinds of persistency events a `SimulatedRegion` counts and can crash at. */
+/**
+ * The kinds of persistency events a `SimulatedRegion` counts and can crash at. On a 'file'
+ * region (a simulated disk) a 'flush' is a write() and a 'drain' a sync.
+ */
 export type CrashEvent = 'flush' | 'drain';
 
 /** Which events a crash countdown counts: one kind, or both. */

@@ -140,6 +140,11 @@ const SHORT_COPY = 4 * CACHE_LINE;
  * The model excludes: tearing inside an aligned 8-byte word, media errors other than
  * `failFlushes` (no bit rot, no loss of drained lines), and writers other than the code
  * under test. Only the order of flushes and drains matters, not the order of stores.
+ *
+ * With granularity 'file' the region is a disk instead (see `SimulatedRegionOptions`):
+ * B is the page cache and M the disk, there is no P, a flush is a write() of no effect, a
+ * persist an fdatasync of its pages, and each dirty page (B differs from M) may reach the
+ * disk at a crash with each of its sectors old or new.
  */
 export class SimulatedRegion implements Region {
   readonly granularity: Granularity;
