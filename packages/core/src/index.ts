@@ -5,3 +5,4 @@ export { FerriteError, PoolFullError, CorruptionError, TooBigError, isFerriteErr
 export { crc32c } from './checksum.js';
 export { fmix32 } from './mix.js';
 export { checkRange } from './bounds.js';
+export { describeArgument, invalidArgument, readOptions, booleanOption, integerOption, stringOption } from './arguments.js';
