@@ -404,12 +404,20 @@ export class Store {
     if (this.encoding()) throw writeDuringEncoding('store.transaction()');
     if (this.readOnly) return fn();
     if (this.tx !== undefined) {
+      let r: T;
       try {
-        return fn();
+        r = fn();
       } catch (err) {
         if (this.doomed === undefined) this.doomed = { error: err };
         throw err;
       }
+      if (isThenable(r)) {
+        // It wrote, maybe, and more may follow its awaits: the whole transaction rolls back.
+        const err = new FerriteError('ETXSTATE', 'store.transaction: a nested transaction function returned a promise (it must be synchronous); the transaction will roll back');
+        if (this.doomed === undefined) this.doomed = { error: err };
+        throw err;
+      }
+      return r;
     }
     const op = this.userOp;
     op.fn = fn;
@@ -487,7 +495,7 @@ export class Store {
         cause: this.doomed.error,
       });
     }
-    if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+    if (isThenable(r)) {
       throw new FerriteError('ETXSTATE', 'a transaction function must be synchronous (it returned a promise); rolled back');
     }
     this.tx = undefined;
@@ -736,6 +744,10 @@ function checkLimits(fn: string, maxKeySize: unknown, maxValueSize: unknown): Li
 
 function kindError(name: string, actual: CollectionKind, asked: CollectionKind): FerriteError {
   return new FerriteError('EKIND', `collection "${name}" is a ${actual}, not a ${asked}`);
+}
+
+function isThenable(r: unknown): boolean {
+  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as { then?: unknown }).then === 'function';
 }
 
 /** A region is blank (no pool yet) when both header copies are all zero. */
