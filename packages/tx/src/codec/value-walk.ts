@@ -89,6 +89,7 @@ const dateGetTime = Date.prototype.getTime;
 const mapEntries = Map.prototype.entries;
 const setValues = Set.prototype.values;
 const hasOwn = Object.prototype.hasOwnProperty;
+const arraySlice = Array.prototype.slice;
 /** `String.prototype.isWellFormed` (ES2024; Node 20 has it, the project's TypeScript lib does not). */
 const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
@@ -105,18 +106,33 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
   }
 }
 
-/** One step of a path inside a value (see `describePath`). */
-type Segment = string | number | { readonly label: string };
+/** What the step at a depth of a path is (`ValueWalk.kinds`); its key or index is in `keys`. */
+const STEP_PROPERTY = 0;
+const STEP_INDEX = 1;
+const STEP_MAP_KEY = 2;
+const STEP_MAP_VALUE = 3;
+const STEP_SET_ELEMENT = 4;
+const STEP_TO_JSON = 5;
+const STEP_PRIMITIVE = 6;
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
-function describePath(segments: readonly Segment[], depth: number): string {
+/** `value.a[3]`, `value.m{value #2}`, `value.x{toJSON()}`: the path to depth `depth`. */
+function describePath(kinds: Uint8Array, keys: readonly (string | number)[], depth: number): string {
   let out = 'value';
   for (let i = 0; i < depth; i++) {
-    const s = segments[i]!;
-    if (typeof s === 'number') out += `[${s}]`;
-    else if (typeof s === 'string') out += IDENTIFIER.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`;
-    else out += `{${s.label}}`;
+    const k = keys[i]!;
+    switch (kinds[i]) {
+      case STEP_PROPERTY:
+        out += IDENTIFIER.test(String(k)) ? `.${String(k)}` : `[${JSON.stringify(k)}]`;
+        break;
+      case STEP_INDEX: out += `[${String(k)}]`; break;
+      case STEP_MAP_KEY: out += `{key #${String(k)}}`; break;
+      case STEP_MAP_VALUE: out += `{value #${String(k)}}`; break;
+      case STEP_SET_ELEMENT: out += `{element #${String(k)}}`; break;
+      case STEP_TO_JSON: out += '{toJSON()}'; break;
+      default: out += '{primitive}'; break;
+    }
   }
   return out;
 }
@@ -140,8 +156,9 @@ function kindOf(v: object, proto: object | null): string {
  * and is not re-entered (the Store refuses writes while a value is being encoded).
  */
 export class ValueWalk {
-  /** Path segments by depth; valid up to the current depth. */
-  private readonly segments: Segment[] = [];
+  /** The path, by depth (valid up to the current depth): what each step is, and its key or index. */
+  private readonly kinds = new Uint8Array(MAX_VALUE_DEPTH + 1);
+  private readonly keys: (string | number)[] = [];
   /** The objects being walked, by depth (for cycles). */
   private readonly ancestors: object[] = [];
   /** Lower bound of the encoded size so far. */
@@ -166,19 +183,21 @@ export class ValueWalk {
       // Keep no reference to the user's objects.
       const n = Math.min(this.deepest + 1, this.ancestors.length);
       this.ancestors.fill(undefined as unknown as object, 0, n);
-      this.segments.fill(0, 0, Math.min(this.deepest + 1, this.segments.length));
+      this.keys.fill(0, 0, Math.min(this.deepest + 1, this.keys.length));
     }
   }
 
   private grow(n: number): void {
     this.bytes += n;
-    if (this.bytes > this.limit) {
-      throw new TooBigError(`value encoding is more than ${this.limit} bytes (maxValueSize); nothing was written`);
-    }
+    if (this.bytes > this.limit) this.tooBig();
+  }
+
+  private tooBig(): never {
+    throw new TooBigError(`value encoding is more than ${this.limit} bytes (maxValueSize); nothing was written`);
   }
 
   private refuse(kind: string, depth: number, why: string): never {
-    throw new ValueError(kind, describePath(this.segments, depth), why);
+    throw new ValueError(kind, describePath(this.kinds, this.keys, depth), why);
   }
 
   private walk(v: unknown, depth: number): unknown {
@@ -214,7 +233,7 @@ export class ValueWalk {
     if (depth >= MAX_VALUE_DEPTH) return this.refuse('nested too deep', depth, `values nest at most ${MAX_VALUE_DEPTH} levels`);
     const ancestors = this.ancestors;
     for (let i = 0; i < depth; i++) {
-      if (ancestors[i] === v) return this.refuse('a cycle', depth, `it is the object at ${describePath(this.segments, i)}, which contains it`);
+      if (ancestors[i] === v) return this.refuse('a cycle', depth, `it is the object at ${describePath(this.kinds, this.keys, i)}, which contains it`);
     }
     ancestors[depth] = v;
     if (depth > this.deepest) this.deepest = depth;
@@ -230,25 +249,36 @@ export class ValueWalk {
   }
 
   private plainObject(o: Record<string, unknown>, depth: number, nullProto: boolean): unknown {
-    const keys = Object.keys(o);
-    const segments = this.segments;
-    // The copy msgpackr writes as a record; `pairs` instead when a key or the prototype needs it.
-    let copy: Record<string, unknown> | undefined = nullProto ? undefined : {};
+    // The copy msgpackr writes as a record. Spread reads every own enumerable property once
+    // (getters and Proxy traps run here, once) and, for an object of data properties, copies
+    // its hidden class in one step; nested values are replaced below only where they change.
+    const copy: Record<string, unknown> = { ...o };
+    const keys = Object.keys(copy);
+    const kinds = this.kinds;
+    const path = this.keys;
+    kinds[depth] = STEP_PROPERTY;
+    // `pairs` instead of the record when a key or the prototype needs ferrite's extension.
     let pairs: unknown[] | undefined = nullProto ? [TAG_OBJECT, OBJECT_NULL_PROTOTYPE] : undefined;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      if (copy !== undefined && (key === '__proto__' || key === 'constructor' || key === 'hasOwnProperty' || !isWellFormed.call(key))) {
+      if (pairs === undefined && (key === '__proto__' || key === 'constructor' || key === 'hasOwnProperty' || !isWellFormed.call(key))) {
         pairs = [TAG_OBJECT, 0];
-        for (const k of Object.keys(copy)) pairs.push(k, copy[k]);
-        copy = undefined;
+        for (let j = 0; j < i; j++) pairs.push(keys[j], copy[keys[j]!]);
       }
       // Keys do not count towards the bound: a record's keys live in its shared structure.
-      segments[depth] = key;
-      const x = this.walk(o[key], depth + 1);
-      if (copy !== undefined) copy[key] = x;
-      else pairs!.push(isWellFormed.call(key) ? key : new Tagged([TAG_UTF16, utf16Units(key)]), x);
+      path[depth] = key;
+      const x = copy[key];
+      if (typeof x === 'number' && pairs === undefined) {
+        // The common field, inline: a byte at least, and -0 kept.
+        if (++this.bytes > this.limit) this.tooBig();
+        if (x === 0 && 1 / x < 0) copy[key] = NEGATIVE_ZERO;
+        continue;
+      }
+      const y = this.walk(x, depth + 1);
+      if (pairs !== undefined) pairs.push(isWellFormed.call(key) ? key : new Tagged([TAG_UTF16, utf16Units(key)]), y);
+      else if (y !== x) copy[key] = y;
     }
-    return copy !== undefined ? copy : new Tagged(pairs!);
+    return pairs === undefined ? copy : new Tagged(pairs);
   }
 
   private array(a: unknown[], depth: number): unknown {
@@ -258,24 +288,34 @@ export class ValueWalk {
     if (n > this.limit - this.bytes) {
       throw new TooBigError(`an array of length ${n} does not fit maxValueSize (${this.limit} bytes); nothing was written`);
     }
-    const segments = this.segments;
-    const out: unknown[] = [];
-    let sparse: unknown[] | undefined;
+    // A copy read once (element getters and Proxy traps run here), holes kept; elements are
+    // replaced below only where they change.
+    const out = arraySlice.call(a) as unknown[];
+    const path = this.keys;
+    this.kinds[depth] = STEP_INDEX;
+    let holes = false;
+    let numbers = 0;
     for (let i = 0; i < n; i++) {
-      segments[depth] = i;
-      const x = a[i];
-      if (x === undefined && !hasOwn.call(a, i)) {
-        if (sparse === undefined) {
-          sparse = [TAG_SPARSE_ARRAY, n];
-          for (let j = 0; j < out.length; j++) sparse.push(j, out[j]);
-        }
+      const x = out[i];
+      if (typeof x === 'number') {
+        // The common element, inline (its byte counted after the loop), -0 kept.
+        numbers++;
+        if (x === 0 && 1 / x < 0) out[i] = NEGATIVE_ZERO;
+        continue;
+      }
+      path[depth] = i;
+      if (x === undefined && !hasOwn.call(out, i)) {
+        holes = true;
         continue;
       }
       const y = this.walk(x, depth + 1);
-      if (sparse === undefined) out.push(y);
-      else sparse.push(i, y);
+      if (y !== x) out[i] = y;
     }
-    return sparse === undefined ? out : new Tagged(sparse);
+    this.grow(numbers);
+    if (!holes) return out;
+    const sparse: unknown[] = [TAG_SPARSE_ARRAY, n];
+    for (let i = 0; i < n; i++) if (hasOwn.call(out, i)) sparse.push(i, out[i]);
+    return new Tagged(sparse);
   }
 
   /** Everything but plain objects and plain arrays. */
@@ -307,7 +347,7 @@ export class ValueWalk {
     if (typeof toJSON === 'function') {
       const json: unknown = toJSON.call(v);
       if (json === v) return this.refuse(kindOf(v, proto), depth, 'its toJSON returns the object itself');
-      this.segments[depth] = { label: 'toJSON()' };
+      this.kinds[depth] = STEP_TO_JSON;
       return this.walk(json, depth + 1);
     }
     return this.refuse(kindOf(v, proto), depth, 'only plain objects, arrays, and the built-in types listed in the docs are stored (give a class a toJSON method)');
@@ -336,24 +376,26 @@ export class ValueWalk {
 
   private map(m: Map<unknown, unknown>, depth: number): Map<unknown, unknown> {
     const out = new Map<unknown, unknown>();
-    const segments = this.segments;
+    const kinds = this.kinds;
+    const path = this.keys;
     let i = 0;
     for (const [k, x] of mapEntries.call(m) as IterableIterator<[unknown, unknown]>) {
-      segments[depth] = { label: `key #${i}` };
+      path[depth] = i++;
+      kinds[depth] = STEP_MAP_KEY;
       const key = this.walk(k, depth + 1);
-      segments[depth] = { label: `value #${i}` };
+      kinds[depth] = STEP_MAP_VALUE;
       out.set(key, this.walk(x, depth + 1));
-      i++;
     }
     return out;
   }
 
   private set(s: Set<unknown>, depth: number): Set<unknown> {
     const out = new Set<unknown>();
-    const segments = this.segments;
+    this.kinds[depth] = STEP_SET_ELEMENT;
+    const path = this.keys;
     let i = 0;
     for (const x of setValues.call(s) as IterableIterator<unknown>) {
-      segments[depth] = { label: `element #${i++}` };
+      path[depth] = i++;
       out.add(this.walk(x, depth + 1));
     }
     return out;
@@ -363,7 +405,8 @@ export class ValueWalk {
     const parts: unknown[] = [TAG_ERROR, name];
     for (const key of Object.getOwnPropertyNames(e)) {
       this.grow(1 + key.length);
-      this.segments[depth] = key;
+      this.kinds[depth] = STEP_PROPERTY;
+      this.keys[depth] = key;
       const enumerable = propertyIsEnumerable.call(e, key);
       parts.push(key, enumerable, this.walk((e as unknown as Record<string, unknown>)[key], depth + 1));
     }
@@ -378,7 +421,7 @@ export class ValueWalk {
     else if (types.isBigIntObject(v) && proto === BigInt.prototype) primitive = BigInt.prototype.valueOf.call(v);
     else if (types.isSymbolObject(v)) return this.refuse('a boxed symbol', depth, 'symbols have no stored form');
     else return this.refuse(kindOf(v, proto), depth, 'subclasses of boxed primitives are not stored');
-    this.segments[depth] = { label: 'primitive' };
+    this.kinds[depth] = STEP_PRIMITIVE;
     return new Tagged([TAG_BOXED, this.walk(primitive, depth + 1)]);
   }
 }
