@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isFerriteError } from '@ferrite/core';
+import { SimulatedRegion, forEveryCrashPoint } from '@ferrite/core/testing';
 import type { Pool, Transaction } from '@ferrite/heap';
 import { Store } from '../src/store.js';
 import { PoolValueCodec } from '../src/codec/values.js';
@@ -373,4 +374,81 @@ test('the comparator of these tests tells the kinds apart (it can fail)', () => 
   assert.notEqual(difference('a\ud800', 'a\ufffd'), undefined);
   assert.notEqual(difference(new Error('a'), new Error('b')), undefined);
   assert.equal(difference(new Map([[1, { a: [1, , 3] }]]), new Map([[1, { a: [1, , 3] }]])), undefined); // eslint-disable-line no-sparse-arrays
+});
+
+// ---------------------------------------------------------------- crashes
+
+interface Snapshot {
+  m: [string, unknown][];
+  s: [string, unknown][];
+  q: unknown[];
+}
+function snapshot(s: Store): Snapshot {
+  const m = [...s.map<string, unknown>('m')].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { m, s: [...s.sortedMap<string, unknown>('s')], q: [...s.queue('q')] };
+}
+function sameSnapshot(a: Snapshot, b: Snapshot): string | undefined {
+  if (a.m.length !== b.m.length || a.s.length !== b.s.length || a.q.length !== b.q.length) return 'sizes differ';
+  for (const [x, y] of [[a.m, b.m], [a.s, b.s]] as const) {
+    for (let i = 0; i < x.length; i++) {
+      if (x[i]![0] !== y[i]![0]) return `key ${x[i]![0]} instead of ${y[i]![0]}`;
+      const d = difference(x[i]![1], y[i]![1], x[i]![0]);
+      if (d !== undefined) return d;
+    }
+  }
+  for (let i = 0; i < a.q.length; i++) {
+    const d = difference(a.q[i], b.q[i], `queue[${i}]`);
+    if (d !== undefined) return d;
+  }
+  return undefined;
+}
+
+test('crash: a transaction writing every kind (new record shapes holding them) recovers to before or after, exactly, at every flush and drain', () => {
+  const REGION = 1 << 20;
+  const kinds = ROUND_TRIPS.map(([, make]) => make());
+  const op = (s: Store): void => s.transaction(() => {
+    kinds.forEach((v, i) => {
+      // A record of a shape never seen before holding the value: a structure is minted too.
+      const record = { [`kind${i}`]: v, n: -0 };
+      s.map('m').set(`k${i}`, record);
+      s.sortedMap('s').set(`k${i}`, v);
+    });
+    s.queue('q').push(...kinds.slice(0, 12));
+  });
+  const setup = (): { region: SimulatedRegion; store: Store } => {
+    const region = new SimulatedRegion(REGION);
+    const store = Store.open(region, { create: true, size: REGION });
+    writeEverywhere(store, 'pre', { kept: new Set([1]) });
+    return { region, store };
+  };
+  const probe = setup();
+  const before = snapshot(probe.store);
+  op(probe.store);
+  const after = snapshot(probe.store);
+  probe.store.close();
+  const states = forEveryCrashPoint<{ store: Store }, { snap: Snapshot; ok: boolean; problems: string }>({
+    setup: () => {
+      const { region, store } = setup();
+      return { region, state: { store } };
+    },
+    run: (_region, st) => op(st.store),
+    recover: (region) => {
+      const store = Store.open(region);
+      try {
+        const report = store.check();
+        return { snap: snapshot(store), ok: report.ok, problems: JSON.stringify(report.problems.slice(0, 3)) };
+      } finally {
+        store.close();
+      }
+    },
+    check: (r, cx) => {
+      assert.ok(r.ok, r.problems);
+      const toAfter = sameSnapshot(r.snap, after);
+      if (!cx.crashed) assert.equal(toAfter, undefined, toAfter);
+      else assert.ok(toAfter === undefined || sameSnapshot(r.snap, before) === undefined, `neither before nor after: ${toAfter ?? ''}`);
+    },
+    seeds: 2,
+    recoveryCrashDepth: 1,
+  });
+  assert.ok(states > 20, `${states} crash states`);
 });
