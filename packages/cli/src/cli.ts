@@ -1,9 +1,10 @@
 /**
- * The `ferrite` command: dispatch, help, and the mapping of failures to exit codes.
+ * The `ferrite` command: dispatch, help, and the mapping of failures to exit codes (one
+ * scheme for every command, see `ExitCode` in command.ts):
  *
  *   0  the command succeeded and the pool is consistent
- *   1  inconsistencies were found
- *   2  usage error, or the pool could not be opened
+ *   1  the pool is damaged
+ *   2  usage error, or the file could not be examined (missing, locked, not a pool...)
  *
  * Run it as `ferrite <command> ...` (bin/ferrite.mjs), or call `main(argv)` in-process.
  */
@@ -11,7 +12,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isFerriteError } from '@ferrite/core';
 import { COMMON_OPTIONS, parseCommandArgs, UsageError, type OptionSpec } from './args.js';
-import { ExitCode, type Command } from './command.js';
+import { ExitCode, exitCodeFor, type Command } from './command.js';
 import { OutputClosedError, processIo, type Io } from './io.js';
 import { COMMANDS } from './commands/index.js';
 
@@ -33,7 +34,8 @@ export function generalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `ferrite <command> --help` for the options of a command.',
-    'Exit codes: 0 consistent, 1 inconsistencies found, 2 usage or open error.',
+    'Exit codes (every command): 0 consistent, 1 the pool is damaged, 2 usage error or the file',
+    'could not be examined (missing, locked, not a ferrite pool, unknown format).',
     '',
   ].join('\n');
 }
@@ -65,9 +67,9 @@ export function commandHelp(command: Command): string {
 
 /**
  * Runs the command line `argv` (without the node and script words) and returns the exit code.
- * Never throws: a user's mistake or an unreadable pool prints a message on stderr and returns
- * 2, inconsistencies return 1, and an unexpected exception (a bug in ferrite) is printed with
- * its stack and returns 2.
+ * Never throws: a user's mistake or a file that cannot be examined prints a message on stderr
+ * and returns 2, a damaged pool returns 1 (whichever command met the damage), and an
+ * unexpected exception (a bug in ferrite) is printed with its stack and returns 2.
  */
 export function main(argv: readonly string[], io: Io = processIo()): number {
   const [name, ...rest] = argv;
@@ -107,7 +109,7 @@ export function main(argv: readonly string[], io: Io = processIo()): number {
     }
     if (isFerriteError(err)) {
       io.stderr.write(`ferrite ${command.name}: ${err.message} (${err.code})\n`);
-      return ExitCode.ERROR;
+      return command.examinesPool ? exitCodeFor(err.code) : ExitCode.ERROR;
     }
     // A bug in ferrite (damage must surface as a FerriteError): say so, with the stack, and
     // exit with 2 rather than die with an uncaught exception's 1, which means "inconsistent".

@@ -20,6 +20,7 @@
 import { isFerriteError } from '@ferrite/core';
 import type { Pool } from '@ferrite/heap';
 import type { Store } from '@ferrite/tx';
+import { CANNOT_EXAMINE } from './command.js';
 import { LOG_HEADER } from './heap-internals.js';
 import { errorReport, openPool, scanHeaders, type ErrorReport, type HeaderScan, type OpenedPool } from './inspect.js';
 import type { Progress } from './progress.js';
@@ -45,15 +46,9 @@ export interface CheckResult {
   readonly repaired?: readonly string[];
 }
 
-/**
- * Errors that mean "cannot check this file at all" (exit 2), not "the pool is damaged".
- * ENOSPC: a writable open (--repair) of a sparse file whose holes the file system has no room
- * to allocate.
- */
-const OPEN_ERRORS = new Set(['ENOENT', 'EACCES', 'EBUSY', 'ENODEV', 'EBADMAGIC', 'EVERSION', 'EIO', 'ENOMEM', 'ENOSPC']);
-
+/** Errors that mean "cannot check this file at all" (exit 2), not "the pool is damaged": the scheme of every command. */
 function isOpenError(err: unknown): boolean {
-  return isFerriteError(err) && OPEN_ERRORS.has(err.code);
+  return isFerriteError(err) && CANNOT_EXAMINE.has(err.code);
 }
 
 class Problems {

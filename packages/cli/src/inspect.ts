@@ -29,6 +29,8 @@ export interface HeaderReport {
   readonly uuid: string;
   readonly layout: string;
   readonly size: number;
+  /** The size the pool may grow to (format 3 keeps it; a format-2 header reads as `size`). */
+  readonly maxSize: number;
   readonly heapOffset: number;
   readonly seq: number;
   /** Which copy these fields come from. */
@@ -141,6 +143,7 @@ export function decodeHeaders(bytes: Uint8Array, fileSize: number): HeaderScan {
         uuid: uuidString(c.fields.uuid),
         layout: c.fields.layout,
         size: c.fields.size,
+        maxSize: c.fields.maxSize,
         heapOffset: c.fields.heapOffset,
         seq: c.fields.seq,
         copy: name,

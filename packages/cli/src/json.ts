@@ -2,9 +2,13 @@
  * Turns values decoded from a pool into JSON that round-trips without loss and without
  * surprises: JSON has no bigint, bytes, Map, Set, Date or undefined, so those become tagged
  * objects (`{"$bigint":"12"}`, `{"$bytes":"<base64>"}`, `{"$map":[[k,v],...]}`,
- * `{"$set":[...]}`, `{"$date":"<ISO>"}`, `{"$undefined":true}`). Keys named `__proto__` stay
- * ordinary data: the output objects are created without a prototype and the keys are
- * defined, never assigned, so nothing a pool holds can reach Object.prototype.
+ * `{"$set":[...]}`, `{"$date":"<ISO>"}`, `{"$undefined":true}`); likewise the other kinds a
+ * store holds: `{"$Float64Array":"<base64>"}` (any typed array but Uint8Array, `DataView`,
+ * `ArrayBuffer`: its bytes), `{"$regexp":"/a+/g"}`, `{"$error":{"name",...own properties}}`,
+ * `{"$boxed":v}`, `{"$number":"-0"}` (and NaN, Infinity), `{"$hole":true}` for a hole in an
+ * array. Keys named `__proto__` stay ordinary data: the output objects are created without a
+ * prototype and the keys are defined, never assigned, so nothing a pool holds can reach
+ * Object.prototype.
  */
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -31,6 +35,7 @@ export function toJsonValue(value: unknown, depth = 0): JsonValue {
     case 'string':
       return value;
     case 'number':
+      if (Object.is(value, -0)) return tagged('$number', '-0');
       return Number.isFinite(value) ? value : tagged('$number', String(value));
     case 'bigint':
       return tagged('$bigint', value.toString());
@@ -42,10 +47,31 @@ export function toJsonValue(value: unknown, depth = 0): JsonValue {
     default:
       break;
   }
-  if (Array.isArray(value)) return value.map((v: unknown) => toJsonValue(v, depth + 1));
-  if (value instanceof Uint8Array) return tagged('$bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
-  if (ArrayBuffer.isView(value)) {
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = [];
+    for (let i = 0; i < value.length; i++) out.push(i in value ? toJsonValue(value[i], depth + 1) : tagged('$hole', true));
+    return out;
+  }
+  if (value instanceof Uint8Array && (value.constructor === Uint8Array || value.constructor === Buffer)) {
     return tagged('$bytes', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
+  }
+  if (ArrayBuffer.isView(value)) {
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+    return tagged(`$${value.constructor.name}`, bytes);
+  }
+  if (value instanceof ArrayBuffer) return tagged('$ArrayBuffer', Buffer.from(value).toString('base64'));
+  if (value instanceof RegExp) return tagged('$regexp', String(value));
+  if (value instanceof Error) {
+    const out = record();
+    Object.defineProperty(out, 'name', { value: value.name, enumerable: true, writable: true, configurable: true });
+    for (const key of Object.getOwnPropertyNames(value)) {
+      const v = (value as unknown as Record<string, unknown>)[key];
+      Object.defineProperty(out, key, { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
+    }
+    return tagged('$error', out);
+  }
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
+    return tagged('$boxed', toJsonValue(value.valueOf(), depth + 1));
   }
   if (value instanceof Date) return tagged('$date', Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
   if (value instanceof Map) {

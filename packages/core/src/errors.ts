@@ -6,8 +6,10 @@
  * Callers branch on `err.code`, never on the message.
  */
 export type ErrorCode =
-  /** An argument has the wrong type, value or alignment. */
+  /** An argument has the wrong type, value or alignment, or an unknown option was given. */
   | 'EINVAL'
+  /** A value cannot be stored exactly (a function, a symbol, a class instance, a cycle...); nothing was written. */
+  | 'EVALUE'
   /** The file cannot be memory-mapped (a directory, pipe, character device). */
   | 'ENODEV'
   /** The file does not exist (and creation was not asked for). */
@@ -44,6 +46,19 @@ export type ErrorCode =
   | 'ETXSTATE'
   /** The store was opened read-only. */
   | 'EROFS';
+
+/**
+ * Every `ErrorCode`, at run time (tests check that the documentation lists each one, and that
+ * nothing raises another). The `satisfies` clause and the type test below keep it complete.
+ */
+export const ERROR_CODES = [
+  'EINVAL', 'EVALUE', 'ENODEV', 'ENOENT', 'EACCES', 'EBUSY', 'ENOMEM', 'ERANGE', 'ENOSPC', 'EEXIST', 'EIO',
+  'ECORRUPT', 'EBADMAGIC', 'EVERSION', 'ELAYOUT', 'ETOOBIG', 'EKIND', 'ECLOSED', 'ETXSTATE', 'EROFS',
+] as const satisfies readonly ErrorCode[];
+/** Compiles only while ERROR_CODES names every ErrorCode. */
+type MissingCode = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
+const everyCodeListed: [MissingCode] extends [never] ? true : MissingCode = true;
+void everyCodeListed;
 
 export class FerriteError extends Error {
   readonly code: ErrorCode;

@@ -57,8 +57,8 @@ export function checkPool(pool: Checked): CheckReport {
   for (const [name, base] of [['A', HEADER_A], ['B', HEADER_B]] as const) {
     const c = readHeaderCopy(bytes, view, base);
     if (!c.ok) add(base, 'header', `header copy ${name}: ${c.reason}`);
-    else if (c.fields.seq !== pool.headerFields.seq || c.fields.size !== size) {
-      add(base, 'header', `header copy ${name} is stale (seq ${c.fields.seq}, size ${c.fields.size})`);
+    else if (c.fields.seq !== pool.headerFields.seq || c.fields.size !== size || c.fields.maxSize !== pool.headerFields.maxSize) {
+      add(base, 'header', `header copy ${name} is stale (seq ${c.fields.seq}, size ${c.fields.size}, maxSize ${c.fields.maxSize})`);
     }
   }
 

@@ -4,19 +4,26 @@
  * An update writes copy A and persists it, then copy B and persists it: at every instant at
  * least one copy is whole. Open picks the valid copy with the highest `seq` and, when writable,
  * rewrites the other one.
+ *
+ * Format 3 added `maxSize` (the size the pool may grow to, so a reopen needs not repeat it).
+ * Format-2 copies (no maxSize; checksum at 136) are still read, with maxSize = size; a writable
+ * open rewrites both copies as format 3 (A first: a crash in between leaves A of format 3 and
+ * B of format 2 with the same seq, and A wins).
  */
 import { CorruptionError, FerriteError, crc32c } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
 import {
-  CHUNK_SIZE, FORMAT_VERSION, HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_CHUNK_SIZE, H_CRC, H_END, H_FLAGS,
-  H_HEAP_OFFSET, H_LAYOUT, H_LOG_OFFSET, H_MAGIC, H_SEQ, H_SIZE, H_UUID, H_VERSION, LOG_ENTRIES, LOG_HEADER, MAGIC,
-  MAX_LAYOUT_BYTES, peekU64, writeU64,
+  CHUNK_SIZE, FORMAT_VERSION, HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_CHUNK_SIZE, H_CRC, H_CRC_V2, H_END, H_END_V2,
+  H_FLAGS, H_HEAP_OFFSET, H_LAYOUT, H_LOG_OFFSET, H_MAGIC, H_MAX_SIZE, H_SEQ, H_SIZE, H_UUID, H_VERSION, LOG_ENTRIES,
+  LOG_HEADER, MAGIC, MAX_LAYOUT_BYTES, MAX_POOL_SIZE, OLDEST_FORMAT_VERSION, peekU64, writeU64,
 } from './layout.js';
 
 export interface HeaderFields {
   uuid: Uint8Array; // 16 bytes
   layout: string;
   size: number;
+  /** The size the pool may grow to (at least `size`); format 2 copies read it as `size`. */
+  maxSize: number;
   heapOffset: number;
   seq: number;
 }
@@ -48,6 +55,7 @@ export function writeHeaderCopy(bytes: Uint8Array, view: DataView, base: number,
   writeU64(view, base + H_HEAP_OFFSET, h.heapOffset);
   writeU64(view, base + H_CHUNK_SIZE, CHUNK_SIZE);
   writeU64(view, base + H_SEQ, h.seq);
+  writeU64(view, base + H_MAX_SIZE, h.maxSize);
   view.setUint32(base + H_CRC, crc32c(bytes, base, H_CRC), true);
 }
 
@@ -65,28 +73,47 @@ export type CopyStatus =
   | { ok: true; fields: HeaderFields; version: number }
   | { ok: false; badMagic: boolean; reason: string };
 
-/** Decodes and validates one copy; never throws. */
+/** True when the copy at `base` has a valid checksum at `crcAt` (over [base, base + crcAt)). */
+function checksumAt(bytes: Uint8Array, view: DataView, base: number, crcAt: number): boolean {
+  return view.getUint32(base + crcAt, true) === crc32c(bytes, base, crcAt);
+}
+
+/**
+ * Decodes and validates one copy; never throws. A copy of a version this build does not read
+ * is `ok` (its checksum matches where format 2 or 3 keeps it) with that `version`: open then
+ * says EVERSION rather than "damaged".
+ */
 export function readHeaderCopy(bytes: Uint8Array, view: DataView, base: number): CopyStatus {
-  if (bytes.length < base + H_END) return { ok: false, badMagic: true, reason: 'file too short for a header' };
+  if (bytes.length < base + H_END_V2) return { ok: false, badMagic: true, reason: 'file too short for a header' };
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[base + H_MAGIC + i] !== MAGIC[i]) return { ok: false, badMagic: true, reason: 'bad magic' };
   }
-  const crc = view.getUint32(base + H_CRC, true);
-  if (crc !== crc32c(bytes, base, H_CRC)) return { ok: false, badMagic: false, reason: 'checksum mismatch' };
   const version = view.getUint32(base + H_VERSION, true);
+  const v3Fits = bytes.length >= base + H_END;
+  let crcAt: number;
+  if (version === OLDEST_FORMAT_VERSION) crcAt = H_CRC_V2;
+  else if (version === FORMAT_VERSION) {
+    if (!v3Fits) return { ok: false, badMagic: false, reason: 'file too short for a header' };
+    crcAt = H_CRC;
+  } else crcAt = v3Fits && checksumAt(bytes, view, base, H_CRC) ? H_CRC : H_CRC_V2;
+  if (!checksumAt(bytes, view, base, crcAt)) return { ok: false, badMagic: false, reason: 'checksum mismatch' };
   const size = peekU64(view, base + H_SIZE);
   const logOffset = peekU64(view, base + H_LOG_OFFSET);
   const heapOffset = peekU64(view, base + H_HEAP_OFFSET);
   const chunkSize = peekU64(view, base + H_CHUNK_SIZE);
   const seq = peekU64(view, base + H_SEQ);
+  const maxSize = version === FORMAT_VERSION ? peekU64(view, base + H_MAX_SIZE) : size;
   let end = 0;
   while (end < MAX_LAYOUT_BYTES && bytes[base + H_LAYOUT + end] !== 0) end++;
   const layout = decoder.decode(bytes.subarray(base + H_LAYOUT, base + H_LAYOUT + end));
   const uuid = bytes.slice(base + H_UUID, base + H_UUID + 16);
-  const fields: HeaderFields = { uuid, layout, size, heapOffset, seq };
-  if (version !== FORMAT_VERSION) return { ok: true, fields, version };
+  const fields: HeaderFields = { uuid, layout, size, maxSize, heapOffset, seq };
+  if (version !== FORMAT_VERSION && version !== OLDEST_FORMAT_VERSION) return { ok: true, fields, version };
   if (size < 0 || seq < 0 || logOffset !== LOG_HEADER || chunkSize !== CHUNK_SIZE) {
     return { ok: false, badMagic: false, reason: 'header fields out of range' };
+  }
+  if (maxSize < size || maxSize > MAX_POOL_SIZE) {
+    return { ok: false, badMagic: false, reason: `maxSize ${maxSize} inconsistent with size ${size}` };
   }
   if (heapOffset < LOG_ENTRIES + 1024 || heapOffset % CHUNK_SIZE !== 0 || heapOffset + CHUNK_SIZE > size) {
     return { ok: false, badMagic: false, reason: `heap offset ${heapOffset} inconsistent with size ${size}` };
@@ -96,7 +123,9 @@ export function readHeaderCopy(bytes: Uint8Array, view: DataView, base: number):
 
 export interface ChosenHeader {
   fields: HeaderFields;
-  /** The copy that is stale or damaged and should be rewritten, if any. */
+  /** The chosen copy's format version (OLDEST_FORMAT_VERSION or FORMAT_VERSION). */
+  version: number;
+  /** A copy is stale, damaged or of the older format: a writable open rewrites both. */
   repair: boolean;
 }
 
@@ -110,7 +139,7 @@ export function chooseHeader(bytes: Uint8Array, layout: string | undefined): Cho
   const a = readHeaderCopy(bytes, view, HEADER_A);
   const b = readHeaderCopy(bytes, view, HEADER_B);
   if (!a.ok && !b.ok) {
-    if (bytes.length < HEADER_B + H_END) {
+    if (bytes.length < HEADER_B + H_END_V2) {
       throw new CorruptionError('ECORRUPT', `file of ${bytes.length} bytes is shorter than a pool header`);
     }
     if (a.badMagic && b.badMagic) throw new CorruptionError('EBADMAGIC', 'not a ferrite pool (bad magic in both header copies)');
@@ -131,8 +160,8 @@ export function chooseHeader(bytes: Uint8Array, layout: string | undefined): Cho
   } else {
     throw new Error('unreachable');
   }
-  if (version !== FORMAT_VERSION) {
-    throw new CorruptionError('EVERSION', `pool format version ${version} is not supported (this build reads ${FORMAT_VERSION})`);
+  if (version !== FORMAT_VERSION && version !== OLDEST_FORMAT_VERSION) {
+    throw new CorruptionError('EVERSION', `pool format version ${version} is not supported (this build reads ${OLDEST_FORMAT_VERSION} to ${FORMAT_VERSION})`);
   }
   if (layout !== undefined && chosen.layout !== layout) {
     throw new FerriteError('ELAYOUT', `pool layout is ${JSON.stringify(chosen.layout)}, expected ${JSON.stringify(layout)}`);
@@ -140,8 +169,9 @@ export function chooseHeader(bytes: Uint8Array, layout: string | undefined): Cho
   if (chosen.size > bytes.length) {
     throw new CorruptionError('ECORRUPT', `file of ${bytes.length} bytes is shorter than the ${chosen.size} bytes its header says`);
   }
-  const repair = !(a.ok && b.ok && a.fields.seq === b.fields.seq);
-  return { fields: chosen, repair };
+  const same = a.ok && b.ok && a.fields.seq === b.fields.seq && a.version === b.version && a.fields.maxSize === b.fields.maxSize;
+  const repair = !same || version !== FORMAT_VERSION;
+  return { fields: chosen, version, repair };
 }
 
 export function uuidString(uuid: Uint8Array): string {

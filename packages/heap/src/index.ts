@@ -10,7 +10,7 @@ export type { Transaction } from './transaction.js';
 export type { CheckReport, CheckProblem } from './check.js';
 export { MAX_ALLOC } from './allocator.js';
 export { CLASS_SIZES, MAX_RUN_BLOCK } from './chunks.js';
-export { CHUNK_SIZE, MAX_LAYOUT_BYTES, MAX_LOG_BYTES } from './layout.js';
+export { CHUNK_SIZE, FORMAT_VERSION, MAX_LAYOUT_BYTES, MAX_LOG_BYTES, MAX_POOL_SIZE } from './layout.js';
 // Format inspection, for tools (the `ferrite` command) that must describe a pool without
 // opening it: a damaged header, or a layout name not yet known. Read-only helpers; they never
 // throw on damaged bytes (`readHeaderCopy` returns { ok: false, reason }).

@@ -2,7 +2,7 @@
  * The pool's byte layout: every constant that fixes where something lives in a pool file.
  *
  * ```
- * 0      header copy A (256 bytes)
+ * 0      header copy A (256 bytes; fields below, H_*)
  * 256    header copy B (256 bytes)
  * 512    root record: rootOffset u64, rootSize u64 (changed only inside transactions)
  * 576    log header: generation u64, first overflow segment u64
@@ -19,7 +19,14 @@ import { CorruptionError } from '@ferrite/core';
 /** "FERRPOOL" in ASCII. */
 export const MAGIC = Uint8Array.from([0x46, 0x45, 0x52, 0x52, 0x50, 0x4f, 0x4f, 0x4c]);
 /** Bumped whenever the byte layout changes incompatibly. */
-export const FORMAT_VERSION = 2; // 2: parity areas, sealed commit records, run data on 64-byte lines
+export const FORMAT_VERSION = 3; // 3: maxSize in the header; 2: parity areas, sealed commit records, run data on 64-byte lines
+/**
+ * The oldest format this build opens: a version-2 pool (no maxSize in its header) opens with
+ * maxSize = its size, and a writable open rewrites its header as version 3.
+ */
+export const OLDEST_FORMAT_VERSION = 2;
+/** The largest pool, in bytes (header sizes above it are damage; `maxSize` may not exceed it). */
+export const MAX_POOL_SIZE = 2 ** 45;
 
 export const HEADER_COPY_SIZE = 256;
 export const HEADER_A = 0;
@@ -36,8 +43,12 @@ export const H_LOG_OFFSET = 104;
 export const H_HEAP_OFFSET = 112;
 export const H_CHUNK_SIZE = 120;
 export const H_SEQ = 128;
-export const H_CRC = 136; // u32 crc32c over [0, H_CRC)
-export const H_END = 140;
+export const H_MAX_SIZE = 136; // u64, format 3: the size the pool may grow to
+export const H_CRC = 144; // u32 crc32c over [0, H_CRC)
+export const H_END = 148;
+/** Format 2 had no maxSize: its checksum was at 136, over [0, 136), and its header ended at 140. */
+export const H_CRC_V2 = 136;
+export const H_END_V2 = 140;
 
 /** Longest layout name, in UTF-8 bytes. */
 export const MAX_LAYOUT_BYTES = 64;

@@ -3,7 +3,10 @@
  * object, transactions, growth, statistics and close.
  */
 import { randomBytes } from 'node:crypto';
-import { CorruptionError, FerriteError, PoolFullError, invariant } from '@ferrite/core';
+import { types } from 'node:util';
+import {
+  CorruptionError, FerriteError, PoolFullError, booleanOption, checkRange, integerOption, invalidArgument, invariant, readOptions, stringOption,
+} from '@ferrite/core';
 import type { Region } from '@ferrite/core';
 import { map, maxMappingLength } from '@ferrite/native';
 import type { Mapping } from '@ferrite/native';
@@ -14,7 +17,7 @@ import { CLASS_SIZES, encodeLow, headerCheck, KIND_FREE, MAX_SPAN } from './chun
 import { chooseHeader, encodeLayout, uuidString, writeHeader } from './header.js';
 import type { HeaderFields } from './header.js';
 import {
-  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
+  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, MAX_POOL_SIZE, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
   ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
 } from './layout.js';
 import { debugChecks } from './debug.js';
@@ -29,7 +32,7 @@ export interface PoolCreateOptions {
   layout: string;
   /** Initial pool size in bytes (at least 32 KiB). For a path, the file's size. */
   size: number;
-  /** Largest size the pool may grow to (default: `size`, no growth). */
+  /** Largest size the pool may grow to (default: `size`, no growth); kept in the header. */
   maxSize?: number;
   /** Paths only: flush with cache-line instructions instead of msync (see @ferrite/native). */
   forcePmem?: boolean;
@@ -45,7 +48,12 @@ export interface PoolOpenOptions {
    * PMDK's `pmemobj_open(path, NULL)`; `pool.layout` then tells which one it is.
    */
   layout?: string;
-  /** Largest size the pool may grow to during this session (default: its current size). */
+  /**
+   * Largest size the pool may grow to. Default: the one kept in its header (a pool of format
+   * 2, which kept none: its size). Given on a writable open, it replaces the one in the header
+   * (durably, before open returns); it may not be below the pool's current size, and a
+   * read-only open refuses one that differs from the header's.
+   */
   maxSize?: number;
   forcePmem?: boolean;
   /** Open without writing; recovery, if needed, happens in a private in-memory copy. */
@@ -62,6 +70,8 @@ export interface ClassStats {
 
 export interface PoolStats {
   size: number;
+  /** The size the pool may grow to (kept in its header). */
+  maxSize: number;
   /** Bytes in allocated blocks (usable sizes), the root included, the log's chunks excluded. */
   used: number;
   /** Bytes in free chunks plus free blocks of runs. */
@@ -79,6 +89,9 @@ export interface PoolStats {
 }
 
 const MIN_LOG = 1024;
+
+/** The layout name of a pool created without one. */
+export const DEFAULT_LAYOUT = 'ferrite';
 
 // Pool is a TxHost (checked where transactions are made): not declared with `implements`,
 // since TxHost's members are internal and stripped from the published types.
@@ -99,7 +112,6 @@ export class Pool {
   /** @internal The allocator's DRAM index. */
   readonly alloc: Allocator;
   private header: HeaderFields;
-  private readonly maxSize: number;
   private readonly ownsRegion: boolean;
   private readonly tx: TxImpl;
   private closed = false;
@@ -109,7 +121,7 @@ export class Pool {
   private constructor(
     region: Region,
     header: HeaderFields,
-    opts: { maxSize: number; readOnly: boolean; ownsRegion: boolean; recovered: boolean; inMemory: boolean },
+    opts: { readOnly: boolean; ownsRegion: boolean; recovered: boolean; inMemory: boolean },
   ) {
     this.header = header;
     this.layout = header.layout;
@@ -118,7 +130,6 @@ export class Pool {
     this.readOnly = opts.readOnly;
     this.recovered = opts.recovered;
     this.recoveredInMemory = opts.inMemory;
-    this.maxSize = opts.maxSize;
     this.ownsRegion = opts.ownsRegion;
     this.mem = new Mem(region);
     this.log = new UndoLog(this.mem, this.heapOffset);
@@ -141,17 +152,23 @@ export class Pool {
    *   (`size` above what this runtime maps, 4 GiB on Node 20), EACCES... from the file system.
    */
   static create(target: Region | string, options: PoolCreateOptions): Pool {
-    encodeLayout(options.layout);
-    const size = options.size;
-    if (!Number.isSafeInteger(size) || size <= 0) throw new FerriteError('EINVAL', `size must be a positive integer, got ${String(size)}`);
-    const maxSize = options.maxSize ?? size;
-    if (!Number.isSafeInteger(maxSize) || maxSize < size) throw new FerriteError('EINVAL', `maxSize must be an integer ≥ size`);
-    let heapOffset = defaultHeapOffset(size);
-    if (options.logCapacity !== undefined) {
-      const c = options.logCapacity;
-      if (!Number.isSafeInteger(c) || c < MIN_LOG) throw new FerriteError('EINVAL', `logCapacity must be an integer ≥ ${MIN_LOG}`);
-      heapOffset = heapOffsetFor(c);
+    checkTarget('Pool.create', target);
+    const o = readOptions('Pool.create', options, ['layout', 'size', 'maxSize', 'forcePmem', 'mode', 'logCapacity'] as const);
+    // Without a layout the pool is stamped 'ferrite' (what Store.open creates too).
+    const layout = stringOption('Pool.create', 'layout', o.layout, DEFAULT_LAYOUT);
+    encodeLayout(layout);
+    if (o.size === undefined) throw invalidArgument('Pool.create', 'option size', 'an integer', undefined);
+    const size = integerOption('Pool.create', 'option size', o.size, 1, MAX_POOL_SIZE, 0);
+    const maxSize = integerOption('Pool.create', 'option maxSize', o.maxSize, size, MAX_POOL_SIZE, size);
+    // Absent, forcePmem keeps the mapping's own default (FERRITE_FORCE_PMEM).
+    const forcePmem = o.forcePmem === undefined ? undefined : booleanOption('Pool.create', 'forcePmem', o.forcePmem, false);
+    const mode = integerOption('Pool.create', 'option mode', o.mode, 0, 0o7777, 0o600);
+    const logCapacity = integerOption('Pool.create', 'option logCapacity', o.logCapacity, MIN_LOG, MAX_POOL_SIZE);
+    if (typeof target !== 'string' && (o.forcePmem !== undefined || o.mode !== undefined)) {
+      throw new FerriteError('EINVAL', 'Pool.create: the options forcePmem and mode apply to pool files, not to a Region');
     }
+    let heapOffset = defaultHeapOffset(size);
+    if (logCapacity !== undefined) heapOffset = heapOffsetFor(logCapacity);
     if (heapOffset + CHUNK_SIZE > size) {
       throw new FerriteError('EINVAL', `size ${size} is too small: the header and log need ${heapOffset} bytes and the heap at least one ${CHUNK_SIZE}-byte chunk`);
     }
@@ -159,10 +176,7 @@ export class Pool {
     let mapping: Mapping | undefined;
     let owns = false;
     if (typeof target === 'string') {
-      mapping = map(target, {
-        create: { size, mode: options.mode ?? 0o600, exclusive: true, publishLater: true },
-        forcePmem: options.forcePmem,
-      });
+      mapping = map(target, { create: { size, mode, exclusive: true, publishLater: true }, forcePmem });
       region = mapping;
       owns = true;
     } else {
@@ -173,9 +187,9 @@ export class Pool {
       if (region.length < size) {
         throw new FerriteError('EINVAL', `region of ${region.length} bytes is smaller than the pool size ${size}`);
       }
-      const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout: options.layout, size, heapOffset, seq: 1 };
+      const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout, size, maxSize, heapOffset, seq: 1 };
       format(region, header);
-      const pool = new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
+      const pool = new Pool(region, header, { readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
       // The pool is whole and durable: only now does the file get its name.
       mapping?.publish();
       return pool;
@@ -195,35 +209,55 @@ export class Pool {
    * ERANGE (a file larger than this runtime maps: 4 GiB on Node 20).
    */
   static open(target: Region | string, options: PoolOpenOptions = {}): Pool {
-    if (options.layout !== undefined) encodeLayout(options.layout);
-    const readOnly = options.readOnly ?? false;
+    checkTarget('Pool.open', target);
+    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'forcePmem', 'readOnly'] as const);
+    // Without a layout any pool opens (pmemobj_open(path, NULL)); with one it must match.
+    const layout = o.layout === undefined ? undefined : stringOption('Pool.open', 'layout', o.layout, '');
+    if (layout !== undefined) encodeLayout(layout);
+    const wantedMaxSize = integerOption('Pool.open', 'option maxSize', o.maxSize, 1, MAX_POOL_SIZE);
+    const readOnly = booleanOption('Pool.open', 'readOnly', o.readOnly, false);
+    // Absent, forcePmem keeps the mapping's own default (FERRITE_FORCE_PMEM).
+    const forcePmem = o.forcePmem === undefined ? undefined : booleanOption('Pool.open', 'forcePmem', o.forcePmem, false);
+    if (typeof target !== 'string' && forcePmem !== undefined) {
+      throw new FerriteError('EINVAL', 'Pool.open: the option forcePmem applies to pool files, not to a Region');
+    }
     let region: Region;
     let owns = false;
     if (typeof target === 'string') {
-      region = map(target, { protection: readOnly ? 'r' : 'rw', forcePmem: options.forcePmem });
+      region = map(target, { protection: readOnly ? 'r' : 'rw', forcePmem });
       owns = true;
     } else {
       region = target;
     }
     try {
-      const chosen = chooseHeader(region.bytes, options.layout);
-      const header = chosen.fields;
-      const maxSize = Math.max(options.maxSize ?? header.size, header.size);
-      if (!Number.isSafeInteger(maxSize)) throw new FerriteError('EINVAL', 'maxSize must be an integer');
+      const chosen = chooseHeader(region.bytes, layout);
+      let header = chosen.fields;
+      if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
+        throw new FerriteError('EINVAL', `Pool.open: option maxSize (${wantedMaxSize}) is below the pool's size (${header.size})`);
+      }
       if (readOnly || !region.writable) {
+        if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
+          throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
+        }
         // Peek at the log on the original: recover in a private copy only when needed.
-        const probe = new Pool(region, header, { maxSize, readOnly: true, ownsRegion: owns, recovered: false, inMemory: false });
+        const probe = new Pool(region, header, { readOnly: true, ownsRegion: owns, recovered: false, inMemory: false });
         probe.log.load(header.size);
         const pending = probe.hasPendingLog();
         if (!pending) return probe.init(false);
         const copy = new PrivateRegion(region.bytes.subarray(0, header.size));
         if (owns) region.close();
         owns = false;
-        const pool = new Pool(copy, header, { maxSize, readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
+        const pool = new Pool(copy, header, { readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
         return pool.init(true);
       }
-      if (chosen.repair) writeHeader(region, header);
-      const pool = new Pool(region, header, { maxSize, readOnly: false, ownsRegion: owns, recovered: false, inMemory: false });
+      // A new maxSize, an older format or a stale copy: both copies rewritten (format 3), durably.
+      if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
+        header = { ...header, maxSize: wantedMaxSize, seq: header.seq + 1 };
+        writeHeader(region, header);
+      } else if (chosen.repair) {
+        writeHeader(region, header);
+      }
+      const pool = new Pool(region, header, { readOnly: false, ownsRegion: owns, recovered: false, inMemory: false });
       return pool.init(true);
     } catch (err) {
       if (owns) region.close();
@@ -290,6 +324,11 @@ export class Pool {
     return this.header.size;
   }
 
+  /** The size the pool may grow to, as kept in its header (see PoolOpenOptions.maxSize). */
+  get maxSize(): number {
+    return this.header.maxSize;
+  }
+
   /** The root record's offset as stored (0 when none); for the transaction's free() guard. */
   get rootBlock(): number {
     return peekU64(this.mem.view, ROOT_OFFSET);
@@ -313,11 +352,13 @@ export class Pool {
 
   /** Reads a little-endian u64 that must be a safe integer (ECORRUPT otherwise). */
   readU64(offset: number): number {
+    checkRange('readU64', offset, 8, this.mem.bytes.length);
     return readU64(this.mem.view, offset);
   }
 
   /** Plain store of a u64 (no logging: inside a transaction, add the range first). */
   writeU64(offset: number, value: number): void {
+    checkRange('writeU64', offset, 8, this.mem.bytes.length);
     if (!Number.isSafeInteger(value) || value < 0) throw new FerriteError('EINVAL', `writeU64: ${String(value)} is not a non-negative safe integer`);
     writeU64(this.mem.view, offset, value);
   }
@@ -372,10 +413,15 @@ export class Pool {
    * call rolls back the whole transaction at once, and the outermost call then throws that
    * error even if `fn` caught it. `fn` must be synchronous. Stores inside the transaction to
    * bytes that were neither added nor freshly allocated are NOT undone (a caller bug).
-   * @throws EROFS on a read-only pool, ECLOSED after close, ETXSTATE for an async `fn`.
+   * @throws EINVAL when `fn` is not a function, EROFS on a read-only pool, ECLOSED after close,
+   *   ETXSTATE for an async or generator function (before it runs) or a returned promise.
    */
   transaction<T>(fn: (tx: Transaction) => T): T {
     this.checkOpen();
+    if (typeof fn !== 'function') throw invalidArgument('pool.transaction', 'fn', 'a function', fn);
+    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+      throw new FerriteError('ETXSTATE', 'pool.transaction: fn must be synchronous (an async or generator function would write after the transaction ended); it was not run');
+    }
     if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
     const tx = this.tx;
     if (tx.active) {
@@ -459,7 +505,7 @@ export class Pool {
   private growBy(chunks: number): boolean {
     const region = this.mem.region;
     const cur = this.alloc.nChunks;
-    const maxChunks = Math.floor((this.maxSize - this.heapOffset) / CHUNK_SIZE);
+    const maxChunks = Math.floor((this.header.maxSize - this.heapOffset) / CHUNK_SIZE);
     if (cur + chunks > maxChunks) return false;
     const limit = maxMappingLength();
     const limitChunks = Math.floor((limit - this.heapOffset) / CHUNK_SIZE);
@@ -575,6 +621,7 @@ export class Pool {
     const fragmentation = freeChunkBytes === 0 ? 0 : 1 - (a.largestFreeRange * CHUNK_SIZE) / freeChunkBytes;
     return {
       size: this.header.size,
+      maxSize: this.header.maxSize,
       used,
       free,
       logOverflow,
@@ -595,6 +642,19 @@ export class Pool {
   get inTransaction(): boolean {
     return this.tx.active;
   }
+}
+
+/** The target of create/open: a pool file path or a Region (EINVAL for anything else). */
+function checkTarget(fn: string, target: unknown): void {
+  if (typeof target === 'string') {
+    if (target.length === 0 || target.includes('\0')) throw invalidArgument(fn, 'path', 'a non-empty path without NUL characters', target);
+    return;
+  }
+  const r = target as Partial<Region> | null;
+  const isRegion =
+    typeof r === 'object' && r !== null && r.bytes instanceof Uint8Array && typeof r.length === 'number' &&
+    typeof r.flush === 'function' && typeof r.drain === 'function' && typeof r.persist === 'function' && typeof r.close === 'function';
+  if (!isRegion) throw invalidArgument(fn, 'target', 'a pool file path or a Region', target);
 }
 
 function isThenable(x: unknown): boolean {

@@ -193,8 +193,9 @@ test('growth: an allocation that does not fit grows the pool up to maxSize; offs
   assert.ok(n >= 10);
   assert.ok(again.size <= 1024 * KB);
   assert.ok(again.check().ok);
-  // Without maxSize a reopened pool does not grow.
+  // A reopen without maxSize keeps the pool's own (1 MiB, in its header): no growth beyond it.
   const fixed = reopen(region);
+  assert.equal(fixed.maxSize, 1024 * KB);
   throwsCode(() => fixed.transaction((tx) => tx.alloc(2000 * KB)), 'ENOSPC');
 });
 

@@ -10,7 +10,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
+import { types } from 'node:util';
+import { CorruptionError, FerriteError, booleanOption, integerOption, invalidArgument, invariant, readOptions, stringOption } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
 // A namespace import: the module links even while the heap package is being built.
 import * as heap from '@ferrite/heap';
@@ -18,8 +19,9 @@ import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
-import { Registry, encodeName } from './registry.js';
-import { leftPoolUntouched } from './internal/rejection.js';
+import { MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
+import { MAX_COLLECTIONS, Registry, encodeName } from './registry.js';
+import { leftPoolUntouched, rejection } from './internal/rejection.js';
 import { writeDuringEncoding } from './internal/encoding-guard.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
@@ -303,32 +305,30 @@ export class Store {
    * If the pool was interrupted in a transaction, opening rolls it back first (`recovered`);
    * a read-only open does so in a private copy-on-write mapping and leaves the file as is.
    */
-  static open(target: string | Region, options: StoreOptions = {}): Store {
-    // Checked at open only when given; a new pool gets the default name.
-    const layout = options.layout;
+  static open(target: string | Region, options?: StoreOptions): Store {
+    const o = checkOpenArguments(target, options);
+    // The layout is checked at open only when given; a new pool gets the default name.
+    const { layout, readOnly } = o;
     const createLayout = layout ?? DEFAULT_LAYOUT;
-    const readOnly = options.readOnly ?? false;
-    const limits = checkLimits(options);
+    const limits: Limits = { maxKeySize: o.maxKeySize, maxValueSize: o.maxValueSize };
     let pool: Pool;
     let path: string | undefined;
     if (typeof target === 'string') {
       path = target;
-      const forcePmem = options.forcePmem ?? isTmpfsPath(target);
+      const forcePmem = o.forcePmem ?? isTmpfsPath(target);
       if (existsSync(target)) {
-        pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, forcePmem, readOnly });
+        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, forcePmem, readOnly });
       } else {
-        if (!options.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
-        if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
-        const size = options.size ?? DEFAULT_POOL_SIZE;
-        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size, forcePmem });
+        if (!o.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
+        const size = o.size ?? DEFAULT_POOL_SIZE;
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size, forcePmem });
       }
     } else {
-      if (options.create && isBlank(target)) {
-        if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
-        const size = options.size ?? target.length;
-        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: options.maxSize ?? size });
+      if (o.create && isBlank(target)) {
+        const size = o.size ?? target.length;
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size });
       } else {
-        pool = heap.Pool.open(target, { layout, maxSize: options.maxSize, readOnly });
+        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, readOnly });
       }
     }
     try {
@@ -343,8 +343,14 @@ export class Store {
    * Opens a store over a pool that is already open (advanced: tests, tools). The store takes
    * the pool over: `store.close()` closes it. The pool must not be used directly afterwards.
    */
-  static fromPool(pool: Pool, options: Pick<StoreOptions, 'maxKeySize' | 'maxValueSize'> = {}): Store {
-    return new Store(pool, undefined, checkLimits(options));
+  static fromPool(pool: Pool, options?: Pick<StoreOptions, 'maxKeySize' | 'maxValueSize'>): Store {
+    const p = pool as Partial<Pool> | null;
+    if (typeof p !== 'object' || p === null || typeof p.transaction !== 'function' || typeof p.rootOffset !== 'function') {
+      throw invalidArgument('Store.fromPool', 'pool', 'an open @ferrite/heap Pool', pool);
+    }
+    if (p.isClosed === true) throw new FerriteError('ECLOSED', 'Store.fromPool: the pool is closed');
+    const o = readOptions('Store.fromPool', options, ['maxKeySize', 'maxValueSize'] as const);
+    return new Store(pool, undefined, checkLimits('Store.fromPool', o.maxKeySize, o.maxValueSize));
   }
 
   /** True when open rolled back an interrupted transaction (for a read-only store: in memory only). */
@@ -404,16 +410,29 @@ export class Store {
    */
   transaction<T>(fn: () => T): T {
     this.assertOpen();
-    if (typeof fn !== 'function') throw new FerriteError('EINVAL', 'transaction needs a function');
+    if (typeof fn !== 'function') throw rejection(invalidArgument('store.transaction', 'fn', 'a function', fn));
+    // Refused before it runs: an async function's code after its first await (a generator's
+    // body, run when iterated) would write outside any transaction.
+    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+      throw rejection(new FerriteError('ETXSTATE', 'store.transaction: fn must be synchronous; an async or generator function was given and not run'));
+    }
     if (this.encoding()) throw writeDuringEncoding('store.transaction()');
     if (this.readOnly) return fn();
     if (this.tx !== undefined) {
+      let r: T;
       try {
-        return fn();
+        r = fn();
       } catch (err) {
         if (this.doomed === undefined) this.doomed = { error: err };
         throw err;
       }
+      if (isThenable(r)) {
+        // It wrote, maybe, and more may follow its awaits: the whole transaction rolls back.
+        const err = new FerriteError('ETXSTATE', 'store.transaction: a nested transaction function returned a promise (it must be synchronous); the transaction will roll back');
+        if (this.doomed === undefined) this.doomed = { error: err };
+        throw err;
+      }
+      return r;
     }
     const op = this.userOp;
     op.fn = fn;
@@ -491,7 +510,7 @@ export class Store {
         cause: this.doomed.error,
       });
     }
-    if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+    if (isThenable(r)) {
       throw new FerriteError('ETXSTATE', 'a transaction function must be synchronous (it returned a promise); rolled back');
     }
     this.tx = undefined;
@@ -561,6 +580,10 @@ export class Store {
       return this.remember(name, def, entry.header).object;
     }
     if (this.readOnly) throw new FerriteError('EROFS', `no collection "${name}", and the store is read-only`);
+    // Checked before anything is allocated, so the refusal leaves a running transaction usable.
+    if (this.registry !== undefined && this.registry.list().length >= MAX_COLLECTIONS) {
+      throw rejection(new FerriteError('ERANGE', `a store holds at most ${MAX_COLLECTIONS} collections; "${name}" was not created`));
+    }
     const def = kindByName(kind);
     const ctx = new StoreCollectionContext(this, name);
     return this.write((tx) => {
@@ -687,21 +710,60 @@ export class Store {
   }
 }
 
-function checkLimits(options: Pick<StoreOptions, 'maxKeySize' | 'maxValueSize'>): Limits {
-  const limits: Limits = {
-    maxKeySize: options.maxKeySize ?? DEFAULT_MAX_KEY_SIZE,
-    maxValueSize: options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE,
-  };
-  // The codecs' constructors hold the rules; validating here keeps a bad option from opening the pool.
-  new OrderedKeyCodec(limits.maxKeySize);
-  if (!Number.isSafeInteger(limits.maxValueSize) || limits.maxValueSize < 64 || limits.maxValueSize > MAX_VALUE_SIZE_LIMIT) {
-    throw new FerriteError('EINVAL', `maxValueSize must be an integer in [64, ${MAX_VALUE_SIZE_LIMIT}], got ${String(limits.maxValueSize)}`);
+/** The names `Store.open` accepts in its options (any other is EINVAL). */
+const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize'] as const;
+
+interface OpenArguments {
+  create: boolean;
+  size: number | undefined;
+  maxSize: number | undefined;
+  /** Absent: opening checks no layout; creating stamps the default. */
+  layout: string | undefined;
+  readOnly: boolean;
+  forcePmem: boolean | undefined;
+  maxKeySize: number;
+  maxValueSize: number;
+}
+
+/** Store.open's one validation step: the target, then every option (type, range, combination). */
+function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
+  const fn = 'Store.open';
+  const isRegion = typeof target === 'object' && target !== null && (target as Partial<Region>).bytes instanceof Uint8Array &&
+    typeof (target as Partial<Region>).persist === 'function' && typeof (target as Partial<Region>).close === 'function';
+  if (!(typeof target === 'string' && target.length > 0 && !target.includes('\0')) && !isRegion) {
+    throw invalidArgument(fn, 'target', 'a pool file path (a non-empty string) or a Region', target);
   }
-  return limits;
+  const o = readOptions(fn, options, OPEN_OPTIONS);
+  const create = booleanOption(fn, 'create', o.create, false);
+  const readOnly = booleanOption(fn, 'readOnly', o.readOnly, false);
+  const size = integerOption(fn, 'option size', o.size, 1, heap.MAX_POOL_SIZE);
+  const maxSize = integerOption(fn, 'option maxSize', o.maxSize, 1, heap.MAX_POOL_SIZE);
+  const layout = o.layout === undefined ? undefined : stringOption(fn, 'layout', o.layout, DEFAULT_LAYOUT);
+  const forcePmem = o.forcePmem === undefined ? undefined : booleanOption(fn, 'forcePmem', o.forcePmem, false);
+  const limits = checkLimits(fn, o.maxKeySize, o.maxValueSize);
+  if (create && readOnly) throw new FerriteError('EINVAL', `${fn}: create and readOnly exclude each other (a pool cannot be created read-only)`);
+  if (size !== undefined && maxSize !== undefined && create && maxSize < size) {
+    throw new FerriteError('EINVAL', `${fn}: option maxSize (${maxSize}) is below option size (${size})`);
+  }
+  if (forcePmem !== undefined && typeof target !== 'string') {
+    throw new FerriteError('EINVAL', `${fn}: option forcePmem applies to pool files, not to a Region`);
+  }
+  return { create, size, maxSize, layout, readOnly, forcePmem, ...limits };
+}
+
+function checkLimits(fn: string, maxKeySize: unknown, maxValueSize: unknown): Limits {
+  return {
+    maxKeySize: integerOption(fn, 'option maxKeySize', maxKeySize, 16, MAX_KEY_SIZE_LIMIT, DEFAULT_MAX_KEY_SIZE),
+    maxValueSize: integerOption(fn, 'option maxValueSize', maxValueSize, 64, MAX_VALUE_SIZE_LIMIT, DEFAULT_MAX_VALUE_SIZE),
+  };
 }
 
 function kindError(name: string, actual: CollectionKind, asked: CollectionKind): FerriteError {
   return new FerriteError('EKIND', `collection "${name}" is a ${actual}, not a ${asked}`);
+}
+
+function isThenable(r: unknown): boolean {
+  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as { then?: unknown }).then === 'function';
 }
 
 /** A region is blank (no pool yet) when both header copies are all zero. */

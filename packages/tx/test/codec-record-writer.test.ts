@@ -10,7 +10,7 @@ import { FakePool, type FakeTransaction } from './store-fake-pool.js';
 
 /** A Packr configured as the value codec's (records, 32 shared structures kept in memory). */
 function packer(): Packr & { structures: Structures } {
-  const p = new Packr({ useRecords: true, maxSharedStructures: MAX_SHARED_STRUCTURES, structures: [], saveStructures: () => true });
+  const p = new Packr({ useRecords: true, maxSharedStructures: MAX_SHARED_STRUCTURES, moreTypes: true, structures: [], saveStructures: () => true });
   return p as Packr & { structures: Structures };
 }
 

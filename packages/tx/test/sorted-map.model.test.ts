@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { isFerriteError } from '@ferrite/core';
 import { PSortedMap } from '../src/collections/sorted-map.js';
 import { keyArb, runModel } from './support/collections-model.js';
 import { compareKeys, type Key } from '../src/codec/keys.js';
@@ -33,6 +34,11 @@ test('PSortedMap range() matches a filtered sorted model', () => {
         const map = real.map as unknown as PSortedMap<Key, number>;
         keys.forEach((k, i) => map.set(k, i));
         const o = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as typeof opts;
+        // Both bounds of a side: refused (EINVAL), rather than one silently winning.
+        if ((o.gt !== undefined && o.gte !== undefined) || (o.lt !== undefined && o.lte !== undefined)) {
+          assert.throws(() => map.range(o), (e: unknown) => isFerriteError(e, 'EINVAL') && / not both$/.test(e.message));
+          return;
+        }
         let want = keys.map((k, i) => [k, i] as [Key, number]).sort((a, b) => compareKeys(a[0], b[0]));
         if (o.gt !== undefined) want = want.filter(([k]) => compareKeys(k, o.gt!) > 0);
         else if (o.gte !== undefined) want = want.filter(([k]) => compareKeys(k, o.gte!) >= 0);

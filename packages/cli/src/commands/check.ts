@@ -58,6 +58,7 @@ leaks cannot be told from the caller's own blocks, so none are freed.`,
     json: { type: 'boolean', description: 'print the result as one JSON object' },
   },
   positionals: { min: 1, max: 1, names: 'FILE' },
+  examinesPool: true,
   run(args, io) {
     const file = args.positionals[0];
     const repair = args.values.repair === true;

@@ -44,6 +44,7 @@ symbolic link. The pool is durable when the command exits with 0.`,
     json: { type: 'boolean', description: 'print the result as JSON' },
   },
   positionals: { min: 1, max: 1, names: 'FILE' },
+  examinesPool: false,
   run(args, io) {
     const file = args.positionals[0];
     const size = args.values.size;

@@ -1,5 +1,5 @@
 import { isFerriteError } from '@ferrite/core';
-import { ExitCode, type Command } from '../command.js';
+import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { BufferedWriter } from '../io.js';
 import { stringifyJson } from '../json.js';
 import { openPool } from '../inspect.js';
@@ -15,13 +15,17 @@ export const dumpCommand: Command = {
 per line: {"collection","kind","key","value"} for maps and sorted maps (sorted maps in key
 order), {"collection","kind","index","value"} for queues (from the head). Values JSON cannot
 hold are tagged: {"$bigint":"12"}, {"$bytes":"<base64>"}, {"$date":"<ISO>"}, {"$map":[[k,v]]},
-{"$set":[...]}, {"$undefined":true}. A key named __proto__ stays an ordinary key.
+{"$set":[...]}, {"$undefined":true}, {"$number":"-0"}, {"$Float64Array":"<base64>"} (other
+typed arrays, DataView, ArrayBuffer), {"$regexp":"/a/g"}, {"$error":{...}}, {"$boxed":v},
+{"$hole":true}. A key named __proto__ stays an ordinary key.
 Opens FILE read-only and never writes it; a pending transaction is rolled back in memory
 only, so the dump shows committed data.
-Exit code 0; 1 when a collection could not be read to its end (the lines before the damage
-are printed); 2 when the pool cannot be opened or COLLECTION does not exist.`,
+Exit code 0; 1 when the pool is damaged: it opens but a collection could not be read to its
+end (the lines before the damage are printed), or it does not open because of damage; 2 when
+it cannot be examined (missing, locked, not a pool) or COLLECTION does not exist.`,
   options: { json: { type: 'boolean', description: 'accepted for uniformity: the output is always JSON lines' } },
   positionals: { min: 1, max: 2, names: 'FILE [COLLECTION]' },
+  examinesPool: true,
   run(args, io) {
     const [file, only] = args.positionals;
     const opened = openPool(file, { readOnly: true });
@@ -30,7 +34,7 @@ are printed); 2 when the pool cannot be opened or COLLECTION does not exist.`,
       const store = opened.store;
       if (store === undefined) {
         io.stderr.write(`ferrite dump: ${file} holds no readable store: ${opened.storeError?.message ?? 'unknown reason'}\n`);
-        return ExitCode.ERROR;
+        return exitCodeFor(opened.storeError?.code ?? 'ECORRUPT');
       }
       const infos = store.collections();
       const selected = only === undefined ? infos : infos.filter((c) => c.name === only);

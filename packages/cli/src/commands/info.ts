@@ -1,4 +1,4 @@
-import { ExitCode, type Command } from '../command.js';
+import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { formatBytes, formatOffset, formatPercent, renderFields, renderTable } from '../format.js';
 import { inspectPool, type PoolReport } from '../inspect.js';
 
@@ -12,6 +12,7 @@ function human(r: PoolReport): string {
       ['uuid', h.uuid],
       ['layout', JSON.stringify(h.layout)],
       ['pool size', `${h.size} (${formatBytes(h.size)})`],
+      ['max size', `${h.maxSize} (${formatBytes(h.maxSize)})${h.maxSize === h.size ? ', no growth' : ''}`],
       ['heap offset', formatOffset(h.heapOffset)],
       ['header seq', h.seq],
     );
@@ -47,12 +48,11 @@ function human(r: PoolReport): string {
   return parts.join('');
 }
 
-/** Not a pool at all (or a format this build cannot read) is an open error; damage is 1. */
+/** The exit code scheme of every command (command.ts): open and store errors by their code, a damaged header copy is 1. */
 export function infoExitCode(r: PoolReport): ExitCode {
-  const code = r.openError?.code;
-  if (code === 'EBADMAGIC' || code === 'EVERSION' || code === 'ENODEV') return ExitCode.ERROR;
-  const damaged = r.openError !== undefined || r.storeError !== undefined || r.headerCopies.some((c) => !c.ok);
-  return damaged ? ExitCode.INCONSISTENT : ExitCode.OK;
+  if (r.openError !== undefined) return exitCodeFor(r.openError.code);
+  if (r.storeError !== undefined) return exitCodeFor(r.storeError.code);
+  return r.headerCopies.some((c) => !c.ok) ? ExitCode.INCONSISTENT : ExitCode.OK;
 }
 
 export const infoCommand: Command = {
@@ -63,12 +63,14 @@ export const infoCommand: Command = {
 damaged header is shown, not refused), its size, used and free space by size class, its
 collections with their sizes, and whether a transaction is pending recovery. Opens FILE
 read-only and never writes it: a pending transaction is reported, not rolled back.
-Exit code 0 when the pool opens cleanly, 1 when it is damaged, 2 when it cannot be read.`,
+Exit code 0 when the pool opens cleanly, 1 when it is damaged, 2 when it cannot be examined
+(the scheme of every command).`,
   options: {
     json: { type: 'boolean', description: 'print the report as one JSON object' },
     heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
   },
   positionals: { min: 1, max: 1, names: 'FILE' },
+  examinesPool: true,
   run(args, io) {
     const report = inspectPool(args.positionals[0], { heapOnly: args.values.heap === true });
     io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));

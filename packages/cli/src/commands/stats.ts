@@ -1,4 +1,4 @@
-import { ExitCode, type Command } from '../command.js';
+import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { formatBytes, formatPercent, renderFields, renderTable } from '../format.js';
 import { openPool, usageOf, type UsageReport } from '../inspect.js';
 
@@ -45,12 +45,14 @@ export const statsCommand: Command = {
   description: `Prints the pool's space statistics: used and free bytes, blocks, large extents,
 undo-log overflow, fragmentation of the free space, and per size class the runs and the
 used and free blocks. Opens FILE read-only and never writes it.
-Exit code 0, or 2 when the pool cannot be opened.`,
+Exit code 0; 1 when the pool is damaged (it does not open because of damage, or its store
+cannot be read: the heap's statistics are still printed); 2 when it cannot be examined.`,
   options: {
     json: { type: 'boolean', description: 'print the statistics as one JSON object' },
     heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
   },
   positionals: { min: 1, max: 1, names: 'FILE' },
+  examinesPool: true,
   run(args, io) {
     const file = args.positionals[0];
     const opened = openPool(file, { readOnly: true, heapOnly: args.values.heap === true });
@@ -65,6 +67,11 @@ Exit code 0, or 2 when the pool cannot be opened.`,
         ...(counts === undefined ? {} : { collections: counts }),
       };
       io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));
+      if (opened.storeError !== undefined) {
+        // The heap's statistics are printed; the store on top could not be read.
+        io.stderr.write(`ferrite stats: ${file} holds no readable store: ${opened.storeError.message} (${opened.storeError.code})\n`);
+        return exitCodeFor(opened.storeError.code);
+      }
       return ExitCode.OK;
     } finally {
       opened.close();

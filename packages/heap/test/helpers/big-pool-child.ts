@@ -38,7 +38,7 @@ function sparsePool(path: string, size: number): void {
   const pool = Pool.create(sim, { layout: 'big', size: small });
   const fields = pool.headerFields;
   const heapOffset = fields.heapOffset;
-  writeHeader(sim, { ...fields, size });
+  writeHeader(sim, { ...fields, size, maxSize: size });
   const fd = openSync(path, 'w');
   try {
     truncateSync(path, size);

@@ -27,7 +27,8 @@
  */
 import { FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { KeyCodec } from '../internal/context.js';
-import { rejection } from '../internal/rejection.js';
+import { leftUntouched, rejection } from '../internal/rejection.js';
+import { isDetached } from './value-walk.js';
 
 /** A key: a number, a string, bytes, or an array of keys (composite key). */
 export type Key = number | string | Uint8Array | readonly Key[];
@@ -109,6 +110,9 @@ export class OrderedKeyCodec implements KeyCodec {
       try {
         this.pos = 0;
         this.writeKey(key, false, 0);
+      } catch (err) {
+        // Ours (EINVAL, ETOOBIG) or the user's own, from a Proxy trap: raised before any write.
+        throw leftUntouched(err);
       } finally {
         this.active = false;
       }
@@ -174,7 +178,9 @@ export class OrderedKeyCodec implements KeyCodec {
       this.writeString(key, nested);
     } else if (typeof key === 'number') {
       this.writeNumber(key);
-    } else if (key instanceof Uint8Array) {
+    } else if (key instanceof Uint8Array && ArrayBuffer.isView(key)) {
+      // A detached buffer reads as empty: refused rather than taken for the empty key.
+      if (key.byteLength === 0 && isDetached(key.buffer)) throw rejection(new FerriteError('EINVAL', 'a key is a Uint8Array whose buffer was detached'));
       this.reserve(1);
       this.scratch[this.pos++] = TAG_BYTES;
       this.writeBytes(key, nested);

@@ -150,6 +150,8 @@ export class RecordWriter {
     if (typeof v === 'number') {
       if (v >>> 0 === v) {
         if (v < 0x40) {
+          // -0 passes the test above; the codec keeps it (value-walk.ts), msgpackr would not.
+          if (v === 0 && 1 / v < 0) return -1;
           b[p] = v; // positive fixint (0x40..0x7f are record ids)
           return p + 1;
         }

@@ -18,25 +18,30 @@
  * exactly msgpackr's result and bytes, at a half to a third of the cost; anything else is
  * msgpackr's.
  *
- * Decoding never changes prototypes, and a `__proto__` key stays an own data property named
- * `__proto__`: such values travel escaped inside a msgpackr extension (see proto-keys.ts),
- * because msgpackr alone would rename the key to `__proto_`.
+ * Which values: value-walk.ts walks each value first, refuses (EVALUE) what cannot come back
+ * exactly, and hands msgpackr a copy in which every kind msgpackr would change travels in
+ * ferrite's own extension (tagged.ts): -0, lone surrogates, `__proto__` keys, null
+ * prototypes, holes, errors, Buffers, boxed primitives. Decoding never changes a prototype.
+ * Values written by earlier versions with escaped `__proto__` keys (extension 0x50) still
+ * decode (proto-keys.ts).
  *
- * Packing runs user code (getters, `toJSON`) that may read the store meanwhile: decoding then
- * is safe (msgpackr's unpack keeps its own state, apart from pack's, and it puts back any
- * shared structure an inline record definition overrode) but packing again is not, so the
- * Store refuses every write while `isEncoding` (internal/encoding-guard.ts).
+ * Encoding runs user code (getters, `toJSON`, Proxy traps: in the walk, never inside msgpackr's
+ * pack) that may read the store meanwhile: decoding then is safe (msgpackr's unpack keeps its
+ * own state, apart from pack's, and it puts back any shared structure an inline record
+ * definition overrode) but encoding again is not, so the Store refuses every write while
+ * `isEncoding` (internal/encoding-guard.ts). An error thrown by that code propagates unchanged.
  */
 import { Packr, REUSE_BUFFER_MODE, RESET_BUFFER_MODE } from 'msgpackr';
 import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
-import { rejection } from '../internal/rejection.js';
-import { isWriteDuringEncoding } from '../internal/encoding-guard.js';
-import { ProtoKeyed, hasProtoKey, mayHoldProtoKey, structuresHoldProtoKey } from './proto-keys.js';
+import { leftUntouched, rejection } from '../internal/rejection.js';
+import './proto-keys.js'; // registers the decoder of values with escaped `__proto__` keys
+import './tagged.js'; // registers ferrite's extension (value kinds msgpackr would change)
 import { pastExtractLimit } from './extract-limit.js';
 import { MISS, RecordReader, type Structures } from './record-reader.js';
 import { RecordWriter, UNFIT } from './record-writer.js';
+import { ValueWalk } from './value-walk.js';
 
 /** Default limit on an encoded value, in bytes. */
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20;
@@ -81,6 +86,8 @@ export class PoolValueCodec implements ValueCodec {
   private readonly records = new RecordReader(MAX_SHARED_STRUCTURES);
   /** Encodes the common record values without msgpackr (record-writer.ts), byte for byte. */
   private readonly writer = new RecordWriter(MAX_SHARED_STRUCTURES);
+  /** Checks every other value and makes the copy msgpackr packs (value-walk.ts). */
+  private readonly walk = new ValueWalk();
   /** True while msgpackr packs a value: user code (getters, toJSON) may be running. */
   private encoding = false;
   /** The last encoding: out[outStart, outEnd) (msgpackr's buffer, or a view it returned). */
@@ -103,6 +110,10 @@ export class PoolValueCodec implements ValueCodec {
     this.packr = new Packr({
       useRecords: true,
       maxSharedStructures: MAX_SHARED_STRUCTURES,
+      // Exact encodings of Set, RegExp, typed arrays, DataView, ArrayBuffer and bigints beyond
+      // 64 bits (msgpackr's extensions); the walk hands Uint8Array over as a Buffer, so it
+      // stays msgpack `bin` as before, and Errors as ferrite's own extension.
+      moreTypes: true,
       // Decoded binary values must be copies: a view into the pool would let a user write
       // into persistent memory outside any transaction, and would detach when the pool grows.
       copyBuffers: true,
@@ -117,8 +128,10 @@ export class PoolValueCodec implements ValueCodec {
 
   /**
    * Encodes `value`. When it needs a new record structure, the structure list is rewritten
-   * inside `tx`. ETOOBIG when the encoding exceeds `maxValueSize` (then nothing was written,
-   * not even a structure). The returned bytes are a scratch view, valid until the next encode.
+   * inside `tx`. EVALUE (value-walk.ts) for a value that cannot be stored exactly, ETOOBIG when
+   * the encoding exceeds `maxValueSize`; an error thrown by the value's own code (a getter,
+   * `toJSON`, a Proxy trap) propagates unchanged. In each case nothing was written, not even a
+   * structure. The returned bytes are a scratch view, valid until the next encode.
    */
   encode(value: unknown, tx: Transaction): Uint8Array {
     const length = this.encodeToScratch(value, tx);
@@ -138,34 +151,35 @@ export class PoolValueCodec implements ValueCodec {
     this.encoding = true;
     try {
       const structures = this.structures();
-      const written = this.writer.write(value, structures);
+      // User code (getters, toJSON, Proxy traps) runs in the writer's field reads and in the
+      // walk, never in msgpackr's pack: what it throws is the user's error, passed on as is.
+      let written: number;
+      let prepared: unknown;
+      try {
+        written = this.writer.write(value, structures);
+        // UNFIT: the writer read every field once already; walk a copy so no getter runs twice.
+        if (written < 0) prepared = this.walk.prepare(written === UNFIT ? this.copyOfFields() : value, this.maxValueSize);
+      } catch (err) {
+        throw leftUntouched(err);
+      }
       if (written >= 0) {
         // A learned structure's keys hold no `__proto__` (record-writer.ts), nothing minted.
         this.out = this.writer.bytes;
         this.outStart = 0;
         this.outEnd = written;
       } else {
-        // UNFIT: the writer read every field once already; pack a copy so no getter runs twice.
-        const v = written === UNFIT ? this.copyOfFields() : value;
-        this.pack(v);
-        // A `__proto__` key shows either in the bytes (keys written inline) or in a structure
-        // this encode just minted (record keys live in the shared structures, not the bytes).
-        const minted = this.pending;
-        if ((mayHoldProtoKey(this.out, this.outStart, this.outEnd) || (minted !== undefined && structuresHoldProtoKey(minted))) && hasProtoKey(v)) {
-          // Rare: re-encode with the key escaped (proto-keys.ts); forget any structure the first
-          // attempt minted with a raw `__proto__` key, so none ever reaches the pool.
-          if (this.pending !== undefined) this.reset();
-          this.pending = undefined;
-          this.pack(new ProtoKeyed(v));
-        } else if (this.pending === undefined) {
-          this.writer.learn(v, this.out, this.outStart, this.outEnd, structures);
+        try {
+          this.pack(prepared);
+        } catch (err) {
+          // Damaged structures in the pool, or a gap in the walk (reported as a refusal).
+          if (err instanceof FerriteError) throw err;
+          throw rejection(new FerriteError('EVALUE', `value cannot be encoded: ${err instanceof Error ? err.message : String(err)}; nothing was written`, { cause: err }));
         }
+        if (this.pending === undefined) this.writer.learn(prepared, this.out, this.outStart, this.outEnd, structures);
       }
     } catch (err) {
       this.reset();
-      // A refused write keeps its own code and message: the getter broke the store's rule.
-      if (isWriteDuringEncoding(err)) throw err;
-      throw rejection(new FerriteError('EINVAL', `value cannot be encoded: ${(err as Error).message}`, { cause: err }));
+      throw err;
     } finally {
       this.encoding = false;
     }

@@ -35,7 +35,7 @@
  * and declares the rest with `addRangeNoSnapshot`, so it is flushed and sealed with the commit.
  */
 import type { Transaction } from '@ferrite/heap';
-import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
+import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
@@ -339,6 +339,8 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
 
   /** Calls `fn(value, key, map)` for every entry, like `Map.prototype.forEach`. */
   forEach(fn: (value: V, key: K, map: PMap<K, V>) => void, thisArg?: unknown): void {
+    this.ctx.assertOpen();
+    if (typeof fn !== 'function') throw invalidArgument('map.forEach', 'fn', 'a function', fn);
     for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
   }
 

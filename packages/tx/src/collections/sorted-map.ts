@@ -29,8 +29,9 @@
  * readable, allocates first, snapshots every changed range with ONE tx.addRanges, then stores.
  */
 import type { Transaction } from '@ferrite/heap';
-import { CorruptionError, FerriteError, TooBigError, invariant } from '@ferrite/core';
+import { CorruptionError, FerriteError, TooBigError, booleanOption, integerOption, invalidArgument, invariant, readOptions } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
+import { rejection } from '../internal/rejection.js';
 import { checkInside, compareBytes, readRef, readU64, writeU64 } from './pool-words.js';
 import { WriteSet } from './write-set.js';
 import { collectProblems } from './problems.js';
@@ -76,9 +77,13 @@ const MAX_HEIGHT = 40;
 /** Inline values up to this size (when they also fit the node's record bound). */
 const INLINE_VALUE_MAX = 512;
 
+/** The names `range` accepts in its options (any other is EINVAL). */
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit'] as const;
+
 /**
  * Range bounds over keys `K` (all optional; `limit` caps the number of entries). A bound of a
- * composite key may be any prefix of it (`KeyPrefix`): `{ gte: [2], lt: [3] }`.
+ * composite key may be any prefix of it (`KeyPrefix`): `{ gte: [2], lt: [3] }`. At most one
+ * of `gt` / `gte` and one of `lt` / `lte`.
  */
 export interface RangeOptions<K extends Key> {
   gt?: KeyPrefix<K>;
@@ -240,18 +245,34 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
   /**
    * Lazy iterable over the [key, value] entries within the bounds, in key order (descending
    * with `reverse`), at most `limit` of them. Bounds are keys; `gt`/`lt` exclude the bound,
-   * `gte`/`lte` include it (given both, the `gt*` bound applies first, then `gte`).
+   * `gte`/`lte` include it. Checked here, before the first step: EINVAL for an unknown option,
+   * `reverse` other than a boolean, `limit` other than a non-negative integer, both `gt` and
+   * `gte` (or `lt` and `lte`), or a bound that is not a key.
    */
-  range(options: RangeOptions<K> = {}): IterableIterator<[K, V]> {
+  range(options?: RangeOptions<K>): IterableIterator<[K, V]> {
     this.ctx.assertOpen();
-    const enc = (k: KeyPrefix<K> | undefined): Uint8Array | undefined => (k === undefined ? undefined : this.ctx.keys.encode(k).slice());
-    const limit = options.limit ?? Infinity;
-    if (!(limit >= 0)) throw new FerriteError('EINVAL', `range limit must be >= 0, got ${String(options.limit)}`);
-    const lower = options.gt !== undefined ? enc(options.gt) : enc(options.gte);
-    const lowerOpen = options.gt !== undefined;
-    const upper = options.lt !== undefined ? enc(options.lt) : enc(options.lte);
-    const upperOpen = options.lt !== undefined;
-    return this.scan(lower, lowerOpen, upper, upperOpen, options.reverse === true, limit, 2) as IterableIterator<[K, V]>;
+    const o = readOptions('sortedMap.range', options, RANGE_OPTIONS);
+    const reverse = booleanOption('sortedMap.range', 'reverse', o.reverse, false);
+    // Infinity is accepted as "no limit" (it was the default's value).
+    const limit = o.limit === Infinity ? Number.MAX_SAFE_INTEGER : integerOption('sortedMap.range', 'option limit', o.limit, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    if (o.gt !== undefined && o.gte !== undefined) throw rejection(new FerriteError('EINVAL', 'sortedMap.range: give gt or gte, not both'));
+    if (o.lt !== undefined && o.lte !== undefined) throw rejection(new FerriteError('EINVAL', 'sortedMap.range: give lt or lte, not both'));
+    const lower = this.bound('gt', o.gt) ?? this.bound('gte', o.gte);
+    const upper = this.bound('lt', o.lt) ?? this.bound('lte', o.lte);
+    return this.scan(lower, o.gt !== undefined, upper, o.lt !== undefined, reverse, limit, 2) as IterableIterator<[K, V]>;
+  }
+
+  /** A range bound's encoding (a copy), undefined when absent; its errors name the option. */
+  private bound(name: string, key: unknown): Uint8Array | undefined {
+    if (key === undefined) return undefined;
+    try {
+      return this.ctx.keys.encode(key).slice();
+    } catch (err) {
+      if (err instanceof FerriteError && (err.code === 'EINVAL' || err.code === 'ETOOBIG')) {
+        throw rejection(new FerriteError(err.code, `sortedMap.range: option ${name}: ${err.message}`, { cause: err }));
+      }
+      throw err;
+    }
   }
 
   /** Lazy iterator over the keys in order. */
@@ -277,6 +298,8 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
 
   /** Calls `fn(value, key, map)` for every entry in key order. */
   forEach(fn: (value: V, key: K, map: PSortedMap<K, V>) => void, thisArg?: unknown): void {
+    this.ctx.assertOpen();
+    if (typeof fn !== 'function') throw invalidArgument('sortedMap.forEach', 'fn', 'a function', fn);
     for (const [k, v] of this.range()) fn.call(thisArg, v, k, this);
   }
 

@@ -3,7 +3,9 @@
  * `opening` before and `ready` after, so the parent can aim kills at recovery), then runs
  * transfers until it is killed, writing `C <seq> <from> <to> <amount>` to stdout after each
  * transfer's transaction has returned (so it is durable). Writes to a pipe are synchronous
- * on Linux, so a line written before the SIGKILL reaches the parent.
+ * on Linux, so a line written before the SIGKILL reaches the parent. The pipe may be
+ * non-blocking (libuv sets it so): when the parent falls behind under load, a write meets
+ * EAGAIN and is retried after a short sleep, never dropped (`writeLine`).
  *
  * Usage: node --conditions=ferrite-source --import tsx bank-child.ts <pool> <pmem|msync> <seed>
  */
@@ -18,15 +20,30 @@ if (path === undefined || (mode !== 'pmem' && mode !== 'msync')) {
   process.exit(2);
 }
 const prng = new Prng(Number(seedText ?? '1'));
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes `line` to stdout completely, waiting out EAGAIN (a full non-blocking pipe). */
+function writeLine(line: string): void {
+  const bytes = Buffer.from(line);
+  let done = 0;
+  for (let attempt = 0; done < bytes.length; attempt++) {
+    try {
+      done += writeSync(1, bytes, done, bytes.length - done);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt > 100_000) throw err;
+      Atomics.wait(nap, 0, 0, 1); // 1 ms: the parent drains the pipe meanwhile
+    }
+  }
+}
 const rand = (): number => prng.nextU32() / 4294967296;
 
 // "opening" lets the parent aim some kills at the open itself (recovery of the last kill).
-writeSync(1, 'opening\n');
+writeLine('opening\n');
 const store = Store.open(path, { forcePmem: mode === 'pmem' });
-writeSync(1, 'ready\n');
+writeLine('ready\n');
 // Bounded: the parent kills the child long before this; a runaway child stops by itself.
 for (let i = 0; i < 1_000_000; i++) {
   const t = transfer(store, rand);
-  writeSync(1, `C ${t.seq} ${t.from} ${t.to} ${t.amount}\n`);
+  writeLine(`C ${t.seq} ${t.from} ${t.to} ${t.amount}\n`);
 }
 store.close();

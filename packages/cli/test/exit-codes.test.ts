@@ -1,0 +1,114 @@
+// One exit code scheme across commands (issue 17, item 6): for the same file, info, check,
+// dump and stats agree — 0 nothing wrong, 1 a damaged ferrite pool, 2 the file could not be
+// examined. Before, `dump` exited 2 and `info`/`check` 1 on the same damaged pool, and `stats`
+// exited 0 on a pool whose store could not be read.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32c } from '@ferrite/core';
+import { Pool } from '@ferrite/heap';
+import { HEADER_A, HEADER_B, H_CRC, H_LAYOUT, H_VERSION } from '../../heap/src/layout.js';
+import { LAYOUT, makeStorePool } from './support/pools.js';
+import { run } from './support/run.js';
+
+let dir = '';
+let base = '';
+
+before(() => {
+  dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-exit-'));
+  base = join(dir, 'base.pool');
+  makeStorePool(base, 256 * 1024);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const COMMANDS = ['info', 'check', 'dump', 'stats'] as const;
+
+/** The exit code of each command on `path` (and that none reports a bug). */
+function codes(path: string): Record<(typeof COMMANDS)[number], number> {
+  const out = {} as Record<(typeof COMMANDS)[number], number>;
+  for (const c of COMMANDS) {
+    const r = run(c, path);
+    assert.doesNotMatch(r.stdout + r.stderr, /internal error/, `${c}: ${r.stderr}`);
+    out[c] = r.code;
+  }
+  return out;
+}
+
+function variant(name: string, change: (bytes: Uint8Array, view: DataView) => void): string {
+  const bytes = new Uint8Array(readFileSync(base));
+  change(bytes, new DataView(bytes.buffer));
+  const p = join(dir, `${name}.pool`);
+  writeFileSync(p, bytes);
+  return p;
+}
+
+function all(code: number): Record<(typeof COMMANDS)[number], number> {
+  return { info: code, check: code, dump: code, stats: code };
+}
+
+test('a consistent pool: every command exits 0', () => {
+  assert.deepEqual(codes(base), all(0));
+});
+
+test('a file that cannot be examined: every command exits 2 (missing, not a pool, unknown format, a directory)', () => {
+  assert.deepEqual(codes(join(dir, 'missing.pool')), all(2));
+  const junk = join(dir, 'junk.pool');
+  writeFileSync(junk, new Uint8Array(64 * 1024).fill(0x5a));
+  assert.deepEqual(codes(junk), all(2));
+  const future = variant('future', (bytes, view) => {
+    for (const at of [HEADER_A, HEADER_B]) {
+      view.setUint32(at + H_VERSION, 99, true);
+      view.setUint32(at + H_CRC, crc32c(bytes, at, H_CRC), true);
+    }
+  });
+  assert.deepEqual(codes(future), all(2));
+  assert.deepEqual(codes(dir), all(2));
+});
+
+test('both header copies damaged: every command exits 1 (dump exited 2)', () => {
+  const p = variant('headers', (bytes) => {
+    bytes[HEADER_A + H_LAYOUT] ^= 0xff;
+    bytes[HEADER_B + H_LAYOUT] ^= 0xff;
+  });
+  assert.deepEqual(codes(p), all(1));
+});
+
+test('a pool whose store cannot be read: every command exits 1 (dump exited 2, stats 0)', () => {
+  const pool = Pool.open(base, { layout: LAYOUT, readOnly: true });
+  const root = pool.rootOffset();
+  pool.close();
+  const p = variant('store', (bytes) => {
+    bytes[root] ^= 0xff; // the store's magic number in the pool's root object
+  });
+  assert.deepEqual(codes(p), all(1));
+});
+
+test('a usage error exits 2 for every command', () => {
+  for (const c of COMMANDS) {
+    assert.equal(run(c).code, 2, `${c} without FILE`);
+    assert.equal(run(c, base, '--no-such-option').code, 2, `${c} with an unknown option`);
+    assert.equal(run(c, base, 'extra', 'words').code, 2, `${c} with extra arguments`);
+  }
+});
+
+test('create: every failure exits 2 (bad arguments, an existing file, a layout the heap refuses)', () => {
+  const fresh = join(dir, 'created.pool');
+  const cases: string[][] = [
+    ['create', base, '--size', '64K', '--layout', 'x'], // EEXIST
+    ['create', fresh, '--size', '1K', '--layout', 'x'], // too small for a pool
+    ['create', fresh, '--size', '0', '--layout', 'x'],
+    ['create', fresh, '--size', '1e3', '--layout', 'x'],
+    ['create', fresh, '--size', '64K', '--layout', 'y'.repeat(65)], // over 64 bytes
+    ['create', fresh, '--size', '64K', '--layout', 'x', '--mode', '999'],
+    ['create', fresh, '--size', '64K', '--layout'], // a flag without its value
+  ];
+  for (const argv of cases) {
+    const r = run(...argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  }
+  assert.equal(existsSync(fresh), false, 'no file was left behind');
+  assert.equal(run('create', fresh, '--size', '64K', '--layout', 'x').code, 0);
+});
