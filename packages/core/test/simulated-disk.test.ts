@@ -67,8 +67,10 @@ test('bad disks are refused: EINVAL for files and sizes, ERANGE beyond the simul
     [{ a: '8' }, {}],
     [{ a: 8 }, { pageSize: 1000 }],
     [{ a: 8 }, { sectorSize: 8192 }],
+    [{ a: 8 }, { sectorsize: 64 }], // misspelt: refused, not ignored
+    [{ a: 8 }, 'options'],
   ] as const) {
-    assert.throws(() => new SimulatedDisk(extents as never, options), isCode('EINVAL'), JSON.stringify(extents).slice(0, 40));
+    assert.throws(() => new SimulatedDisk(extents as never, options as never), isCode('EINVAL'), JSON.stringify(extents).slice(0, 40));
   }
   assert.throws(() => new SimulatedDisk({ a: 2 ** 30 }), isCode('ERANGE'));
 });
@@ -248,6 +250,8 @@ test('closed handles and disks are ECLOSED; handles are independent; unknown fil
   a2.write(0, new Uint8Array([7]));
   assert.equal(a2.length, 16, 'the other handle sees the growth and still works');
   assert.throws(() => disk.file('b'), isCode('ENOENT'));
+  assert.throws(() => disk.file('a', { readonly: true } as never), isCode('EINVAL'));
+  assert.throws(() => disk.file('a', { readOnly: 1 } as never), isCode('EINVAL'));
   assert.throws(() => disk.extentOf('b'), isCode('ENOENT'));
   disk.close();
   disk.close();

@@ -137,6 +137,9 @@ test('fromRegion: a restart on a crash image finds the same files', () => {
   assert.deepEqual([...again.shared!.bytes.subarray(0, 3)], [4, 4, 0]);
   assert.throws(() => new SimulatedFileTarget(again.disk, { wal: 'pool' }), isCode('EINVAL'));
   assert.throws(() => new SimulatedFileTarget(again.disk, { wal: 'log' }), isCode('ENOENT'));
+  assert.throws(() => new SimulatedFileTarget(again.disk, { sharde: true } as never), isCode('EINVAL'));
+  assert.throws(() => new SimulatedFileTarget(again.disk, { shared: 'yes' } as never), isCode('EINVAL'));
+  assert.throws(() => new SimulatedFileTarget(again.disk, { queue: { autorun: true } } as never), isCode('EINVAL'));
 });
 
 // The private view is a Region in full: the conformance suite holds it to the contract.

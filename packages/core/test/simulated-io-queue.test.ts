@@ -205,6 +205,7 @@ test('malformed programs are refused whole with EINVAL, queuing or running nothi
   q.runNow([{ op: 'sync', file: x }]);
   assert.deepEqual(log, ['x.sync']);
   assert.throws(() => new SimulatedIoQueue({ autoRun: 'yes' as never }), isCode('EINVAL'));
+  assert.throws(() => new SimulatedIoQueue({ autorun: true } as never), isCode('EINVAL'));
 });
 
 test('the ops array is copied at submit: changing it afterwards changes nothing', () => {

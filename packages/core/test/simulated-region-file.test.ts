@@ -30,6 +30,8 @@ test("a 'file' region: defaults, options, and sizes refused with EINVAL", () => 
     { granularity: 'page', pageSize: 4096 },
     { granularity: 'cache-line', sectorSize: 512 },
     { granularity: 'disk' },
+    { granularity: 'file', sectorsize: 4096 }, // a misspelt option is refused, not ignored
+    { granularity: 'cache-line', pagesize: 64 },
   ] as const) {
     assert.throws(() => new SimulatedRegion(4096, bad as never), isCode('EINVAL'), JSON.stringify(bad));
     assert.throws(() => SimulatedRegion.fromImage(new Uint8Array(64), bad as never), isCode('EINVAL'), JSON.stringify(bad));

@@ -22,6 +22,7 @@
  * old or the new value, never a mix. Everything but the lengths is written once, durably,
  * when the disk is made.
  */
+import { booleanOption, readOptions } from '../arguments.js';
 import { checkRange } from '../bounds.js';
 import { crc32c } from '../checksum.js';
 import { FerriteError, invariant } from '../errors.js';
@@ -114,7 +115,9 @@ export class SimulatedDisk {
     if (names.length === 0 || names.length > MAX_DISK_FILES) {
       throw new FerriteError('EINVAL', `SimulatedDisk: from 1 to ${MAX_DISK_FILES} files, got ${names.length}`);
     }
-    const probe = new SimulatedRegion(0, { granularity: 'file', ...options }); // validates the sizes
+    // The values are checked by SimulatedRegion; unknown names are refused here.
+    const sizes = readOptions('SimulatedDisk', options, ['pageSize', 'sectorSize']) as SimulatedDiskOptions;
+    const probe = new SimulatedRegion(0, { granularity: 'file', ...sizes }); // validates the sizes
     const pageSize = probe.pageSize;
     probe.dispose();
     const metaBytes = roundUp(HEADER_BYTES + names.length * ENTRY_BYTES, pageSize);
@@ -132,7 +135,7 @@ export class SimulatedDisk {
         throw new FerriteError('ERANGE', `SimulatedDisk: the files need more than the simulator's limit of ${MAX_SIMULATED_LENGTH} bytes`);
       }
     }
-    const region = new SimulatedRegion(offset, { granularity: 'file', ...options });
+    const region = new SimulatedRegion(offset, { granularity: 'file', ...sizes });
     const bytes = region.bytes;
     const view = viewOf(bytes);
     for (let i = 0; i < MAGIC.length; i++) bytes[i] = MAGIC.charCodeAt(i);
@@ -294,7 +297,8 @@ export class SimulatedFile implements FileIO {
    */
   constructor(disk: SimulatedDisk, name: string, options: { readOnly?: boolean } = {}) {
     const state = stateOf(disk);
-    this.readOnly = options.readOnly ?? false;
+    const o = readOptions('file', options, ['readOnly']);
+    this.readOnly = booleanOption('file', 'readOnly', o.readOnly, false);
     if (state.closed) throw new FerriteError('ECLOSED', 'file: the simulated disk is closed');
     this.disk = state;
     this.index = indexOf(state, name);

@@ -4,6 +4,7 @@
  * the scenario's `setup` makes a disk and a target over it and returns `disk.region`;
  * `recover` opens a target again with `SimulatedFileTarget.fromRegion(region)`.
  */
+import { booleanOption, readOptions, stringOption } from '../arguments.js';
 import { checkRange } from '../bounds.js';
 import { FerriteError } from '../errors.js';
 import type { FileTarget } from '../file-io.js';
@@ -50,15 +51,17 @@ export class SimulatedFileTarget implements FileTarget {
    * @throws ENOENT when the disk lacks either file; EINVAL when they are the same file.
    */
   constructor(disk: SimulatedDisk, options: SimulatedFileTargetOptions = {}) {
-    const poolName = options.pool ?? 'pool';
-    const walName = options.wal ?? 'wal';
-    if (poolName === walName) throw new FerriteError('EINVAL', `SimulatedFileTarget: the pool and the log are one file '${poolName}'`);
-    this.readOnly = options.readOnly ?? false;
+    const fn = 'SimulatedFileTarget';
+    const o = readOptions(fn, options, ['pool', 'wal', 'readOnly', 'shared', 'queue']);
+    const poolName = stringOption(fn, 'pool', o.pool, 'pool');
+    const walName = stringOption(fn, 'wal', o.wal, 'wal');
+    if (poolName === walName) throw new FerriteError('EINVAL', `${fn}: the pool and the log are one file '${poolName}'`);
+    this.readOnly = booleanOption(fn, 'readOnly', o.readOnly, false);
     this.disk = disk;
     this.pool = disk.file(poolName, { readOnly: this.readOnly });
     this.wal = disk.file(walName, { readOnly: this.readOnly });
-    this.queue = new SimulatedIoQueue(options.queue);
-    if (options.shared === true) this.shared = new SharedFileView(disk, this.pool);
+    this.queue = new SimulatedIoQueue(o.queue as SimulatedIoQueueOptions | undefined);
+    if (booleanOption(fn, 'shared', o.shared, false)) this.shared = new SharedFileView(disk, this.pool);
   }
 
   /**

@@ -8,6 +8,7 @@
  * a test decides where the "worker" makes progress and every run replays. A program the
  * queue never ran when the crash struck is simply lost, as a worker that had not started it.
  */
+import { booleanOption, readOptions } from '../arguments.js';
 import { crc32c } from '../checksum.js';
 import { FerriteError } from '../errors.js';
 import type { FileIO, IoOp, IoQueue } from '../file-io.js';
@@ -54,10 +55,8 @@ export class SimulatedIoQueue implements IoQueue {
   private scheduled = false;
 
   constructor(options: SimulatedIoQueueOptions = {}) {
-    if (options.autoRun !== undefined && typeof options.autoRun !== 'boolean') {
-      throw new FerriteError('EINVAL', `SimulatedIoQueue: autoRun must be a boolean, got ${String(options.autoRun)}`);
-    }
-    this.autoRun = options.autoRun ?? false;
+    const o = readOptions('SimulatedIoQueue', options, ['autoRun']);
+    this.autoRun = booleanOption('SimulatedIoQueue', 'autoRun', o.autoRun, false);
   }
 
   /** Programs submitted and not yet finished (a program counts while it runs). */

@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { readOptions } from '../arguments.js';
 import { checkRange } from '../bounds.js';
 import { FerriteError, invariant } from '../errors.js';
 import { ATOMIC_WORD, CACHE_LINE, type Granularity, type Region } from '../region.js';
@@ -1053,18 +1054,20 @@ function checkModel(
   what: string,
   options: SimulatedRegionOptions,
 ): { granularity: Granularity; pageSize: number; sectorSize: number } {
-  const granularity = options.granularity ?? 'cache-line';
+  // Unknown names are refused: a misspelt `sectorsize` must not leave the default in place.
+  const o = readOptions(what, options, ['granularity', 'pageSize', 'sectorSize']);
+  const granularity = o.granularity ?? 'cache-line';
   if (granularity !== 'cache-line' && granularity !== 'page' && granularity !== 'file') {
     throw new FerriteError('EINVAL', `${what}: unknown granularity ${String(granularity)}`);
   }
   if (granularity !== 'file') {
-    if (options.pageSize !== undefined || options.sectorSize !== undefined) {
+    if (o.pageSize !== undefined || o.sectorSize !== undefined) {
       throw new FerriteError('EINVAL', `${what}: pageSize and sectorSize apply to the 'file' granularity only`);
     }
     return { granularity, pageSize: PAGE, sectorSize: ATOMIC_WORD };
   }
-  const pageSize = options.pageSize ?? PAGE;
-  const sectorSize = options.sectorSize ?? SECTOR;
+  const pageSize = o.pageSize ?? PAGE;
+  const sectorSize = o.sectorSize ?? SECTOR;
   if (!isPowerOfTwo(pageSize) || pageSize > MAX_PAGE_SIZE) {
     throw new FerriteError('EINVAL', `${what}: pageSize must be a power of two up to ${MAX_PAGE_SIZE}, got ${String(pageSize)}`);
   }
