@@ -208,7 +208,7 @@ function compare(r: SimulatedRegion, ref: Reference, seed: number): void {
 }
 
 /** Runs one event-making call on the region and the reference, expecting the crash when due. */
-function eventCall(r: SimulatedRegion, ref: Reference, kinds: Array<'flush' | 'drain'>, call: () => void, effect: (done: number) => void): void {
+function eventCall(ref: Reference, kinds: Array<'flush' | 'drain'>, call: () => void, effect: (done: number) => void): void {
   let done = 0;
   let crashed = false;
   for (const kind of kinds) {
@@ -241,21 +241,21 @@ function runOps(length0: number, pageSize: number, sectorSize: number, ops: Op[]
       }
       case 'flush': {
         const [at, len] = clampLen(op.at, op.len, length);
-        eventCall(r, ref, ['flush'], () => r.flush(at, len), () => {});
+        eventCall(ref, ['flush'], () => r.flush(at, len), () => {});
         break;
       }
       case 'ranges': {
         const flat: number[] = [];
         for (const [a, l] of op.pairs) flat.push(...clampLen(a, l, length));
-        eventCall(r, ref, op.pairs.map(() => 'flush' as const), () => r.flushRanges(flat), () => {});
+        eventCall(ref, op.pairs.map(() => 'flush' as const), () => r.flushRanges(flat), () => {});
         break;
       }
       case 'drain':
-        eventCall(r, ref, ['drain'], () => r.drain(), () => {});
+        eventCall(ref, ['drain'], () => r.drain(), () => {});
         break;
       case 'persist': {
         const [at, len] = clampLen(op.at, op.len, length);
-        eventCall(r, ref, ['drain'], () => r.persist(at, len), (done) => {
+        eventCall(ref, ['drain'], () => r.persist(at, len), (done) => {
           if (done === 1) ref.sync(at, len);
         });
         break;
@@ -263,7 +263,7 @@ function runOps(length0: number, pageSize: number, sectorSize: number, ops: Op[]
       case 'persistRanges': {
         const flat: number[] = [];
         for (const [a, l] of op.pairs) flat.push(...clampLen(a, l, length));
-        eventCall(r, ref, ['drain'], () => r.persistRanges(flat), (done) => {
+        eventCall(ref, ['drain'], () => r.persistRanges(flat), (done) => {
           if (done === 1) for (let i = 0; i < flat.length; i += 2) ref.sync(flat[i]!, flat[i + 1]!);
         });
         break;
