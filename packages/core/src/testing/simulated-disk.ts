@@ -19,7 +19,7 @@
  * ```
  *
  * A length is an aligned 8-byte word, so it lies inside one sector and a crash leaves the
- * old or the new value, never a mix. Everything but the lengths is written once, durably,
+ * old or the new value, never a mix. The rest of the metadata is written once, durably,
  * when the disk is made.
  */
 import { booleanOption, readOptions } from '../arguments.js';
