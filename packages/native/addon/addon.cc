@@ -45,6 +45,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "common.h"
 #include "create-file.h"
 #include "fault-guard.h"
 #include "file-space.h"
@@ -72,8 +73,6 @@ namespace ferrite {
 // Limits and process-wide constants (immutable after load, so no per-context state).
 
 constexpr uint64_t kCacheLine = 64;
-// 2^53 - 1: the largest integer a JS number holds exactly.
-constexpr double kMaxSafeInteger = 9007199254740991.0;
 // The largest mapping we accept: 2^45 bytes (32 TiB). x86-64 gives a process 128 TiB of
 // address space, which Node and V8 fragment with regions at random addresses: a 2^46-byte
 // mapping found no room in any of our runs, 2^45 found room in every one (tested).
@@ -143,61 +142,7 @@ static inline void Fence() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Errors.
-
-struct AddonData {
-  Napi::FunctionReference mapping_constructor;
-  Napi::FunctionReference error_factory;  // (code, message) => Error; set by the TS face
-};
-
-static void ThrowCode(Napi::Env env, const char* code, const std::string& message) {
-  AddonData* data = env.GetInstanceData<AddonData>();
-  if (data != nullptr && !data->error_factory.IsEmpty()) {
-    Napi::Value err =
-        data->error_factory.Call({Napi::String::New(env, code), Napi::String::New(env, message)});
-    if (env.IsExceptionPending()) return;  // the factory itself threw: propagate that
-    napi_throw(env, err);
-    return;
-  }
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  err.ThrowAsJavaScriptException();
-}
-
-// Maps an errno to one of ferrite's stable codes.
-static const char* CodeOfErrno(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR: return "ENOENT";
-    case EACCES:
-    case EPERM:
-    case EROFS:
-    case ETXTBSY: return "EACCES";
-    case EISDIR:
-    case ENODEV:
-    case ENXIO: return "ENODEV";
-    case EWOULDBLOCK: return "EBUSY";
-    case ENOMEM:
-    case EMFILE:
-    case ENFILE:
-    case EOVERFLOW: return "ENOMEM";
-    case ENOSPC:
-    case EDQUOT: return "ENOSPC";
-    case EEXIST: return "EEXIST";
-    case EFBIG: return "ERANGE";
-    case EIO: return "EIO";
-    default: return "EINVAL";  // ELOOP (a symlink where none may be), ENAMETOOLONG, ...
-  }
-}
-
-static std::string Prefix(const char* op, const std::string& path) {
-  return std::string(op) + "(" + path + "): ";
-}
-
-static void ThrowErrno(Napi::Env env, const char* op, const std::string& path, const std::string& what,
-                       int err) {
-  ThrowCode(env, CodeOfErrno(err), Prefix(op, path) + what + ": " + strerror(err) + " (errno " + std::to_string(err) + ")");
-}
+// Errors (the shared helpers are in common.h).
 
 // The code of a failed msync: the file system full (a copy-on-write or delayed allocation
 // that writeback could not place) is ENOSPC like any full file system; an unmapped range is
@@ -206,33 +151,6 @@ static const char* MsyncCode(int err) {
   if (err == ENOSPC || err == EDQUOT) return "ENOSPC";
   if (err == ENOMEM) return "EINVAL";
   return "EIO";
-}
-
-// Reads a non-negative safe integer argument, or throws EINVAL naming it.
-static bool ReadIndex(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
-                      const char* name, uint64_t* out) {
-  if (value.IsNumber()) {
-    const double d = value.As<Napi::Number>().DoubleValue();
-    if (d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d) {
-      *out = static_cast<uint64_t>(d);
-      return true;
-    }
-    ThrowCode(env, "EINVAL",
-              Prefix(op, path) + name + " must be a non-negative safe integer, got " + std::to_string(d));
-    return false;
-  }
-  ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a number");
-  return false;
-}
-
-static bool ReadBool(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
-                     const char* name, bool* out) {
-  if (!value.IsBoolean()) {
-    ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a boolean");
-    return false;
-  }
-  *out = value.As<Napi::Boolean>().Value();
-  return true;
 }
 
 static uint64_t RoundUpToPage(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
