@@ -48,6 +48,7 @@
 #include "common.h"
 #include "create-file.h"
 #include "fault-guard.h"
+#include "file-io.h"
 #include "file-space.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -1124,6 +1125,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuFlushInstruction", Napi::Function::New(env, CpuFlushInstruction, "cpuFlushInstruction"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mediumOf", Napi::Function::New(env, MediumOf, "mediumOf"));
+  InitFileIo(env, exports);
   return exports;
 }
 
