@@ -24,8 +24,9 @@ export interface NativeMapping {
   grow(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
-  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number };
+  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };
   publish(): void;
+  discard(offset: number, length: number): void;
 }
 
 /** The C++ object behind a `FileHandle`. Every method validates its arguments itself. */
@@ -45,7 +46,7 @@ export interface NativeQueue {
   runNow(ops: unknown): void;
   waitIdle(): void;
   pending(): number;
-  stats(): { programs: number; failed: number; steps: number; pending: number; poisoned: boolean };
+  stats(): { programs: number; failed: number; steps: number; pending: number; poisoned: boolean; heldArrays: number };
 }
 
 export interface NativeBinding {
