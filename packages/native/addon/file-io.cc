@@ -430,6 +430,9 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
 
   // The file behind an object that NativeFile's constructor made, or nullptr.
   static std::shared_ptr<FileCore> CoreOf(napi_env env, napi_value value) {
+    // Only objects: the type-tag check converts anything else to an object and throws.
+    napi_valuetype type;
+    if (value == nullptr || napi_typeof(env, value, &type) != napi_ok || type != napi_object) return nullptr;
     bool tagged = false;
     if (napi_check_object_type_tag(env, value, &kFileTag, &tagged) != napi_ok || !tagged) return nullptr;
     NativeFile* self = nullptr;
@@ -633,8 +636,10 @@ struct Program {
   ~Program() { Release(); }
 };
 
-void DeleteRefs(napi_env env, Program* p) {
+// The references of a program, deleted (JS thread); `held` counts those alive.
+void DeleteRefs(napi_env env, Program* p, uint64_t* held) {
   for (napi_ref r : p->refs) napi_delete_reference(env, r);
+  *held -= p->refs.size();
   p->refs.clear();
 }
 
@@ -833,6 +838,7 @@ struct QueueCore {
   napi_threadsafe_function tsfn = nullptr;
   NativeIoQueue* wrapper = nullptr;
   uint64_t unsettled = 0;  // submitted programs whose promise has not settled
+  uint64_t held = 0;       // data arrays referenced for unsettled programs
   bool shut_down = false;
   bool hook_added = false;
 
@@ -995,7 +1001,7 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
       q->pending_steps = 0;
     }
     for (Program* p : never_run) {
-      if (!teardown) DeleteRefs(q->env, p);  // at teardown the environment frees them itself
+      if (!teardown) DeleteRefs(q->env, p, &q->held);  // at teardown the environment frees them itself
       delete p;
     }
     if (q->tsfn != nullptr) {
@@ -1026,6 +1032,7 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
     p->deferred = deferred;
     ParseProgram(env, info[0], p, /*keep_alive=*/true);
     QueueCore* q = core_.get();
+    q->held += p->refs.size();
     IoFailure now;  // a failure that cannot wait for its turn: no thread will ever run it
     {
       std::lock_guard<std::mutex> lock(q->mu);
@@ -1059,7 +1066,7 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
       }
     }
     if (now.failed()) {
-      DeleteRefs(env, p);
+      DeleteRefs(env, p, &q->held);
       delete p;
       napi_value err = MakeError(env, now.code, now.message);
       if (err != nullptr) napi_reject_deferred(env, deferred, err);
@@ -1142,6 +1149,7 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
     out.Set("steps", Napi::Number::New(env, static_cast<double>(q->steps_run)));
     out.Set("pending", Napi::Number::New(env, static_cast<double>(q->pending)));
     out.Set("poisoned", Napi::Boolean::New(env, q->poisoned));
+    out.Set("heldArrays", Napi::Number::New(env, static_cast<double>(q->held)));
     return out;
   }
 
@@ -1171,7 +1179,7 @@ void SettleProgram(napi_env env, napi_value /*js_callback*/, void* context, void
     napi_get_undefined(env, &undefined);
     napi_resolve_deferred(env, p->deferred, undefined);
   }
-  DeleteRefs(env, p);
+  DeleteRefs(env, p, &q->held);
   delete p;
   if (q->wrapper != nullptr) q->wrapper->Settled();
 }

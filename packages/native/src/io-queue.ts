@@ -19,6 +19,8 @@ export interface IoQueueStats {
   readonly pending: number;
   /** True once a program failed: every later one fails too. */
   readonly poisoned: boolean;
+  /** Data arrays referenced for programs whose promise has not settled (0 when all did). */
+  readonly heldArrays: number;
 }
 
 /**
