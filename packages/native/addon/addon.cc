@@ -50,6 +50,7 @@
 #include "fault-guard.h"
 #include "file-io.h"
 #include "file-space.h"
+#include "pins.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -422,9 +423,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     Napi::ArrayBuffer buffer = NewBuffer(env);
     if (env.IsExceptionPending()) return;
     buffer_ = Napi::Persistent(buffer);
+    RegisterMappedRange(&pins_, base_, length_);
   }
 
-  ~NativeMapping() override = default;
+  // Its bytes may outlive it (an array a queued program holds); its pins go with it.
+  ~NativeMapping() override { UnregisterMappedRange(&pins_); }
 
  private:
   // mmap with MAP_SHARED_VALIDATE|MAP_SYNC first (a DAX mapping that needs no msync), then
@@ -623,6 +626,17 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                              ". Those pages now live in this process only: the mapping no longer matches the file "
                              "and nothing more is made durable through it. Close it and map the file again (a "
                              "pool reopened recovers its last committed state)");
+    return false;
+  }
+
+  // EBUSY while a submitted I/O program writes from [offset, offset + length) of the bytes
+  // (any of them with `all`): closing, growing or discarding would change what it writes.
+  bool CheckUnpinned(const Napi::Env& env, const char* op, uint64_t offset, uint64_t length, bool all) {
+    const uint64_t pins = PinsOver(&pins_, offset, length, all);
+    if (pins == 0) return true;
+    ThrowCode(env, "EBUSY", Prefix(op, path_) + std::to_string(pins) +
+                                " write step(s) of submitted I/O programs read these bytes: wait for them (their "
+                                "promises, or queue.waitIdle()) first");
     return false;
   }
 
@@ -899,6 +913,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       ThrowCode(env, "EACCES", Prefix(op, path_) + "only a 'rw' mapping (shared or private) can grow");
       return Napi::Value();
     }
+    if (!CheckUnpinned(env, op, 0, 0, true)) return Napi::Value();
     if (new_length < length_ || new_length % kPageSize != 0) {
       ThrowCode(env, "EINVAL", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
                                    " must be a multiple of the page size and at least the current length " +
@@ -973,6 +988,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     RetireBuffer(env, old_span);
     buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
     return fresh;
   }
 
@@ -1074,6 +1090,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
         }
         if (file_) file_->Close();
         file_.reset();
+        UnregisterMappedRange(&pins_);
         return Napi::Value();
       }
       guard::Update(guard_slot_, span_->address, span_->length);
@@ -1090,6 +1107,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       }
     }
     buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
     return fresh;
   }
 
@@ -1113,6 +1131,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return Napi::Value();
     }
     if (length == 0) return Napi::Value();
+    if (!CheckUnpinned(env, op, offset, RoundUpToPage(length), false)) return Napi::Value();
     if (madvise(base_ + offset, RoundUpToPage(length), MADV_DONTNEED) != 0) {
       ThrowErrno(env, op, path_, "madvise", errno);
     }
@@ -1137,7 +1156,9 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Unmap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) return Napi::Value();  // idempotent
+    if (!CheckUnpinned(env, "close", 0, 0, true)) return Napi::Value();
     closed_ = true;
+    UnregisterMappedRange(&pins_);
     RetireBuffer(env, span_);
     guard_slot_ = -1;
     span_.reset();
@@ -1194,6 +1215,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   bool closed_ = false;
   // The fault-guard slot of span_ (-1 once unmapped), read on every flush.
   int guard_slot_ = -1;
+  // Write steps of submitted I/O programs that read these bytes (pins.h).
+  MappingPins pins_;
 };
 
 // ---------------------------------------------------------------------------------------

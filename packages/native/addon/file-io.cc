@@ -53,6 +53,7 @@
 
 #include "common.h"
 #include "file-space.h"
+#include "pins.h"
 
 namespace ferrite {
 namespace {
@@ -619,14 +620,18 @@ struct Program {
   // from submission until it finished (Release).
   std::vector<std::shared_ptr<FileCore>> files;
   bool counted = false;
+  // Mapped bytes its writes read (pins.h), released when it finished.
+  std::vector<uint64_t> pins;
   // The data arrays of its writes, alive until the promise settles (JS thread).
   std::vector<napi_ref> refs;
   napi_deferred deferred = nullptr;
   IoFailure refusal;  // set when the program was refused at submission: it runs nothing
   IoFailure failure;  // how it ended
 
-  // Drops the program's claim on its files (any thread; once).
+  // Drops the program's claim on its files and mapped bytes (any thread; once).
   void Release() {
+    for (uint64_t token : pins) UnpinMappedRange(token);
+    pins.clear();
     if (!counted) return;
     counted = false;
     for (auto& f : files) f->users.fetch_sub(1, std::memory_order_acq_rel);
@@ -690,6 +695,8 @@ void ParseProgram(Napi::Env env, Napi::Value ops, Program* p, bool keep_alive) {
     p->refusal.Set(code, std::string(op) + ": " + why);
     p->steps.clear();
     p->files.clear();
+    for (uint64_t token : p->pins) UnpinMappedRange(token);
+    p->pins.clear();
     for (napi_ref r : p->refs) napi_delete_reference(env, r);
     p->refs.clear();
   };
@@ -790,6 +797,12 @@ void ParseProgram(Napi::Env env, Napi::Value ops, Program* p, bool keep_alive) {
     p->steps.push_back(step);
   }
   if (!keep_alive) return;
+  // A submitted program's data may be a mapping's bytes: pinned, the mapping cannot be
+  // closed, grown or discarded under it (runNow needs none: no JavaScript runs meanwhile).
+  for (const Step& step : p->steps) {
+    const uint64_t token = step.sync ? 0 : PinMappedRange(step.data, step.length);
+    if (token != 0) p->pins.push_back(token);
+  }
   for (uint32_t i = 0; i < count; i++) {
     if (raws[i].sync) continue;
     napi_ref ref;
@@ -1055,6 +1068,7 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
                                        " (wait for earlier programs first)");
           p->steps.clear();
           p->files.clear();
+          p->Release();
         }
         if (!p->refusal.failed()) {
           for (auto& f : p->files) f->users.fetch_add(1, std::memory_order_acq_rel);

@@ -235,7 +235,8 @@ export class Mapping implements Region {
    * for pages it has written to the file, so its private memory stays bounded. `offset` must
    * be a multiple of the page size and `length` too (or reach the end of the mapping).
    * @throws FerriteError EACCES (a shared or read-only mapping: its pages are the file's),
-   *   EINVAL (alignment, not a non-negative integer), ERANGE (outside), ECLOSED.
+   *   EINVAL (alignment, not a non-negative integer), ERANGE (outside), ECLOSED, EBUSY (a
+   *   submitted I/O program writes from those pages and has not finished).
    */
   discard(offset: number, length: number): void {
     this.#native.discard(offset, length);
@@ -245,6 +246,8 @@ export class Mapping implements Region {
    * Unmaps: `bytes` is detached at once (reads give undefined, length 0, DataView and
    * `set` throw TypeError) and the lock is released. Idempotent. Data not yet persisted is
    * not lost from the file (the page cache keeps it) but is not durable either.
+   * @throws FerriteError EBUSY while a program submitted to an I/O queue writes from these
+   *   bytes and has not finished (closing would make it write zeros).
    */
   close(): void {
     this.#native.unmap();
@@ -389,7 +392,8 @@ export function protect(mapping: Mapping, offset: number, length: number, protec
  * @throws FerriteError EACCES (a read-only mapping), EINVAL (bad length; a private mapping
  *   split by `protect`), ERANGE (longer than `maxMappingLength()`, or than the file system
  *   allows; a private mapping past the end of its file), ENOSPC (the file system is full; or
- *   a page faulted earlier, see `faults`), ENOMEM, ECLOSED.
+ *   a page faulted earlier, see `faults`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program
+ *   writes from the mapping's bytes and has not finished).
  */
 export function grow(mapping: Mapping, newLength: number): void {
   if (mapping.grow === undefined) {

@@ -7,7 +7,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { map, openFile, pageSize } from '../src/index.js';
+import type { IoOp } from '@ferrite/core';
+import { createIoQueue, map, openFile, pageSize } from '../src/index.js';
 import type { FileHandle, Mapping } from '../src/index.js';
 import { poolDirs, runFixture, throwsCode } from './helpers.js';
 
@@ -254,5 +255,59 @@ describe('the fault guard', () => {
     assert.equal(seen.firstPageKept, 1);
     assert.match(String(seen.persist), /^EIO: .*truncated by another program/);
     assert.match(String(seen.grow), /^EIO: .*truncated by another program/);
+  });
+});
+
+describe('a mapping whose bytes a queued program writes from', () => {
+  it('cannot be closed, grown or have those pages discarded (EBUSY) until the program finished', async () => {
+    const { file, m, path } = writer(8);
+    file.grow(16 * PAGE);
+    const slow = openFile(fresh(diskDir), { create: true });
+    slow.grow(16 << 20);
+    const queue = createIoQueue();
+    m.bytes.fill(0xab, PAGE, 2 * PAGE); // private page 1
+    const target = openFile(fresh(), { create: true });
+    target.grow(PAGE);
+    const slowProgram = queue.submit([{ op: 'write', file: slow, offset: 0, data: new Uint8Array(16 << 20).fill(1) }, { op: 'sync', file: slow }]);
+    const program = queue.submit([{ op: 'write', file: target, offset: 0, data: m.bytes.subarray(PAGE, 2 * PAGE) }]);
+    throwsCode(() => m.close(), 'EBUSY', 'submitted I/O programs');
+    throwsCode(() => m.grow?.(16 * PAGE), 'EBUSY', 'submitted I/O programs');
+    throwsCode(() => m.discard(0, 2 * PAGE), 'EBUSY', 'submitted I/O programs');
+    m.discard(2 * PAGE, PAGE); // pages no program reads
+    m.discard(0, PAGE);
+    assert.equal(m.closed, false);
+    await Promise.all([slowProgram, program]);
+    assert.ok(new Uint8Array(readFileSync(target.path)).every((b) => b === 0xab), 'the program wrote the mapped bytes');
+    m.grow?.(16 * PAGE);
+    m.discard(PAGE, PAGE);
+    m.close();
+    assert.ok(new Uint8Array(readFileSync(path)).every((b) => b !== 0xab));
+    for (const f of [file, slow, target]) f.close();
+  });
+
+  it('the writer\'s loop: store privately, apply the changed ranges to the pool file from the mapping, discard, read the same bytes back', async () => {
+    const { file, m, path } = writer(32, diskDir);
+    const queue = createIoQueue();
+    const model = new Uint8Array(readFileSync(path));
+    for (let round = 0; round < 20; round++) {
+      const ops: IoOp[] = [];
+      const touched = new Set<number>();
+      for (let k = 0; k < 5; k++) {
+        const offset = ((round * 7919 + k * 104729) % (32 * PAGE - 300));
+        m.bytes.fill(round + 10, offset, offset + 300);
+        model.fill(round + 10, offset, offset + 300);
+        ops.push({ op: 'write', file, offset, data: m.bytes.subarray(offset, offset + 300) });
+        touched.add(Math.floor(offset / PAGE));
+        touched.add(Math.floor((offset + 299) / PAGE));
+      }
+      ops.push({ op: 'sync', file });
+      await queue.submit(ops);
+      for (const page of touched) m.discard(page * PAGE, PAGE);
+      assert.deepEqual(m.bytes, model, `round ${round}: the mapping reads the file's bytes`);
+    }
+    assert.deepEqual(new Uint8Array(readFileSync(path)), model);
+    assert.ok(privateDirtyKb(path) <= 8, 'no private page left');
+    m.close();
+    file.close();
   });
 });
