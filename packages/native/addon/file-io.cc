@@ -34,6 +34,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -902,6 +904,13 @@ void StopAllAtExit() {
 std::once_flag atexit_once;
 
 void QueueCore::Loop() {
+  // Asynchronous signals (SIGINT, SIGTERM, SIGCHLD, ...) are for Node's threads: blocked here,
+  // so they are never delivered to this thread (nor interrupt its system calls). Faults
+  // (SIGBUS, SIGSEGV, ...) stay deliverable: they belong to the thread that caused them.
+  sigset_t blocked;
+  sigfillset(&blocked);
+  for (int sig : {SIGBUS, SIGSEGV, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&blocked, sig);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   for (;;) {
     Program* p = nullptr;
     {

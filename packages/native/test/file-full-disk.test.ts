@@ -4,10 +4,11 @@
  * (ulimit -f). A failed grow leaves the file exactly as it was; a write the file system
  * cannot place is ENOSPC; a queued one poisons the queue.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerriteError } from '@ferrite/core';
 import { createIoQueue, openFile, pageSize } from '../src/index.js';
@@ -124,5 +125,62 @@ describe('a write the kernel cuts short (ulimit -f)', () => {
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * An ext4 whose device cannot store what it accepted: a loop device over an image on a tmpfs
+ * too small for it. Writes land in the page cache; writeback fails, so fdatasync fails.
+ * Returns the mount point, or the reason it cannot be made.
+ */
+function failingDisk(): string | { dir: string } {
+  if (process.getuid?.() !== 0) return 'mounting needs root';
+  const work = mkdtempSync(join(tmpdir(), 'ferrite-eio-'));
+  const back = join(work, 'back');
+  const dir = join(work, 'mnt');
+  mkdirSync(back);
+  mkdirSync(dir);
+  const steps: [string, string[]][] = [
+    ['mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', back]],
+    ['truncate', ['-s', '64M', join(back, 'img')]],
+    ['mkfs.ext4', ['-q', '-F', '-m', '0', join(back, 'img')]],
+    ['mount', ['-o', 'loop', join(back, 'img'), dir]],
+  ];
+  const cleanup = (): void => {
+    spawnSync('umount', [dir]);
+    spawnSync('umount', [back]);
+    rmSync(work, { recursive: true, force: true });
+  };
+  for (const [cmd, args] of steps) {
+    const res = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (res.status !== 0) {
+      cleanup();
+      return `${cmd} ${args.join(' ')}: ${res.stderr || String(res.error)}`;
+    }
+  }
+  after(cleanup);
+  return { dir };
+}
+
+describe('a failed fdatasync', () => {
+  const failing = failingDisk();
+  it('is sticky: every later sync of the file fails too (a raw fdatasync would report success once the error was consumed), and a queued one poisons the queue', {
+    skip: typeof failing === 'string' ? failing : false,
+  }, async () => {
+    if (typeof failing === 'string') return;
+    const f = openFile(join(failing.dir, 'log.wal'), { create: true });
+    f.grow(16 << 20);
+    f.write(0, new Uint8Array(16 << 20).fill(1)); // into the page cache: accepted
+    const queue = createIoQueue();
+    let first: unknown;
+    await queue.submit([{ op: 'sync', file: f }]).catch((e: unknown) => (first = e));
+    // The kernel reports the device's failure as ENOSPC (a loop device over a full file) or EIO.
+    assert.ok(first instanceof FerriteError && (first.code === 'ENOSPC' || first.code === 'EIO'), String(first));
+    assert.match(first.message, /fdatasync/);
+    for (let i = 0; i < 3; i++) throwsCode(() => f.sync(), first.code, 'earlier fdatasync of this file failed');
+    await assert.rejects(queue.submit([{ op: 'write', file: f, offset: 0, data: new Uint8Array(1) }]),
+      (e: unknown) => e instanceof FerriteError && e.message.includes('earlier failure'));
+    assert.equal(f.stats().syncs, 0, 'no sync succeeded');
+    f.close();
   });
 });
