@@ -1058,9 +1058,12 @@ class NativeIoQueue : public Napi::ObjectWrap<NativeIoQueue> {
     IoFailure now;  // a failure that cannot wait for its turn: no thread will ever run it
     {
       std::lock_guard<std::mutex> lock(q->mu);
-      if (q->shut_down) {
+      if (q->shut_down || q->stopping.load(std::memory_order_acquire)) {
+        // Shut down, or the process is exiting (the atexit handler stopped the thread).
         now.Set("ECLOSED", "submit: the I/O queue was shut down");
       } else if (!q->thread.joinable()) {
+        // Under join_mu too: the atexit handler may join from another thread meanwhile.
+        std::lock_guard<std::mutex> join_lock(q->join_mu);
         try {
           q->thread = std::thread([q] { q->Loop(); });
         } catch (const std::system_error& e) {
