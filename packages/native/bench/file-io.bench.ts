@@ -4,8 +4,8 @@
  * printed — on a tmpfs a sync does nothing and these numbers say nothing):
  * - FileHandle.write of 200 B + sync (fdatasync) into a file grown beforehand, so its size
  *   never changes: grown by `grow` (fallocate; on ext4 the blocks are "unwritten" extents,
- *   and the first write into each makes fdatasync commit their conversion too), and grown
- *   then written with zeros and synced ("pre-written", as databases recycle their logs);
+ *   which the first write into each converts), and grown then written with zeros and synced
+ *   ("pre-written", as databases recycle their logs) — to see whether that conversion costs;
  * - appending: the file grows by 200 B each time (FileHandle.grow, which reserves, sets the
  *   size and fsyncs; and a plain appending write through node:fs + fdatasync, where fdatasync
  *   must also commit the new size);
