@@ -911,6 +911,7 @@ void QueueCore::Loop() {
   sigfillset(&blocked);
   for (int sig : {SIGBUS, SIGSEGV, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&blocked, sig);
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  pthread_setname_np(pthread_self(), "ferrite-io");  // for top -H, gdb, and the tests
   for (;;) {
     Program* p = nullptr;
     {

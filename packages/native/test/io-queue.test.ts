@@ -311,7 +311,8 @@ describe('lifetime', () => {
     assert.equal(child.status, 0, child.stderr);
     const seen = JSON.parse(child.stdout) as {
       collectionsWhilePending: number; aliveWhilePending: boolean; heldWhilePending: number; heldAfter: number;
-      prefix: { complete: number; violations: string[] };
+      prefix: { complete: number; violations: string[] }; threadsBefore: number; threadsWithIdle: number;
+      threadsAfter: number;
     };
     assert.ok(seen.collectionsWhilePending >= 2, `collected ${seen.collectionsWhilePending} times while programs were pending`);
     assert.equal(seen.aliveWhilePending, true, 'no array of an unsettled program was collected');
@@ -319,6 +320,8 @@ describe('lifetime', () => {
     assert.equal(seen.heldAfter, 0, 'and let go of every one once its program settled');
     assert.deepEqual(seen.prefix.violations, []);
     assert.equal(seen.prefix.complete, 64, 'every record was written from its own bytes');
+    assert.equal(seen.threadsWithIdle, seen.threadsBefore + 1, 'a queue that submitted has a thread');
+    assert.equal(seen.threadsAfter, seen.threadsBefore, 'an idle queue nothing references is collected with its thread');
   });
 
   it('a process that exits (process.exit) with programs pending exits cleanly (status 0) and the file holds a prefix of them', () => {
