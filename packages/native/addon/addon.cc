@@ -45,9 +45,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "common.h"
 #include "create-file.h"
 #include "fault-guard.h"
+#include "file-io.h"
 #include "file-space.h"
+#include "pins.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -72,8 +75,6 @@ namespace ferrite {
 // Limits and process-wide constants (immutable after load, so no per-context state).
 
 constexpr uint64_t kCacheLine = 64;
-// 2^53 - 1: the largest integer a JS number holds exactly.
-constexpr double kMaxSafeInteger = 9007199254740991.0;
 // The largest mapping we accept: 2^45 bytes (32 TiB). x86-64 gives a process 128 TiB of
 // address space, which Node and V8 fragment with regions at random addresses: a 2^46-byte
 // mapping found no room in any of our runs, 2^45 found room in every one (tested).
@@ -143,61 +144,7 @@ static inline void Fence() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Errors.
-
-struct AddonData {
-  Napi::FunctionReference mapping_constructor;
-  Napi::FunctionReference error_factory;  // (code, message) => Error; set by the TS face
-};
-
-static void ThrowCode(Napi::Env env, const char* code, const std::string& message) {
-  AddonData* data = env.GetInstanceData<AddonData>();
-  if (data != nullptr && !data->error_factory.IsEmpty()) {
-    Napi::Value err =
-        data->error_factory.Call({Napi::String::New(env, code), Napi::String::New(env, message)});
-    if (env.IsExceptionPending()) return;  // the factory itself threw: propagate that
-    napi_throw(env, err);
-    return;
-  }
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  err.ThrowAsJavaScriptException();
-}
-
-// Maps an errno to one of ferrite's stable codes.
-static const char* CodeOfErrno(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR: return "ENOENT";
-    case EACCES:
-    case EPERM:
-    case EROFS:
-    case ETXTBSY: return "EACCES";
-    case EISDIR:
-    case ENODEV:
-    case ENXIO: return "ENODEV";
-    case EWOULDBLOCK: return "EBUSY";
-    case ENOMEM:
-    case EMFILE:
-    case ENFILE:
-    case EOVERFLOW: return "ENOMEM";
-    case ENOSPC:
-    case EDQUOT: return "ENOSPC";
-    case EEXIST: return "EEXIST";
-    case EFBIG: return "ERANGE";
-    case EIO: return "EIO";
-    default: return "EINVAL";  // ELOOP (a symlink where none may be), ENAMETOOLONG, ...
-  }
-}
-
-static std::string Prefix(const char* op, const std::string& path) {
-  return std::string(op) + "(" + path + "): ";
-}
-
-static void ThrowErrno(Napi::Env env, const char* op, const std::string& path, const std::string& what,
-                       int err) {
-  ThrowCode(env, CodeOfErrno(err), Prefix(op, path) + what + ": " + strerror(err) + " (errno " + std::to_string(err) + ")");
-}
+// Errors (the shared helpers are in common.h).
 
 // The code of a failed msync: the file system full (a copy-on-write or delayed allocation
 // that writeback could not place) is ENOSPC like any full file system; an unmapped range is
@@ -206,33 +153,6 @@ static const char* MsyncCode(int err) {
   if (err == ENOSPC || err == EDQUOT) return "ENOSPC";
   if (err == ENOMEM) return "EINVAL";
   return "EIO";
-}
-
-// Reads a non-negative safe integer argument, or throws EINVAL naming it.
-static bool ReadIndex(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
-                      const char* name, uint64_t* out) {
-  if (value.IsNumber()) {
-    const double d = value.As<Napi::Number>().DoubleValue();
-    if (d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d) {
-      *out = static_cast<uint64_t>(d);
-      return true;
-    }
-    ThrowCode(env, "EINVAL",
-              Prefix(op, path) + name + " must be a non-negative safe integer, got " + std::to_string(d));
-    return false;
-  }
-  ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a number");
-  return false;
-}
-
-static bool ReadBool(const Napi::Env& env, const Napi::Value& value, const char* op, const std::string& path,
-                     const char* name, bool* out) {
-  if (!value.IsBoolean()) {
-    ThrowCode(env, "EINVAL", Prefix(op, path) + name + " must be a boolean");
-    return false;
-  }
-  *out = value.As<Napi::Boolean>().Value();
-  return true;
 }
 
 static uint64_t RoundUpToPage(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
@@ -361,6 +281,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                            InstanceMethod<&NativeMapping::Buffer>("buffer"),
                            InstanceMethod<&NativeMapping::Info>("info"),
                            InstanceMethod<&NativeMapping::PublishFile>("publish"),
+                           InstanceMethod<&NativeMapping::Discard>("discard"),
                        });
   }
 
@@ -415,10 +336,6 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     if (want_create && (!writable || cow)) {
       ThrowCode(env, "EINVAL", Prefix(op, path_) + "create needs protection 'rw' without copyOnWrite");
-      return;
-    }
-    if (cow && writable) {
-      ThrowCode(env, "EINVAL", Prefix(op, path_) + "copyOnWrite needs protection 'r'");
       return;
     }
     if (publish_later && !(want_create && exclusive)) {
@@ -477,8 +394,10 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (!CheckRuntimeLength(env, op, length)) return;
     // Never map a hole writable: a store into it asks the file system for a block, and a
     // full one answers with SIGBUS. A sparse file (an older ferrite's failed grow, another
-    // tool) gets its holes allocated now, or the map fails with a typed error.
-    if (regular && writable && !cow && !fresh) {
+    // tool) gets its holes allocated now, or the map fails with a typed error. A writer's
+    // private mapping stores nothing into the file, but the writer pwrites its pages there
+    // (FileHandle): allocated now, those writes never need a block either.
+    if (regular && writable && !fresh) {
       SpaceFailure failure;
       if (!AllocateWithin(fd, offset, offset + length, IsTmpfs(fd), &failure)) {
         ThrowErrno(env, op, path_, failure.step, failure.err);
@@ -504,9 +423,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     Napi::ArrayBuffer buffer = NewBuffer(env);
     if (env.IsExceptionPending()) return;
     buffer_ = Napi::Persistent(buffer);
+    RegisterMappedRange(&pins_, base_, length_);
   }
 
-  ~NativeMapping() override = default;
+  // Its bytes may outlive it (an array a queued program holds); its pins go with it.
+  ~NativeMapping() override { UnregisterMappedRange(&pins_); }
 
  private:
   // mmap with MAP_SHARED_VALIDATE|MAP_SYNC first (a DAX mapping that needs no msync), then
@@ -595,8 +516,9 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return OpenResult::kFailed;
     }
 
-    // Lock before sizing, so that we never resize a file someone else holds.
-    const bool exclusive_lock = writable && !cow;
+    // Lock before sizing, so that we never resize a file someone else holds. A 'rw' mapping
+    // is the writer's, shared or private (copy-on-write): exclusive.
+    const bool exclusive_lock = writable;
     if (flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
       const int err = errno;
       if (err == EWOULDBLOCK) {
@@ -704,6 +626,17 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                              ". Those pages now live in this process only: the mapping no longer matches the file "
                              "and nothing more is made durable through it. Close it and map the file again (a "
                              "pool reopened recovers its last committed state)");
+    return false;
+  }
+
+  // EBUSY while a submitted I/O program writes from [offset, offset + length) of the bytes
+  // (any of them with `all`): closing, growing or discarding would change what it writes.
+  bool CheckUnpinned(const Napi::Env& env, const char* op, uint64_t offset, uint64_t length, bool all) {
+    const uint64_t pins = PinsOver(&pins_, offset, length, all);
+    if (pins == 0) return true;
+    ThrowCode(env, "EBUSY", Prefix(op, path_) + std::to_string(pins) +
+                                " write step(s) of submitted I/O programs read these bytes: wait for them (their "
+                                "promises, or queue.waitIdle()) first");
     return false;
   }
 
@@ -976,10 +909,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     const char* op = "grow";
     uint64_t new_length;
     if (!CheckOpen(env, op) || !ReadIndex(env, info[0], op, path_, "newLength", &new_length)) return Napi::Value();
-    if (!writable_ || cow_) {
-      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a writable shared mapping can grow");
+    if (!writable_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a 'rw' mapping (shared or private) can grow");
       return Napi::Value();
     }
+    if (!CheckUnpinned(env, op, 0, 0, true)) return Napi::Value();
     if (new_length < length_ || new_length % kPageSize != 0) {
       ThrowCode(env, "EINVAL", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
                                    " must be a multiple of the page size and at least the current length " +
@@ -994,6 +928,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (!CheckFaults(env, op)) return Napi::Value();
     if (new_length == length_) return buffer_.Value();
     if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
+    if (cow_) return GrowPrivate(env, new_length);
 
     const int fd = file_->fd;
     struct stat st;
@@ -1053,7 +988,154 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     RetireBuffer(env, old_span);
     buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
     return fresh;
+  }
+
+  // grow of a writer's private mapping (checked by Grow). The pages it stored into exist only
+  // in this mapping, so it is never mapped afresh: mremap extends it in place, or moves it
+  // with its pages. Only the view grows: the file must be long enough already (the caller
+  // grows it with FileHandle.grow), since a page past the end of the file would be SIGBUS.
+  Napi::Value GrowPrivate(const Napi::Env& env, uint64_t new_length) {
+    const char* op = "grow";
+    const int fd = file_->fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return Napi::Value();
+    }
+    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    if (S_ISREG(st.st_mode) && file_size < file_offset_ + new_length) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "the file is " + std::to_string(file_size) +
+                                   " bytes, shorter than offset + newLength = " +
+                                   std::to_string(file_offset_ + new_length) +
+                                   ": a private mapping only extends its view; grow the file first (FileHandle.grow)");
+      return Napi::Value();
+    }
+    // The newly mapped bytes are allocated, as at open (the writer pwrites its pages there).
+    SpaceFailure failure;
+    if (S_ISREG(st.st_mode) &&
+        !AllocateWithin(fd, file_offset_ + length_, file_offset_ + new_length, IsTmpfs(fd), &failure)) {
+      ThrowErrno(env, op, path_, failure.step, failure.err);
+      return Napi::Value();
+    }
+    uint8_t* const old_base = base_;
+    const uint64_t old_length = length_;
+    const uint64_t old_span = span_->length;
+    const uint64_t new_span = RoundUpToPage(new_length);
+    void* p = mremap(old_base, old_span, new_span, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      if (err == EFAULT) {
+        // mremap moves one kernel mapping only: protect() split this one.
+        ThrowCode(env, "EINVAL", Prefix(op, path_) + "mremap: pages protected 'r' split the mapping; make every "
+                                     "page 'rw' (protect) before growing it");
+      } else {
+        ThrowErrno(env, op, path_, "mremap", err);
+      }
+      return Napi::Value();
+    }
+    std::shared_ptr<Span> old = span_;
+    const bool moved = p != old_base;
+    if (!moved) {
+      span_->length = new_span;  // the same range, longer: the old buffer's owner shares it
+    } else {
+      // The kernel unmapped the old range. Fill it with zero pages at once, so that a stray
+      // view of the old buffer reads zeros (see the file comment); should another thread have
+      // taken the address meanwhile, the old span must not unmap what is not ours.
+      void* t = mmap(old_base, old_span, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+      if (t != old_base) {
+        if (t != MAP_FAILED) munmap(t, old_span);
+        old->address = nullptr;
+      }
+      span_ = std::make_shared<Span>(static_cast<uint8_t*>(p), new_span);
+      span_->guard_slot = old->guard_slot;  // the slot moves with the pages
+      old->guard_slot = -1;
+    }
+    guard::Update(guard_slot_, span_->address, span_->length);
+    base_ = span_->address;
+    length_ = new_length;
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) {
+      // Back to the old range and length (shrinking never fails; moving back needs the old
+      // address, which is ours unless another thread took it).
+      base_ = old_base;
+      length_ = old_length;
+      if (!moved) {
+        (void)mremap(old_base, new_span, old_span, 0);
+        span_->length = old_span;
+      } else if (old->address != nullptr &&
+                 mremap(p, new_span, old_span, MREMAP_MAYMOVE | MREMAP_FIXED, old_base) != MAP_FAILED) {
+        old->guard_slot = span_->guard_slot;
+        span_->guard_slot = -1;
+        span_->address = nullptr;  // moved away: nothing left to unmap
+        span_ = old;
+      } else {
+        // Nowhere to go back to: close the mapping cleanly (its lock released, its buffer
+        // detached) rather than leave it half grown. The exception stays pending.
+        guard::Unregister(span_->guard_slot);
+        span_->guard_slot = -1;
+        guard_slot_ = -1;
+        span_->address = nullptr;
+        munmap(p, new_span);
+        span_.reset();
+        base_ = nullptr;
+        length_ = 0;
+        closed_ = true;
+        if (!buffer_.IsEmpty()) {
+          Napi::ArrayBuffer stale = buffer_.Value();
+          if (!stale.IsDetached()) stale.Detach();
+          buffer_.Reset();
+        }
+        if (file_) file_->Close();
+        file_.reset();
+        UnregisterMappedRange(&pins_);
+        return Napi::Value();
+      }
+      guard::Update(guard_slot_, span_->address, span_->length);
+      return Napi::Value();
+    }
+    // The old buffer is detached; its memory (the span it shares when grown in place, or the
+    // zero pages left where it was) goes when it is collected.
+    if (!buffer_.IsEmpty()) {
+      Napi::ArrayBuffer stale = buffer_.Value();
+      if (!stale.IsDetached()) stale.Detach();
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        (void)e;
+      }
+    }
+    buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
+    return fresh;
+  }
+
+  // discard(offset, length): madvise(MADV_DONTNEED) of the pages of a private mapping. They
+  // drop what was stored into them and read the file again (its page cache): the writer
+  // calls it once those pages were written to the file, so its memory stays bounded.
+  Napi::Value Discard(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "discard";
+    uint64_t offset, length;
+    if (!CheckOpen(env, op) || !ReadRange(info, 0, op, &offset, &length)) return Napi::Value();
+    if (!cow_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a private (copyOnWrite) mapping can discard pages: a "
+                                   "shared mapping's pages are the file's");
+      return Napi::Value();
+    }
+    if (offset % kPageSize != 0 || (length % kPageSize != 0 && offset + length != length_)) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "range [" + std::to_string(offset) + ", " +
+                                   std::to_string(offset + length) + ") is not page-aligned (page size " +
+                                   std::to_string(kPageSize) + ")");
+      return Napi::Value();
+    }
+    if (length == 0) return Napi::Value();
+    if (!CheckUnpinned(env, op, offset, RoundUpToPage(length), false)) return Napi::Value();
+    if (madvise(base_ + offset, RoundUpToPage(length), MADV_DONTNEED) != 0) {
+      ThrowErrno(env, op, path_, "madvise", errno);
+    }
+    return Napi::Value();
   }
 
   // Detaches the current ArrayBuffer and turns `span` into zero pages.
@@ -1074,7 +1156,9 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Unmap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) return Napi::Value();  // idempotent
+    if (!CheckUnpinned(env, "close", 0, 0, true)) return Napi::Value();
     closed_ = true;
+    UnregisterMappedRange(&pins_);
     RetireBuffer(env, span_);
     guard_slot_ = -1;
     span_.reset();
@@ -1099,6 +1183,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     out.Set("closed", Napi::Boolean::New(env, closed_));
     out.Set("published", Napi::Boolean::New(env, !(file_ && file_->pending.hidden)));
     out.Set("faults", Napi::Number::New(env, static_cast<double>(guard::Faults(guard_slot_))));
+    out.Set("private", Napi::Boolean::New(env, cow_));
     return out;
   }
 
@@ -1130,6 +1215,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   bool closed_ = false;
   // The fault-guard slot of span_ (-1 once unmapped), read on every flush.
   int guard_slot_ = -1;
+  // Write steps of submitted I/O programs that read these bytes (pins.h).
+  MappingPins pins_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1206,6 +1293,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuFlushInstruction", Napi::Function::New(env, CpuFlushInstruction, "cpuFlushInstruction"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mediumOf", Napi::Function::New(env, MediumOf, "mediumOf"));
+  InitFileIo(env, exports);
   return exports;
 }
 

@@ -151,6 +151,17 @@ void Unregister(int slot) {
   s.taken.store(false, std::memory_order_release);
 }
 
+void Update(int slot, uint8_t* start, uint64_t length) {
+  if (slot < 0 || slot >= kMaxGuarded) return;
+  Slot& s = slots[slot];
+  s.seq.fetch_add(1, std::memory_order_acq_rel);  // odd: the handler skips the slot meanwhile
+  const uintptr_t a = reinterpret_cast<uintptr_t>(start);
+  s.start.store(a, std::memory_order_relaxed);
+  s.end.store(a + static_cast<uintptr_t>(length), std::memory_order_relaxed);
+  s.copied_page.store(0, std::memory_order_relaxed);
+  s.seq.fetch_add(1, std::memory_order_acq_rel);
+}
+
 uint64_t Faults(int slot) {
   if (slot < 0 || slot >= kMaxGuarded) return 0;
   return slots[slot].faults.load(std::memory_order_relaxed);

@@ -38,6 +38,10 @@ int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int 
 // Forgets the slot (before its range is unmapped or replaced). Ignores -1.
 void Unregister(int slot);
 
+// Points the slot at [start, start + length), keeping its file, protection and counts: for a
+// mapping that mremap extended or moved. Ignores -1.
+void Update(int slot, uint8_t* start, uint64_t length);
+
 // Pages of the slot's range diverted so far (0 for -1).
 uint64_t Faults(int slot);
 

@@ -24,8 +24,29 @@ export interface NativeMapping {
   grow(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
-  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number };
+  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };
   publish(): void;
+  discard(offset: number, length: number): void;
+}
+
+/** The C++ object behind a `FileHandle`. Every method validates its arguments itself. */
+export interface NativeFile {
+  write(offset: number, src: Uint8Array, srcOffset?: number, length?: number): void;
+  read(offset: number, dst: Uint8Array, dstOffset?: number, length?: number): void;
+  sync(): void;
+  grow(newLength: number): void;
+  close(): void;
+  info(): { closed: boolean; length: number; readOnly: boolean; users: number };
+  stats(): { writes: number; bytesWritten: number; reads: number; bytesRead: number; syncs: number; grows: number };
+}
+
+/** The C++ object behind an `IoQueue`: `ops` are checked in C++ (any value is safe). */
+export interface NativeQueue {
+  submit(ops: unknown): Promise<void>;
+  runNow(ops: unknown): void;
+  waitIdle(): void;
+  pending(): number;
+  stats(): { programs: number; failed: number; steps: number; pending: number; poisoned: boolean; heldArrays: number };
 }
 
 export interface NativeBinding {
@@ -41,6 +62,10 @@ export interface NativeBinding {
     copyOnWrite: boolean,
     publishLater: boolean,
   ) => NativeMapping;
+  NativeFile: new (path: string, create: boolean, mode: number, exclusive: boolean, readOnly: boolean) => NativeFile;
+  NativeIoQueue: new () => NativeQueue;
+  /** The symbol under which a FileHandle keeps its NativeFile (how a program names files). */
+  setFileKey(key: symbol): void;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   /** The largest ArrayBuffer this runtime makes, and its version, for the addon's checks. */
   setRuntimeLimits(maxArrayBufferLength: number, nodeVersion: string): void;

@@ -49,8 +49,12 @@ export interface MapOptions {
    */
   forcePmem?: boolean;
   /**
-   * With protection 'r': map MAP_PRIVATE and writable. Stores stay in this process and never
-   * reach the file; flush, drain and persist do nothing. Default false.
+   * Map MAP_PRIVATE and writable: stores stay in this process and never reach the file;
+   * flush, drain and persist do nothing (they check their arguments only). Pages not stored
+   * into show the file's page cache, so what a `FileHandle` writes to the file appears in
+   * them. With protection 'r': a shared lock (a private view of a pool opened read-only).
+   * With 'rw': the writer's mapping of a file-backed pool — the exclusive lock of a writer,
+   * `grow` (of the view only) and `discard`. Default false.
    */
   copyOnWrite?: boolean;
 }
@@ -98,7 +102,7 @@ export class Mapping implements Region {
   /** True for 'rw' and copy-on-write mappings; stores into a read-only mapping fault. */
   readonly writable: boolean;
   /**
-   * Present on writable shared mappings only: see `grow`.
+   * Present on 'rw' mappings (shared or private) only: see `grow`.
    */
   readonly grow?: (newLength: number) => void;
 
@@ -119,7 +123,7 @@ export class Mapping implements Region {
     this.isPmem = info.dax || forcePmem;
     this.granularity = this.isPmem ? 'cache-line' : 'page';
     this.writable = protection === 'rw' || copyOnWrite;
-    if (protection === 'rw' && !copyOnWrite) {
+    if (protection === 'rw') {
       this.grow = (newLength: number): void => {
         this.#bytes = new Uint8Array(this.#native.grow(newLength));
       };
@@ -225,9 +229,25 @@ export class Mapping implements Region {
   }
 
   /**
+   * Private (copyOnWrite) mappings only: madvise(MADV_DONTNEED) of the pages of
+   * [offset, offset + length). What was stored into them is dropped; they show the file (its
+   * page cache) again, and give their memory back. The writer of a file-backed pool calls it
+   * for pages it has written to the file, so its private memory stays bounded. `offset` must
+   * be a multiple of the page size and `length` too (or reach the end of the mapping).
+   * @throws FerriteError EACCES (a shared or read-only mapping: its pages are the file's),
+   *   EINVAL (alignment, not a non-negative integer), ERANGE (outside), ECLOSED, EBUSY (a
+   *   submitted I/O program writes from those pages and has not finished).
+   */
+  discard(offset: number, length: number): void {
+    this.#native.discard(offset, length);
+  }
+
+  /**
    * Unmaps: `bytes` is detached at once (reads give undefined, length 0, DataView and
    * `set` throw TypeError) and the lock is released. Idempotent. Data not yet persisted is
    * not lost from the file (the page cache keeps it) but is not durable either.
+   * @throws FerriteError EBUSY while a program submitted to an I/O queue writes from these
+   *   bytes and has not finished (closing would make it write zeros).
    */
   close(): void {
     this.#native.unmap();
@@ -268,6 +288,8 @@ function optionalBoolean(path: string, name: string, value: unknown): boolean | 
  *   fails with ENOSPC and the file is left as it was.
  * - MAP_SHARED_VALIDATE|MAP_SYNC is tried first: it succeeds on DAX file systems (isDax,
  *   cache-line granularity); elsewhere the mapping is plain MAP_SHARED.
+ * - `copyOnWrite` maps MAP_PRIVATE: stores never reach the file. With 'rw' it is a writer's
+ *   mapping (exclusive lock; `grow` extends the view, `discard` drops private pages).
  *
  * @throws FerriteError with code EINVAL (bad option, unaligned offset/length, zero-length
  *   file, a symlink where creation was asked), ENODEV (a directory, FIFO, socket, or a
@@ -354,19 +376,28 @@ export function protect(mapping: Mapping, offset: number, length: number, protec
 }
 
 /**
- * Grows a writable shared mapping to `newLength` bytes (a multiple of the page size, at
- * least the current length): the file's new blocks are reserved first, then its size is
- * set and fsync'd (durable before any new offset is used); it is mapped again at a new
- * address and `mapping.bytes` becomes a new array; the old one is detached. Offsets stay
- * valid and contents are kept; the new bytes read as zero. A grow that fails leaves the file
- * (size and allocation) and the mapping as they were.
- * @throws FerriteError EACCES (read-only or copy-on-write mapping), EINVAL, ERANGE (longer
- *   than `maxMappingLength()`, or than the file system allows), ENOSPC (the file system is
- *   full; or a page faulted earlier, see `faults`), ENOMEM, ECLOSED.
+ * Grows a 'rw' mapping to `newLength` bytes (a multiple of the page size, at least the
+ * current length); `mapping.bytes` becomes a new array and the old one is detached. Offsets
+ * stay valid and contents are kept.
+ *
+ * - Shared: the file's new blocks are reserved first, then its size is set and fsync'd
+ *   (durable before any new offset is used); the file is mapped again at a new address; the
+ *   new bytes read as zero. A grow that fails leaves the file (size and allocation) and the
+ *   mapping as they were.
+ * - Private (copyOnWrite): only the view grows — the file must already be at least
+ *   offset + newLength bytes (grow it with `FileHandle.grow`), else ERANGE. The mapping is
+ *   extended with mremap, in place or moved with its pages, so every page stored into is
+ *   kept (it exists nowhere else); the new bytes show the file. Never mapped afresh.
+ *
+ * @throws FerriteError EACCES (a read-only mapping), EINVAL (bad length; a private mapping
+ *   split by `protect`), ERANGE (longer than `maxMappingLength()`, or than the file system
+ *   allows; a private mapping past the end of its file), ENOSPC (the file system is full; or
+ *   a page faulted earlier, see `faults`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program
+ *   writes from the mapping's bytes and has not finished).
  */
 export function grow(mapping: Mapping, newLength: number): void {
   if (mapping.grow === undefined) {
-    throw new FerriteError('EACCES', `grow(${mapping.path}): only a writable shared mapping can grow`);
+    throw new FerriteError('EACCES', `grow(${mapping.path}): only a 'rw' mapping (shared or private) can grow`);
   }
   mapping.grow(newLength);
 }
