@@ -286,10 +286,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   }
 
   // new NativeMapping(path, offset, length (-1: to end of file), writable, createSize (-1: no
-  // create), mode, exclusive, forcePmem, copyOnWrite, publishLater)
+  // create), mode, exclusive, forcePmem, copyOnWrite, publishLater, lock (0 none, 1 shared,
+  // 2 exclusive, 3 the default: exclusive for 'rw', shared for 'r'))
   explicit NativeMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMapping>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 10 || !info[0].IsString()) {
+    if (info.Length() != 11 || !info[0].IsString()) {
       ThrowCode(env, "EINVAL", "map: path must be a string");
       return;
     }
@@ -318,6 +319,17 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (!ReadBool(env, info[7], op, path_, "forcePmem", &force_pmem)) return;
     if (!ReadBool(env, info[8], op, path_, "copyOnWrite", &cow)) return;
     if (!ReadBool(env, info[9], op, path_, "create.publishLater", &publish_later)) return;
+    uint64_t lock = 3;
+    if (!ReadIndex(env, info[10], op, path_, "lock", &lock)) return;
+    if (lock > 3) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "lock must be 0..3");
+      return;
+    }
+    lock_mode_ = lock == 3 ? (writable ? 2 : 1) : static_cast<int>(lock);
+    if (want_create && lock_mode_ != 2) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "create needs the exclusive lock");
+      return;
+    }
 
     // Argument checks that need no file.
     if (offset % kPageSize != 0) {
@@ -517,9 +529,12 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
 
     // Lock before sizing, so that we never resize a file someone else holds. A 'rw' mapping
-    // is the writer's, shared or private (copy-on-write): exclusive.
-    const bool exclusive_lock = writable;
-    if (flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    // is the writer's, shared or private (copy-on-write): exclusive, unless the caller holds
+    // the lock through another mapping (lock 'none': the writer's private view of a pool file
+    // whose shared mapping holds it) or takes none on purpose (a reader that must never stop
+    // a writer from opening).
+    const bool exclusive_lock = lock_mode_ == 2;
+    if (lock_mode_ != 0 && flock(fd, (exclusive_lock ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
       const int err = errno;
       if (err == EWOULDBLOCK) {
         ThrowCode(env, "EBUSY", Prefix(op, path_) + (exclusive_lock ? "an exclusive" : "a shared") +
@@ -1209,6 +1224,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   uint64_t file_offset_ = 0;
   bool writable_ = false;
   bool cow_ = false;
+  // 0: no flock; 1: LOCK_SH; 2: LOCK_EX.
+  int lock_mode_ = 2;
   bool dax_ = false;
   bool line_granularity_ = false;
   bool flushes_ = false;

@@ -61,6 +61,7 @@ export interface NativeBinding {
     forcePmem: boolean,
     copyOnWrite: boolean,
     publishLater: boolean,
+    lock: number, // 0 none, 1 shared, 2 exclusive, 3 the default for the protection
   ) => NativeMapping;
   NativeFile: new (path: string, create: boolean, mode: number, exclusive: boolean, readOnly: boolean) => NativeFile;
   NativeIoQueue: new () => NativeQueue;

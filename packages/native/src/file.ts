@@ -12,9 +12,12 @@ import type { NativeFile } from './binding.js';
 /**
  * The property under which a FileHandle keeps its native file: the native I/O queue reads it
  * to know which descriptor a program's step names (and refuses any other `FileIO`).
- * Module-private: no other object can claim to be a file.
+ * Symbol.for: one key for every copy of this module a process may load (a bundle beside the
+ * package, or two resolutions of it), so a handle made by one copy runs on another's queue.
+ * No other object can claim to be a file: the queue unwraps the value as a NativeFile and
+ * refuses anything else.
  */
-const NATIVE_FILE: unique symbol = Symbol('ferrite.nativeFile');
+const NATIVE_FILE: unique symbol = Symbol.for('ferrite.nativeFile');
 binding.setFileKey(NATIVE_FILE);
 
 /** Options of `create` in `openFile`. */

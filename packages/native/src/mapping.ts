@@ -57,6 +57,14 @@ export interface MapOptions {
    * `grow` (of the view only) and `discard`. Default false.
    */
   copyOnWrite?: boolean;
+  /**
+   * The flock the mapping holds while it lives: 'exclusive' (the default for 'rw': one writer
+   * per file; another's is EBUSY), 'shared' (the default for 'r': no writer while it lives), or
+   * 'none': no lock — for a reader that must never stop a writer from opening, or a second
+   * mapping of a file whose lock the caller holds through another one (the writer's private
+   * view of a pool file). With 'none' nothing stops two writers: the caller's lock must.
+   */
+  lock?: 'exclusive' | 'shared' | 'none';
 }
 
 /**
@@ -310,6 +318,11 @@ export function map(path: string, options: MapOptions = {}): Mapping {
     throw invalid(path, `protection must be 'r' or 'rw', got ${String(protection)}`);
   }
   const copyOnWrite = optionalBoolean(path, 'copyOnWrite', options.copyOnWrite) ?? false;
+  const lockOption: unknown = options.lock;
+  if (lockOption !== undefined && lockOption !== 'exclusive' && lockOption !== 'shared' && lockOption !== 'none') {
+    throw invalid(path, `lock must be 'exclusive', 'shared' or 'none', got ${String(lockOption)}`);
+  }
+  const lock = lockOption === undefined ? 3 : lockOption === 'none' ? 0 : lockOption === 'shared' ? 1 : 2;
   const forcePmem = optionalBoolean(path, 'forcePmem', options.forcePmem) ?? process.env.FERRITE_FORCE_PMEM === '1';
   let createSize = -1;
   let mode = 0o600;
@@ -329,7 +342,7 @@ export function map(path: string, options: MapOptions = {}): Mapping {
   let native: NativeMapping;
   try {
     native = new binding.NativeMapping(path, offset, length ?? -1, protection === 'rw', createSize, mode, exclusive,
-      forcePmem, copyOnWrite, publishLater);
+      forcePmem, copyOnWrite, publishLater, lock);
   } catch (err) {
     if (err instanceof FerriteError && err.code === 'EBUSY') {
       const holders = flockHolders(path);
