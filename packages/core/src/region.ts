@@ -97,6 +97,13 @@ export interface Region {
    * event-loop turn, or a `commit` — made it durable, and rejects if that commit failed.
    */
   commitLater?(): Promise<void>;
+  /**
+   * Optional, with `commit`: makes room, before a transaction commits, for a commit of at most
+   * `bytes` more changed bytes in `ranges` more ranges (the space of its log record). Throws
+   * PoolFullError (ENOSPC) when the file system has no room: the transaction is then rolled
+   * back and the pool stays usable.
+   */
+  reserve?(bytes: number, ranges: number): void;
 }
 
 /** Rounds `offset` down to the start of its cache line. */

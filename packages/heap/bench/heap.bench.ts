@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPmdkBench } from '../../../bench/pmdk/run.js';
 import { Pool } from '../src/index.js';
+import { createOnFile, openOnFile } from '../test/helpers/native-pool.js';
 
 const quick = process.argv.includes('--quick') || process.env.FERRITE_BENCH_QUICK === '1';
 const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-heap-bench-'));
@@ -42,7 +43,7 @@ function line(name: string, us: number, n: number, anchor?: string): void {
 try {
   // ---- 8-byte transaction ----
   {
-    const pool = Pool.create(join(dir, 'tx.pool'), { layout: 'bench', size: 64 << 20, forcePmem: true });
+    const pool = createOnFile(join(dir, 'tx.pool'), { layout: 'bench', size: 64 << 20, forcePmem: true });
     const root = pool.root(64);
     let v = 0;
     const samples = quick ? 5 : 21;
@@ -73,7 +74,7 @@ try {
     const size = quick ? 64 << 20 : 1 << 30;
     const count = quick ? 50_000 : 1_000_000;
     const path = join(dir, 'open.pool');
-    const pool = Pool.create(path, { layout: 'bench', size, forcePmem: true });
+    const pool = createOnFile(path, { layout: 'bench', size, forcePmem: true });
     const batch = 10_000;
     for (let done = 0; done < count; done += batch) {
       pool.transaction((tx) => {
@@ -85,7 +86,7 @@ try {
     const samples = quick ? 3 : 7;
     for (let i = 0; i < samples; i++) {
       const t0 = process.hrtime.bigint();
-      const p = Pool.open(path, { layout: 'bench', forcePmem: true });
+      const p = openOnFile(path, { layout: 'bench', forcePmem: true });
       times.push(Number(process.hrtime.bigint() - t0) / 1000);
       if (i === 0) {
         const n = p.stats().perClass.reduce((acc, c) => acc + c.allocated, 0);

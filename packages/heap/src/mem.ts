@@ -22,9 +22,16 @@ export class Mem {
    */
   genUnfenced = false;
   genUnflushed = false;
+  /**
+   * The undo log is scratch (a pool on an ordinary file: the region stages writes, and only the
+   * ranges of the pool's data reach the file, through the redo log). Its entries and generation
+   * word are then never flushed: `persistLog` and a persist of the generation word do nothing.
+   */
+  readonly scratchLog: boolean;
 
-  constructor(region: Region) {
+  constructor(region: Region, options: { scratchLog?: boolean } = {}) {
     this.region = region;
+    this.scratchLog = options.scratchLog ?? false;
     this.bytes = region.bytes;
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
@@ -55,7 +62,7 @@ export class Mem {
    * the `persistRanges` call that takes `out` clears the flag once it has succeeded.
    */
   takeGenerationFlush(out: { push(offset: number, length: number): void }): void {
-    if (!this.genUnflushed) return;
+    if (!this.genUnflushed || this.scratchLog) return;
     out.push(LOG_GENERATION, 8);
     this.genInBatch = true;
   }
@@ -107,8 +114,27 @@ export class Mem {
     this.genUnfenced = false;
   }
 
+  /**
+   * Makes the undo log's entries (and the generation word, when they carry it) durable before
+   * the stores they protect: `persistRanges`, or nothing when the log is scratch.
+   */
+  persistLog(ranges: ArrayLike<number>, count: number): void {
+    if (this.scratchLog) {
+      this.genInBatch = false;
+      this.genUnflushed = false;
+      this.genUnfenced = false;
+      return;
+    }
+    this.persistRanges(ranges, count);
+  }
+
   persist(offset: number, length: number): void {
     const isGeneration = offset === LOG_GENERATION;
+    if (isGeneration && this.scratchLog) {
+      this.genUnflushed = false;
+      this.genUnfenced = false;
+      return;
+    }
     if (!isGeneration) this.flushGeneration();
     this.flushes += lines(offset, length);
     this.drains++;

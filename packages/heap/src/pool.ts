@@ -3,13 +3,13 @@
  * object, transactions, growth, statistics and close.
  */
 import { randomBytes } from 'node:crypto';
+import { constants as bufferConstants } from 'node:buffer';
 import { types } from 'node:util';
 import {
   CorruptionError, FerriteError, PoolFullError, booleanOption, checkRange, integerOption, invalidArgument, invariant, readOptions, stringOption,
 } from '@ferrite/core';
-import type { Region } from '@ferrite/core';
-import { map, maxMappingLength } from '@ferrite/native';
-import type { Mapping } from '@ferrite/native';
+import { isFileTarget } from '@ferrite/core';
+import type { FileTarget, Region } from '@ferrite/core';
 import { Allocator } from './allocator.js';
 import { checkPool } from './check.js';
 import type { CheckReport } from './check.js';
@@ -17,29 +17,30 @@ import { CLASS_SIZES, encodeLow, headerCheck, KIND_FREE, MAX_SPAN } from './chun
 import { chooseHeader, encodeLayout, uuidString, writeHeader } from './header.js';
 import type { HeaderFields } from './header.js';
 import {
-  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_GENERATION, MAX_POOL_SIZE, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
+  CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_ENTRIES, LOG_GENERATION, MAX_POOL_SIZE, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
   ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
 } from './layout.js';
 import { debugChecks } from './debug.js';
+import { FileRegion } from './file-region.js';
+import { StagedRegion } from './staged-region.js';
+import { RECORDS_START, encodeWalHeader, scanWal } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
-import { bumpGeneration, inspectLog, pendingEntries, rollBack, UndoLog, writeGeneration } from './undo-log.js';
+import { bumpGeneration, inspectLog, pendingEntries, readGeneration, rollBack, UndoLog, writeGeneration } from './undo-log.js';
 
 export interface PoolCreateOptions {
-  /** Layout name (≤ 64 UTF-8 bytes, no NUL); open must name the same one. */
-  layout: string;
-  /** Initial pool size in bytes (at least 32 KiB). For a path, the file's size. */
+  /** Layout name (≤ 64 UTF-8 bytes, no NUL); default 'ferrite'. */
+  layout?: string;
+  /** Initial pool size in bytes (at least 32 KiB). */
   size: number;
   /** Largest size the pool may grow to (default: `size`, no growth); kept in the header. */
   maxSize?: number;
-  /** Paths only: flush with cache-line instructions instead of msync (see @ferrite/native). */
-  forcePmem?: boolean;
-  /** Paths only: file mode of the new file (default 0o600). */
-  mode?: number;
   /** Bytes of undo log inside the pool's first chunks (default 15.8 KiB below 4 MiB, else 79.4 KiB). */
   logCapacity?: number;
+  /** A Region target: close it when the pool closes (default false). A FileTarget always is. */
+  ownRegion?: boolean;
 }
 
 export interface PoolOpenOptions {
@@ -55,9 +56,16 @@ export interface PoolOpenOptions {
    * read-only open refuses one that differs from the header's.
    */
   maxSize?: number;
-  forcePmem?: boolean;
   /** Open without writing; recovery, if needed, happens in a private in-memory copy. */
   readOnly?: boolean;
+  /** A Region target: close it when the pool closes (default false). A FileTarget always is. */
+  ownRegion?: boolean;
+  /**
+   * A FileTarget on an ordinary file: redo log bytes after which a checkpoint syncs the pool
+   * file and starts the log over (default 32 MiB; at least 64 KiB). Bounds replay time and the
+   * log file's size.
+   */
+  checkpointBytes?: number;
 }
 
 export interface ClassStats {
@@ -86,6 +94,26 @@ export interface PoolStats {
   flushes: number;
   drains: number;
   lastTx: { flushes: number; drains: number };
+  /** How commits become durable, and what it cost since open. */
+  durability: DurabilityStats;
+}
+
+/** How a pool's commits become durable (`pool.stats().durability`). */
+export interface DurabilityStats {
+  /**
+   * 'flush': stores into the pool's memory made durable by cache-line flushes and fences (or
+   * msync) — persistent memory, a simulated one, any Region; 'redo-log': a pool on an ordinary
+   * file, whose commits write a redo record and sync it (one device sync each).
+   */
+  readonly mode: 'flush' | 'redo-log';
+  /** Device syncs since open: log syncs and checkpoints' syncs ('redo-log'); drains ('flush'). */
+  readonly syncs: number;
+  /** Redo records written (commits or groups); 0 for 'flush'. */
+  readonly records: number;
+  /** Checkpoints of the redo log; 0 for 'flush'. */
+  readonly checkpoints: number;
+  /** Bytes of redo records written; 0 for 'flush'. */
+  readonly logBytes: number;
 }
 
 const MIN_LOG = 1024;
@@ -112,16 +140,20 @@ export class Pool {
   /** @internal The allocator's DRAM index. */
   readonly alloc: Allocator;
   private header: HeaderFields;
-  private readonly ownsRegion: boolean;
+  private ownsRegion: boolean;
   private readonly tx: TxImpl;
   private closed = false;
   private broken: unknown = undefined;
   private transactions = 0;
+  /** A pool opened on a FileTarget whose region is not a staged one closes the target itself. */
+  private fileTarget: FileTarget | undefined = undefined;
+  /** ...and, written as persistent memory, removes its (empty) redo log on a clean close. */
+  private removeWalAtClose = false;
 
   private constructor(
     region: Region,
     header: HeaderFields,
-    opts: { readOnly: boolean; ownsRegion: boolean; recovered: boolean; inMemory: boolean },
+    opts: { readOnly: boolean; ownsRegion: boolean; recovered: boolean; inMemory: boolean; scratchLog?: boolean },
   ) {
     this.header = header;
     this.layout = header.layout;
@@ -131,7 +163,7 @@ export class Pool {
     this.recovered = opts.recovered;
     this.recoveredInMemory = opts.inMemory;
     this.ownsRegion = opts.ownsRegion;
-    this.mem = new Mem(region);
+    this.mem = new Mem(region, { scratchLog: opts.scratchLog ?? false });
     this.log = new UndoLog(this.mem, this.heapOffset);
     this.alloc = new Allocator(this.mem, this.heapOffset);
     this.alloc.grow = (chunks) => this.growBy(chunks);
@@ -141,126 +173,238 @@ export class Pool {
   // ---- create / open / close ----
 
   /**
-   * Creates a pool on a Region (its first `size` bytes) or a new file at `path`.
-   * For a path it is atomic: the file is built and formatted without a name (a temporary next
-   * to it, see @ferrite/native `create.publishLater`) and appears at `path` only once the
-   * pool is complete and durable; a create that fails or is killed leaves no file at `path`,
-   * so a retry succeeds. On a Region a crash during create leaves no valid pool (open fails
-   * with EBADMAGIC or ECORRUPT), never a half-made one, since the header copies are written last.
-   * @throws EINVAL for a bad layout name, size or option; EEXIST (the path exists), ENOSPC
-   *   (the file system has no room for `size`: checked before anything is allocated), ERANGE
-   *   (`size` above what this runtime maps, 4 GiB on Node 20), EACCES... from the file system.
+   * Creates a pool on a Region (its first `size` bytes: persistent memory, a simulated one) or
+   * on a `FileTarget` (a pool file on an ordinary file system, with its redo log; made from a
+   * path by `@ferrite/tx`'s `createPoolFile`, which also makes the creation of the file atomic).
+   * A crash during create leaves no valid pool (open fails with EBADMAGIC or ECORRUPT), never a
+   * half-made one: the old header copies are invalidated first, the new ones written last.
+   * @throws EINVAL for a bad target, layout name, size or option; EACCES (a read-only target);
+   *   ENOSPC / EIO from the file system.
    */
-  static create(target: Region | string, options: PoolCreateOptions): Pool {
+  static create(target: Region | FileTarget, options: PoolCreateOptions): Pool {
     checkTarget('Pool.create', target);
-    const o = readOptions('Pool.create', options, ['layout', 'size', 'maxSize', 'forcePmem', 'mode', 'logCapacity'] as const);
+    const o = readOptions('Pool.create', options, ['layout', 'size', 'maxSize', 'logCapacity', 'ownRegion'] as const);
+    const ownRegion = booleanOption('Pool.create', 'ownRegion', o.ownRegion, false);
     // Without a layout the pool is stamped 'ferrite' (what Store.open creates too).
     const layout = stringOption('Pool.create', 'layout', o.layout, DEFAULT_LAYOUT);
     encodeLayout(layout);
     if (o.size === undefined) throw invalidArgument('Pool.create', 'option size', 'an integer', undefined);
     const size = integerOption('Pool.create', 'option size', o.size, 1, MAX_POOL_SIZE, 0);
     const maxSize = integerOption('Pool.create', 'option maxSize', o.maxSize, size, MAX_POOL_SIZE, size);
-    // Absent, forcePmem keeps the mapping's own default (FERRITE_FORCE_PMEM).
-    const forcePmem = o.forcePmem === undefined ? undefined : booleanOption('Pool.create', 'forcePmem', o.forcePmem, false);
-    const mode = integerOption('Pool.create', 'option mode', o.mode, 0, 0o7777, 0o600);
     const logCapacity = integerOption('Pool.create', 'option logCapacity', o.logCapacity, MIN_LOG, MAX_POOL_SIZE);
-    if (typeof target !== 'string' && (o.forcePmem !== undefined || o.mode !== undefined)) {
-      throw new FerriteError('EINVAL', 'Pool.create: the options forcePmem and mode apply to pool files, not to a Region');
-    }
     let heapOffset = defaultHeapOffset(size);
     if (logCapacity !== undefined) heapOffset = heapOffsetFor(logCapacity);
     if (heapOffset + CHUNK_SIZE > size) {
       throw new FerriteError('EINVAL', `size ${size} is too small: the header and log need ${heapOffset} bytes and the heap at least one ${CHUNK_SIZE}-byte chunk`);
     }
-    let region: Region;
-    let mapping: Mapping | undefined;
-    let owns = false;
-    if (typeof target === 'string') {
-      mapping = map(target, { create: { size, mode, exclusive: true, publishLater: true }, forcePmem });
-      region = mapping;
-      owns = true;
-    } else {
-      region = target;
-    }
-    try {
-      if (!region.writable) throw new FerriteError('EACCES', 'cannot create a pool on a read-only region');
-      if (region.length < size) {
-        throw new FerriteError('EINVAL', `region of ${region.length} bytes is smaller than the pool size ${size}`);
+    const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout, size, maxSize, heapOffset, seq: 1 };
+    if (isFileTarget(target)) {
+      if (target.readOnly) throw new FerriteError('EACCES', 'cannot create a pool on a read-only pool file');
+      try {
+        if (target.pool.length < size) target.growPool(size);
+        const region = target.shared ?? new FileRegion(target);
+        format(region, header);
+        if (region !== target.shared) region.close();
+        // A log of epoch 1, empty: whatever an older file at this name left is not this pool's.
+        startWal(target, header.uuid, 1);
+      } catch (err) {
+        target.close(false);
+        throw err;
       }
-      const header: HeaderFields = { uuid: new Uint8Array(randomBytes(16)), layout, size, maxSize, heapOffset, seq: 1 };
-      format(region, header);
-      const pool = new Pool(region, header, { readOnly: false, ownsRegion: owns, recovered: false, inMemory: false }).init(false);
-      // The pool is whole and durable: only now does the file get its name.
-      mapping?.publish();
-      return pool;
-    } catch (err) {
-      if (owns) region.close();
-      throw err;
+      return Pool.open(target, { layout });
     }
+    const region = target;
+    if (!region.writable) throw new FerriteError('EACCES', 'cannot create a pool on a read-only region');
+    if (region.length < size) {
+      throw new FerriteError('EINVAL', `region of ${region.length} bytes is smaller than the pool size ${size}`);
+    }
+    format(region, header);
+    return new Pool(region, header, { readOnly: false, ownsRegion: ownRegion, recovered: false, inMemory: false }).init(false);
   }
 
   /**
-   * Opens a pool, rolling back a transaction a crash interrupted (`pool.recovered`).
-   * Nothing is written to a pool whose header is rejected.
+   * Opens a pool on a Region or a `FileTarget`, rolling back a transaction a crash interrupted
+   * (`pool.recovered`) and, on a file, first replaying the commits the redo log holds. Nothing
+   * is written to a pool whose header is rejected.
    * Without `options.layout` any layout name is accepted; with it, another one is ELAYOUT.
    * @throws EBADMAGIC (not a pool), EVERSION, ELAYOUT, ECORRUPT (both header copies damaged,
-   * file shorter than the header says, damaged log generation); EBUSY for a locked path;
-   * ENOSPC (a writable open of a sparse file whose holes the file system cannot allocate);
-   * ERANGE (a file larger than this runtime maps: 4 GiB on Node 20).
+   * file shorter than the header says, damaged log generation or redo log); EINVAL (options).
    */
-  static open(target: Region | string, options: PoolOpenOptions = {}): Pool {
+  static open(target: Region | FileTarget, options: PoolOpenOptions = {}): Pool {
     checkTarget('Pool.open', target);
-    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'forcePmem', 'readOnly'] as const);
+    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'readOnly', 'ownRegion', 'checkpointBytes'] as const);
+    const checkpointBytes = integerOption('Pool.open', 'option checkpointBytes', o.checkpointBytes, 64 * 1024, MAX_POOL_SIZE);
+    const ownRegion = booleanOption('Pool.open', 'ownRegion', o.ownRegion, false);
     // Without a layout any pool opens (pmemobj_open(path, NULL)); with one it must match.
     const layout = o.layout === undefined ? undefined : stringOption('Pool.open', 'layout', o.layout, '');
     if (layout !== undefined) encodeLayout(layout);
     const wantedMaxSize = integerOption('Pool.open', 'option maxSize', o.maxSize, 1, MAX_POOL_SIZE);
     const readOnly = booleanOption('Pool.open', 'readOnly', o.readOnly, false);
-    // Absent, forcePmem keeps the mapping's own default (FERRITE_FORCE_PMEM).
-    const forcePmem = o.forcePmem === undefined ? undefined : booleanOption('Pool.open', 'forcePmem', o.forcePmem, false);
-    if (typeof target !== 'string' && forcePmem !== undefined) {
-      throw new FerriteError('EINVAL', 'Pool.open: the option forcePmem applies to pool files, not to a Region');
-    }
-    let region: Region;
-    let owns = false;
-    if (typeof target === 'string') {
-      region = map(target, { protection: readOnly ? 'r' : 'rw', forcePmem });
-      owns = true;
-    } else {
-      region = target;
-    }
-    try {
-      const chosen = chooseHeader(region.bytes, layout);
-      let header = chosen.fields;
-      if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
-        throw new FerriteError('EINVAL', `Pool.open: option maxSize (${wantedMaxSize}) is below the pool's size (${header.size})`);
+    if (isFileTarget(target)) {
+      try {
+        if (target.readOnly || readOnly) return Pool.openFilesReadOnly(target, layout, wantedMaxSize);
+        if (target.shared?.isPmem === true) return Pool.openFilesPmem(target, target.shared, layout, wantedMaxSize);
+        return Pool.openFiles(target, layout, wantedMaxSize, checkpointBytes);
+      } catch (err) {
+        target.close(false);
+        throw err;
       }
-      if (readOnly || !region.writable) {
-        if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
-          throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
-        }
-        // Peek at the log on the original: recover in a private copy only when needed.
-        const probe = new Pool(region, header, { readOnly: true, ownsRegion: owns, recovered: false, inMemory: false });
-        probe.log.load(header.size);
-        const pending = probe.hasPendingLog();
-        if (!pending) return probe.init(false);
-        const copy = new PrivateRegion(region.bytes.subarray(0, header.size));
-        if (owns) region.close();
-        owns = false;
-        const pool = new Pool(copy, header, { readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
-        return pool.init(true);
-      }
-      // A new maxSize, an older format or a stale copy: both copies rewritten (format 3), durably.
+    }
+    const pool = Pool.openRegion(target, layout, wantedMaxSize, readOnly);
+    // A read-only open that recovered into a private copy owns that copy, and closes the
+    // caller's region now if it was handed over.
+    if (ownRegion) {
+      if (pool.mem.region === target) pool.ownsRegion = true;
+      else target.close();
+    }
+    return pool;
+  }
+
+  /** Open on a Region (the caller owns it). */
+  private static openRegion(region: Region, layout: string | undefined, wantedMaxSize: number | undefined, readOnly: boolean): Pool {
+    const chosen = chooseHeader(region.bytes, layout);
+    let header = chosen.fields;
+    if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
+      throw new FerriteError('EINVAL', `Pool.open: option maxSize (${wantedMaxSize}) is below the pool's size (${header.size})`);
+    }
+    if (readOnly || !region.writable) {
       if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
-        header = { ...header, maxSize: wantedMaxSize, seq: header.seq + 1 };
-        writeHeader(region, header);
-      } else if (chosen.repair) {
-        writeHeader(region, header);
+        throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
       }
-      const pool = new Pool(region, header, { readOnly: false, ownsRegion: owns, recovered: false, inMemory: false });
+      // Peek at the log on the original: recover in a private copy only when needed.
+      const probe = new Pool(region, header, { readOnly: true, ownsRegion: false, recovered: false, inMemory: false });
+      probe.log.load(header.size);
+      if (!probe.hasPendingLog()) return probe.init(false);
+      const copy = new PrivateRegion(region.bytes.subarray(0, header.size));
+      const pool = new Pool(copy, header, { readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
       return pool.init(true);
+    }
+    // A new maxSize, an older format or a stale copy: both copies rewritten (format 3), durably.
+    if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
+      header = { ...header, maxSize: wantedMaxSize, seq: header.seq + 1 };
+      writeHeader(region, header);
+    } else if (chosen.repair) {
+      writeHeader(region, header);
+    }
+    const pool = new Pool(region, header, { readOnly: false, ownsRegion: false, recovered: false, inMemory: false });
+    return pool.init(true);
+  }
+
+  /**
+   * Writable open on a pool file: replay the redo log into the file (through its shared view,
+   * or plain writes), sync it, start a new epoch of the log, roll back an undo log a crash left
+   * (a pool last used on persistent memory) on the same view; then the writer works on a
+   * private view whose commits go through the log (staged-region.ts). Owns `target`.
+   */
+  private static openFiles(target: FileTarget, layout: string | undefined, wantedMaxSize: number | undefined, checkpointBytes: number | undefined): Pool {
+    const recovery: Region = target.shared ?? new FileRegion(target);
+    let header: HeaderFields;
+    let recovered: boolean;
+    let epoch: number;
+    try {
+      const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
+      const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
+        const end = r.offset + r.length;
+        if (end > recovery.length) {
+          invariant(recovery.grow !== undefined, 'a recovery view can grow');
+          recovery.grow(Math.ceil(end / CHUNK_SIZE) * CHUNK_SIZE);
+        }
+        recovery.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
+        if (recovery !== target.shared) recovery.flush(r.offset, r.length);
+      });
+      if (scan.records > 0) {
+        recovery.drain(); // the shared view: a page the file system could not give is EIO/ENOSPC here
+        target.pool.sync();
+      }
+      epoch = scan.epoch + 1;
+      startWal(target, uuid, epoch);
+      const inner = Pool.openRegion(recovery, layout, wantedMaxSize, false);
+      header = inner.headerFields;
+      recovered = inner.recovered;
+      inner.detach();
+    } finally {
+      if (recovery !== target.shared) recovery.close();
+    }
+    const view = target.openPrivate();
+    try {
+      // The writer's undo log is scratch: its generations start above the file's, so no entry
+      // it writes could ever pass for one of the file's (which keeps its generation word).
+      writeGeneration(view.bytes, LOG_GENERATION, readGeneration(new DataView(view.bytes.buffer, view.bytes.byteOffset, view.bytes.byteLength), LOG_GENERATION) + 1);
+      let pool: Pool | undefined;
+      const staged = new StagedRegion(target, view, {
+        uuid: header.uuid,
+        epoch,
+        scratch: [LOG_GENERATION, LOG_GENERATION + 8, LOG_ENTRIES, header.heapOffset],
+        ...(checkpointBytes !== undefined ? { checkpointBytes } : {}),
+        onFailure: (err) => {
+          if (pool !== undefined && pool.broken === undefined) pool.broken = err;
+        },
+      });
+      pool = new Pool(staged, header, { readOnly: false, ownsRegion: true, recovered, inMemory: false, scratchLog: true });
+      pool.tx.sealing = false;
+      return pool.init(false);
     } catch (err) {
-      if (owns) region.close();
+      view.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Writable open on a pool file that is persistent memory (DAX, or forced): the writer stores
+   * into the shared view and flushes cache lines, as on any Region. A redo log a crash left
+   * (the pool was last written as an ordinary file) is replayed into it first. Owns `target`.
+   */
+  private static openFilesPmem(target: FileTarget, shared: Region, layout: string | undefined, wantedMaxSize: number | undefined): Pool {
+    const uuid = chooseHeader(shared.bytes, layout).fields.uuid;
+    const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
+      const end = r.offset + r.length;
+      if (end > shared.length) {
+        invariant(shared.grow !== undefined, 'a writable shared view can grow');
+        shared.grow(Math.ceil(end / CHUNK_SIZE) * CHUNK_SIZE);
+      }
+      shared.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
+      shared.flush(r.offset, r.length);
+    });
+    if (scan.records > 0) {
+      shared.drain();
+      target.pool.sync();
+      startWal(target, uuid, scan.epoch + 1);
+    }
+    const pool = Pool.openRegion(shared, layout, wantedMaxSize, false);
+    pool.fileTarget = target;
+    pool.removeWalAtClose = true;
+    return pool;
+  }
+
+  /**
+   * Read-only open on a pool file: a private view of it with the redo log's commits replayed
+   * into it (in memory), and an interrupted transaction rolled back there too. Nothing is
+   * written to either file. Owns `target`.
+   */
+  private static openFilesReadOnly(target: FileTarget, layout: string | undefined, wantedMaxSize: number | undefined): Pool {
+    const view = target.openPrivate();
+    try {
+      const uuid = chooseHeader(view.bytes, layout).fields.uuid;
+      const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
+        if (r.offset + r.length > view.length) {
+          throw new CorruptionError('ECORRUPT', `the redo log names [${r.offset}, +${r.length}) past the pool file's end (${view.length})`);
+        }
+        view.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
+      });
+      const chosen = chooseHeader(view.bytes, layout);
+      const header = chosen.fields;
+      if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
+        throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
+      }
+      const probe = new Pool(view, header, { readOnly: true, ownsRegion: true, recovered: false, inMemory: scan.records > 0 });
+      probe.fileTarget = target;
+      probe.log.load(header.size);
+      if (!probe.hasPendingLog()) return probe.init(false);
+      (probe as { recovered: boolean }).recovered = true;
+      (probe as { recoveredInMemory: boolean }).recoveredInMemory = true;
+      return probe.init(true);
+    } catch (err) {
+      view.close();
       throw err;
     }
   }
@@ -310,7 +454,18 @@ export class Pool {
     if (this.tx.active && this.broken === undefined) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
     if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
-    if (this.ownsRegion) this.mem.region.close();
+    try {
+      // A file-backed writer's region commits what is pending, checkpoints and closes its files.
+      if (this.ownsRegion) this.mem.region.close();
+    } finally {
+      this.fileTarget?.close(this.removeWalAtClose && this.broken === undefined);
+    }
+  }
+
+  /** Ends this object without closing its region (a recovery pass handing the region on). */
+  private detach(): void {
+    if (this.mem.genUnfenced) this.mem.drain();
+    this.closed = true;
   }
 
   /** @internal False makes every commit classic (3 drains): for tests and benchmarks. */
@@ -433,6 +588,44 @@ export class Pool {
         throw err;
       }
     }
+    return this.outermost(fn, false).result;
+  }
+
+  /**
+   * Runs `fn` as a transaction whose DURABILITY is deferred: it commits at once (its effects are
+   * visible, and a crash can no longer tear it), and `durable` resolves when a later commit made
+   * it durable. On persistent memory every commit is durable when it returns, so `durable` is
+   * resolved already; on a pool file (a staged region) the transactions of one event-loop turn
+   * share one log write and sync (group commit), and a crash before it may lose them, whole,
+   * and only together with every later one. `durable` rejects if that commit fails (the pool is
+   * then unusable: EIO). ETXSTATE inside a running transaction. Otherwise as `transaction`.
+   */
+  transactionDeferred<T>(fn: (tx: Transaction) => T): { result: T; durable: Promise<void> } {
+    this.checkOpen();
+    if (typeof fn !== 'function') throw invalidArgument('pool.transactionDeferred', 'fn', 'a function', fn);
+    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+      throw new FerriteError('ETXSTATE', 'pool.transactionDeferred: fn must be synchronous; it was not run');
+    }
+    if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.transactionDeferred inside a running transaction');
+    return this.outermost(fn, true);
+  }
+
+  /**
+   * Makes every transaction committed so far durable now, deferred ones included (on a pool
+   * file: one log write and sync; elsewhere nothing is ever pending). ETXSTATE inside a
+   * transaction; EIO if the commit fails (the pool is then unusable).
+   */
+  makeDurable(): void {
+    this.checkOpen();
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.makeDurable inside a transaction');
+    const region = this.mem.region;
+    if (region.commit !== undefined && !this.readOnly) this.guard(() => region.commit!());
+  }
+
+  /** The outermost transaction: run, commit (or roll back), and make it durable or defer it. */
+  private outermost<T>(fn: (tx: Transaction) => T, deferred: boolean): { result: T; durable: Promise<void> } {
+    const tx = this.tx;
     tx.begin();
     let result: T;
     try {
@@ -449,10 +642,29 @@ export class Pool {
       this.debugCheckAfterGrowth();
       throw reason;
     }
+    const region = this.mem.region;
+    if (region.reserve !== undefined && tx.touched) {
+      // A pool file: room in the redo log first, while a refusal can still roll back.
+      const f = tx.commitFootprint();
+      try {
+        region.reserve(f.bytes, f.ranges);
+      } catch (err) {
+        this.guard(() => tx.end(true));
+        this.debugCheckAfterGrowth();
+        throw err;
+      }
+    }
     this.guard(() => tx.commit());
     this.transactions++;
+    let durable = RESOLVED;
+    // A staged region (a pool file): the commit above changed only its private view; this makes
+    // it durable (one log sync), or joins this turn's group.
+    if (tx.lastTouched && region.commit !== undefined) {
+      if (deferred && region.commitLater !== undefined) durable = region.commitLater();
+      else this.guard(() => region.commit!());
+    }
     this.debugCheckAfterGrowth();
-    return result;
+    return { result, durable };
   }
 
   /**
@@ -507,7 +719,8 @@ export class Pool {
     const cur = this.alloc.nChunks;
     const maxChunks = Math.floor((this.header.maxSize - this.heapOffset) / CHUNK_SIZE);
     if (cur + chunks > maxChunks) return false;
-    const limit = maxMappingLength();
+    // A pool is one ArrayBuffer: Node 20 makes none over 4 GiB; Node 22 and later 2^53 - 1 bytes.
+    const limit = Math.min(MAX_POOL_SIZE, Math.floor(bufferConstants.MAX_LENGTH / 4096) * 4096);
     const limitChunks = Math.floor((limit - this.heapOffset) / CHUNK_SIZE);
     if (cur + chunks > limitChunks) {
       throw new PoolFullError(
@@ -631,7 +844,17 @@ export class Pool {
       flushes: this.mem.flushes,
       drains: this.mem.drains,
       lastTx: { flushes: this.tx.last.flushes, drains: this.tx.last.drains },
+      durability: this.durabilityStats(),
     };
+  }
+
+  private durabilityStats(): DurabilityStats {
+    const region = this.mem.region;
+    if (region instanceof StagedRegion) {
+      const st = region.stats;
+      return { mode: 'redo-log', syncs: st.syncs, records: st.records, checkpoints: st.checkpoints, logBytes: st.logBytes };
+    }
+    return { mode: 'flush', syncs: this.mem.drains, records: 0, checkpoints: 0, logBytes: 0 };
   }
 
   /** Header fields as chosen at open (for check()). */
@@ -647,14 +870,26 @@ export class Pool {
 /** The target of create/open: a pool file path or a Region (EINVAL for anything else). */
 function checkTarget(fn: string, target: unknown): void {
   if (typeof target === 'string') {
-    if (target.length === 0 || target.includes('\0')) throw invalidArgument(fn, 'path', 'a non-empty path without NUL characters', target);
-    return;
+    throw invalidArgument(fn, 'target', 'a Region or a FileTarget (open a pool file by its path with openPoolFile / createPoolFile of @ferrite/tx)', target);
   }
+  if (isFileTarget(target)) return;
   const r = target as Partial<Region> | null;
   const isRegion =
     typeof r === 'object' && r !== null && r.bytes instanceof Uint8Array && typeof r.length === 'number' &&
     typeof r.flush === 'function' && typeof r.drain === 'function' && typeof r.persist === 'function' && typeof r.close === 'function';
-  if (!isRegion) throw invalidArgument(fn, 'target', 'a pool file path or a Region', target);
+  if (!isRegion) throw invalidArgument(fn, 'target', 'a Region or a FileTarget', target);
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The redo log of a pool file starts (again) at `epoch`: its header written and synced, before
+ * any record of that epoch may be (wal.ts says why).
+ */
+function startWal(target: FileTarget, uuid: Uint8Array, epoch: number): void {
+  if (target.wal.length < RECORDS_START) target.wal.grow(RECORDS_START);
+  target.wal.write(0, encodeWalHeader(uuid, epoch));
+  target.wal.sync();
 }
 
 function isThenable(x: unknown): boolean {

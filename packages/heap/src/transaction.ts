@@ -176,6 +176,8 @@ export class TxImpl implements Transaction, AllocTx {
   private mustDrain = false;
   /** Anything written to the pool (log entries, or metadata) by this transaction. */
   touched = false;
+  /** Whether the last committed transaction wrote anything (a staged region then commits it). */
+  lastTouched = false;
   /** The pool or the undo log grew during this transaction (debug checks look after it). */
   grew = false;
   private readonly freed: number[] = [];
@@ -391,8 +393,16 @@ export class TxImpl implements Transaction, AllocTx {
     // link that reaches it and its chunk header are flushed now so that they are durable at
     // the latest with the drain that makes its first entry durable.
     mem.bytes.fill(0, off + 8, off + 64 + ENTRY_HEADER);
-    mem.flush(off, 64 + ENTRY_HEADER);
-    mem.flush(log.lastLink, 8);
+    if (!mem.scratchLog) {
+      mem.flush(off, 64 + ENTRY_HEADER);
+      mem.flush(log.lastLink, 8);
+    } else {
+      // Scratch log (a pool on a file): only the new segment's own link, which is pool state
+      // the chain walk reads, goes to the file; the link that reaches it and its chunk header
+      // are snapshotted ranges, flushed at commit. Never the entry slot: undo entries of the
+      // writer must not reach the file (staged-region.ts says why).
+      mem.flush(off + 8, 8);
+    }
     log.addSegment(off, chunks);
     invariant(log.nextSegment(), 'the new segment follows');
   }
@@ -484,7 +494,7 @@ export class TxImpl implements Transaction, AllocTx {
       er.clear();
       this.host.log.takeUnflushed(er);
       mem.takeGenerationFlush(er); // a sealed predecessor's G: this drain makes it durable
-      mem.persistRanges(er.data, er.n);
+      mem.persistLog(er.data, er.n);
       this.undrained = false;
     }
     const ops = this.ops;
@@ -525,6 +535,7 @@ export class TxImpl implements Transaction, AllocTx {
   commit(): void {
     invariant(this.active && !this.isDoomed, 'commit of a live transaction');
     const { mem, log, alloc } = this.host;
+    this.lastTouched = this.touched;
     if (this.touched) {
       this.drainAndApply();
       const fl = this.flushList;
@@ -550,6 +561,14 @@ export class TxImpl implements Transaction, AllocTx {
     const hooks = this.commitHooks;
     this.finish();
     for (const fn of hooks) fn();
+  }
+
+  /** Bytes and ranges the commit will flush (an upper bound: before merging), for `Region.reserve`. */
+  commitFootprint(): { bytes: number; ranges: number } {
+    const fl = this.flushList;
+    let bytes = 0;
+    for (let i = 1; i < 2 * fl.n; i += 2) bytes += fl.data[i]!;
+    return { bytes, ranges: fl.n };
   }
 
   /**

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool } from '../src/index.js';
+import { createOnFile, openOnFile } from './helpers/native-pool.js';
 
 test('the README example runs', () => {
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-readme-'));
   try {
     const path = join(dir, 'app.pool');
-    const pool = Pool.create(path, { layout: 'app', size: 1 << 20, maxSize: 64 << 20, forcePmem: true });
+    const pool = createOnFile(path, { layout: 'app', size: 1 << 20, maxSize: 64 << 20, forcePmem: true });
     const root = pool.root(64);
     pool.transaction((tx) => {
       const node = tx.alloc(32);
@@ -18,7 +18,7 @@ test('the README example runs', () => {
       pool.writeU64(root, node);
     });
     pool.close();
-    const again = Pool.open(path, { layout: 'app' });
+    const again = openOnFile(path, { layout: 'app', forcePmem: true });
     assert.equal(again.readU64(again.readU64(again.rootOffset())), 42);
     again.close();
   } finally {

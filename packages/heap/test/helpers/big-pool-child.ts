@@ -13,6 +13,7 @@ import { MAX_MAPPING_LENGTH } from '@ferrite/native';
 import { Pool } from '../../src/index.js';
 import { encodeLow, headerCheck, KIND_FREE, MAX_SPAN } from '../../src/chunks.js';
 import { writeHeader } from '../../src/header.js';
+import { createOnFile, openOnFile } from './native-pool.js';
 import { CHUNK_SIZE } from '../../src/layout.js';
 
 const [scenario, dir] = process.argv.slice(2) as [string, string];
@@ -62,7 +63,7 @@ switch (scenario) {
   case 'max': {
     const path = join(dir, 'max.pool');
     sparsePool(path, MAX_MAPPING_LENGTH);
-    const pool = Pool.open(path, { layout: 'big', readOnly: true });
+    const pool = openOnFile(path, { layout: 'big', readOnly: true });
     out.size = pool.size;
     out.mapped = pool.bytes.length;
     const report = pool.check();
@@ -73,13 +74,13 @@ switch (scenario) {
     pool.close();
     // Writable, it would have to be allocated: 32 TiB is refused at once, the file untouched.
     const before = statSync(path);
-    out.writable = codeOf(() => Pool.open(path, { layout: 'big' }).close());
+    out.writable = codeOf(() => openOnFile(path, { layout: 'big' }).close());
     const after = statSync(path);
     out.untouched = after.size === before.size && after.blocks === before.blocks;
     // One chunk more than a mapping may hold.
     const over = join(dir, 'over.pool');
     sparsePool(over, MAX_MAPPING_LENGTH + CHUNK_SIZE);
-    out.over = codeOf(() => Pool.open(over, { layout: 'big', readOnly: true }).close());
+    out.over = codeOf(() => openOnFile(over, { layout: 'big', readOnly: true }).close());
     break;
   }
   case 'limit': {
@@ -87,7 +88,7 @@ switch (scenario) {
     // (an older build aborted the process with a double free). A disk directory: 4 GiB is
     // allocated for real.
     const path = join(dir, 'limit.pool');
-    const pool = Pool.create(path, { layout: 'big', size: 2 ** 32 - (1 << 20), maxSize: 2 ** 33 });
+    const pool = createOnFile(path, { layout: 'big', size: 2 ** 32 - (1 << 20), maxSize: 2 ** 33 });
     const big = pool.transaction((tx) => tx.alloc(2 ** 32 - (8 << 20)));
     const before = [...pool.allocations()].length;
     try {

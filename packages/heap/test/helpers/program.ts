@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FerriteError, isFerriteError } from '@ferrite/core';
 import type { SimulatedRegion } from '@ferrite/core/testing';
-import type { Pool } from '../../src/index.js';
+import type { Pool, Transaction } from '../../src/index.js';
 
 export type Op =
   | { k: 'alloc'; size: number }
@@ -86,11 +86,15 @@ export function initRoot(pool: Pool): Model {
  * Runs one transaction of the program against `pool`; returns the model after it (the same
  * model when it aborted or hit ENOSPC).
  */
-export function runTx(pool: Pool, model: Model, p: TxProgram): Model {
+export function runTx(pool: Pool, model: Model, p: TxProgram, deferred = false): Model {
   const next = cloneModel(model);
   const freshInTx = new Set<number>();
+  const run = (fn: (tx: Transaction) => void): void => {
+    if (deferred) pool.transactionDeferred(fn).durable.catch(() => undefined);
+    else pool.transaction(fn);
+  };
   try {
-    pool.transaction((tx) => {
+    run((tx) => {
       for (const op of p.ops) {
         const live = [...next.blocks.keys()].filter((o) => o !== next.root);
         switch (op.k) {
