@@ -4,6 +4,8 @@
  */
 export { Store, defaultPoolPath, DEFAULT_POOL_SIZE, DEFAULT_LAYOUT } from './store.js';
 export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
+export { openPoolFile, createPoolFile, poolFileTarget, walPathOf } from './pool-file.js';
+export type { PoolFileOptions } from './pool-file.js';
 export { PQueue } from './collections/queue.js';
 export { PMap } from './collections/hash-map.js';
 export { PSortedMap } from './collections/sorted-map.js';

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { types } from 'node:util';
 import { CorruptionError, FerriteError, booleanOption, integerOption, invalidArgument, invariant, readOptions, stringOption } from '@ferrite/core';
-import type { Region } from '@ferrite/core';
+import { isFileTarget } from '@ferrite/core';
+import type { FileTarget, Region } from '@ferrite/core';
 // A namespace import: the module links even while the heap package is being built.
 import * as heap from '@ferrite/heap';
-import type { Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
+import type { DurabilityStats, Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
@@ -27,6 +28,7 @@ import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
 import type { CollectionContext, CollectionInternals, KeyCodec, Limits, TxOp, ValueCodec } from './internal/context.js';
+import { openPoolFile } from './pool-file.js';
 
 const ROOT_SIZE = 64;
 const R_MAGIC = 0;
@@ -61,11 +63,19 @@ export interface StoreOptions {
   /** Map the pool read-only; writes throw EROFS. Default false. */
   readOnly?: boolean;
   /**
-   * Treat the file as persistent memory: make data durable with cache-line flushes instead of
-   * msync. Only correct on real PMEM (DAX) or where durability past a crash of the machine is
-   * not needed (tmpfs). Default: true for paths under /dev/shm, else false.
+   * Treat the file as persistent memory: make data durable with cache-line flushes on the
+   * mapping instead of the redo log and device syncs. Only correct on real PMEM (DAX) or where
+   * durability past a crash of the machine is not needed (tmpfs). Default: true for paths under
+   * /dev/shm, else false.
    */
   forcePmem?: boolean;
+  /**
+   * Writes outside a transaction (`set`, `delete`, `push`...) defer their durability to the
+   * group commit of the event-loop turn, as `transactionAsync` does: each is atomic and visible
+   * at once; `await store.flushed()` waits until all are durable. Default false: each such write
+   * is durable when it returns. `transaction()` is durable on return either way.
+   */
+  groupCommit?: boolean;
   /** Largest encoded key, bytes. Default 1 KiB, at most 4 KiB. */
   maxKeySize?: number;
   /** Largest encoded value, bytes. Default 1 MiB, at most 16 MiB. */
@@ -97,6 +107,8 @@ export interface StoreStats {
   readonly collections: { readonly total: number } & Readonly<Record<CollectionKind, number>>;
   /** The heap's statistics (size, used, free, transactions, flushes, drains, ...). */
   readonly pool: PoolStats;
+  /** How commits become durable and what it cost since open (`pool.durability`). */
+  readonly durability: DurabilityStats;
 }
 
 /** A problem found by `store.check()`. */
@@ -260,6 +272,13 @@ export class Store {
   private outerOp: TxOp<unknown> | undefined = undefined;
   /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
   private readonly userOp: UserTxOp = new UserTxOp();
+  /** Lone writes (outside `transaction`) defer their durability to the turn's group commit. */
+  private groupCommit = false;
+  /** The durability of the last deferred transaction (every earlier one is durable before it). */
+  private lastDurable: Promise<void> = Promise.resolve();
+  /** Deferred transactions run inside a running transaction: settled when it is durable or rolled back. */
+  private nestedDeferred: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+
   /**
    * @internal Where new hash maps get their hash seed (a u32): random; tests replace it so that
    * a seed that shows a bug replays.
@@ -305,7 +324,7 @@ export class Store {
    * If the pool was interrupted in a transaction, opening rolls it back first (`recovered`);
    * a read-only open does so in a private copy-on-write mapping and leaves the file as is.
    */
-  static open(target: string | Region, options?: StoreOptions): Store {
+  static open(target: string | Region | FileTarget, options?: StoreOptions): Store {
     const o = checkOpenArguments(target, options);
     // The layout is checked at open only when given; a new pool gets the default name.
     const { layout, readOnly } = o;
@@ -315,13 +334,22 @@ export class Store {
     let path: string | undefined;
     if (typeof target === 'string') {
       path = target;
-      const forcePmem = o.forcePmem ?? isTmpfsPath(target);
-      if (existsSync(target)) {
-        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, forcePmem, readOnly });
+      const size = o.size ?? DEFAULT_POOL_SIZE;
+      pool = openPoolFile(target, {
+        create: o.create,
+        size,
+        maxSize: o.maxSize ?? (existsSync(target) ? undefined : size),
+        layout: existsSync(target) ? layout : createLayout,
+        readOnly,
+        forcePmem: o.forcePmem ?? isTmpfsPath(target),
+      });
+    } else if (isFileTarget(target)) {
+      // A pool file given as its parts (a simulated disk in crash tests): blank means create.
+      if (o.create && isBlankFile(target)) {
+        const size = o.size ?? target.pool.length;
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size });
       } else {
-        if (!o.create) throw new FerriteError('ENOENT', `no pool at ${target} (pass create: true to create one)`);
-        const size = o.size ?? DEFAULT_POOL_SIZE;
-        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size, forcePmem });
+        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, readOnly });
       }
     } else {
       if (o.create && isBlank(target)) {
@@ -332,7 +360,9 @@ export class Store {
       }
     }
     try {
-      return new Store(pool, path, limits);
+      const store = new Store(pool, path, limits);
+      store.groupCommit = o.groupCommit;
+      return store;
     } catch (err) {
       pool.close();
       throw err;
@@ -443,6 +473,58 @@ export class Store {
     }
   }
 
+  /**
+   * Runs `fn` in a transaction at once — its writes are visible to this store when it returns,
+   * and a throw rolls back only this transaction — and returns a promise of `fn`'s result that
+   * resolves when the transaction is DURABLE. On a pool file (not persistent memory) the
+   * transactions of one event-loop turn share one log write and one device sync, made off the
+   * main thread (group commit); on persistent memory every commit is durable at once.
+   *
+   * Crash semantics: every transaction whose promise resolved survives a crash; of the others,
+   * each is present whole or absent, and they are a prefix: if one is present after a crash,
+   * every transaction committed before it is too. If the durable write fails (EIO, ENOSPC on
+   * the log's file system) the promise rejects, as do those of every later transaction, and the
+   * store is unusable (close and open it again: it holds every transaction that resolved).
+   * Inside a running transaction it joins it (its promise settles with the outermost one).
+   * Errors of `fn` (and ETXSTATE, EROFS... as for `transaction`) reject the promise.
+   */
+  transactionAsync<T>(fn: () => T): Promise<T> {
+    try {
+      this.assertOpen();
+      if (typeof fn !== 'function') throw rejection(invalidArgument('store.transactionAsync', 'fn', 'a function', fn));
+      if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+        throw rejection(new FerriteError('ETXSTATE', 'store.transactionAsync: fn must be synchronous (its promise is the durability); an async or generator function was given and not run'));
+      }
+      if (this.encoding()) throw writeDuringEncoding('store.transactionAsync()');
+      if (this.readOnly) return Promise.resolve(fn());
+      if (this.tx !== undefined) {
+        const r = this.transaction(fn);
+        return new Promise<T>((resolve, reject) => this.nestedDeferred.push({ resolve: () => resolve(r), reject }));
+      }
+      const op = this.userOp;
+      op.fn = fn;
+      let result: T;
+      try {
+        result = this.outermost(op, true) as T;
+      } finally {
+        op.fn = undefined;
+      }
+      return this.lastDurable.then(() => result);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * A promise that resolves when every transaction committed so far — deferred ones
+   * (`transactionAsync`, lone writes with `groupCommit`) included — is durable; rejects if
+   * making one durable failed.
+   */
+  flushed(): Promise<void> {
+    if (this.closed) return Promise.reject(new FerriteError('ECLOSED', 'the store is closed'));
+    return this.lastDurable;
+  }
+
   /** @internal Joins the running transaction, or runs `fn` as a transaction of its own. */
   write<T>(fn: (tx: Transaction) => T): T {
     return this.run({ run: fn });
@@ -467,7 +549,7 @@ export class Store {
         throw err;
       }
     }
-    return this.outermost(op);
+    return this.outermost(op, this.groupCommit);
   }
 
   /**
@@ -475,16 +557,27 @@ export class Store {
    * (`outerBody`, reading `outerOp`): a transaction allocates nothing here. Re-entry is not
    * possible: while it runs `this.tx` is set, so nested writes join instead of coming here.
    */
-  private outermost<T>(op: TxOp<T>): T {
+  private outermost<T>(op: TxOp<T>, deferred = false): T {
     this.doomed = undefined;
     this.outerOp = op;
     let result: T;
+    const nested = this.nestedDeferred;
     try {
-      result = this.pool.transaction(this.outerBody) as T;
+      if (deferred) {
+        const run = this.pool.transactionDeferred(this.outerBody);
+        result = run.result as T;
+        this.deferDurable(run.durable);
+      } else {
+        result = this.pool.transaction(this.outerBody) as T;
+      }
     } catch (err) {
       this.outerOp = undefined;
       this.tx = undefined;
       this.doomed = undefined;
+      if (nested.length > 0) {
+        this.nestedDeferred = [];
+        for (const n of nested) n.reject(err);
+      }
       try {
         this.afterAbort();
       } catch {
@@ -495,7 +588,21 @@ export class Store {
     }
     this.tx = undefined;
     if (this.dropped.length > 0) this.dropped = [];
+    if (nested.length > 0) {
+      // transactionAsync calls nested in this one: durable with it.
+      this.nestedDeferred = [];
+      const durable = deferred ? this.lastDurable : Promise.resolve();
+      for (const n of nested) durable.then(n.resolve, n.reject);
+    }
     return result;
+  }
+
+  /** Chains a deferred transaction's durability (commits become durable in order). */
+  private deferDurable(durable: Promise<void>): void {
+    // Nobody may await it (a lone grouped write): a failure must not be an unhandled rejection;
+    // it reaches `flushed()`, later transactionAsync promises, and the next write (EIO).
+    durable.catch(() => undefined);
+    this.lastDurable = durable;
   }
 
   /** The body of every outermost transaction (see `outermost`). */
@@ -644,6 +751,7 @@ export class Store {
     const list = this.registry?.list() ?? [];
     for (const e of list) counts[kindByCode(e.kind).kind]++;
     const region = this.pool.region;
+    const pool = this.pool.stats();
     return {
       path: this.path,
       medium: this.path === undefined ? 'region' : isTmpfsPath(this.path) ? 'tmpfs' : 'file',
@@ -653,7 +761,8 @@ export class Store {
       recoveredInMemory: this.pool.recoveredInMemory,
       layout: this.pool.layout,
       collections: { total: list.length, ...counts },
-      pool: this.pool.stats(),
+      pool,
+      durability: pool.durability,
     };
   }
 
@@ -711,7 +820,7 @@ export class Store {
 }
 
 /** The names `Store.open` accepts in its options (any other is EINVAL). */
-const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize'] as const;
+const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize', 'groupCommit'] as const;
 
 interface OpenArguments {
   create: boolean;
@@ -721,6 +830,7 @@ interface OpenArguments {
   layout: string | undefined;
   readOnly: boolean;
   forcePmem: boolean | undefined;
+  groupCommit: boolean;
   maxKeySize: number;
   maxValueSize: number;
 }
@@ -730,8 +840,8 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   const fn = 'Store.open';
   const isRegion = typeof target === 'object' && target !== null && (target as Partial<Region>).bytes instanceof Uint8Array &&
     typeof (target as Partial<Region>).persist === 'function' && typeof (target as Partial<Region>).close === 'function';
-  if (!(typeof target === 'string' && target.length > 0 && !target.includes('\0')) && !isRegion) {
-    throw invalidArgument(fn, 'target', 'a pool file path (a non-empty string) or a Region', target);
+  if (!(typeof target === 'string' && target.length > 0 && !target.includes('\0')) && !isRegion && !isFileTarget(target)) {
+    throw invalidArgument(fn, 'target', 'a pool file path (a non-empty string), a Region or a FileTarget', target);
   }
   const o = readOptions(fn, options, OPEN_OPTIONS);
   const create = booleanOption(fn, 'create', o.create, false);
@@ -740,6 +850,7 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   const maxSize = integerOption(fn, 'option maxSize', o.maxSize, 1, heap.MAX_POOL_SIZE);
   const layout = o.layout === undefined ? undefined : stringOption(fn, 'layout', o.layout, DEFAULT_LAYOUT);
   const forcePmem = o.forcePmem === undefined ? undefined : booleanOption(fn, 'forcePmem', o.forcePmem, false);
+  const groupCommit = booleanOption(fn, 'groupCommit', o.groupCommit, false);
   const limits = checkLimits(fn, o.maxKeySize, o.maxValueSize);
   if (create && readOnly) throw new FerriteError('EINVAL', `${fn}: create and readOnly exclude each other (a pool cannot be created read-only)`);
   if (size !== undefined && maxSize !== undefined && create && maxSize < size) {
@@ -748,7 +859,7 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   if (forcePmem !== undefined && typeof target !== 'string') {
     throw new FerriteError('EINVAL', `${fn}: option forcePmem applies to pool files, not to a Region`);
   }
-  return { create, size, maxSize, layout, readOnly, forcePmem, ...limits };
+  return { create, size, maxSize, layout, readOnly, forcePmem, groupCommit, ...limits };
 }
 
 function checkLimits(fn: string, maxKeySize: unknown, maxValueSize: unknown): Limits {
@@ -767,6 +878,15 @@ function isThenable(r: unknown): boolean {
 }
 
 /** A region is blank (no pool yet) when both header copies are all zero. */
+/** A pool file is blank (no pool yet) when it is empty or its header copies are all zero. */
+function isBlankFile(target: FileTarget): boolean {
+  const n = Math.min(512, target.pool.length);
+  if (n === 0) return true;
+  const head = new Uint8Array(n);
+  target.pool.read(0, head, 0, n);
+  return head.every((b) => b === 0);
+}
+
 function isBlank(region: Region): boolean {
   const bytes = region.bytes;
   const n = Math.min(512, bytes.length);

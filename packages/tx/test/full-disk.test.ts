@@ -93,6 +93,29 @@ describe('a write the file system cannot serve (a page punched out, the file sys
   }
 });
 
+describe('an ordinary file on a full file system (its redo log cannot grow)', () => {
+  for (const [kind, fs] of both) {
+    it(`every write that cannot be logged is ENOSPC and changes nothing; the store stays usable; reopen: the committed state (${kind})`, {
+      skip: typeof fs === 'string' ? fs : false,
+    }, () => {
+      if (typeof fs === 'string') return;
+      const dir = mkdtempSync(join(fs.dir, 'punched-file-'));
+      try {
+        const seen = runChild(['punched-file', join(dir, 'p.pool')]);
+        const writes = seen.writes as string[];
+        assert.ok(writes.includes('ENOSPC'), `a write met the full file system: ${writes.join(', ')}`);
+        for (const w of writes) assert.ok(w === 'ok' || w === 'ENOSPC', `only ok or ENOSPC: ${writes.join(', ')}`);
+        assert.equal(seen.readAfter, 'small 3');
+        assert.equal(seen.close, 'ok');
+        assert.equal(seen.reopenedCheck, true);
+        assert.equal(seen.reopenedSame, true, 'every write that returned is there, nothing else');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe('create', () => {
   for (const [kind, fs] of both) {
     it(`a create that does not fit fails with ENOSPC and leaves no file; a retry that fits succeeds (${kind})`, {

@@ -5,8 +5,8 @@
 //   grow <dir>   a 3 GiB pool grown to 6 GiB through 4 GiB, entries on both sides, reopen, check
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Pool } from '@ferrite/heap';
-import { Store } from '../../src/index.js';
+import type { Pool } from '@ferrite/heap';
+import { Store, openPoolFile } from '../../src/index.js';
 
 const GiB = 2 ** 30;
 const BOUNDARY = 2 ** 32;
@@ -17,7 +17,7 @@ const out: Record<string, unknown> = {};
 const value = (k: number): string => `${k}:${'v'.repeat(70_000)}`;
 
 function setEntries(path: string, from: number, to: number, maxSize?: number): void {
-  const store = Store.open(path, { maxSize });
+  const store = Store.open(path, { maxSize, forcePmem: true });
   const m = store.map<number, string>('m');
   for (let k = from; k < to; k++) m.set(k, value(k));
   store.close();
@@ -25,7 +25,7 @@ function setEntries(path: string, from: number, to: number, maxSize?: number): v
 
 /** Reads the word across 4 GiB, then frees the fillers (the store does not know them). */
 function dropFillers(path: string, fillers: number[], maxSize?: number): void {
-  const pool = Pool.open(path, { layout: 'ferrite', maxSize });
+  const pool = openPoolFile(path, { layout: 'ferrite', forcePmem: true, maxSize });
   out.word = pool.readU64(WORD_AT);
   pool.transaction((tx) => {
     for (const f of fillers) tx.free(f);
@@ -35,7 +35,7 @@ function dropFillers(path: string, fillers: number[], maxSize?: number): void {
 
 /** Reopens: every entry, check(), and where the blocks lie relative to 4 GiB. */
 function verify(path: string, entries: number): void {
-  const store = Store.open(path);
+  const store = Store.open(path, { forcePmem: true });
   const m = store.map<number, string>('m');
   let same = m.size === entries;
   for (let k = 0; k < entries && same; k++) same = m.get(k) === value(k);
@@ -45,7 +45,7 @@ function verify(path: string, entries: number): void {
   out.problems = report.problems.slice(0, 3);
   out.poolSize = store.stats().pool.size;
   store.close();
-  const pool = Pool.open(path, { layout: 'ferrite', readOnly: true });
+  const pool = openPoolFile(path, { layout: 'ferrite', forcePmem: true, readOnly: true });
   let below = 0;
   let above = 0;
   for (const a of pool.allocations()) {
@@ -72,10 +72,10 @@ function writeWordInFiller(pool: Pool, filler: number, size: number): void {
 switch (scenario) {
   case 'six': {
     const path = join(dir, 'six.pool');
-    Store.open(path, { create: true, size: 6 * GiB }).close();
+    Store.open(path, { create: true, size: 6 * GiB, forcePmem: true }).close();
     setEntries(path, 0, 20); // low addresses
     // A filler of 4.25 GiB takes the free space up past 4 GiB; the next entries land above.
-    const pool = Pool.open(path, { layout: 'ferrite' });
+    const pool = openPoolFile(path, { layout: 'ferrite', forcePmem: true });
     const fillerSize = 4.25 * GiB;
     const filler = pool.transaction((tx) => tx.alloc(fillerSize));
     writeWordInFiller(pool, filler, fillerSize);
@@ -88,10 +88,10 @@ switch (scenario) {
   case 'grow': {
     const path = join(dir, 'grow.pool');
     const maxSize = 6 * GiB;
-    Store.open(path, { create: true, size: 3 * GiB, maxSize }).close();
+    Store.open(path, { create: true, size: 3 * GiB, maxSize, forcePmem: true }).close();
     setEntries(path, 0, 10, maxSize); // low addresses
     // Two fillers: the second needs growth past 4 GiB (1.5x: 4.5 GiB) and ends past it.
-    let pool = Pool.open(path, { layout: 'ferrite', maxSize });
+    let pool = openPoolFile(path, { layout: 'ferrite', forcePmem: true, maxSize });
     const first = pool.transaction((tx) => tx.alloc(2.5 * GiB));
     const second = pool.transaction((tx) => tx.alloc(1.5 * GiB));
     out.sizeAfterFirstGrowth = pool.size;
@@ -99,7 +99,7 @@ switch (scenario) {
     pool.close();
     setEntries(path, 10, 20, maxSize); // above 4 GiB, after the second filler
     // A third filler grows the pool to its maxSize; freeing the first leaves room low again.
-    pool = Pool.open(path, { layout: 'ferrite', maxSize });
+    pool = openPoolFile(path, { layout: 'ferrite', forcePmem: true, maxSize });
     const third = pool.transaction((tx) => tx.alloc(1.25 * GiB));
     out.sizeAfterSecondGrowth = pool.size;
     pool.transaction((tx) => tx.free(first));

@@ -1,0 +1,176 @@
+/**
+ * Pool files by path: what `Store.open(path)` and the `ferrite` command open. The heap works on
+ * any Region or FileTarget; here a path becomes one, with @ferrite/native:
+ *
+ * - the shared mapping of the file (holding the writer's lock), which is also how persistent
+ *   memory is written (DAX, or `forcePmem`: cache-line flushes), and how recovery and commits
+ *   copy into the file's page cache on an ordinary file system;
+ * - a file handle on the pool file (its syncs), the redo log `<path>.wal` and a queue that runs
+ *   their writes and syncs in order, off the main thread for deferred commits;
+ * - the writer's private copy-on-write view, on an ordinary file (not persistent memory).
+ *
+ * Creating is atomic (see @ferrite/native `create.publishLater`): the file is formatted under a
+ * temporary name and gets its name only once the pool is complete and durable.
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import { FerriteError } from '@ferrite/core';
+import type { FileIO, FileTarget, Region } from '@ferrite/core';
+import * as heap from '@ferrite/heap';
+import type { Pool } from '@ferrite/heap';
+import { createIoQueue, map, openFile } from '@ferrite/native';
+import type { Mapping } from '@ferrite/native';
+
+/** Options of `openPoolFile`. */
+export interface PoolFileOptions {
+  /** Create the pool when the file does not exist. Default false. */
+  create?: boolean;
+  /** Size of a new pool, bytes (needed with `create`). */
+  size?: number;
+  /** Largest size the pool may grow to (see the heap's `maxSize`). */
+  maxSize?: number;
+  /** Layout name: checked at open when given; stamped at creation ('ferrite' when omitted). */
+  layout?: string;
+  /** Open without writing either file. Default false. */
+  readOnly?: boolean;
+  /**
+   * Treat the file as persistent memory: cache-line flushes on the shared mapping instead of
+   * the redo log. Only correct on DAX or where durability past a machine crash is not needed
+   * (tmpfs). Default: the mapping's own (FERRITE_FORCE_PMEM; DAX is detected).
+   */
+  forcePmem?: boolean;
+  /** File mode of a new pool file (default 0o600). */
+  mode?: number;
+  /** Undo log bytes of a new pool (see the heap's `logCapacity`). */
+  logCapacity?: number;
+}
+
+/** Where the redo log of the pool file `path` lives. */
+export function walPathOf(path: string): string {
+  return `${path}.wal`;
+}
+
+/** A file of length 0 that is never written: a read-only open of a pool without a log. */
+const NO_FILE: FileIO = {
+  length: 0,
+  write(): void {
+    throw new FerriteError('EROFS', 'no redo log file (read-only open)');
+  },
+  read(offset: number, _dst: Uint8Array, _dstOffset?: number, length?: number): void {
+    if ((length ?? 0) > 0 || offset > 0) throw new FerriteError('ERANGE', 'read past the end of an empty file');
+  },
+  sync(): void {},
+  grow(): void {
+    throw new FerriteError('EROFS', 'no redo log file (read-only open)');
+  },
+  close(): void {},
+};
+
+/**
+ * The FileTarget of the pool file `path`. The shared mapping is made first: it takes the lock
+ * (a second writer gets EBUSY) and fails for a file that is not a pool-sized regular file.
+ */
+export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean }): FileTarget {
+  const readOnly = options.readOnly;
+  const shared = map(path, { protection: readOnly ? 'r' : 'rw', ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}) });
+  const opened: { close(): void }[] = [shared];
+  try {
+    const pool = openFile(path, { readOnly });
+    opened.push(pool);
+    const walPath = walPathOf(path);
+    let wal: FileIO = NO_FILE;
+    if (!readOnly) wal = openFile(walPath, { create: true });
+    else if (existsSync(walPath)) wal = openFile(walPath, { readOnly: true });
+    opened.push(wal);
+    const queue = createIoQueue();
+    const views: Region[] = [];
+    const target: FileTarget = {
+      kind: 'file-target',
+      pool,
+      wal,
+      queue,
+      readOnly,
+      shared,
+      openPrivate(): Region {
+        // No lock of its own: the shared mapping holds the writer's (a second flock of this
+        // process on another descriptor would conflict with it).
+        const view = map(path, { protection: readOnly ? 'r' : 'rw', copyOnWrite: true, lock: 'none' });
+        views.push(view);
+        return view;
+      },
+      growPool(newLength: number): void {
+        if (shared.grow === undefined) throw new FerriteError('EROFS', 'the pool file is open read-only');
+        shared.grow(newLength);
+      },
+      close(removeWal: boolean): void {
+        try {
+          queue.waitIdle();
+        } catch {
+          // A failed program was reported to its commit already; closing goes on.
+        }
+        for (const v of views) v.close();
+        for (const o of opened.reverse()) o.close();
+        if (removeWal && !readOnly) {
+          try {
+            unlinkSync(walPath);
+          } catch {
+            // Already gone: nothing to remove.
+          }
+        }
+      },
+    };
+    return target;
+  } catch (err) {
+    for (const o of opened.reverse()) o.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens (or, with `create`, creates) the pool in the file `path`. On persistent memory (DAX or
+ * `forcePmem`) the writer stores into the shared mapping and flushes cache lines; on an ordinary
+ * file it works on a private view and commits through the redo log `<path>.wal` (one device
+ * sync per commit). Either way a log left by a crash is replayed first.
+ * @throws ENOENT (no file, no `create`), EBUSY (another writer), EEXIST (created meanwhile by
+ *   another process), the heap's open errors, EINVAL.
+ */
+export function openPoolFile(path: string, options: PoolFileOptions = {}): Pool {
+  const readOnly = options.readOnly ?? false;
+  if (!existsSync(path)) {
+    if (options.create !== true) throw new FerriteError('ENOENT', `no pool at ${path} (pass create: true to create one)`);
+    if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
+    createPoolFile(path, options);
+  }
+  const target = poolFileTarget(path, { readOnly, ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}) });
+  return heap.Pool.open(target, {
+    ...(options.layout !== undefined ? { layout: options.layout } : {}),
+    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    readOnly,
+  });
+}
+
+/**
+ * Creates the pool file `path` atomically: formatted on a mapping of a file with a temporary
+ * name, which gets its name only when the pool is complete and durable.
+ */
+export function createPoolFile(path: string, options: PoolFileOptions): void {
+  const size = options.size;
+  if (size === undefined) throw new FerriteError('EINVAL', 'creating a pool needs a size');
+  const mapping: Mapping = map(path, {
+    create: { size, mode: options.mode ?? 0o600, exclusive: true, publishLater: true },
+    ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}),
+  });
+  try {
+    const pool = heap.Pool.create(mapping, {
+      size,
+      ...(options.layout !== undefined ? { layout: options.layout } : {}),
+      ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+      ...(options.logCapacity !== undefined ? { logCapacity: options.logCapacity } : {}),
+    });
+    pool.close();
+    // A redo log an earlier file of this name left at <path>.wal names another pool (its uuid):
+    // the open that follows ignores it and starts it over.
+    mapping.publish();
+  } finally {
+    mapping.close();
+  }
+}
