@@ -188,7 +188,7 @@ assert.notEqual(CRASH_CJS, CRASH_ESM);
 
 /** A program of the documented API; the @ts-expect-error lines must be errors. */
 const TYPED_TS = `
-import { Store, isFerriteError, compareKeys, type Key, type KeyPrefix, type RangeOptions } from '@ferrite/tx';
+import { Store, isFerriteError, compareKeys, openPoolFile, type Key, type KeyPrefix, type RangeOptions } from '@ferrite/tx';
 import { SimulatedRegion, forEveryCrashPoint, type CrashScenario } from '@ferrite/core/testing';
 import { FerriteError, type Region } from '@ferrite/core';
 import { Pool } from '@ferrite/heap';
@@ -227,9 +227,10 @@ const scenario: CrashScenario<null, number> = {
 };
 const states: number = forEveryCrashPoint(scenario);
 const mk = (): Mapping => map('/nonexistent', { create: { size: 4096 } });
-const pk = (): Pool => Pool.open('/nonexistent');
+const pk = (): Pool => openPoolFile('/nonexistent', { readOnly: true });
+const pr = (): Pool => Pool.open(new SimulatedRegion(1 << 20));
 const report = (): PoolReport => inspectPool('/nonexistent');
-void got; void first; void length; void e; void r; void states; void mk; void pk; void report;
+void got; void first; void length; void e; void r; void states; void mk; void pk; void pr; void report;
 
 // @ts-expect-error a bound of the wrong element type
 dirents.range({ gte: ['2'] });

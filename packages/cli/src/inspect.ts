@@ -8,9 +8,10 @@
 import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
 import { FerriteError, isFerriteError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
-import { Pool, MAX_RUN_BLOCK } from '@ferrite/heap';
+import { MAX_RUN_BLOCK } from '@ferrite/heap';
+import type { Pool } from '@ferrite/heap';
 import type { PoolStats } from '@ferrite/heap';
-import { Store } from '@ferrite/tx';
+import { Store, openPoolFile } from '@ferrite/tx';
 import type { CollectionKind } from '@ferrite/tx';
 import { HEADER_A, HEADER_B, HEADER_COPY_SIZE, readHeaderCopy, uuidString } from './heap-internals.js';
 
@@ -200,7 +201,7 @@ export function openPool(
 ): OpenedPool {
   const scan = options.scan ?? scanHeaders(path);
   // No layout given: a tool opens a pool of any layout, as PMDK's tools do.
-  const pool = Pool.open(path, { readOnly: options.readOnly });
+  const pool = openPoolFile(path, { readOnly: options.readOnly });
   const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
   let store: Store | undefined;
   let storeError: ErrorReport | undefined;

@@ -5,8 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '@ferrite/tx';
-import { Pool } from '@ferrite/heap';
+import { Store, openPoolFile } from '@ferrite/tx';
 import { run } from './support/run.js';
 import { main } from '../src/cli.js';
 import { OutputClosedError } from '../src/io.js';
@@ -251,7 +250,7 @@ test('dump stops quietly, exit 0, when its reader goes away (ferrite dump | head
 
 test('--heap: a plain @ferrite/heap pool (its root is not a store) checks clean at the heap level', () => {
   const p = join(dir, 'heap-only.pool');
-  const pool = Pool.create(p, { layout: 'raw', size: 128 * 1024 });
+  const pool = openPoolFile(p, { create: true, layout: 'raw', size: 128 * 1024, forcePmem: true });
   const root = pool.root(64);
   pool.transaction((tx) => {
     tx.addRange(root, 8);

@@ -4,11 +4,11 @@
 // exited 0 on a pool whose store could not be read.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { openPoolFile } from '@ferrite/tx';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@ferrite/core';
-import { Pool } from '@ferrite/heap';
 import { HEADER_A, HEADER_B, H_CRC, H_LAYOUT, H_VERSION } from '../../heap/src/layout.js';
 import { LAYOUT, makeStorePool } from './support/pools.js';
 import { run } from './support/run.js';
@@ -76,7 +76,7 @@ test('both header copies damaged: every command exits 1 (dump exited 2)', () => 
 });
 
 test('a pool whose store cannot be read: every command exits 1 (dump exited 2, stats 0)', () => {
-  const pool = Pool.open(base, { layout: LAYOUT, readOnly: true });
+  const pool = openPoolFile(base, { layout: LAYOUT, readOnly: true });
   const root = pool.rootOffset();
   pool.close();
   const p = variant('store', (bytes) => {

@@ -19,8 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Prng } from '@ferrite/core/testing';
-import { Pool } from '@ferrite/heap';
-import { Store } from '@ferrite/tx';
+import { Store, openPoolFile } from '@ferrite/tx';
 import { main } from '../src/cli.js';
 
 const readmePath = fileURLToPath(new URL('../README.md', import.meta.url));
@@ -68,7 +67,10 @@ function withSeededRandom<T>(fn: () => Promise<T>): Promise<T> {
 const SETUPS: Record<string, () => void> = {
   // A copy of app.pool taken while a transaction was changing /etc/passwd (a crash's image).
   'crashed.pool': () => {
-    const store = Store.open('app.pool');
+    // Persistent memory (forced): stores land in the file as they are made, so a copy taken
+    // mid-transaction is what a crash leaves (on an ordinary file nothing reaches it before
+    // the commit's log record).
+    const store = Store.open('app.pool', { forcePmem: true });
     try {
       store.transaction(() => {
         store.map<string, { ino: number; size: number }>('inodes').set('/etc/passwd', { ino: 12, size: 4096 });
@@ -83,7 +85,7 @@ const SETUPS: Record<string, () => void> = {
   },
   // A block allocated in a committed transaction and never linked anywhere.
   leak: () => {
-    const pool = Pool.open('app.pool');
+    const pool = openPoolFile('app.pool');
     try {
       pool.transaction((tx) => tx.alloc(40));
     } finally {

@@ -1,5 +1,4 @@
-import { Pool } from '@ferrite/heap';
-import { DEFAULT_LAYOUT, Store } from '@ferrite/tx';
+import { DEFAULT_LAYOUT, Store, createPoolFile, openPoolFile } from '@ferrite/tx';
 import { parseMode, parseSize, UsageError } from '../args.js';
 import { ExitCode, type Command } from '../command.js';
 import { renderFields } from '../format.js';
@@ -17,7 +16,9 @@ export interface Created {
  * `Store.open` find an empty store. Durable on return.
  */
 export function createPool(file: string, options: { size: number; layout: string; mode: number }): Created {
-  const pool = Pool.create(file, { layout: options.layout, size: options.size, mode: options.mode });
+  // Exclusive: EEXIST when the file exists; atomic: no file at `file` unless the pool is whole.
+  createPoolFile(file, { layout: options.layout, size: options.size, mode: options.mode });
+  const pool = openPoolFile(file, { layout: options.layout });
   let store: Store;
   try {
     store = Store.fromPool(pool);

@@ -5,8 +5,7 @@
  * copy.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { Pool } from '@ferrite/heap';
-import { Store } from '@ferrite/tx';
+import { Store, openPoolFile } from '@ferrite/tx';
 
 export const LAYOUT = 'cli-test';
 
@@ -34,7 +33,7 @@ export function fillStore(store: Store, scale = 1): void {
 
 /** Creates a store pool at `path` with `fillStore` content. */
 export function makeStorePool(path: string, size = 256 * 1024, scale = 1): void {
-  const pool = Pool.create(path, { layout: LAYOUT, size });
+  const pool = openPoolFile(path, { create: true, layout: LAYOUT, size, forcePmem: true });
   const store = Store.fromPool(pool);
   try {
     fillStore(store, scale);
@@ -83,7 +82,7 @@ function copyMidTransaction(store: Store, path: string, out: string, body: () =>
 
 /** Allocates `count` blocks that nothing references (a leak), committed. Returns their offsets. */
 export function leakBlocks(path: string, count = 2): number[] {
-  const pool = Pool.open(path, { layout: LAYOUT });
+  const pool = openPoolFile(path, { layout: LAYOUT, forcePmem: true });
   try {
     return pool.transaction((tx) => Array.from({ length: count }, (_, i) => tx.alloc(40 + i * 100)));
   } finally {
@@ -108,7 +107,7 @@ export function copyPool(from: string, to: string): void {
  * and deletes 150 sorted-map entries. `path` is left committed without that transaction.
  */
 export function makeBigPendingImage(path: string, out: string): void {
-  const pool = Pool.create(path, { layout: LAYOUT, size: 512 * 1024 });
+  const pool = openPoolFile(path, { create: true, layout: LAYOUT, size: 512 * 1024, forcePmem: true });
   const store = Store.fromPool(pool);
   try {
     const m = store.map<string, unknown>('inodes');
