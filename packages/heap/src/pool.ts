@@ -41,6 +41,8 @@ export interface PoolCreateOptions {
   logCapacity?: number;
   /** A Region target: close it when the pool closes (default false). A FileTarget always is. */
   ownRegion?: boolean;
+  /** A FileTarget: as PoolOpenOptions.checkpointBytes. */
+  checkpointBytes?: number;
 }
 
 export interface PoolOpenOptions {
@@ -183,7 +185,8 @@ export class Pool {
    */
   static create(target: Region | FileTarget, options: PoolCreateOptions): Pool {
     checkTarget('Pool.create', target);
-    const o = readOptions('Pool.create', options, ['layout', 'size', 'maxSize', 'logCapacity', 'ownRegion'] as const);
+    const o = readOptions('Pool.create', options, ['layout', 'size', 'maxSize', 'logCapacity', 'ownRegion', 'checkpointBytes'] as const);
+    const checkpointBytes = integerOption('Pool.create', 'option checkpointBytes', o.checkpointBytes, 64 * 1024, MAX_POOL_SIZE);
     const ownRegion = booleanOption('Pool.create', 'ownRegion', o.ownRegion, false);
     // Without a layout the pool is stamped 'ferrite' (what Store.open creates too).
     const layout = stringOption('Pool.create', 'layout', o.layout, DEFAULT_LAYOUT);
@@ -211,7 +214,7 @@ export class Pool {
         target.close(false);
         throw err;
       }
-      return Pool.open(target, { layout });
+      return Pool.open(target, { layout, ...(checkpointBytes !== undefined ? { checkpointBytes } : {}) });
     }
     const region = target;
     if (!region.writable) throw new FerriteError('EACCES', 'cannot create a pool on a read-only region');

@@ -42,6 +42,8 @@ export interface PoolFileOptions {
   mode?: number;
   /** Undo log bytes of a new pool (see the heap's `logCapacity`). */
   logCapacity?: number;
+  /** An ordinary file: redo log bytes per checkpoint (default 32 MiB; see the heap's `checkpointBytes`). */
+  checkpointBytes?: number;
 }
 
 /** Where the redo log of the pool file `path` lives. */
@@ -144,6 +146,7 @@ export function openPoolFile(path: string, options: PoolFileOptions = {}): Pool 
   return heap.Pool.open(target, {
     ...(options.layout !== undefined ? { layout: options.layout } : {}),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    ...(options.checkpointBytes !== undefined ? { checkpointBytes: options.checkpointBytes } : {}),
     readOnly,
   });
 }

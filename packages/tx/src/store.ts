@@ -76,6 +76,12 @@ export interface StoreOptions {
    * is durable when it returns. `transaction()` is durable on return either way.
    */
   groupCommit?: boolean;
+  /**
+   * A pool on an ordinary file: bytes of redo log after which a checkpoint syncs the pool file
+   * and starts the log over (default 32 MiB, at least 64 KiB). Bounds the log file's size and
+   * the time a replay after a crash takes; smaller means more pool-file syncs.
+   */
+  checkpointBytes?: number;
   /** Largest encoded key, bytes. Default 1 KiB, at most 4 KiB. */
   maxKeySize?: number;
   /** Largest encoded value, bytes. Default 1 MiB, at most 16 MiB. */
@@ -342,14 +348,16 @@ export class Store {
         layout: existsSync(target) ? layout : createLayout,
         readOnly,
         forcePmem: o.forcePmem ?? isTmpfsPath(target),
+        ...(o.checkpointBytes !== undefined ? { checkpointBytes: o.checkpointBytes } : {}),
       });
     } else if (isFileTarget(target)) {
       // A pool file given as its parts (a simulated disk in crash tests): blank means create.
+      const cp = o.checkpointBytes !== undefined ? { checkpointBytes: o.checkpointBytes } : {};
       if (o.create && isBlankFile(target)) {
         const size = o.size ?? target.pool.length;
-        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size });
+        pool = heap.Pool.create(target, { layout: createLayout, size, maxSize: o.maxSize ?? size, ...cp });
       } else {
-        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, readOnly });
+        pool = heap.Pool.open(target, { layout, maxSize: o.maxSize, readOnly, ...cp });
       }
     } else {
       if (o.create && isBlank(target)) {
@@ -820,7 +828,7 @@ export class Store {
 }
 
 /** The names `Store.open` accepts in its options (any other is EINVAL). */
-const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize', 'groupCommit'] as const;
+const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize', 'groupCommit', 'checkpointBytes'] as const;
 
 interface OpenArguments {
   create: boolean;
@@ -831,6 +839,7 @@ interface OpenArguments {
   readOnly: boolean;
   forcePmem: boolean | undefined;
   groupCommit: boolean;
+  checkpointBytes: number | undefined;
   maxKeySize: number;
   maxValueSize: number;
 }
@@ -851,6 +860,7 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   const layout = o.layout === undefined ? undefined : stringOption(fn, 'layout', o.layout, DEFAULT_LAYOUT);
   const forcePmem = o.forcePmem === undefined ? undefined : booleanOption(fn, 'forcePmem', o.forcePmem, false);
   const groupCommit = booleanOption(fn, 'groupCommit', o.groupCommit, false);
+  const checkpointBytes = integerOption(fn, 'option checkpointBytes', o.checkpointBytes, 64 * 1024, heap.MAX_POOL_SIZE);
   const limits = checkLimits(fn, o.maxKeySize, o.maxValueSize);
   if (create && readOnly) throw new FerriteError('EINVAL', `${fn}: create and readOnly exclude each other (a pool cannot be created read-only)`);
   if (size !== undefined && maxSize !== undefined && create && maxSize < size) {
@@ -859,7 +869,7 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   if (forcePmem !== undefined && typeof target !== 'string') {
     throw new FerriteError('EINVAL', `${fn}: option forcePmem applies to pool files, not to a Region`);
   }
-  return { create, size, maxSize, layout, readOnly, forcePmem, groupCommit, ...limits };
+  return { create, size, maxSize, layout, readOnly, forcePmem, groupCommit, checkpointBytes, ...limits };
 }
 
 function checkLimits(fn: string, maxKeySize: unknown, maxValueSize: unknown): Limits {

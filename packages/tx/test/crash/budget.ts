@@ -56,23 +56,25 @@ function pruneOldTallies(): void {
  * Records `count` of `what` ('states' or 'kills:<mode>') for this run and prints this file's
  * line plus the run's totals so far (the last file to finish prints the complete totals).
  */
-export function report(label: string, what: 'states' | 'kills:pmem' | 'kills:msync', count: number): void {
+export function report(label: string, what: 'states' | 'kills:pmem' | 'kills:msync' | 'kills:async', count: number): void {
   mkdirSync(tallyDir, { recursive: true });
   pruneOldTallies();
   appendFileSync(tallyFile, `${what} ${count}\n`);
   let states = 0;
   let pmem = 0;
   let msync = 0;
+  let async = 0;
   for (const line of readFileSync(tallyFile, 'utf8').split('\n')) {
     const [k, n] = line.split(' ');
     if (k === 'states') states += Number(n);
     else if (k === 'kills:pmem') pmem += Number(n);
     else if (k === 'kills:msync') msync += Number(n);
+    else if (k === 'kills:async') async += Number(n);
   }
   const mine = what === 'states' ? `${count} crash states` : `${count} kills survived`;
   console.log(`# ${label}: ${mine}`);
   if (states > 0) console.log(`store crash states checked: ${states} (run total so far)`);
-  if (pmem + msync > 0) {
-    console.log(`real crashes: ${pmem + msync} kills survived (tmpfs+forcePmem: ${pmem}, msync file: ${msync}) (run total so far)`);
+  if (pmem + msync + async > 0) {
+    console.log(`real crashes: ${pmem + msync + async} kills survived (tmpfs+forcePmem: ${pmem}, file: ${msync}, file with transactionAsync: ${async}) (run total so far)`);
   }
 }

@@ -2,6 +2,8 @@
  * The only place the crash suite touches the Store's API: open, run a step, observe every
  * collection, check. Keeping it in one file means an API change costs one edit.
  */
+import { SimulatedFileTarget } from '@ferrite/core/testing';
+import type { SimulatedRegion } from '@ferrite/core/testing';
 import assert from 'node:assert/strict';
 import { isFerriteError } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
@@ -37,13 +39,19 @@ export interface OpenOptions {
 }
 
 export function openStore(region: Region, options: OpenOptions = {}): Store {
-  return Store.open(region, {
-    create: options.create ?? false,
-    size: options.size,
-    maxSize: options.maxSize,
-    layout: LAYOUT,
-  });
+  const opts = { create: options.create ?? false, size: options.size, maxSize: options.maxSize, layout: LAYOUT };
+  // A 'file' region is a simulated disk holding the pool file and its redo log (the file
+  // persistency model): the store opens on those files, not on the region's bytes.
+  if (region.granularity === 'file') {
+    return Store.open(SimulatedFileTarget.fromRegion(region as SimulatedRegion), { ...opts, checkpointBytes: FILE_CHECKPOINT_BYTES });
+  }
+  return Store.open(region, opts);
 }
+
+/** The redo log's checkpoint interval on simulated disks: small, so programs cross checkpoints. */
+export const FILE_CHECKPOINT_BYTES = 96 * 1024;
+/** The redo log file's extent on simulated disks (the log grows only as far as it must). */
+export const FILE_WAL_EXTENT = 512 * 1024;
 
 /** Opens (creating on first use) every collection the programs use, so the pool holds them all. */
 export function touchCollections(store: Store): void {

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { statfsSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { Prng } from '@ferrite/core/testing';
 import { Store } from '@ferrite/tx';
 import { checkBank, setUpBank, type Transfer } from './bank.js';
@@ -13,7 +15,8 @@ import { childCommand, type ChildCommand } from './child-command.js';
 export interface KillLoopOptions {
   /** Pool file path (on tmpfs for 'pmem', on a disk file system for 'msync'). */
   path: string;
-  mode: 'pmem' | 'msync';
+  /** 'pmem': forcePmem on tmpfs; 'msync': an ordinary file; 'async': the same with transactionAsync. */
+  mode: 'pmem' | 'msync' | 'async';
   kills: number;
   seed: number;
   /** Pool size at creation. */
@@ -142,7 +145,8 @@ async function loop(opts: KillLoopOptions, command: ChildCommand, result: KillLo
     }
     const store = Store.open(opts.path, { forcePmem: opts.mode === 'pmem' });
     try {
-      const seq = checkBank(store, reported, maxReported);
+      // async: a whole batch (one turn, ASYNC_BATCH in the child) may be durable, unreported.
+      const seq = checkBank(store, reported, maxReported, opts.mode === 'async' ? 20 : 1);
       const report = store.check();
       assert.ok(report.ok, `${where}: store.check() found problems: ${JSON.stringify(report.problems.slice(0, 5))}`);
       if (seq > maxReported) result.inFlightSurvived++;
@@ -156,4 +160,18 @@ async function loop(opts: KillLoopOptions, command: ChildCommand, result: KillLo
     // Old reports that left the journal can no longer be compared; keep the map small.
     for (const s of reported.keys()) if (s < lastSeq - 100) reported.delete(s);
   }
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+/** A temporary folder on a disk file system (not tmpfs, where msync would write nothing). */
+export function diskDir(): string {
+  for (const candidate of [tmpdir(), '/var/tmp', homedir()]) {
+    try {
+      if (statfsSync(candidate).type !== TMPFS_MAGIC) return candidate;
+    } catch {
+      // Not there or not readable: try the next one.
+    }
+  }
+  return tmpdir();
 }

@@ -5,11 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { budget, report, suiteSeed } from './budget.js';
-import { killLoop } from './kill-loop.js';
+import { diskDir, killLoop } from './kill-loop.js';
 
 test('SIGKILLed transfers on a disk file (msync) lose nothing committed', async () => {
   const dir = mkdtempSync(join(diskDir(), 'ferrite-kill-msync-'));
@@ -26,17 +25,3 @@ test('SIGKILLed transfers on a disk file (msync) lose nothing committed', async 
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-const TMPFS_MAGIC = 0x01021994;
-
-/** A temporary folder on a disk file system (not tmpfs, where msync would write nothing). */
-function diskDir(): string {
-  for (const candidate of [tmpdir(), '/var/tmp', homedir()]) {
-    try {
-      if (statfsSync(candidate).type !== TMPFS_MAGIC) return candidate;
-    } catch {
-      // Not there or not readable: try the next one.
-    }
-  }
-  return tmpdir();
-}

@@ -8,10 +8,10 @@
  * Programs are short and pools small, so a state costs around a millisecond.
  */
 import assert from 'node:assert/strict';
-import { Prng, SimulatedRegion, isSimulatedCrash } from '@ferrite/core/testing';
+import { Prng, SimulatedDisk, SimulatedRegion, isSimulatedCrash } from '@ferrite/core/testing';
 import type { Store } from '@ferrite/tx';
 import { applyStep, emptyModel, sameSnapshot, snapshotOf, type Model, type Snapshot, type Step } from './model.js';
-import { assertClean, fillAndEmpty, observe, openStore, runStep, touchCollections } from './driver.js';
+import { assertClean, FILE_WAL_EXTENT, fillAndEmpty, observe, openStore, runStep, touchCollections } from './driver.js';
 import { describeProgram } from './programs.js';
 
 export interface RunnerOptions {
@@ -27,13 +27,23 @@ export interface RunnerOptions {
   recoveryCrashEvery: number;
   /** One recovered state in `fillEvery` is filled to ENOSPC and emptied again. */
   fillEvery: number;
-  /** 'cache-line' (clwb + sfence model) or 'page' (msync model). */
-  granularity: 'cache-line' | 'page';
+  /**
+   * 'cache-line' (clwb + sfence model), 'page' (msync model), or 'file': a simulated disk
+   * holding the pool file and its redo log (an ordinary file: page write-back at any time, torn
+   * sectors, fdatasync the only barrier); the store runs on a SimulatedFileTarget over it.
+   */
+  granularity: 'cache-line' | 'page' | 'file';
 }
 
 /** A region whose live bytes and media are `image`, with the options' granularity. */
 function regionOf(image: Uint8Array, opts: RunnerOptions): SimulatedRegion {
   return SimulatedRegion.fromImage(image, { granularity: opts.granularity });
+}
+
+/** A fresh region for a template pool: a simulated disk of the pool and its log for 'file'. */
+function freshRegion(opts: RunnerOptions): SimulatedRegion {
+  if (opts.granularity !== 'file') return new SimulatedRegion(opts.poolSize);
+  return new SimulatedDisk({ pool: opts.maxSize, wal: FILE_WAL_EXTENT }).region;
 }
 
 /** Counts what the runner checked, for the summary line the suite prints. */
@@ -76,11 +86,11 @@ const templates = new Map<string, Uint8Array>();
  * The media image of a freshly created pool holding every collection the programs use,
  * built once per size: every run starts from a copy, so runs pay nothing for creation.
  */
-export function templateImage(poolSize: number, maxSize: number): Uint8Array {
-  const key = `${poolSize}/${maxSize}`;
+export function templateImage(poolSize: number, maxSize: number, granularity: RunnerOptions['granularity'] = 'cache-line'): Uint8Array {
+  const key = `${poolSize}/${maxSize}/${granularity === 'file' ? 'file' : 'region'}`;
   const cached = templates.get(key);
   if (cached) return cached;
-  const region = new SimulatedRegion(poolSize);
+  const region = freshRegion({ poolSize, maxSize, granularity } as RunnerOptions);
   const store = openStore(region, { create: true, size: poolSize, maxSize });
   touchCollections(store);
   store.close();
@@ -174,7 +184,7 @@ function execute(program: readonly Step[], opts: RunnerOptions, crashAt: number)
 }
 
 function executeOnce(program: readonly Step[], opts: RunnerOptions, crashAt: number): Execution {
-  const region = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
+  const region = regionOf(templateImage(opts.poolSize, opts.maxSize, opts.granularity), opts);
   if (crashAt > 0) region.crashAfter(crashAt, { on: 'any' });
   let current: SimulatedRegion = region;
   let unfreeze = freezeAtCrash(current);
@@ -214,7 +224,7 @@ function dryRun(program: readonly Step[], opts: RunnerOptions): { events: number
 }
 
 function dryRunOnce(program: readonly Step[], opts: RunnerOptions): { events: number; full: boolean[]; final: Snapshot } {
-  let current = regionOf(templateImage(opts.poolSize, opts.maxSize), opts);
+  let current = regionOf(templateImage(opts.poolSize, opts.maxSize, opts.granularity), opts);
   let total = 0;
   const full: boolean[] = [];
   let store: Store = openStore(current, { maxSize: opts.maxSize });
@@ -235,7 +245,8 @@ function dryRunOnce(program: readonly Step[], opts: RunnerOptions): { events: nu
   const final = observe(store);
   assertClean(store, 'after an uncrashed run');
   store.close();
-  if (current.length > opts.poolSize) counters.grown++;
+  const poolLength = opts.granularity === 'file' ? SimulatedDisk.fromRegion(current).file('pool').length : current.length;
+  if (poolLength > opts.poolSize) counters.grown++;
   current.dispose();
   counters.fullSteps += full.filter(Boolean).length;
   return { events: total, full, final };
