@@ -122,6 +122,29 @@ export class Coverage {
     return this.nSmall === 0;
   }
 
+  /**
+   * Appends every covered interval to `out`, sorted by offset, joining intervals that touch
+   * (across page boundaries too). Returns the number of pairs appended.
+   */
+  collect(out: RangeList): number {
+    const keys: number[] = [];
+    for (let i = 0; i < this.nSmall; i++) keys.push(this.smallKeys[i]!);
+    for (const k of this.pages.keys()) keys.push(k);
+    keys.sort((a, b) => a - b);
+    const before = out.n;
+    for (const page of keys) {
+      const list = this.lookup(page)!;
+      for (let i = 0; i < list.n; i += 2) {
+        const a = list.v[i]!;
+        const b = list.v[i + 1]!;
+        const n = out.n;
+        if (n > before && out.data[2 * (n - 1)]! + out.data[2 * (n - 1) + 1]! === a) out.data[2 * (n - 1) + 1]! += b - a;
+        else out.push(a, b - a);
+      }
+    }
+    return out.n - before;
+  }
+
   clear(): void {
     this.nSmall = 0;
     if (this.pages.size === 0) return;

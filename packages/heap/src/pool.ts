@@ -338,6 +338,7 @@ export class Pool {
         uuid: header.uuid,
         epoch,
         scratch: [LOG_GENERATION, LOG_GENERATION + 8, LOG_ENTRIES, header.heapOffset],
+        heapStart: header.heapOffset,
         ...(checkpointBytes !== undefined ? { checkpointBytes } : {}),
         onFailure: (err) => {
           if (pool !== undefined && pool.broken === undefined) pool.broken = err;

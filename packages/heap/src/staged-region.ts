@@ -24,7 +24,8 @@
  */
 import { FerriteError, PoolFullError, invariant, isFerriteError } from '@ferrite/core';
 import type { FileTarget, Granularity, IoOp, Region } from '@ferrite/core';
-import { encodeRecord, encodeWalHeader, normalizeRanges, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
+import { Coverage, RangeList } from './coverage.js';
+import { encodeRecord, encodeWalHeader, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
 
 /** A view that can give its private pages back (a MAP_PRIVATE mapping: madvise DONTNEED). */
 export interface DiscardableRegion extends Region {
@@ -38,6 +39,8 @@ export interface StagedRegionOptions {
   readonly epoch: number;
   /** Ranges the heap must never record: its undo log and generation word, [start, end) pairs. */
   readonly scratch: readonly number[];
+  /** Where the heap (its chunks) starts: ranges from here on may be joined across short gaps. */
+  readonly heapStart: number;
   /** Log bytes after which a checkpoint is taken (default 32 MiB). */
   readonly checkpointBytes?: number;
   /** Changed bytes after which a group is closed before the end of the turn (default 8 MiB). */
@@ -62,7 +65,9 @@ export interface StagedStats {
 }
 
 interface Waiter {
-  readonly serial: number;
+  /** The last transaction the promise stands for (it grows while its group is open). */
+  serial: number;
+  readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -89,6 +94,8 @@ const PAGE = 4096;
 const RESERVE_CAP = 64 * MIB;
 /** Recorded ranges at least this long are cut down to their changed pages (elideUnchanged). */
 const ELIDE_MIN = 64 * 1024;
+/** Heap ranges this close are joined into one record entry (mergeGaps). */
+const GAP_JOIN = 48;
 /** A log file grows by at least this much at a time (growth syncs: keep it rare). */
 const WAL_GROWTH = 4 * MIB;
 
@@ -102,20 +109,33 @@ export class StagedRegion implements Region {
   private readonly view: DiscardableRegion;
   private readonly uuid: Uint8Array;
   private readonly scratch: readonly number[];
+  private readonly heapStart: number;
   private readonly checkpointBytes: number;
   private readonly groupBytes: number;
   private readonly discardBytes: number;
   private readonly onFailure: ((err: unknown) => void) | undefined;
 
-  /** Ranges recorded since the last capture, as (offset, length) pairs. */
-  private dirty = new Float64Array(256);
+  /**
+   * Bytes recorded since the last capture: an interval set bucketed by page, so a range
+   * flushed many times (a hot header word) is kept once, and capture reads them back sorted
+   * without sorting every range. `nDirty` / `dirtyBytes` count what was recorded (a bound).
+   */
+  private readonly coverage = new Coverage();
+  private readonly pieces = new RangeList();
   private nDirty = 0;
   private dirtyBytes = 0;
+  /** Scratch of capture: the recorded intervals, sorted and merged. */
+  private readonly sorted = new RangeList();
   /** Transactions ended (committed or deferred) so far; the last one captured; the last durable. */
   private ended = 0;
   private captured = 0;
   private durable = 0;
   private readonly waiters: Waiter[] = [];
+  /**
+   * The waiter of the transactions deferred since the last capture: they are captured
+   * together, so they share one promise (a transaction of a busy group costs no promise).
+   */
+  private openWaiter: Waiter | undefined = undefined;
   /** Captured groups not yet submitted, and the one whose write and sync are running. */
   private readonly ready: Group[] = [];
   private flying: Group | undefined = undefined;
@@ -144,6 +164,7 @@ export class StagedRegion implements Region {
     this.uuid = options.uuid;
     this.epoch = options.epoch;
     this.scratch = options.scratch;
+    this.heapStart = options.heapStart;
     this.checkpointBytes = options.checkpointBytes ?? 32 * MIB;
     this.groupBytes = options.groupBytes ?? 8 * MIB;
     this.discardBytes = options.discardBytes ?? 64 * MIB;
@@ -189,14 +210,8 @@ export class StagedRegion implements Region {
     for (let i = 0; i < s.length; i += 2) {
       invariant(offset + length <= s[i]! || offset >= s[i + 1]!, `a range recorded for the pool file lies in the writer's undo log (${offset}+${length})`);
     }
-    let d = this.dirty;
-    if (2 * this.nDirty + 2 > d.length) {
-      const bigger = new Float64Array(d.length * 2);
-      bigger.set(d);
-      this.dirty = d = bigger;
-    }
-    d[2 * this.nDirty] = offset;
-    d[2 * this.nDirty + 1] = length;
+    this.pieces.clear();
+    this.coverage.add(offset, length, this.pieces);
     this.nDirty++;
     this.dirtyBytes += length;
   }
@@ -248,10 +263,22 @@ export class StagedRegion implements Region {
     if (this.closed) return Promise.reject(new FerriteError('ECLOSED', 'the pool is closed'));
     const serial = ++this.ended;
     this.stats.deferred++;
-    const p = new Promise<void>((resolve, reject) => this.waiters.push({ serial, resolve, reject }));
+    let w = this.openWaiter;
+    if (w === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      w = { serial, promise, resolve, reject };
+      this.waiters.push(w);
+      this.openWaiter = w;
+    }
+    w.serial = serial;
     if (this.dirtyBytes >= this.groupBytes) this.capture();
     this.schedule();
-    return p;
+    return w.promise;
   }
 
   /** Transactions whose durability is deferred and not yet reached. */
@@ -269,6 +296,7 @@ export class StagedRegion implements Region {
       try {
         this.capture();
         this.pump();
+        this.settleWaiters(); // transactions that changed nothing durable are durable already
       } catch (err) {
         this.fail(err);
       }
@@ -277,30 +305,36 @@ export class StagedRegion implements Region {
 
   /** Captures the recorded ranges into a record (a group), if any transaction ended since. */
   private capture(): void {
+    this.openWaiter = undefined; // what ended so far is captured now: later ones wait on a new promise
     if (this.nDirty === 0) {
       // Transactions that changed nothing durable (or only the scratch log): durable already.
       this.captured = this.ended;
       if (this.flying === undefined && this.ready.length === 0) this.durable = this.ended;
       return;
     }
-    let count = normalizeRanges(this.dirty, this.nDirty);
+    const sorted = this.sorted;
+    sorted.clear();
+    let count = this.coverage.collect(sorted);
+    count = this.mergeGaps(count);
     // Large ranges (a big block allocated, and flushed whole at commit as every fresh block
     // is) shrink to the pages that changed, when the file is known to hold everything else.
     if (this.flying === undefined && this.ready.length === 0 && this.applyFailure === undefined) count = this.elideUnchanged(count);
     if (count === 0) {
       // Every change turned out to be no change: nothing to log; durable as it is.
+      this.coverage.clear();
       this.nDirty = 0;
       this.dirtyBytes = 0;
       this.captured = this.ended;
       this.durable = this.ended;
       return;
     }
-    const ranges = this.dirty.slice(0, 2 * count);
+    const ranges = sorted.data.slice(0, 2 * count);
     const record = encodeRecord(ranges, count, this.view.bytes, this.epoch, this.seq);
     const at = this.tail;
     this.ensureLog(at + record.length);
     this.seq++;
     this.tail = at + record.length;
+    this.coverage.clear();
     this.nDirty = 0;
     this.dirtyBytes = 0;
     this.captured = this.ended;
@@ -315,7 +349,7 @@ export class StagedRegion implements Region {
    * back), so the file needs nothing there. Returns the new count.
    */
   private elideUnchanged(count: number): number {
-    const d = this.dirty;
+    const d = this.sorted.data;
     let big = false;
     for (let i = 0; i < count; i++) if (d[2 * i + 1]! >= ELIDE_MIN) big = true;
     if (!big) return count;
@@ -352,8 +386,34 @@ export class StagedRegion implements Region {
       if (runStart >= 0) out.push(runStart, end - runStart);
     }
     const n = out.length / 2;
-    for (let i = 0; i < out.length; i++) d[i] = out[i]!;
+    this.sorted.clear();
+    for (let i = 0; i < out.length; i += 2) this.sorted.push(out[i]!, out[i + 1]!);
     return n;
+  }
+
+  /**
+   * Joins sorted ranges in the heap whose gap is at most GAP_JOIN bytes: a record entry costs
+   * 16 bytes plus padding, and the bytes between hold the view's committed state, which the file
+   * holds too (every change is recorded) — except the writer's undo log, which lies before the
+   * heap or in a log chunk's body, never in a gap this short between two ranges of the heap.
+   */
+  private mergeGaps(count: number): number {
+    const d = this.sorted.data;
+    if (count <= 1) return count;
+    let w = 0;
+    for (let r = 1; r < count; r++) {
+      const end = d[2 * w]! + d[2 * w + 1]!;
+      const o = d[2 * r]!;
+      if (d[2 * w]! >= this.heapStart && o - end <= GAP_JOIN) {
+        d[2 * w + 1] = o + d[2 * r + 1]! - d[2 * w]!;
+      } else {
+        w++;
+        d[2 * w] = o;
+        d[2 * w + 1] = d[2 * r + 1]!;
+      }
+    }
+    this.sorted.n = w + 1;
+    return w + 1;
   }
 
   /**

@@ -174,7 +174,9 @@ export class UndoLog {
     writeU64(view, p, this.gen);
     writeU64(view, p + 8, offset);
     view.setUint32(p + 16, length, true);
-    const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
+    // A scratch log (a pool on a file: the writer's private view) is never read by a recovery,
+    // only by this process's own rollback, which a crash cannot tear: no checksum needed.
+    const crc = this.mem.scratchLog ? 0 : crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
     view.setUint32(p + 20, crc, true);
     if (this.unflushed < 0) this.unflushed = p;
     this.pos = p + ENTRY_HEADER + pad8(length);
@@ -251,8 +253,10 @@ function scanSegment(mem: Mem, seg: Segment, gen: number, heapOffset: number, si
     const length = view.getUint32(p + 16, true);
     if (offset < 0 || !restorable(offset, length, heapOffset, size)) break;
     if (p + ENTRY_HEADER + pad8(length) > seg.end) break;
-    const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
-    if (crc !== view.getUint32(p + 20, true)) break;
+    if (!mem.scratchLog) {
+      const crc = crc32c(bytes, p + ENTRY_HEADER, length, crc32c(bytes, p, 20));
+      if (crc !== view.getUint32(p + 20, true)) break;
+    }
     found.push(p);
     p += ENTRY_HEADER + pad8(length);
   }

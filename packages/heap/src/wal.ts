@@ -154,53 +154,6 @@ function recordCrc(rec: Uint8Array, length: number): number {
 }
 const ZERO4 = new Uint8Array(4);
 
-/**
- * Sorts the first `count` (offset, length) pairs of `ranges` by offset and merges overlapping
- * and adjacent ones, in place; returns the new count. (Never merges across a gap: the bytes
- * between two ranges may be ones that must not reach the file, such as the writer's undo log.)
- */
-export function normalizeRanges(ranges: Float64Array, count: number): number {
-  if (count <= 1) return count;
-  // Sort pairs by offset: an index sort over a small array, an insertion sort for short lists.
-  if (count <= 32) {
-    for (let i = 1; i < count; i++) {
-      const o = ranges[2 * i]!;
-      const l = ranges[2 * i + 1]!;
-      let j = i - 1;
-      while (j >= 0 && ranges[2 * j]! > o) {
-        ranges[2 * j + 2] = ranges[2 * j]!;
-        ranges[2 * j + 3] = ranges[2 * j + 1]!;
-        j--;
-      }
-      ranges[2 * j + 2] = o;
-      ranges[2 * j + 3] = l;
-    }
-  } else {
-    const idx = new Uint32Array(count);
-    for (let i = 0; i < count; i++) idx[i] = i;
-    const copy = ranges.slice(0, 2 * count);
-    idx.sort((a, b) => copy[2 * a]! - copy[2 * b]!);
-    for (let i = 0; i < count; i++) {
-      ranges[2 * i] = copy[2 * idx[i]!]!;
-      ranges[2 * i + 1] = copy[2 * idx[i]! + 1]!;
-    }
-  }
-  let w = 0;
-  for (let r = 1; r < count; r++) {
-    const end = ranges[2 * w]! + ranges[2 * w + 1]!;
-    const o = ranges[2 * r]!;
-    const e = o + ranges[2 * r + 1]!;
-    if (o <= end) {
-      if (e > end) ranges[2 * w + 1] = e - ranges[2 * w]!;
-    } else {
-      w++;
-      ranges[2 * w] = o;
-      ranges[2 * w + 1] = ranges[2 * r + 1]!;
-    }
-  }
-  return w + 1;
-}
-
 /** One range of a record read back: `length` bytes of `data` from `at` go to pool offset `offset`. */
 export interface ReplayRange {
   offset: number;

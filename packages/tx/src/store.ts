@@ -607,8 +607,10 @@ export class Store {
 
   /** Chains a deferred transaction's durability (commits become durable in order). */
   private deferDurable(durable: Promise<void>): void {
-    // Nobody may await it (a lone grouped write): a failure must not be an unhandled rejection;
-    // it reaches `flushed()`, later transactionAsync promises, and the next write (EIO).
+    // The transactions of one group share its promise: handle each promise once. Nobody may
+    // await it (a lone grouped write): a failure must not be an unhandled rejection; it reaches
+    // `flushed()`, later transactionAsync promises, and the next write (EIO).
+    if (durable === this.lastDurable) return;
     durable.catch(() => undefined);
     this.lastDurable = durable;
   }
