@@ -186,24 +186,28 @@ function isTmpfsPath(path: string): boolean {
   return path.startsWith('/dev/shm/');
 }
 
-/** The context handed to one collection object (it is closed when the collection is dropped). */
-class StoreCollectionContext implements CollectionContext {
+/** @internal The context handed to one collection object (it is closed when the collection is dropped). */
+export class StoreCollectionContext implements CollectionContext {
   dropped = false;
+  /** The collection object this context serves (set by `Store.remember`). */
+  object: AnyCollection | undefined = undefined;
+  /** `Store.txSerial` of the last transaction this collection ran a write in (see `Store.noteWriter`). */
+  wroteIn = 0;
   constructor(private readonly store: Store, readonly name: string) {}
   get pool(): Pool { return this.store.pool; }
   get keys(): KeyCodec { return this.store.keyCodec; }
   get values(): ValueCodec { return this.store.valueCodec; }
   get limits(): Limits { return this.store.limits; }
   get readOnly(): boolean { return this.store.readOnly; }
-  /** `afterAbort` invalidates every open collection before anything that may fail. */
+  /** `afterAbort` invalidates every collection that wrote in the aborted transaction, before anything that may fail. */
   readonly invalidatesOnAbort = true;
   write<T>(fn: (tx: Transaction) => T): T {
     this.assertOpen();
-    return this.store.write(fn);
+    return this.store.run({ run: fn }, this);
   }
   run<T>(op: TxOp<T>): T {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
-    return this.store.run(op); // which checks that the store is open
+    return this.store.run(op, this); // which checks that the store is open
   }
   assertOpen(): void {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
@@ -258,6 +262,15 @@ export class Store {
   private closed = false;
   /** The operation the next outermost transaction runs (see `outermost`). */
   private outerOp: TxOp<unknown> | undefined = undefined;
+  /** The collection whose write `outerOp` is, if any (see `noteWriter`). */
+  private outerWriter: StoreCollectionContext | undefined = undefined;
+  /** Counts outermost transactions that began: identifies the running one in `noteWriter`. */
+  private txSerial = 0;
+  /**
+   * The collections that ran a write in the running transaction: an abort invalidates exactly
+   * these (`afterAbort`), so that the DRAM state and the live iterators of the others carry on.
+   */
+  private readonly writers: StoreCollectionContext[] = [];
   /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
   private readonly userOp: UserTxOp = new UserTxOp();
   /**
@@ -450,9 +463,10 @@ export class Store {
 
   /**
    * @internal `write` for a reusable operation object (no closure per write): joins the running
-   * transaction, or runs `op` as a transaction of its own.
+   * transaction, or runs `op` as a transaction of its own. `writer`: the collection whose write
+   * `op` is (an abort of the transaction invalidates it, see `afterAbort`).
    */
-  run<T>(op: TxOp<T>): T {
+  run<T>(op: TxOp<T>, writer?: StoreCollectionContext): T {
     if (this.closed) throw new FerriteError('ECLOSED', 'the store is closed');
     if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
     // Before anything is touched, so the refused write leaves the store and the outer write's
@@ -460,6 +474,7 @@ export class Store {
     if (this.encoding()) throw writeDuringEncoding('a write');
     const tx = this.tx;
     if (tx !== undefined) {
+      if (writer !== undefined) this.noteWriter(writer);
       try {
         return op.run(tx);
       } catch (err) {
@@ -467,7 +482,18 @@ export class Store {
         throw err;
       }
     }
-    return this.outermost(op);
+    return this.outermost(op, writer);
+  }
+
+  /**
+   * Records that `ctx`'s collection runs a write in the running transaction (called inside it,
+   * just before the write's operation: a write refused earlier never gets here). One compare
+   * per write once the collection is listed.
+   */
+  private noteWriter(ctx: StoreCollectionContext): void {
+    if (ctx.wroteIn === this.txSerial) return;
+    ctx.wroteIn = this.txSerial;
+    this.writers.push(ctx);
   }
 
   /**
@@ -475,14 +501,16 @@ export class Store {
    * (`outerBody`, reading `outerOp`): a transaction allocates nothing here. Re-entry is not
    * possible: while it runs `this.tx` is set, so nested writes join instead of coming here.
    */
-  private outermost<T>(op: TxOp<T>): T {
+  private outermost<T>(op: TxOp<T>, writer?: StoreCollectionContext): T {
     this.doomed = undefined;
     this.outerOp = op;
+    this.outerWriter = writer;
     let result: T;
     try {
       result = this.pool.transaction(this.outerBody) as T;
     } catch (err) {
       this.outerOp = undefined;
+      this.outerWriter = undefined;
       this.tx = undefined;
       this.doomed = undefined;
       try {
@@ -494,6 +522,7 @@ export class Store {
       throw err;
     }
     this.tx = undefined;
+    if (this.writers.length > 0) this.writers.length = 0;
     if (this.dropped.length > 0) this.dropped = [];
     return result;
   }
@@ -504,6 +533,15 @@ export class Store {
     invariant(op !== undefined, 'an outermost transaction has its operation');
     this.outerOp = undefined;
     this.tx = tx;
+    // Writers are noted only once the transaction has begun: a pool that refuses to begin one
+    // (EIO) ran no write, and its abort must invalidate nothing.
+    this.txSerial++;
+    this.writers.length = 0;
+    const writer = this.outerWriter;
+    if (writer !== undefined) {
+      this.outerWriter = undefined;
+      this.noteWriter(writer);
+    }
     const r = op.run(tx);
     if (this.doomed !== undefined) {
       throw new FerriteError('ETXSTATE', 'a nested transaction failed, so the whole transaction was rolled back', {
@@ -517,13 +555,26 @@ export class Store {
     return r;
   };
 
-  /** Brings DRAM state back in line with the rolled-back pool. */
+  /**
+   * Brings DRAM state back in line with the rolled-back pool. Only the collections that ran a
+   * write in the transaction (and those it dropped) changed in the pool: they alone are
+   * invalidated. The others keep their caches and their live iterators go on undisturbed (a
+   * refused write or a rollback elsewhere must not reach them, issue 19).
+   */
   private afterAbort(): void {
-    if (this.closed) return;
-    // First, and for every open collection: collections rely on it instead of abort hooks of
-    // their own (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
-    for (const c of this.open.values()) c.object.invalidateCache();
-    for (const c of this.dropped) c.object.invalidateCache();
+    const writers = this.writers;
+    if (this.closed) {
+      writers.length = 0;
+      return;
+    }
+    // First: collections rely on it instead of abort hooks of their own
+    // (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
+    try {
+      for (const w of writers) w.object?.invalidateCache();
+      for (const c of this.dropped) if (c.ctx.wroteIn !== this.txSerial) c.object.invalidateCache();
+    } finally {
+      writers.length = 0;
+    }
     this.registry?.reload();
     for (const c of this.dropped) {
       c.ctx.dropped = false;
@@ -536,8 +587,6 @@ export class Store {
         // Created in the aborted transaction: it no longer exists.
         c.ctx.dropped = true;
         this.open.delete(name);
-      } else {
-        c.object.invalidateCache();
       }
     }
   }
@@ -597,6 +646,7 @@ export class Store {
 
   private remember(name: string, def: KindDef, header: number, ctx = new StoreCollectionContext(this, name)): OpenCollection {
     const c: OpenCollection = { def, header, ctx, object: def.construct(ctx, header) };
+    ctx.object = c.object;
     this.open.set(name, c);
     return c;
   }
