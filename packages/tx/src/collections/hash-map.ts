@@ -39,7 +39,7 @@ import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant 
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
-import { bytesEqual, checkInside, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
+import { bytesEqual, checkInside, compareBytes, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
 const MAGIC = 0x314d4850; // 'PHM1'
@@ -88,6 +88,17 @@ const SEG_SHIFT_MAX = 6;
  */
 const MIGRATE_STEP = 4;
 
+const TWO_32 = 2 ** 32;
+
+/** `x` (a u32) with its 32 bits in reverse order: the iteration order of hashes (see `iterate`). */
+export function rev32(x: number): number {
+  x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+  x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+  x = ((x >>> 4) & 0x0f0f0f0f) | ((x & 0x0f0f0f0f) << 4);
+  x = ((x >>> 8) & 0x00ff00ff) | ((x & 0x00ff00ff) << 8);
+  return ((x >>> 16) | (x << 16)) >>> 0;
+}
+
 function segShiftOf(capLog2: number): number {
   return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
 }
@@ -109,9 +120,8 @@ interface TableState {
  * value codec. Reads never allocate beyond the decoded value. Every write joins the store's
  * current transaction, or is its own durable transaction when called outside one.
  *
- * Iteration (`keys`, `values`, `entries`, `forEach`, `for..of`) is lazy and in no particular
- * order. A write to this map while an iterator is live makes the iterator's next step throw
- * a FerriteError with code ETXSTATE (collect the keys first, then change the map).
+ * Iteration (`keys`, `values`, `entries`, `forEach`, `for..of`) is lazy, in no particular
+ * order, and stays valid across writes to the map (see `entries`).
  */
 // A CollectionInternals too (checked where the Store builds it); not declared, since those
 // members are internal and stripped from the published types.
@@ -126,7 +136,10 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * refuses them as before (ETOOBIG).
    */
   private readonly asciiReadMax: number;
-  /** Bumped by every write and abort; live iterators compare it to detect changes. */
+  /**
+   * Bumped by every write and after the rollback of a transaction that wrote to the map: an
+   * iterator's shortcut to the next bucket (see `iterate`) holds only while it is unchanged.
+   */
   private version = 0;
   /** `serial` of the transaction our abort hook is registered with (0: none). */
   private hookSerial = 0;
@@ -318,17 +331,24 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     }
   }
 
-  /** Lazy iterator over the keys (see the class notes on concurrent writes). */
+  /** Lazy iterator over the keys; valid across writes, as `entries`. */
   keys(): IterableIterator<K> {
     return this.iterate(0) as IterableIterator<K>;
   }
 
-  /** Lazy iterator over the values. */
+  /** Lazy iterator over the values; valid across writes, as `entries`. */
   values(): IterableIterator<V> {
     return this.iterate(1) as IterableIterator<V>;
   }
 
-  /** Lazy iterator over [key, value] pairs. */
+  /**
+   * Lazy iterator over [key, value] pairs, in an unspecified order. It stays valid across
+   * writes to this map, inside or outside transactions (deleting the entry just returned,
+   * inserts that double the table, `clear`, rollbacks): each key present for the whole
+   * iteration is returned exactly once, with its value at the time of the step; no key is
+   * returned twice; keys added or removed during the iteration may or may not appear. A step
+   * after `store.close()`, or after the map was dropped, throws ECLOSED.
+   */
   entries(): IterableIterator<[K, V]> {
     return this.iterate(2) as IterableIterator<[K, V]>;
   }
@@ -376,7 +396,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.stValid = false;
   }
 
-  /** @internal The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
+  /** @internal Drops the header mirror and the segment cache (after a rollback); live iterators re-read the table. */
   invalidateCache(): void {
     this.version++;
     this.stValid = false;
@@ -561,50 +581,124 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     }
   }
 
+  /**
+   * The iterator behind `keys`, `values`, `entries` (issue 19: it stays valid across writes).
+   *
+   * It visits keys in one total order that no write changes: by `rev32(hash)` (the hash's
+   * bits reversed), then by encoded key bytes (for equal hashes). Every table layout lists
+   * that order bucket by bucket: bucket b of a table of 2^c buckets holds exactly the hashes
+   * whose low c bits are b, i.e. the keys whose reversed hash lies in one interval of length
+   * 2^(32-c) (its top c bits are b reversed); a doubling splits each bucket's interval into
+   * its two halves, and while a migration runs, an old bucket still unmoved covers both
+   * halves. (Redis's SCAN walks its buckets in this reverse-binary order too; it keeps only a
+   * bucket cursor, so a bucket split under it can return a key twice.) The iterator keeps
+   * just its place in the order, the last key returned (a copy of its encoding, and its
+   * reversed hash); each step finds the bucket covering that place in whatever layout the
+   * table has now and returns the smallest key after it there, or moves on to the next
+   * interval. So a step returns the smallest key present after the last one, like a sorted
+   * map's iterator after a write: each key present for the whole iteration is returned exactly
+   * once across doublings, migrations, `clear` and rollbacks; no key is returned twice; keys
+   * added or removed meanwhile may or may not be. No DRAM grows with the map.
+   *
+   * Cost: a step scans its bucket (one slot and its chain: ~1 entry at the table's load);
+   * comparing keys only between equal hashes. Bounded work: a chain by the count (as every
+   * walk), the moves by the bucket count (each moves the place forward by a whole interval).
+   */
   private *iterate(mode: 0 | 1 | 2): Generator<unknown, undefined, undefined> {
     this.ctx.assertOpen();
-    const version = this.version;
-    this.readState();
-    const st = { ...this.st };
     const pool = this.ctx.pool;
-    const oldCap = st.old === 0 ? 0 : 2 ** (st.capLog2 - 1);
-    const logical = st.old === 0 ? 2 ** st.capLog2 : oldCap;
-    let seen = 0;
-    for (let b = 0; b < logical; b++) {
-      // While migrating, logical bucket b is old bucket b, or new buckets b and b + oldCap.
-      const parts = st.old !== 0 && b < st.cursor ? 2 : 1;
-      for (let part = 0; part < parts; part++) {
-        let view = pool.view;
-        let slot: number;
-        if (st.old === 0) slot = this.slotOf(view, st.table, st.capLog2, b);
-        else if (b >= st.cursor) slot = this.slotOf(view, st.old, st.capLog2 - 1, b);
-        else slot = this.slotOf(view, st.table, st.capLog2, b + part * oldCap);
-        let e = slot; // the slot's inline entry first (skipped when empty), then its chain
-        while (e !== 0) {
-          const bytes = pool.bytes;
-          const klen = view.getUint32(e + E_KLEN, true);
-          if (klen === 0) {
-            if (e !== slot) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
-            e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
-            continue;
-          }
-          if (++seen > st.count) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: more entries than its count`);
-          const vlen = view.getUint32(e + E_VLEN, true);
-          checkInside(view, e + ENTRY_HEADER, klen + vlen, 'hash map entry');
-          const ks = e + ENTRY_HEADER;
-          if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
-          else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
-          else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
-          this.ctx.assertOpen();
-          if (this.version !== version) {
-            throw new FerriteError('ETXSTATE', 'the map changed while it was being iterated');
-          }
-          view = pool.view; // the pool may have grown (and been remapped) meanwhile
-          e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+    /** The place: the reversed hash of the last key returned, or the start of the next interval to scan. */
+    let place = 0;
+    /** The last key returned, encoded: last[0, lastLen); lastLen -1 when `place` starts an interval (every key at it comes next). */
+    let last = new Uint8Array(32);
+    let lastLen = -1;
+    /**
+     * The end of the interval scanned last when it held no key after the one returned, and the
+     * map's version then: while no write intervenes, the next step starts there directly.
+     */
+    let skipTo = -1;
+    let skipAt = 0;
+    for (;;) {
+      if (skipTo >= 0) {
+        if (skipAt === this.version) {
+          if (skipTo >= TWO_32) return undefined;
+          place = skipTo;
+          lastLen = -1;
         }
+        skipTo = -1;
       }
+      this.readState();
+      const st = this.st;
+      const view = pool.view; // re-read each step: a write may have grown (remapped) the pool
+      const bytes = pool.bytes;
+      const h = rev32(place); // a hash whose bucket covers `place`
+      let bits = st.capLog2;
+      let slot: number;
+      if (st.old !== 0 && (h & (2 ** (bits - 1) - 1)) >= st.cursor) {
+        bits--;
+        slot = this.slotOf(view, st.old, bits, h & (2 ** bits - 1));
+      } else slot = this.homeSlot(view, h);
+      const span = 2 ** (32 - bits);
+      const start = place - (place % span);
+      const end = start + span;
+      // The smallest key after the place in this bucket (`best`), and whether another follows it.
+      let best = 0;
+      let bestRev = 0;
+      let bestLen = 0;
+      let more = false;
+      let e = slot; // the slot's inline entry first (skipped when empty), then its chain
+      const limit = st.count + 2;
+      let steps = 0;
+      while (e !== 0) {
+        if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+        const klen = view.getUint32(e + E_KLEN, true);
+        if (klen !== 0) {
+          const r = rev32(view.getUint32(e + E_HASH, true));
+          if (r < start || r >= end) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
+          checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
+          const ks = e + ENTRY_HEADER;
+          if (r > place || (r === place && (lastLen < 0 || compareBytes(bytes, ks, klen, last, 0, lastLen) > 0))) {
+            if (best === 0) {
+              best = e;
+              bestRev = r;
+              bestLen = klen;
+            } else {
+              more = true;
+              if (r < bestRev || (r === bestRev && compareBytes(bytes, ks, klen, bytes, best + ENTRY_HEADER, bestLen) < 0)) {
+                best = e;
+                bestRev = r;
+                bestLen = klen;
+              }
+            }
+          }
+        } else if (e !== slot) {
+          throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
+        }
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      }
+      if (best === 0) {
+        // Nothing after the place in its interval: the next interval (the place only moves forward).
+        if (end >= TWO_32) return undefined;
+        place = end;
+        lastLen = -1;
+        continue;
+      }
+      const ks = best + ENTRY_HEADER;
+      const vlen = view.getUint32(best + E_VLEN, true);
+      checkInside(view, ks, bestLen + vlen, 'hash map entry');
+      if (last.length < bestLen) last = new Uint8Array(Math.max(bestLen, 2 * last.length));
+      for (let i = 0; i < bestLen; i++) last[i] = bytes[ks + i]!;
+      lastLen = bestLen;
+      place = bestRev;
+      if (!more) {
+        skipTo = end;
+        skipAt = this.version;
+      }
+      if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + bestLen);
+      else if (mode === 1) yield this.ctx.values.decode(bytes, ks + bestLen, ks + bestLen + vlen);
+      else yield [this.ctx.keys.decode(bytes, ks, ks + bestLen), this.ctx.values.decode(bytes, ks + bestLen, ks + bestLen + vlen)];
+      this.ctx.assertOpen();
     }
-    return undefined;
   }
 
   // ---------------------------------------------------------------- internals: writes
