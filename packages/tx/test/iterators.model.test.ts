@@ -95,6 +95,8 @@ interface IterModel {
   count: number;
   /** Queue: absolute index of the next value. */
   next: number;
+  /** Hash map: log2 of the table's buckets at the first step (the old table's while migrating). */
+  c0: number | undefined;
   /** The pool's bytes at the previous step (a different object: the pool was remapped). */
   bytes: Uint8Array | undefined;
 }
@@ -120,25 +122,36 @@ interface World {
 const coverage = {
   steps: 0, doubling: 0, split: 0, merge: 0, remap: 0, ownAbort: 0, otherAbort: 0, tooBig: 0,
   deleteReturned: 0, shiftedPast: 0, hashTies: 0, exhausted: 0,
+  /** A hash map step on a table smaller than the one its iterator began on (clear, a rolled-back doubling). */
+  shrunk: 0,
 };
 
 const codec = new OrderedKeyCodec(1024);
-const posCache = new Map<string, { rev: number; bytes: Uint8Array }>();
-/** A key's place in the hash map's iteration order: its reversed hash, then its encoding. */
-function posOf(k: Key): { rev: number; bytes: Uint8Array } {
+const hashCache = new Map<string, { hash: number; bytes: Uint8Array }>();
+function hashOf(k: Key): { hash: number; bytes: Uint8Array } {
   const id = keyId(k);
-  let p = posCache.get(id);
+  let p = hashCache.get(id);
   if (p === undefined) {
     const bytes = codec.encode(k).slice();
-    p = { rev: rev32(hashBytes(bytes, 0, bytes.length, SEED)), bytes };
-    posCache.set(id, p);
+    p = { hash: hashBytes(bytes, 0, bytes.length, SEED), bytes };
+    hashCache.set(id, p);
   }
   return p;
 }
-function comparePos(a: Key, b: Key): number {
-  const pa = posOf(a);
-  const pb = posOf(b);
-  if (pa.rev !== pb.rev) return pa.rev - pb.rev;
+/**
+ * The hash map's iteration order for an iterator that began on a table of 2^c0 buckets
+ * (hash-map.ts `iterate`): by hash mod 2^c0, then the hash's other bits reversed, then the
+ * encoded key.
+ */
+function comparePos(a: Key, b: Key, c0: number): number {
+  const pa = hashOf(a);
+  const pb = hashOf(b);
+  const low = 2 ** c0 - 1;
+  if ((pa.hash & low) !== (pb.hash & low)) return (pa.hash & low) - (pb.hash & low);
+  const rest = 2 ** (32 - c0) - 1;
+  const ra = rev32(pa.hash) & rest;
+  const rb = rev32(pb.hash) & rest;
+  if (ra !== rb) return ra - rb;
   return compareBytes(pa.bytes, 0, pa.bytes.length, pb.bytes, 0, pb.bytes.length);
 }
 
@@ -256,10 +269,16 @@ function expected(w: World, m: IterModel): { entry: Entry } | { value: unknown }
     }
     return best === undefined ? undefined : { entry: best };
   }
+  if (m.c0 === undefined) {
+    const header = (w.m as unknown as { header: number }).header;
+    const pool = (w.store as unknown as { pool: { readU64(at: number): number } }).pool;
+    m.c0 = pool.readU64(header + 40) !== 0 ? tableLog(w) - 1 : tableLog(w);
+  }
+  const c0 = m.c0;
   let best: Entry | undefined;
   for (const e of w.model.m.values()) {
-    if (m.last !== undefined && comparePos(e.key, m.last) <= 0) continue;
-    if (best === undefined || comparePos(e.key, best.key) < 0) best = e;
+    if (m.last !== undefined && comparePos(e.key, m.last, c0) <= 0) continue;
+    if (best === undefined || comparePos(e.key, best.key, c0) < 0) best = e;
   }
   return best === undefined ? undefined : { entry: best };
 }
@@ -284,6 +303,7 @@ function step(w: World, i: number): void {
     return;
   }
   coverage.steps++;
+  if (m.spec.c === 'm' && m.c0 !== undefined && tableLog(w) < m.c0) coverage.shrunk++;
   assert.equal(got.done, false, `${JSON.stringify(m.spec)}: a step was due`);
   m.count++;
   if ('value' in want) {
@@ -298,7 +318,7 @@ function step(w: World, i: number): void {
   else assert.deepEqual(got.value, [e.key, e.value]);
   const id = keyId(e.key);
   assert.ok(!m.returned.has(id), `key ${id} returned twice`);
-  if (spec.c === 'm' && m.last !== undefined && posOf(m.last).rev === posOf(e.key).rev) coverage.hashTies++;
+  if (spec.c === 'm' && m.last !== undefined && hashOf(m.last).hash === hashOf(e.key).hash) coverage.hashTies++;
   m.returned.add(id);
   m.last = e.key;
 }
@@ -337,7 +357,7 @@ function open(w: World, spec: IterSpec): void {
   // Keys present now (within a range's bounds): those still present at its end must all come.
   const always = new Set<string>();
   if (spec.c !== 'q') for (const [id, e] of w.model[spec.c]) if (spec.c === 'm' || inBounds(e.key, spec.range)) always.add(id);
-  w.iters.push({ real, model: { spec, done: false, returned: new Set(), always, last: undefined, count: 0, next: 0, bytes: undefined } });
+  w.iters.push({ real, model: { spec, done: false, returned: new Set(), always, last: undefined, count: 0, next: 0, c0: undefined, bytes: undefined } });
   if (w.iters.length > 6) w.iters.shift();
 }
 

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isFerriteError } from '@ferrite/core';
+import { isFerriteError, type ErrorCode } from '@ferrite/core';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import { rmSync } from 'node:fs';
 import { Store, defaultPoolPath } from '../src/store.js';
@@ -18,7 +18,7 @@ function openStore(size = 1 << 20, maxSize = 64 << 20): Store {
   return Store.open(new SimulatedRegion(size), { create: true, size, maxSize });
 }
 
-const code = (c: string) => (e: unknown): boolean => isFerriteError(e, c);
+const code = (c: ErrorCode) => (e: unknown): boolean => isFerriteError(e, c);
 const tableLog = (s: Store, name: string): number => {
   const m = s.map(name) as unknown as { header: number };
   return (s as unknown as { pool: { readU64(at: number): number } }).pool.readU64(m.header + 32);

@@ -88,9 +88,7 @@ const SEG_SHIFT_MAX = 6;
  */
 const MIGRATE_STEP = 4;
 
-const TWO_32 = 2 ** 32;
-
-/** `x` (a u32) with its 32 bits in reverse order: the iteration order of hashes (see `iterate`). */
+/** `x` (a u32) with its 32 bits in reverse order (the iteration order within a bucket, see `iterate`). */
 export function rev32(x: number): number {
   x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
   x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
@@ -584,104 +582,138 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   /**
    * The iterator behind `keys`, `values`, `entries` (issue 19: it stays valid across writes).
    *
-   * It visits keys in one total order that no write changes: by `rev32(hash)` (the hash's
-   * bits reversed), then by encoded key bytes (for equal hashes). Every table layout lists
-   * that order bucket by bucket: bucket b of a table of 2^c buckets holds exactly the hashes
-   * whose low c bits are b, i.e. the keys whose reversed hash lies in one interval of length
-   * 2^(32-c) (its top c bits are b reversed); a doubling splits each bucket's interval into
-   * its two halves, and while a migration runs, an old bucket still unmoved covers both
-   * halves. (Redis's SCAN walks its buckets in this reverse-binary order too; it keeps only a
-   * bucket cursor, so a bucket split under it can return a key twice.) The iterator keeps
-   * just its place in the order, the last key returned (a copy of its encoding, and its
-   * reversed hash); each step finds the bucket covering that place in whatever layout the
-   * table has now and returns the smallest key after it there, or moves on to the next
-   * interval. So a step returns the smallest key present after the last one, like a sorted
+   * It visits keys in one total order that no write changes, fixed at its first step from the
+   * table's size then, 2^c0 buckets (the old table's, while a doubling migrates): by `h mod
+   * 2^c0` (h the key's hash; the bucket index in that table, so buckets come in memory order),
+   * then by the hash's higher bits reversed (bit c0 most significant), then by encoded key bytes
+   * (for equal hashes): the position `pos(h)` below, then the key. Every layout the table can
+   * take lists this order bucket by bucket: in a table of 2^c >= 2^c0 buckets, bucket b holds
+   * the hashes whose low c bits are b, i.e. one interval of positions (inside the interval of
+   * bucket `b mod 2^c0`), and a doubling splits each interval into its two halves; while a
+   * migration runs, an old bucket still unmoved covers both halves. (Redis's SCAN cursor walks
+   * buckets in this reversed-bit order for the same reason; it keeps only a bucket cursor and
+   * returns a bucket's keys in chain order, so a bucket split under it can hand back keys it
+   * already gave: at least once.) In a smaller table (after `clear`, or a rollback of a
+   * doubling) a bucket holds several of the first-level intervals whole, and a step takes only
+   * the keys of its own. The iterator keeps just its place in the order: the position and a
+   * copy of the last key returned. Each step finds the bucket covering the place in whatever
+   * layout the table has now and returns the smallest key after it there, or moves on to the
+   * next interval. So a step returns the smallest key present after the last one, like a sorted
    * map's iterator after a write: each key present for the whole iteration is returned exactly
    * once across doublings, migrations, `clear` and rollbacks; no key is returned twice; keys
    * added or removed meanwhile may or may not be. No DRAM grows with the map.
    *
-   * Cost: a step scans its bucket (one slot and its chain: ~1 entry at the table's load);
-   * comparing keys only between equal hashes. Bounded work: a chain by the count (as every
-   * walk), the moves by the bucket count (each moves the place forward by a whole interval).
+   * Cost: a step scans one bucket (its slot and chain: ~1 entry at the table's load), comparing
+   * keys only between equal hashes; without doublings meanwhile the buckets come in memory
+   * order, as a plain scan of the table. After a doubling an interval spans 2^(c - c0) buckets
+   * spread over the table; after a shrink, a bucket is scanned once per interval it holds.
+   * Bounded work: a chain by the count (as every walk), the moves of one step by the number of
+   * intervals (each moves the place forward by at least 2^(32 - 28) positions).
    */
   private *iterate(mode: 0 | 1 | 2): Generator<unknown, undefined, undefined> {
     this.ctx.assertOpen();
     const pool = this.ctx.pool;
-    /** The place: the reversed hash of the last key returned, or the start of the next interval to scan. */
-    let place = 0;
-    /** The last key returned, encoded: last[0, lastLen); lastLen -1 when `place` starts an interval (every key at it comes next). */
+    this.readState();
+    /** log2 of the first-level buckets: the table's size at the first step (the old table's while migrating). */
+    const c0 = this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2;
+    const firsts = 1 << c0;
+    const low = firsts - 1;
+    /** Positions per first-level bucket: 2^(32 - c0) <= 2^28, so every position below is a small integer. */
+    const per = 1 << (32 - c0);
+    const perMask = per - 1;
+    // The place, as (first-level bucket, position within it): the position `(h mod 2^c0, rev32(h)
+    // mod 2^(32 - c0))` of the last key returned, or the start of the next interval to scan.
+    let first = 0;
+    let rest = 0;
+    /** The last key returned, encoded: last[0, lastLen); lastLen -1 when the place starts an interval (every key at it comes next). */
     let last = new Uint8Array(32);
     let lastLen = -1;
     /**
-     * The end of the interval scanned last when it held no key after the one returned, and the
+     * Where the interval scanned last ends when it held no key after the one returned, and the
      * map's version then: while no write intervenes, the next step starts there directly.
      */
-    let skipTo = -1;
+    let skipFirst = -1;
+    let skipRest = 0;
     let skipAt = 0;
     for (;;) {
-      if (skipTo >= 0) {
+      if (skipFirst >= 0) {
         if (skipAt === this.version) {
-          if (skipTo >= TWO_32) return undefined;
-          place = skipTo;
+          if (skipFirst >= firsts) return undefined;
+          first = skipFirst;
+          rest = skipRest;
           lastLen = -1;
         }
-        skipTo = -1;
+        skipFirst = -1;
       }
-      this.readState();
+      // No user code runs within a step: the table and the mapping stay as read here.
+      if (!this.stValid) this.readState();
       const st = this.st;
       const view = pool.view; // re-read each step: a write may have grown (remapped) the pool
       const bytes = pool.bytes;
-      const h = rev32(place); // a hash whose bucket covers `place`
-      let bits = st.capLog2;
-      let slot: number;
-      if (st.old !== 0 && (h & (2 ** (bits - 1) - 1)) >= st.cursor) {
-        bits--;
-        slot = this.slotOf(view, st.old, bits, h & (2 ** bits - 1));
-      } else slot = this.homeSlot(view, h);
-      const span = 2 ** (32 - bits);
-      const start = place - (place % span);
-      const end = start + span;
-      // The smallest key after the place in this bucket (`best`), and whether another follows it.
+      const limit = st.count + 2;
+      // The smallest key after the place in the bucket covering it (`best`), and whether another follows it.
       let best = 0;
-      let bestRev = 0;
+      let bestRest = 0;
       let bestLen = 0;
       let more = false;
-      let e = slot; // the slot's inline entry first (skipped when empty), then its chain
-      const limit = st.count + 2;
-      let steps = 0;
-      while (e !== 0) {
-        if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
-        const klen = view.getUint32(e + E_KLEN, true);
-        if (klen !== 0) {
-          const r = rev32(view.getUint32(e + E_HASH, true));
-          if (r < start || r >= end) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
-          checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
-          const ks = e + ENTRY_HEADER;
-          if (r > place || (r === place && (lastLen < 0 || compareBytes(bytes, ks, klen, last, 0, lastLen) > 0))) {
-            if (best === 0) {
-              best = e;
-              bestRev = r;
-              bestLen = klen;
-            } else {
-              more = true;
-              if (r < bestRev || (r === bestRev && compareBytes(bytes, ks, klen, bytes, best + ENTRY_HEADER, bestLen) < 0)) {
-                best = e;
-                bestRev = r;
-                bestLen = klen;
+      let endFirst = 0;
+      let endRest = 0;
+      for (;;) {
+        // A hash at the place, and the bucket that holds it now.
+        const h = rest === 0 ? first : (rev32(rest) | first) >>> 0;
+        let bits = st.capLog2;
+        let slot: number;
+        if (st.old !== 0 && (h & ((1 << (bits - 1)) - 1)) >= st.cursor) {
+          bits--;
+          slot = this.slotOf(view, st.old, bits, h & ((1 << bits) - 1));
+        } else slot = this.homeSlot(view, h);
+        const bucketMask = (1 << bits) - 1;
+        // The positions that bucket covers: an interval of the first-level bucket, or all of it
+        // (powers of two up to 2^28: integer arithmetic, which this loop depends on for speed).
+        const span = bits >= c0 ? 1 << (32 - bits) : per;
+        endRest = (rest & ~(span - 1)) + span;
+        endFirst = first;
+        if (endRest >= per) {
+          endFirst++;
+          endRest = 0;
+        }
+        let e = slot; // the slot's inline entry first (skipped when empty), then its chain
+        let steps = 0;
+        while (e !== 0) {
+          if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+          const klen = view.getUint32(e + E_KLEN, true);
+          if (klen !== 0) {
+            const eh = view.getUint32(e + E_HASH, true);
+            if (((eh ^ h) & bucketMask) !== 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
+            // In a table smaller than the first level, the bucket holds other first-level buckets too.
+            if ((eh & low) === first) {
+              const r = rev32(eh) & perMask;
+              if (r > rest || (r === rest && (lastLen < 0 || this.keyAfter(view, bytes, e, klen, last, lastLen)))) {
+                if (best === 0) {
+                  best = e;
+                  bestRest = r;
+                  bestLen = klen;
+                } else {
+                  more = true;
+                  if (r < bestRest || (r === bestRest && !this.keyAfter(view, bytes, e, klen, bytes.subarray(best + ENTRY_HEADER, best + ENTRY_HEADER + bestLen), bestLen))) {
+                    best = e;
+                    bestRest = r;
+                    bestLen = klen;
+                  }
+                }
               }
             }
+          } else if (e !== slot) {
+            throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
           }
-        } else if (e !== slot) {
-          throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
+          e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
         }
-        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
-      }
-      if (best === 0) {
+        if (best !== 0) break;
         // Nothing after the place in its interval: the next interval (the place only moves forward).
-        if (end >= TWO_32) return undefined;
-        place = end;
+        if (endFirst >= firsts) return undefined;
+        first = endFirst;
+        rest = endRest;
         lastLen = -1;
-        continue;
       }
       const ks = best + ENTRY_HEADER;
       const vlen = view.getUint32(best + E_VLEN, true);
@@ -689,9 +721,10 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       if (last.length < bestLen) last = new Uint8Array(Math.max(bestLen, 2 * last.length));
       for (let i = 0; i < bestLen; i++) last[i] = bytes[ks + i]!;
       lastLen = bestLen;
-      place = bestRev;
+      rest = bestRest;
       if (!more) {
-        skipTo = end;
+        skipFirst = endFirst;
+        skipRest = endRest;
         skipAt = this.version;
       }
       if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + bestLen);
@@ -699,6 +732,12 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       else yield [this.ctx.keys.decode(bytes, ks, ks + bestLen), this.ctx.values.decode(bytes, ks + bestLen, ks + bestLen + vlen)];
       this.ctx.assertOpen();
     }
+  }
+
+  /** True when the key of entry `e` (`klen` bytes) sorts after k[0, kLen) (equal hashes: the rare tie). */
+  private keyAfter(view: DataView, bytes: Uint8Array, e: number, klen: number, k: Uint8Array, kLen: number): boolean {
+    checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
+    return compareBytes(bytes, e + ENTRY_HEADER, klen, k, 0, kLen) > 0;
   }
 
   // ---------------------------------------------------------------- internals: writes
