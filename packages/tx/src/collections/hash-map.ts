@@ -101,6 +101,39 @@ function segShiftOf(capLog2: number): number {
   return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
 }
 
+/**
+ * An iterator's place in its order (see `PMap.iterate`): the first-level bucket count fixed at
+ * its first step, the position of the last key returned and a copy of that key.
+ */
+class MapCursor {
+  /** log2 of the first-level buckets: the table's size at the first step (the old table's while migrating). */
+  readonly c0: number;
+  readonly firsts: number;
+  readonly low: number;
+  /** Positions per first-level bucket: 2^(32 - c0) <= 2^28, so every position is a small integer. */
+  readonly per: number;
+  // The place, as (first-level bucket, position within it): the position `(h mod 2^c0, rev32(h)
+  // mod 2^(32 - c0))` of the last key returned, or the start of the next interval to scan.
+  first = 0;
+  rest = 0;
+  /** The last key returned, encoded: last[0, lastLen); lastLen -1 when the place starts an interval (every key at it comes next). */
+  last = new Uint8Array(32);
+  lastLen = -1;
+  /**
+   * Where the interval scanned last ends when it held no key after the one returned, and the
+   * map's version then: while no write intervenes, the next step starts there directly.
+   */
+  skipFirst = -1;
+  skipRest = 0;
+  skipAt = 0;
+  constructor(c0: number) {
+    this.c0 = c0;
+    this.firsts = 1 << c0;
+    this.low = this.firsts - 1;
+    this.per = 1 << (32 - c0);
+  }
+}
+
 /** Header words read at the start of every operation (reused: no allocation per call). */
 interface TableState {
   count: number;
@@ -614,124 +647,133 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.ctx.assertOpen();
     const pool = this.ctx.pool;
     this.readState();
-    /** log2 of the first-level buckets: the table's size at the first step (the old table's while migrating). */
-    const c0 = this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2;
-    const firsts = 1 << c0;
-    const low = firsts - 1;
-    /** Positions per first-level bucket: 2^(32 - c0) <= 2^28, so every position below is a small integer. */
-    const per = 1 << (32 - c0);
-    const perMask = per - 1;
-    // The place, as (first-level bucket, position within it): the position `(h mod 2^c0, rev32(h)
-    // mod 2^(32 - c0))` of the last key returned, or the start of the next interval to scan.
-    let first = 0;
-    let rest = 0;
-    /** The last key returned, encoded: last[0, lastLen); lastLen -1 when the place starts an interval (every key at it comes next). */
-    let last = new Uint8Array(32);
-    let lastLen = -1;
-    /**
-     * Where the interval scanned last ends when it held no key after the one returned, and the
-     * map's version then: while no write intervenes, the next step starts there directly.
-     */
-    let skipFirst = -1;
-    let skipRest = 0;
-    let skipAt = 0;
+    const cursor = new MapCursor(this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2);
     for (;;) {
-      if (skipFirst >= 0) {
-        if (skipAt === this.version) {
-          if (skipFirst >= firsts) return undefined;
-          first = skipFirst;
-          rest = skipRest;
-          lastLen = -1;
-        }
-        skipFirst = -1;
-      }
-      // No user code runs within a step: the table and the mapping stay as read here.
-      if (!this.stValid) this.readState();
-      const st = this.st;
-      const view = pool.view; // re-read each step: a write may have grown (remapped) the pool
+      const e = this.advance(cursor);
+      if (e === 0) return undefined;
+      // `advance` checked the entry's bytes lie in the pool; the mapping is the same until the yield.
       const bytes = pool.bytes;
-      const limit = st.count + 2;
-      // The smallest key after the place in the bucket covering it (`best`), and whether another follows it.
-      let best = 0;
-      let bestRest = 0;
-      let bestLen = 0;
-      let more = false;
-      let endFirst = 0;
-      let endRest = 0;
-      for (;;) {
-        // A hash at the place, and the bucket that holds it now.
-        const h = rest === 0 ? first : (rev32(rest) | first) >>> 0;
-        let bits = st.capLog2;
-        let slot: number;
-        if (st.old !== 0 && (h & ((1 << (bits - 1)) - 1)) >= st.cursor) {
-          bits--;
-          slot = this.slotOf(view, st.old, bits, h & ((1 << bits) - 1));
-        } else slot = this.homeSlot(view, h);
-        const bucketMask = (1 << bits) - 1;
-        // The positions that bucket covers: an interval of the first-level bucket, or all of it
-        // (powers of two up to 2^28: integer arithmetic, which this loop depends on for speed).
-        const span = bits >= c0 ? 1 << (32 - bits) : per;
-        endRest = (rest & ~(span - 1)) + span;
-        endFirst = first;
-        if (endRest >= per) {
-          endFirst++;
-          endRest = 0;
-        }
-        let e = slot; // the slot's inline entry first (skipped when empty), then its chain
-        let steps = 0;
-        while (e !== 0) {
-          if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
-          const klen = view.getUint32(e + E_KLEN, true);
-          if (klen !== 0) {
-            const eh = view.getUint32(e + E_HASH, true);
-            if (((eh ^ h) & bucketMask) !== 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
-            // In a table smaller than the first level, the bucket holds other first-level buckets too.
-            if ((eh & low) === first) {
-              const r = rev32(eh) & perMask;
-              if (r > rest || (r === rest && (lastLen < 0 || this.keyAfter(view, bytes, e, klen, last, lastLen)))) {
-                if (best === 0) {
+      const ks = e + ENTRY_HEADER;
+      const klen = cursor.lastLen;
+      const vlen = pool.view.getUint32(e + E_VLEN, true);
+      if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
+      else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
+      else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
+      this.ctx.assertOpen();
+    }
+  }
+
+  /**
+   * One step of an iterator (see `iterate`): the entry with the smallest key after the
+   * cursor's place, which becomes the new place (its key copied into the cursor), or 0 when
+   * there is none. A plain function rather than the generator's body: it keeps no state across
+   * a yield, and V8 optimizes it as any loop.
+   */
+  private advance(cur: MapCursor): number {
+    if (cur.skipFirst >= 0) {
+      if (cur.skipAt === this.version) {
+        if (cur.skipFirst >= cur.firsts) return 0;
+        cur.first = cur.skipFirst;
+        cur.rest = cur.skipRest;
+        cur.lastLen = -1;
+      }
+      cur.skipFirst = -1;
+    }
+    // No user code runs within a step: the table and the mapping stay as read here.
+    if (!this.stValid) this.readState();
+    const st = this.st;
+    const view = this.ctx.pool.view; // re-read each step: a write may have grown (remapped) the pool
+    const bytes = this.ctx.pool.bytes;
+    const limit = st.count + 2;
+    const c0 = cur.c0;
+    const low = cur.low;
+    const per = cur.per;
+    const perMask = per - 1;
+    let first = cur.first;
+    let rest = cur.rest;
+    let lastLen = cur.lastLen;
+    // The smallest key after the place in the bucket covering it (`best`), and whether another follows it.
+    let best = 0;
+    let bestRest = 0;
+    let bestLen = 0;
+    let more = false;
+    let endFirst = 0;
+    let endRest = 0;
+    for (;;) {
+      // A hash at the place, and the bucket that holds it now.
+      const h = rest === 0 ? first : (rev32(rest) | first) >>> 0;
+      let bits = st.capLog2;
+      let slot: number;
+      if (st.old !== 0 && (h & ((1 << (bits - 1)) - 1)) >= st.cursor) {
+        bits--;
+        slot = this.slotOf(view, st.old, bits, h & ((1 << bits) - 1));
+      } else slot = this.homeSlot(view, h);
+      const bucketMask = (1 << bits) - 1;
+      // The positions that bucket covers: an interval of the first-level bucket, or all of it
+      // (powers of two up to 2^28: integer arithmetic, which this loop depends on for speed).
+      const span = bits >= c0 ? 1 << (32 - bits) : per;
+      endRest = (rest & ~(span - 1)) + span;
+      endFirst = first;
+      if (endRest >= per) {
+        endFirst++;
+        endRest = 0;
+      }
+      let e = slot; // the slot's inline entry first (skipped when empty), then its chain
+      let steps = 0;
+      while (e !== 0) {
+        if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+        const klen = view.getUint32(e + E_KLEN, true);
+        if (klen !== 0) {
+          const eh = view.getUint32(e + E_HASH, true);
+          if (((eh ^ h) & bucketMask) !== 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
+          // In a table smaller than the first level, the bucket holds other first-level buckets too.
+          if ((eh & low) === first) {
+            const r = rev32(eh) & perMask;
+            if (r > rest || (r === rest && (lastLen < 0 || this.keyAfter(view, bytes, e, klen, cur.last, lastLen)))) {
+              if (best === 0) {
+                best = e;
+                bestRest = r;
+                bestLen = klen;
+              } else {
+                more = true;
+                if (r < bestRest || (r === bestRest && !this.keyAfter(view, bytes, e, klen, bytes.subarray(best + ENTRY_HEADER, best + ENTRY_HEADER + bestLen), bestLen))) {
                   best = e;
                   bestRest = r;
                   bestLen = klen;
-                } else {
-                  more = true;
-                  if (r < bestRest || (r === bestRest && !this.keyAfter(view, bytes, e, klen, bytes.subarray(best + ENTRY_HEADER, best + ENTRY_HEADER + bestLen), bestLen))) {
-                    best = e;
-                    bestRest = r;
-                    bestLen = klen;
-                  }
                 }
               }
             }
-          } else if (e !== slot) {
-            throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
           }
-          e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+        } else if (e !== slot) {
+          throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
         }
-        if (best !== 0) break;
-        // Nothing after the place in its interval: the next interval (the place only moves forward).
-        if (endFirst >= firsts) return undefined;
-        first = endFirst;
-        rest = endRest;
-        lastLen = -1;
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
       }
-      const ks = best + ENTRY_HEADER;
-      const vlen = view.getUint32(best + E_VLEN, true);
-      checkInside(view, ks, bestLen + vlen, 'hash map entry');
-      if (last.length < bestLen) last = new Uint8Array(Math.max(bestLen, 2 * last.length));
-      for (let i = 0; i < bestLen; i++) last[i] = bytes[ks + i]!;
-      lastLen = bestLen;
-      rest = bestRest;
-      if (!more) {
-        skipFirst = endFirst;
-        skipRest = endRest;
-        skipAt = this.version;
+      if (best !== 0) break;
+      // Nothing after the place in its interval: the next interval (the place only moves forward).
+      if (endFirst >= cur.firsts) {
+        cur.first = endFirst;
+        cur.rest = 0;
+        return 0;
       }
-      if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + bestLen);
-      else if (mode === 1) yield this.ctx.values.decode(bytes, ks + bestLen, ks + bestLen + vlen);
-      else yield [this.ctx.keys.decode(bytes, ks, ks + bestLen), this.ctx.values.decode(bytes, ks + bestLen, ks + bestLen + vlen)];
-      this.ctx.assertOpen();
+      first = endFirst;
+      rest = endRest;
+      lastLen = -1;
     }
+    const ks = best + ENTRY_HEADER;
+    checkInside(view, ks, bestLen + view.getUint32(best + E_VLEN, true), 'hash map entry');
+    let last = cur.last;
+    if (last.length < bestLen) cur.last = last = new Uint8Array(Math.max(bestLen, 2 * last.length));
+    for (let i = 0; i < bestLen; i++) last[i] = bytes[ks + i]!;
+    cur.lastLen = bestLen;
+    cur.first = first;
+    cur.rest = bestRest;
+    if (!more) {
+      cur.skipFirst = endFirst;
+      cur.skipRest = endRest;
+      cur.skipAt = this.version;
+    }
+    return best;
   }
 
   /** True when the key of entry `e` (`klen` bytes) sorts after k[0, kLen) (equal hashes: the rare tie). */
