@@ -270,7 +270,13 @@ export class Store {
    * The collections that ran a write in the running transaction: an abort invalidates exactly
    * these (`afterAbort`), so that the DRAM state and the live iterators of the others carry on.
    */
-  private readonly writers: StoreCollectionContext[] = [];
+  private readonly writers: (StoreCollectionContext | undefined)[] = [];
+  /**
+   * How many of `writers` are the running transaction's. A count, not the array's length:
+   * truncating an array drops its backing store, and the next push would allocate one again,
+   * once per transaction.
+   */
+  private nWriters = 0;
   /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
   private readonly userOp: UserTxOp = new UserTxOp();
   /**
@@ -493,7 +499,13 @@ export class Store {
   private noteWriter(ctx: StoreCollectionContext): void {
     if (ctx.wroteIn === this.txSerial) return;
     ctx.wroteIn = this.txSerial;
-    this.writers.push(ctx);
+    this.writers[this.nWriters++] = ctx;
+  }
+
+  /** Empties `writers` (keeping its backing store; no reference to a collection stays behind). */
+  private forgetWriters(): void {
+    for (let i = 0; i < this.nWriters; i++) this.writers[i] = undefined;
+    this.nWriters = 0;
   }
 
   /**
@@ -522,7 +534,7 @@ export class Store {
       throw err;
     }
     this.tx = undefined;
-    if (this.writers.length > 0) this.writers.length = 0;
+    if (this.nWriters > 0) this.forgetWriters();
     if (this.dropped.length > 0) this.dropped = [];
     return result;
   }
@@ -536,7 +548,7 @@ export class Store {
     // Writers are noted only once the transaction has begun: a pool that refuses to begin one
     // (EIO) ran no write, and its abort must invalidate nothing.
     this.txSerial++;
-    this.writers.length = 0;
+    if (this.nWriters > 0) this.forgetWriters();
     const writer = this.outerWriter;
     if (writer !== undefined) {
       this.outerWriter = undefined;
@@ -562,18 +574,17 @@ export class Store {
    * refused write or a rollback elsewhere must not reach them, issue 19).
    */
   private afterAbort(): void {
-    const writers = this.writers;
     if (this.closed) {
-      writers.length = 0;
+      this.forgetWriters();
       return;
     }
     // First: collections rely on it instead of abort hooks of their own
     // (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
     try {
-      for (const w of writers) w.object?.invalidateCache();
+      for (let i = 0; i < this.nWriters; i++) this.writers[i]?.object?.invalidateCache();
       for (const c of this.dropped) if (c.ctx.wroteIn !== this.txSerial) c.object.invalidateCache();
     } finally {
-      writers.length = 0;
+      this.forgetWriters();
     }
     this.registry?.reload();
     for (const c of this.dropped) {
