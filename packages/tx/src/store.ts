@@ -204,24 +204,28 @@ function isTmpfsPath(path: string): boolean {
   return path.startsWith('/dev/shm/');
 }
 
-/** The context handed to one collection object (it is closed when the collection is dropped). */
-class StoreCollectionContext implements CollectionContext {
+/** @internal The context handed to one collection object (it is closed when the collection is dropped). */
+export class StoreCollectionContext implements CollectionContext {
   dropped = false;
+  /** The collection object this context serves (set by `Store.remember`). */
+  object: AnyCollection | undefined = undefined;
+  /** `Store.txSerial` of the last transaction this collection ran a write in (see `Store.noteWriter`). */
+  wroteIn = 0;
   constructor(private readonly store: Store, readonly name: string) {}
   get pool(): Pool { return this.store.pool; }
   get keys(): KeyCodec { return this.store.keyCodec; }
   get values(): ValueCodec { return this.store.valueCodec; }
   get limits(): Limits { return this.store.limits; }
   get readOnly(): boolean { return this.store.readOnly; }
-  /** `afterAbort` invalidates every open collection before anything that may fail. */
+  /** `afterAbort` invalidates every collection that wrote in the aborted transaction, before anything that may fail. */
   readonly invalidatesOnAbort = true;
   write<T>(fn: (tx: Transaction) => T): T {
     this.assertOpen();
-    return this.store.write(fn);
+    return this.store.run({ run: fn }, this);
   }
   run<T>(op: TxOp<T>): T {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
-    return this.store.run(op); // which checks that the store is open
+    return this.store.run(op, this); // which checks that the store is open
   }
   assertOpen(): void {
     if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
@@ -276,6 +280,21 @@ export class Store {
   private closed = false;
   /** The operation the next outermost transaction runs (see `outermost`). */
   private outerOp: TxOp<unknown> | undefined = undefined;
+  /** The collection whose write `outerOp` is, if any (see `noteWriter`). */
+  private outerWriter: StoreCollectionContext | undefined = undefined;
+  /** Counts outermost transactions that began: identifies the running one in `noteWriter`. */
+  private txSerial = 0;
+  /**
+   * The collections that ran a write in the running transaction: an abort invalidates exactly
+   * these (`afterAbort`), so that the DRAM state and the live iterators of the others carry on.
+   */
+  private readonly writers: (StoreCollectionContext | undefined)[] = [];
+  /**
+   * How many of `writers` are the running transaction's. A count, not the array's length:
+   * truncating an array drops its backing store, and the next push would allocate one again,
+   * once per transaction.
+   */
+  private nWriters = 0;
   /** Runs a user's `transaction(fn)` as an operation; made once, `fn` set per call. */
   private readonly userOp: UserTxOp = new UserTxOp();
   /** Lone writes (outside `transaction`) defer their durability to the turn's group commit. */
@@ -540,9 +559,10 @@ export class Store {
 
   /**
    * @internal `write` for a reusable operation object (no closure per write): joins the running
-   * transaction, or runs `op` as a transaction of its own.
+   * transaction, or runs `op` as a transaction of its own. `writer`: the collection whose write
+   * `op` is (an abort of the transaction invalidates it, see `afterAbort`).
    */
-  run<T>(op: TxOp<T>): T {
+  run<T>(op: TxOp<T>, writer?: StoreCollectionContext): T {
     if (this.closed) throw new FerriteError('ECLOSED', 'the store is closed');
     if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
     // Before anything is touched, so the refused write leaves the store and the outer write's
@@ -550,6 +570,7 @@ export class Store {
     if (this.encoding()) throw writeDuringEncoding('a write');
     const tx = this.tx;
     if (tx !== undefined) {
+      if (writer !== undefined) this.noteWriter(writer);
       try {
         return op.run(tx);
       } catch (err) {
@@ -557,7 +578,24 @@ export class Store {
         throw err;
       }
     }
-    return this.outermost(op, this.groupCommit);
+    return this.outermost(op, this.groupCommit, writer);
+  }
+
+  /**
+   * Records that `ctx`'s collection runs a write in the running transaction (called inside it,
+   * just before the write's operation: a write refused earlier never gets here). One compare
+   * per write once the collection is listed.
+   */
+  private noteWriter(ctx: StoreCollectionContext): void {
+    if (ctx.wroteIn === this.txSerial) return;
+    ctx.wroteIn = this.txSerial;
+    this.writers[this.nWriters++] = ctx;
+  }
+
+  /** Empties `writers` (keeping its backing store; no reference to a collection stays behind). */
+  private forgetWriters(): void {
+    for (let i = 0; i < this.nWriters; i++) this.writers[i] = undefined;
+    this.nWriters = 0;
   }
 
   /**
@@ -565,9 +603,10 @@ export class Store {
    * (`outerBody`, reading `outerOp`): a transaction allocates nothing here. Re-entry is not
    * possible: while it runs `this.tx` is set, so nested writes join instead of coming here.
    */
-  private outermost<T>(op: TxOp<T>, deferred = false): T {
+  private outermost<T>(op: TxOp<T>, deferred = false, writer?: StoreCollectionContext): T {
     this.doomed = undefined;
     this.outerOp = op;
+    this.outerWriter = writer;
     let result: T;
     const nested = this.nestedDeferred;
     try {
@@ -580,6 +619,7 @@ export class Store {
       }
     } catch (err) {
       this.outerOp = undefined;
+      this.outerWriter = undefined;
       this.tx = undefined;
       this.doomed = undefined;
       if (nested.length > 0) {
@@ -595,6 +635,7 @@ export class Store {
       throw err;
     }
     this.tx = undefined;
+    if (this.nWriters > 0) this.forgetWriters();
     if (this.dropped.length > 0) this.dropped = [];
     if (nested.length > 0) {
       // transactionAsync calls nested in this one: durable with it.
@@ -621,6 +662,15 @@ export class Store {
     invariant(op !== undefined, 'an outermost transaction has its operation');
     this.outerOp = undefined;
     this.tx = tx;
+    // Writers are noted only once the transaction has begun: a pool that refuses to begin one
+    // (EIO) ran no write, and its abort must invalidate nothing.
+    this.txSerial++;
+    if (this.nWriters > 0) this.forgetWriters();
+    const writer = this.outerWriter;
+    if (writer !== undefined) {
+      this.outerWriter = undefined;
+      this.noteWriter(writer);
+    }
     const r = op.run(tx);
     if (this.doomed !== undefined) {
       throw new FerriteError('ETXSTATE', 'a nested transaction failed, so the whole transaction was rolled back', {
@@ -634,13 +684,25 @@ export class Store {
     return r;
   };
 
-  /** Brings DRAM state back in line with the rolled-back pool. */
+  /**
+   * Brings DRAM state back in line with the rolled-back pool. Only the collections that ran a
+   * write in the transaction (and those it dropped) changed in the pool: they alone are
+   * invalidated. The others keep their caches and their live iterators go on undisturbed (a
+   * refused write or a rollback elsewhere must not reach them, issue 19).
+   */
   private afterAbort(): void {
-    if (this.closed) return;
-    // First, and for every open collection: collections rely on it instead of abort hooks of
-    // their own (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
-    for (const c of this.open.values()) c.object.invalidateCache();
-    for (const c of this.dropped) c.object.invalidateCache();
+    if (this.closed) {
+      this.forgetWriters();
+      return;
+    }
+    // First: collections rely on it instead of abort hooks of their own
+    // (CollectionContext.invalidatesOnAbort), so a failing reload must not skip it.
+    try {
+      for (let i = 0; i < this.nWriters; i++) this.writers[i]?.object?.invalidateCache();
+      for (const c of this.dropped) if (c.ctx.wroteIn !== this.txSerial) c.object.invalidateCache();
+    } finally {
+      this.forgetWriters();
+    }
     this.registry?.reload();
     for (const c of this.dropped) {
       c.ctx.dropped = false;
@@ -653,8 +715,6 @@ export class Store {
         // Created in the aborted transaction: it no longer exists.
         c.ctx.dropped = true;
         this.open.delete(name);
-      } else {
-        c.object.invalidateCache();
       }
     }
   }
@@ -714,6 +774,7 @@ export class Store {
 
   private remember(name: string, def: KindDef, header: number, ctx = new StoreCollectionContext(this, name)): OpenCollection {
     const c: OpenCollection = { def, header, ctx, object: def.construct(ctx, header) };
+    ctx.object = c.object;
     this.open.set(name, c);
     return c;
   }

@@ -39,7 +39,7 @@ import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant 
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
-import { bytesEqual, checkInside, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
+import { bytesEqual, checkInside, compareBytes, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 
 const MAGIC = 0x314d4850; // 'PHM1'
@@ -88,8 +88,50 @@ const SEG_SHIFT_MAX = 6;
  */
 const MIGRATE_STEP = 4;
 
+/** `x` (a u32) with its 32 bits in reverse order (the iteration order within a bucket, see `iterate`). */
+export function rev32(x: number): number {
+  x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+  x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+  x = ((x >>> 4) & 0x0f0f0f0f) | ((x & 0x0f0f0f0f) << 4);
+  x = ((x >>> 8) & 0x00ff00ff) | ((x & 0x00ff00ff) << 8);
+  return ((x >>> 16) | (x << 16)) >>> 0;
+}
+
 function segShiftOf(capLog2: number): number {
   return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
+}
+
+/**
+ * An iterator's place in its order (see `PMap.iterate`): the first-level bucket count fixed at
+ * its first step, the position of the last key returned and a copy of that key.
+ */
+class MapCursor {
+  /** log2 of the first-level buckets: the table's size at the first step (the old table's while migrating). */
+  readonly c0: number;
+  readonly firsts: number;
+  readonly low: number;
+  /** Positions per first-level bucket: 2^(32 - c0) <= 2^28, so every position is a small integer. */
+  readonly per: number;
+  // The place, as (first-level bucket, position within it): the position `(h mod 2^c0, rev32(h)
+  // mod 2^(32 - c0))` of the last key returned, or the start of the next interval to scan.
+  first = 0;
+  rest = 0;
+  /** The last key returned, encoded: last[0, lastLen); lastLen -1 when the place starts an interval (every key at it comes next). */
+  last = new Uint8Array(32);
+  lastLen = -1;
+  /**
+   * Where the interval scanned last ends when it held no key after the one returned, and the
+   * map's version then: while no write intervenes, the next step starts there directly.
+   */
+  skipFirst = -1;
+  skipRest = 0;
+  skipAt = 0;
+  constructor(c0: number) {
+    this.c0 = c0;
+    this.firsts = 1 << c0;
+    this.low = this.firsts - 1;
+    this.per = 1 << (32 - c0);
+  }
 }
 
 /** Header words read at the start of every operation (reused: no allocation per call). */
@@ -109,9 +151,8 @@ interface TableState {
  * value codec. Reads never allocate beyond the decoded value. Every write joins the store's
  * current transaction, or is its own durable transaction when called outside one.
  *
- * Iteration (`keys`, `values`, `entries`, `forEach`, `for..of`) is lazy and in no particular
- * order. A write to this map while an iterator is live makes the iterator's next step throw
- * a FerriteError with code ETXSTATE (collect the keys first, then change the map).
+ * Iteration (`keys`, `values`, `entries`, `forEach`, `for..of`) is lazy, in no particular
+ * order, and stays valid across writes to the map (see `entries`).
  */
 // A CollectionInternals too (checked where the Store builds it); not declared, since those
 // members are internal and stripped from the published types.
@@ -126,7 +167,10 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * refuses them as before (ETOOBIG).
    */
   private readonly asciiReadMax: number;
-  /** Bumped by every write and abort; live iterators compare it to detect changes. */
+  /**
+   * Bumped by every write and after the rollback of a transaction that wrote to the map: an
+   * iterator's shortcut to the next bucket (see `iterate`) holds only while it is unchanged.
+   */
   private version = 0;
   /** `serial` of the transaction our abort hook is registered with (0: none). */
   private hookSerial = 0;
@@ -318,17 +362,24 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     }
   }
 
-  /** Lazy iterator over the keys (see the class notes on concurrent writes). */
+  /** Lazy iterator over the keys; valid across writes, as `entries`. */
   keys(): IterableIterator<K> {
     return this.iterate(0) as IterableIterator<K>;
   }
 
-  /** Lazy iterator over the values. */
+  /** Lazy iterator over the values; valid across writes, as `entries`. */
   values(): IterableIterator<V> {
     return this.iterate(1) as IterableIterator<V>;
   }
 
-  /** Lazy iterator over [key, value] pairs. */
+  /**
+   * Lazy iterator over [key, value] pairs, in an unspecified order. It stays valid across
+   * writes to this map, inside or outside transactions (deleting the entry just returned,
+   * inserts that double the table, `clear`, rollbacks): each key present for the whole
+   * iteration is returned exactly once, with its value at the time of the step; no key is
+   * returned twice; keys added or removed during the iteration may or may not appear. A step
+   * after `store.close()`, or after the map was dropped, throws ECLOSED.
+   */
   entries(): IterableIterator<[K, V]> {
     return this.iterate(2) as IterableIterator<[K, V]>;
   }
@@ -376,7 +427,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.stValid = false;
   }
 
-  /** @internal The map keeps no DRAM copy of pool data; this only invalidates live iterators. */
+  /** @internal Drops the header mirror and the segment cache (after a rollback); live iterators re-read the table. */
   invalidateCache(): void {
     this.version++;
     this.stValid = false;
@@ -561,50 +612,174 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     }
   }
 
+  /**
+   * The iterator behind `keys`, `values`, `entries` (issue 19: it stays valid across writes).
+   *
+   * It visits keys in one total order that no write changes, fixed at its first step from the
+   * table's size then, 2^c0 buckets (the old table's, while a doubling migrates): by `h mod
+   * 2^c0` (h the key's hash; the bucket index in that table, so buckets come in memory order),
+   * then by the hash's higher bits reversed (bit c0 most significant), then by encoded key bytes
+   * (for equal hashes): the position `pos(h)` below, then the key. Every layout the table can
+   * take lists this order bucket by bucket: in a table of 2^c >= 2^c0 buckets, bucket b holds
+   * the hashes whose low c bits are b, i.e. one interval of positions (inside the interval of
+   * bucket `b mod 2^c0`), and a doubling splits each interval into its two halves; while a
+   * migration runs, an old bucket still unmoved covers both halves. (Redis's SCAN cursor walks
+   * buckets in this reversed-bit order for the same reason; it keeps only a bucket cursor and
+   * returns a bucket's keys in chain order, so a bucket split under it can hand back keys it
+   * already gave: at least once.) In a smaller table (after `clear`, or a rollback of a
+   * doubling) a bucket holds several of the first-level intervals whole, and a step takes only
+   * the keys of its own. The iterator keeps just its place in the order: the position and a
+   * copy of the last key returned. Each step finds the bucket covering the place in whatever
+   * layout the table has now and returns the smallest key after it there, or moves on to the
+   * next interval. So a step returns the smallest key present after the last one, like a sorted
+   * map's iterator after a write: each key present for the whole iteration is returned exactly
+   * once across doublings, migrations, `clear` and rollbacks; no key is returned twice; keys
+   * added or removed meanwhile may or may not be. No DRAM grows with the map.
+   *
+   * Cost: a step scans one bucket (its slot and chain: ~1 entry at the table's load), comparing
+   * keys only between equal hashes; without doublings meanwhile the buckets come in memory
+   * order, as a plain scan of the table. After a doubling an interval spans 2^(c - c0) buckets
+   * spread over the table; after a shrink, a bucket is scanned once per interval it holds.
+   * Bounded work: a chain by the count (as every walk), the moves of one step by the number of
+   * intervals (each moves the place forward by at least 2^(32 - 28) positions).
+   */
   private *iterate(mode: 0 | 1 | 2): Generator<unknown, undefined, undefined> {
     this.ctx.assertOpen();
-    const version = this.version;
-    this.readState();
-    const st = { ...this.st };
     const pool = this.ctx.pool;
-    const oldCap = st.old === 0 ? 0 : 2 ** (st.capLog2 - 1);
-    const logical = st.old === 0 ? 2 ** st.capLog2 : oldCap;
-    let seen = 0;
-    for (let b = 0; b < logical; b++) {
-      // While migrating, logical bucket b is old bucket b, or new buckets b and b + oldCap.
-      const parts = st.old !== 0 && b < st.cursor ? 2 : 1;
-      for (let part = 0; part < parts; part++) {
-        let view = pool.view;
-        let slot: number;
-        if (st.old === 0) slot = this.slotOf(view, st.table, st.capLog2, b);
-        else if (b >= st.cursor) slot = this.slotOf(view, st.old, st.capLog2 - 1, b);
-        else slot = this.slotOf(view, st.table, st.capLog2, b + part * oldCap);
-        let e = slot; // the slot's inline entry first (skipped when empty), then its chain
-        while (e !== 0) {
-          const bytes = pool.bytes;
-          const klen = view.getUint32(e + E_KLEN, true);
-          if (klen === 0) {
-            if (e !== slot) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
-            e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
-            continue;
-          }
-          if (++seen > st.count) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: more entries than its count`);
-          const vlen = view.getUint32(e + E_VLEN, true);
-          checkInside(view, e + ENTRY_HEADER, klen + vlen, 'hash map entry');
-          const ks = e + ENTRY_HEADER;
-          if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
-          else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
-          else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
-          this.ctx.assertOpen();
-          if (this.version !== version) {
-            throw new FerriteError('ETXSTATE', 'the map changed while it was being iterated');
-          }
-          view = pool.view; // the pool may have grown (and been remapped) meanwhile
-          e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
-        }
-      }
+    this.readState();
+    const cursor = new MapCursor(this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2);
+    for (;;) {
+      const e = this.advance(cursor);
+      if (e === 0) return undefined;
+      // `advance` checked the entry's bytes lie in the pool; the mapping is the same until the yield.
+      const bytes = pool.bytes;
+      const ks = e + ENTRY_HEADER;
+      const klen = cursor.lastLen;
+      const vlen = pool.view.getUint32(e + E_VLEN, true);
+      if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
+      else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
+      else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
+      this.ctx.assertOpen();
     }
-    return undefined;
+  }
+
+  /**
+   * One step of an iterator (see `iterate`): the entry with the smallest key after the
+   * cursor's place, which becomes the new place (its key copied into the cursor), or 0 when
+   * there is none. A plain function rather than the generator's body: it keeps no state across
+   * a yield, and V8 optimizes it as any loop.
+   */
+  private advance(cur: MapCursor): number {
+    if (cur.skipFirst >= 0) {
+      if (cur.skipAt === this.version) {
+        if (cur.skipFirst >= cur.firsts) return 0;
+        cur.first = cur.skipFirst;
+        cur.rest = cur.skipRest;
+        cur.lastLen = -1;
+      }
+      cur.skipFirst = -1;
+    }
+    // No user code runs within a step: the table and the mapping stay as read here.
+    if (!this.stValid) this.readState();
+    const st = this.st;
+    const view = this.ctx.pool.view; // re-read each step: a write may have grown (remapped) the pool
+    const bytes = this.ctx.pool.bytes;
+    const limit = st.count + 2;
+    const c0 = cur.c0;
+    const low = cur.low;
+    const per = cur.per;
+    const perMask = per - 1;
+    let first = cur.first;
+    let rest = cur.rest;
+    let lastLen = cur.lastLen;
+    // The smallest key after the place in the bucket covering it (`best`), and whether another follows it.
+    let best = 0;
+    let bestRest = 0;
+    let bestLen = 0;
+    let more = false;
+    let endFirst = 0;
+    let endRest = 0;
+    for (;;) {
+      // A hash at the place, and the bucket that holds it now.
+      const h = rest === 0 ? first : (rev32(rest) | first) >>> 0;
+      let bits = st.capLog2;
+      let slot: number;
+      if (st.old !== 0 && (h & ((1 << (bits - 1)) - 1)) >= st.cursor) {
+        bits--;
+        slot = this.slotOf(view, st.old, bits, h & ((1 << bits) - 1));
+      } else slot = this.homeSlot(view, h);
+      const bucketMask = (1 << bits) - 1;
+      // The positions that bucket covers: an interval of the first-level bucket, or all of it
+      // (powers of two up to 2^28: integer arithmetic, which this loop depends on for speed).
+      const span = bits >= c0 ? 1 << (32 - bits) : per;
+      endRest = (rest & ~(span - 1)) + span;
+      endFirst = first;
+      if (endRest >= per) {
+        endFirst++;
+        endRest = 0;
+      }
+      let e = slot; // the slot's inline entry first (skipped when empty), then its chain
+      let steps = 0;
+      while (e !== 0) {
+        if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+        const klen = view.getUint32(e + E_KLEN, true);
+        if (klen !== 0) {
+          const eh = view.getUint32(e + E_HASH, true);
+          if (((eh ^ h) & bucketMask) !== 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: entry ${e} is in a bucket its hash is not`);
+          // In a table smaller than the first level, the bucket holds other first-level buckets too.
+          if ((eh & low) === first) {
+            const r = rev32(eh) & perMask;
+            if (r > rest || (r === rest && (lastLen < 0 || this.keyAfter(view, bytes, e, klen, cur.last, lastLen)))) {
+              if (best === 0) {
+                best = e;
+                bestRest = r;
+                bestLen = klen;
+              } else {
+                more = true;
+                if (r < bestRest || (r === bestRest && !this.keyAfter(view, bytes, e, klen, bytes.subarray(best + ENTRY_HEADER, best + ENTRY_HEADER + bestLen), bestLen))) {
+                  best = e;
+                  bestRest = r;
+                  bestLen = klen;
+                }
+              }
+            }
+          }
+        } else if (e !== slot) {
+          throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain entry ${e} has an empty key`);
+        }
+        e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      }
+      if (best !== 0) break;
+      // Nothing after the place in its interval: the next interval (the place only moves forward).
+      if (endFirst >= cur.firsts) {
+        cur.first = endFirst;
+        cur.rest = 0;
+        return 0;
+      }
+      first = endFirst;
+      rest = endRest;
+      lastLen = -1;
+    }
+    const ks = best + ENTRY_HEADER;
+    checkInside(view, ks, bestLen + view.getUint32(best + E_VLEN, true), 'hash map entry');
+    let last = cur.last;
+    if (last.length < bestLen) cur.last = last = new Uint8Array(Math.max(bestLen, 2 * last.length));
+    for (let i = 0; i < bestLen; i++) last[i] = bytes[ks + i]!;
+    cur.lastLen = bestLen;
+    cur.first = first;
+    cur.rest = bestRest;
+    if (!more) {
+      cur.skipFirst = endFirst;
+      cur.skipRest = endRest;
+      cur.skipAt = this.version;
+    }
+    return best;
+  }
+
+  /** True when the key of entry `e` (`klen` bytes) sorts after k[0, kLen) (equal hashes: the rare tie). */
+  private keyAfter(view: DataView, bytes: Uint8Array, e: number, klen: number, k: Uint8Array, kLen: number): boolean {
+    checkInside(view, e + ENTRY_HEADER, klen, 'hash map key');
+    return compareBytes(bytes, e + ENTRY_HEADER, klen, k, 0, kLen) > 0;
   }
 
   // ---------------------------------------------------------------- internals: writes

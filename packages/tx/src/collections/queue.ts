@@ -78,8 +78,24 @@ export class PQueue<T = unknown> implements Iterable<T> {
 
   private readonly ctx: CollectionContext;
   private readonly header: number;
-  /** Bumped by every write, so an iterator notices a concurrent modification. */
-  private version = 0;
+  /**
+   * How many values this object has removed from the front (shift, clear) in the state the
+   * pool holds now, rolled back with the transaction: the value at the front has the absolute
+   * index `shifted`, the one after it `shifted + 1`, ... Iterators count in these indices, so
+   * that a shift tells them which values went without their reading the pool (see the
+   * iterator). DRAM only: one object per collection writes the queue (the store hands out one).
+   */
+  private shifted = 0;
+  /** `shifted` when the transaction `txSerial` (the last one this queue wrote in) began. */
+  private shiftedAtTx = 0;
+  private txSerial = 0;
+  /**
+   * Bumped after the rollback of a transaction that wrote to the queue: values may be back,
+   * segments freed or moved, so an iterator's cached place is no longer trusted.
+   */
+  private layout = 0;
+  /** Made once: registering it costs no allocation per write (contexts that do not invalidate us). */
+  private readonly abortHook = (): void => this.invalidateCache();
   /**
    * `serial` of the transaction in which a shift emptied the queue and reset its segment's
    * `used` to 0 (0: none). Pushes later in that transaction write over bytes that held live
@@ -110,6 +126,7 @@ export class PQueue<T = unknown> implements Iterable<T> {
   push(...values: T[]): number {
     this.ctx.assertOpen();
     return this.ctx.write((tx) => {
+      this.begin(tx);
       const codec = this.ctx.values;
       if (values.length === 1) {
         this.pushEncoded(tx, codec.encode(values[0], tx));
@@ -130,7 +147,10 @@ export class PQueue<T = unknown> implements Iterable<T> {
   shift(): T | undefined {
     this.ctx.assertOpen();
     if (this.ctx.pool.readU64(this.header + H_LENGTH) === 0) return undefined;
-    return this.ctx.write((tx) => this.shiftOne(tx));
+    return this.ctx.write((tx) => {
+      this.begin(tx);
+      return this.shiftOne(tx);
+    });
   }
 
   /** The front value without removing it; `undefined` when the queue is empty. */
@@ -147,39 +167,90 @@ export class PQueue<T = unknown> implements Iterable<T> {
   clear(): void {
     this.ctx.assertOpen();
     this.ctx.write((tx) => {
+      this.begin(tx);
+      const length = this.ctx.pool.readU64(this.header + H_LENGTH);
       this.freeSegments(tx);
       tx.addRange(this.header, H_MAGIC);
       this.ctx.pool.bytes.fill(0, this.header, this.header + H_MAGIC);
-      this.version++;
+      this.shifted += length; // every value went from the front
     });
   }
 
   /**
-   * Iterates the values front to back, lazily. Modifying the queue during the iteration makes
-   * the next step throw ETXSTATE.
+   * Iterates the values front to back, lazily. The iterator stays valid across writes to the
+   * queue, inside or outside transactions: values come in queue order; a value shifted away
+   * (or cleared) before the iterator reaches it is not returned; values pushed meanwhile are
+   * returned when it reaches them (it ends at the back of the queue as the queue is at that
+   * step, like an Array's iterator). After a rollback of the queue it carries on from the same
+   * place (by count from the front) in the restored queue. A step after `store.close()`, or
+   * after the queue was dropped, throws ECLOSED.
+   *
+   * How: the iterator keeps the absolute index of the next value (see `shifted`) and the
+   * segment and position just after the value it returned last. Pushes never move a value,
+   * and a shift frees a segment only once all its values are gone, so while that value is
+   * still in the queue (next index > `shifted`) the cached place is valid; when it is not, the
+   * next value is the front one. Only a rollback makes the iterator find its place again,
+   * walking from the front (at most `length` values).
    */
   *[Symbol.iterator](): IterableIterator<T> {
     this.ctx.assertOpen();
     const pool = this.ctx.pool;
-    const version = this.version;
-    let remaining = pool.readU64(this.header + H_LENGTH);
-    let seg = pool.readU64(this.header + H_HEAD);
-    let pos = pool.readU64(this.header + H_HEAD_POS);
-    while (remaining > 0) {
-      const s = this.segment(seg);
-      if (pos >= s.used) {
+    let next = this.shifted;
+    let seg = 0;
+    let pos = 0;
+    let layout = this.layout;
+    for (;;) {
+      const length = pool.readU64(this.header + H_LENGTH);
+      if (layout !== this.layout) {
+        // Rolled back: count from the front again (the restored queue may be shorter).
+        layout = this.layout;
+        const k = Math.min(Math.max(next - this.shifted, 0), length);
+        next = this.shifted + k;
+        [seg, pos] = this.place(k, length);
+      } else if (next <= this.shifted) {
+        // The value returned last is gone (or none was returned): the next one is the front.
+        next = this.shifted;
+        seg = pool.readU64(this.header + H_HEAD);
+        pos = pool.readU64(this.header + H_HEAD_POS);
+      }
+      if (next >= this.shifted + length) return;
+      let s = this.segment(seg);
+      // Past the end of a segment: the next one (non-empty, unless the queue is damaged).
+      const segments = pool.readU64(this.header + H_SEGMENTS);
+      for (let hops = 0; pos >= s.used; hops++) {
+        if (hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
         seg = s.next;
         pos = 0;
-        continue;
+        s = this.segment(seg);
       }
       const at = this.entryAt(s, pos);
       const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
       pos = at.next;
-      remaining--;
+      next++;
       yield value;
       this.ctx.assertOpen();
-      if (this.version !== version) throw new FerriteError('ETXSTATE', 'the queue was modified during iteration');
     }
+  }
+
+  /** The segment and position of the value `k` places from the front (`k` <= `length`); bounded by both counts. */
+  private place(k: number, length: number): [number, number] {
+    const pool = this.ctx.pool;
+    let seg = pool.readU64(this.header + H_HEAD);
+    let pos = pool.readU64(this.header + H_HEAD_POS);
+    if (length === 0) return [seg, pos];
+    const segments = pool.readU64(this.header + H_SEGMENTS);
+    let s = this.segment(seg);
+    let hops = 0;
+    for (let i = 0; i < k; i++) {
+      while (pos >= s.used) {
+        if (++hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
+        seg = s.next;
+        pos = 0;
+        s = this.segment(seg);
+      }
+      pos = this.entryAt(s, pos).next;
+    }
+    return [seg, pos];
   }
 
   /** Iterates the values front to back (same as the default iterator). */
@@ -251,14 +322,30 @@ export class PQueue<T = unknown> implements Iterable<T> {
 
   /** @internal */
   destroy(tx: Transaction): void {
+    this.begin(tx);
     this.freeSegments(tx);
     tx.free(this.header);
-    this.version++;
   }
 
-  /** @internal The queue keeps no DRAM copy of persistent state. */
+  /**
+   * @internal Called after the rollback of a transaction this queue wrote in (the store's
+   * contract, or our own abort hook): `shifted` goes back to what it was when the transaction
+   * began, and live iterators find their place again.
+   */
   invalidateCache(): void {
-    this.version++;
+    this.shifted = this.shiftedAtTx;
+    this.layout++;
+  }
+
+  /**
+   * The first thing of every write, inside its transaction: notes where `shifted` stood when
+   * the transaction began (once per transaction), for a rollback to restore.
+   */
+  private begin(tx: Transaction): void {
+    if (this.txSerial === tx.serial) return;
+    this.txSerial = tx.serial;
+    this.shiftedAtTx = this.shifted;
+    if (!this.ctx.invalidatesOnAbort) tx.onAbort(this.abortHook);
   }
 
   /**
@@ -329,7 +416,6 @@ export class PQueue<T = unknown> implements Iterable<T> {
     bytes.fill(0, at + ENTRY_HEADER + encoded.length, at + entrySize);
     pool.writeU64(tail + SEG_USED, used + entrySize);
     pool.writeU64(h + H_LENGTH, pool.readU64(h + H_LENGTH) + 1);
-    this.version++;
   }
 
   private shiftOne(tx: Transaction): T {
@@ -361,7 +447,7 @@ export class PQueue<T = unknown> implements Iterable<T> {
       tx.free(headOff);
     }
     pool.writeU64(h + H_LENGTH, length - 1);
-    this.version++;
+    this.shifted++;
     return value;
   }
 

@@ -116,8 +116,7 @@ export function nodeSizeFor(maxKeySize: number): number {
  * a prefix first — so `range({ gte: [2], lt: [3] })` selects every `[2, ...]` key.
  *
  * Reads never write. Each write joins the store's current transaction or is its own durable
- * transaction. Iterators are lazy; a write to this map while an iterator is live makes the
- * iterator's next step throw a FerriteError with code ETXSTATE.
+ * transaction. Iterators are lazy and stay valid across writes to the map (see `range`).
  */
 // A CollectionInternals too (checked where the Store builds it); not declared, since those
 // members are internal and stripped from the published types.
@@ -127,6 +126,11 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly nodeSize: number;
   /** Largest record (with its slot) allowed in a node: a third of the usable node. */
   private readonly maxRecord: number;
+  /**
+   * Bumped by every write to this map (before its first store) and after the rollback of a
+   * transaction that wrote to it: a live iterator whose leaf and slot belong to an older
+   * version descends again (see `scan`).
+   */
   private version = 0;
   /** `serial` of the transaction our abort hook is registered with (0: none). */
   private hookSerial = 0;
@@ -248,6 +252,13 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
    * `gte`/`lte` include it. Checked here, before the first step: EINVAL for an unknown option,
    * `reverse` other than a boolean, `limit` other than a non-negative integer, both `gt` and
    * `gte` (or `lt` and `lte`), or a bound that is not a key.
+   *
+   * The iterator (like those of `keys`, `values`, `entries`) stays valid across writes to this
+   * map, inside or outside transactions, including the deletion of the entry just returned and
+   * the rollback of a transaction: keys come in order; each key present for the whole
+   * iteration is returned exactly once, with its value at the time of the step; keys added or
+   * removed during the iteration may or may not appear; each step resumes after the last key
+   * returned. A step after `store.close()`, or after the map was dropped, throws ECLOSED.
    */
   range(options?: RangeOptions<K>): IterableIterator<[K, V]> {
     this.ctx.assertOpen();
@@ -330,7 +341,7 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
     for (const b of blocks) tx.free(b);
   }
 
-  /** @internal No DRAM copy of pool data is kept; invalidates live iterators. */
+  /** @internal No DRAM copy of pool data is kept; live iterators descend again at their next step. */
   invalidateCache(): void {
     this.version++;
   }
@@ -453,15 +464,26 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
     return this.ctx.keys.decode(this.ctx.pool.bytes, rec + R_HEADER, rec + R_HEADER + klen);
   }
 
+  /**
+   * The iterator behind `range`, `keys`, `values`, `entries` (issue 19: it stays valid across
+   * writes). It keeps a copy of the encoded key it returned last and, while the map is
+   * unchanged (`version`), the leaf and slot after it: a step then reads the next slot, as a
+   * plain scan. After any write to this map (or a rollback of one) the leaf may have been
+   * split, merged, compacted or freed, so the step descends again to the first key after the
+   * last one returned (before it, when `reverse`): O(log n), once per write. Hence keys come
+   * in strictly increasing (decreasing) order, each key present for the whole iteration is
+   * returned exactly once, with its value at that step, and the iteration resumes after the
+   * last key it returned whatever happened meanwhile. The store being closed or the map
+   * dropped is checked at every step (ECLOSED), before the pool is read.
+   */
   private *scan(
     lower: Uint8Array | undefined, lowerOpen: boolean,
     upper: Uint8Array | undefined, upperOpen: boolean,
     reverse: boolean, limit: number, mode: 0 | 1 | 2,
   ): Generator<unknown, undefined, undefined> {
-    const version = this.version;
+    this.ctx.assertOpen();
     const pool = this.ctx.pool;
     let view = pool.view;
-    const count = readU64(view, this.header + H_COUNT);
     let leaf: number;
     let pos: number;
     if (!reverse) {
@@ -479,12 +501,31 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
       leaf = this.descend(upper);
       pos = this.pos - (upperOpen || !this.found ? 1 : 0);
     }
-    let yielded = 0;
+    /** The map's version that `leaf` and `pos` belong to. */
+    let at = this.version;
+    /** The last key returned, encoded: last[0, lastLen) (a scratch that grows; lastLen -1: none yet). */
+    let last = new Uint8Array(32);
+    let lastLen = -1;
+    /** Set by a descent after a write: the next record must lie beyond `last` (else the tree is damaged). */
+    let resumed = false;
+    // Each step yields an entry or moves to a neighbour leaf: without a write, at most
+    // 2 * count + 4 of them from a descent to the end (a damaged leaf chain stops here).
     let steps = 0;
+    let maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+    let yielded = 0;
     while (yielded < limit) {
-      // Each step yields an entry or moves to a neighbour leaf: at most 2 * count + 2 of them.
-      if (++steps > 2 * count + 4) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: leaf chain longer than the map`);
-      view = pool.view;
+      view = pool.view; // the pool may have grown (and been remapped) since the last step
+      if (at !== this.version) {
+        // The map changed since the last step: find the place after the last key again.
+        at = this.version;
+        const k = last.subarray(0, lastLen);
+        leaf = this.descend(k);
+        pos = reverse ? this.pos - 1 : this.pos + (this.found ? 1 : 0);
+        resumed = true;
+        steps = 0;
+        maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+      }
+      if (++steps > maxSteps) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: leaf chain longer than the map`);
       const n = this.nodeCount(view, leaf);
       if (pos >= n || pos < 0) {
         const nextAt = reverse ? leaf + N_PREV : leaf + N_NEXT;
@@ -504,12 +545,23 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
         const c = this.compareAt(lower, bytes, view, rec, false);
         if (c > 0 || (c === 0 && lowerOpen)) return undefined;
       }
+      const klen = view.getUint16(rec + R_KLEN, true);
+      const ks = rec + R_HEADER;
+      checkInside(view, ks, klen, 'sorted map key');
+      if (resumed) {
+        // One comparison per descent: a damaged tree must not make the iterator go back.
+        const c = compareBytes(last, 0, lastLen, bytes, ks, klen);
+        if (reverse ? c <= 0 : c >= 0) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: keys out of order after a descent`);
+        resumed = false;
+      }
+      if (last.length < klen) last = new Uint8Array(Math.max(klen, 2 * last.length));
+      for (let i = 0; i < klen; i++) last[i] = bytes[ks + i]!;
+      lastLen = klen;
       yielded++;
       if (mode === 0) yield this.keyAt(rec);
       else if (mode === 1) yield this.valueAt(rec);
       else yield [this.keyAt(rec), this.valueAt(rec)];
       this.ctx.assertOpen();
-      if (this.version !== version) throw new FerriteError('ETXSTATE', 'the sorted map changed while it was being iterated');
       pos += reverse ? -1 : 1;
     }
     return undefined;

@@ -61,9 +61,11 @@ export interface CollectionContext {
   readonly limits: Limits;
   readonly readOnly: boolean;
   /**
-   * True when the context calls `invalidateCache()` on every collection it handed out after
-   * any transaction aborts (the Store does): collections then need no `tx.onAbort` hook of
-   * their own (registering one costs an array per transaction in the heap).
+   * True when the context calls `invalidateCache()` on a collection after every rollback of a
+   * transaction in which that collection ran a write (`write` or `run` was entered; the Store
+   * does): collections then need no `tx.onAbort` hook of their own (registering one costs an
+   * array per transaction in the heap). Collections that did not write are left alone, so
+   * their caches and live iterators survive a rollback elsewhere.
    */
   readonly invalidatesOnAbort: boolean;
   /** Runs `fn` inside the store's transaction (joining the current one, or its own). EROFS when read-only, ECLOSED when closed. */
@@ -89,6 +91,10 @@ export interface CollectionInternals {
   ownedBlocks(): Iterable<number>;
   /** Frees every block this collection owns, header included, inside `tx`. */
   destroy(tx: Transaction): void;
-  /** Drops DRAM caches (called after an aborted transaction and at reopen). */
+  /**
+   * Brings DRAM state back in line with the pool after the rollback of a transaction in which
+   * this collection wrote (see `invalidatesOnAbort`; also after a rolled-back drop of it).
+   * Only then: a queue restores its count of shifted values from it.
+   */
   invalidateCache(): void;
 }
