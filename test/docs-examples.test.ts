@@ -2,8 +2,9 @@
  * Every example in README.md and docs/*.md runs, each in a fresh temporary directory (its
  * current directory while it runs), so the documentation cannot go stale:
  *
- * - ```ts blocks (docs/api.md): each runs as a module of its own, against the sources of
- *   @ferrite/tx, with a fresh store named `store` already open (the API examples use one);
+ * - ```ts blocks (docs/api.md): each runs as a module of its own (an async function: an
+ *   example may await), against the sources of @ferrite/tx, with a fresh store named `store`
+ *   already open (the API examples use one);
  *   `import` lines are kept (those of @ferrite/tx point at the sources), console output is
  *   swallowed;
  * - ```js blocks (README.md's quick start) must be a file of examples/ verbatim, which runs with
@@ -70,7 +71,7 @@ test('docs/api.md has an example for every Store and collection method', () => {
   for (const name of [
     'Store.open', 'defaultPoolPath', 'store.transaction', 'store.map', 'store.collections', 'store.drop',
     'store.stats', 'store.check', 'store.close', '.range(', '.first()', '.push(', '.shift()', '.peek()',
-    'compareKeys', 'isFerriteError', '.get(', '.set(', '.delete(', '.has(',
+    'compareKeys', 'isFerriteError', '.get(', '.set(', '.delete(', '.has(', 'store.transactionAsync', 'store.flushed',
   ]) {
     assert.ok(api.some((b) => b.includes(name)), `an example uses ${name}`);
   }
@@ -93,7 +94,8 @@ for (const [i, b] of blocks.entries()) {
     writeFileSync(file, [
       ...imports,
       `const { Store, FerriteError, isFerriteError, compareKeys, defaultPoolPath, PMap, PSortedMap, PQueue } = globalThis.__ferriteDocs as typeof import('${txSource}');`,
-      'export default function run(): void {',
+      // async: an example may await (transactionAsync, flushed).
+      'export default async function run(): Promise<void> {',
       'const console = { log: (..._a: unknown[]) => {}, error: (..._a: unknown[]) => {} };',
       `let store = Store.open('harness.pool', { create: true, size: 8 << 20 });`,
       'try {',
@@ -102,11 +104,11 @@ for (const [i, b] of blocks.entries()) {
       '}',
     ].join('\n'));
     globalThis.__ferriteDocs = tx;
-    const mod = (await import(pathToFileURL(file).href)) as { default: () => void };
+    const mod = (await import(pathToFileURL(file).href)) as { default: () => Promise<void> };
     const previous = process.cwd();
     process.chdir(dir);
     try {
-      mod.default();
+      await mod.default();
     } finally {
       process.chdir(previous);
     }
