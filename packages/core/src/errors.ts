@@ -60,6 +60,13 @@ type MissingCode = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
 const everyCodeListed: [MissingCode] extends [never] ? true : MissingCode = true;
 void everyCodeListed;
 
+/**
+ * Marks every FerriteError, whichever copy of this module made it: a program can load two
+ * (the ESM and the CommonJS build of @ferrite/core, or a bundle beside node_modules), and
+ * `instanceof` then fails across them. `isFerriteError` checks the mark.
+ */
+const FERRITE_ERROR: unique symbol = Symbol.for('ferrite.error') as never;
+
 export class FerriteError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -68,6 +75,7 @@ export class FerriteError extends Error {
     this.name = 'FerriteError';
   }
 }
+Object.defineProperty(FerriteError.prototype, FERRITE_ERROR, { value: true });
 
 /** The pool is full (code ENOSPC); the transaction that hit it was rolled back. */
 export class PoolFullError extends FerriteError {
@@ -93,9 +101,13 @@ export class TooBigError extends FerriteError {
   }
 }
 
-/** True when `err` is a FerriteError, optionally with the given code. */
+/**
+ * True when `err` is a FerriteError, optionally with the given code — also one made by another
+ * copy of @ferrite/core loaded in the same program (where `instanceof FerriteError` is false).
+ */
 export function isFerriteError(err: unknown, code?: ErrorCode): err is FerriteError {
-  return err instanceof FerriteError && (code === undefined || err.code === code);
+  if (!(err instanceof FerriteError) && !(typeof err === 'object' && err !== null && (err as { [FERRITE_ERROR]?: unknown })[FERRITE_ERROR] === true)) return false;
+  return code === undefined || (err as FerriteError).code === code;
 }
 
 /**
