@@ -277,6 +277,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                            InstanceMethod<&NativeMapping::Persist>("persist"),
                            InstanceMethod<&NativeMapping::Protect>("protect"),
                            InstanceMethod<&NativeMapping::Grow>("grow"),
+                           InstanceMethod<&NativeMapping::Remap>("remap"),
                            InstanceMethod<&NativeMapping::Unmap>("unmap"),
                            InstanceMethod<&NativeMapping::Buffer>("buffer"),
                            InstanceMethod<&NativeMapping::Info>("info"),
@@ -999,6 +1000,73 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     Napi::ArrayBuffer fresh = NewBuffer(env);
     if (env.IsExceptionPending()) {
       restore();
+      return Napi::Value();
+    }
+    RetireBuffer(env, old_span);
+    buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
+    return fresh;
+  }
+
+  // remap(newLength): a read-only shared mapping follows its file, which another process (the
+  // pool's writer) grew or shrank: the file is mapped afresh at newLength bytes (a multiple of
+  // the page size, within the file), then the old range is retired. Pages are the file's page
+  // cache either way, so nothing is lost; the old ArrayBuffer is detached.
+  Napi::Value Remap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "remap";
+    uint64_t new_length;
+    if (!CheckOpen(env, op) || !ReadIndex(env, info[0], op, path_, "newLength", &new_length)) return Napi::Value();
+    if (writable_ || cow_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a read-only shared mapping follows its file (a writer's grows)");
+      return Napi::Value();
+    }
+    if (!CheckUnpinned(env, op, 0, 0, true)) return Napi::Value();
+    if (new_length == 0 || new_length % kPageSize != 0) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
+                                   " must be a positive multiple of the page size");
+      return Napi::Value();
+    }
+    if (new_length > kMaxMappingLength) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "newLength exceeds the limit of 2^45 bytes");
+      return Napi::Value();
+    }
+    if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
+    if (new_length == length_) return buffer_.Value();
+    struct stat st;
+    if (fstat(file_->fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return Napi::Value();
+    }
+    if (file_offset_ + new_length > static_cast<uint64_t>(st.st_size)) {
+      ThrowCode(env, "ERANGE", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
+                                   " reaches past the end of the file (" + std::to_string(st.st_size) + " bytes)");
+      return Napi::Value();
+    }
+    bool dax = false;
+    void* address = MapFile(file_->fd, file_offset_, new_length, /*try_sync=*/false, &dax);
+    if (address == MAP_FAILED) {
+      ThrowErrno(env, op, path_, "mmap", errno);
+      return Napi::Value();
+    }
+    std::shared_ptr<Span> old_span = span_;
+    const int old_slot = guard_slot_;
+    uint8_t* const old_base = base_;
+    const uint64_t old_length = length_;
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), new_length);
+    if (!GuardSpan(env, op)) {
+      span_ = old_span;
+      guard_slot_ = old_slot;
+      return Napi::Value();
+    }
+    base_ = span_->address;
+    length_ = new_length;
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) {
+      span_ = old_span;
+      guard_slot_ = old_slot;
+      base_ = old_base;
+      length_ = old_length;
       return Napi::Value();
     }
     RetireBuffer(env, old_span);

@@ -22,6 +22,7 @@ export interface NativeMapping {
   persist(offset: number, length: number): void;
   protect(offset: number, length: number, writable: boolean): void;
   grow(newLength: number): ArrayBuffer;
+  remap(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
   info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };

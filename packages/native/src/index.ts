@@ -9,7 +9,8 @@ export { map, unmap, sync, flush, flushRanges, drain, protect, grow, Mapping, MA
 export type { MapOptions, CreateOptions, Protection } from './mapping.js';
 export { mediumOf, isTmpfs, defaultPoolDir, cpuFlushInstruction, pageSize } from './medium.js';
 export type { Medium } from './medium.js';
-export { flockHolders } from './locks.js';
+export { fileIdentity, flockHolders, flockHoldersOf } from './locks.js';
+export type { FileIdentity } from './locks.js';
 export { openFile, FileHandle } from './file.js';
 export type { OpenFileOptions, OpenFileCreateOptions, FileStats } from './file.js';
 export { createIoQueue, NativeIoQueue } from './io-queue.js';

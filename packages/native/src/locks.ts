@@ -1,31 +1,59 @@
 /**
- * Who holds the lock on a pool file: read on the EBUSY path only, to put the holder's pid
- * into the error message. Linux lists every lock in /proc/locks as
+ * Who holds the lock on a pool file. Linux lists every lock in /proc/locks as
  * `id: FLOCK  ADVISORY  WRITE pid major:minor:inode start end` (major and minor in hex).
+ * Read on the EBUSY path (the holder's pid goes into the error message), and by live readers,
+ * which take no lock themselves, to tell a writer inside a change from one that died there.
  */
 import { readFileSync, statSync } from 'node:fs';
+
+/** A file's identity as /proc/locks names it. */
+export interface FileIdentity {
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
+/** The identity of the file at `path` now (follows symbolic links). @throws as statSync. */
+export function fileIdentity(path: string): FileIdentity {
+  const st = statSync(path, { bigint: true });
+  return { dev: st.dev, ino: st.ino };
+}
+
+/**
+ * The pids holding a flock on the file `id`, or undefined when /proc/locks cannot be read
+ * (not Linux, or hidden): then nobody can tell. Never throws.
+ */
+export function flockHoldersOf(id: FileIdentity): number[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // glibc's encoding of st_dev.
+  const major = ((id.dev >> 8n) & 0xfffn) | ((id.dev >> 32n) & ~0xfffn);
+  const minor = (id.dev & 0xffn) | ((id.dev >> 12n) & ~0xffn);
+  const pids: number[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    // Waiters are listed as `id: -> FLOCK ...`; only holders count.
+    if (fields.length < 6 || fields[1] !== 'FLOCK') continue;
+    const f = fields[5]!.split(':');
+    if (f.length !== 3) continue;
+    try {
+      if (BigInt('0x' + f[0]) !== major || BigInt('0x' + f[1]) !== minor || BigInt(f[2]!) !== id.ino) continue;
+    } catch {
+      continue; // a line of another shape
+    }
+    const pid = Number(fields[4]);
+    if (Number.isSafeInteger(pid) && pid > 0 && !pids.includes(pid)) pids.push(pid);
+  }
+  return pids;
+}
 
 /** The pids holding a flock on `path`, or [] when they cannot be found. Never throws. */
 export function flockHolders(path: string): number[] {
   try {
-    const st = statSync(path, { bigint: true });
-    // glibc's encoding of st_dev.
-    const major = ((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn);
-    const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn);
-    const text = readFileSync('/proc/locks', 'utf8');
-    const pids: number[] = [];
-    for (const line of text.split('\n')) {
-      const fields = line.trim().split(/\s+/);
-      // Waiters are listed as `id: -> FLOCK ...`; only holders count.
-      if (fields.length < 6 || fields[1] !== 'FLOCK') continue;
-      const id = fields[5].split(':');
-      if (id.length !== 3) continue;
-      if (BigInt('0x' + id[0]) !== major || BigInt('0x' + id[1]) !== minor) continue;
-      if (BigInt(id[2]) !== st.ino) continue;
-      const pid = Number(fields[4]);
-      if (Number.isSafeInteger(pid) && pid > 0 && !pids.includes(pid)) pids.push(pid);
-    }
-    return pids;
+    return flockHoldersOf(fileIdentity(path)) ?? [];
   } catch {
     return [];
   }

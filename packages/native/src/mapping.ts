@@ -2,7 +2,7 @@
  * `map` and the `Mapping` it returns: a `Region` over an mmap'd file.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { FerriteError } from '@ferrite/core';
+import { FerriteError, isFerriteError } from '@ferrite/core';
 import type { Granularity, Region } from '@ferrite/core';
 import { binding } from './binding.js';
 import type { NativeMapping } from './binding.js';
@@ -113,6 +113,15 @@ export class Mapping implements Region {
    * Present on 'rw' mappings (shared or private) only: see `grow`.
    */
   readonly grow?: (newLength: number) => void;
+  /**
+   * Present on read-only shared mappings ('r', not copyOnWrite) only: maps the file again at
+   * `newLength` bytes (a positive multiple of the page size, within the file), larger or
+   * smaller — how a reader follows a pool its writer grew. `bytes` becomes a new array and the
+   * old one is detached; the pages are the file's either way.
+   * @throws FerriteError EINVAL (length), ERANGE (past the end of the file; longer than
+   *   `maxMappingLength()`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program reads the bytes).
+   */
+  readonly remap?: (newLength: number) => void;
 
   #native: NativeMapping;
   #bytes: Uint8Array;
@@ -134,6 +143,10 @@ export class Mapping implements Region {
     if (protection === 'rw') {
       this.grow = (newLength: number): void => {
         this.#bytes = new Uint8Array(this.#native.grow(newLength));
+      };
+    } else if (!copyOnWrite) {
+      this.remap = (newLength: number): void => {
+        this.#bytes = new Uint8Array(this.#native.remap(newLength));
       };
     }
   }
@@ -344,7 +357,7 @@ export function map(path: string, options: MapOptions = {}): Mapping {
     native = new binding.NativeMapping(path, offset, length ?? -1, protection === 'rw', createSize, mode, exclusive,
       forcePmem, copyOnWrite, publishLater, lock);
   } catch (err) {
-    if (err instanceof FerriteError && err.code === 'EBUSY') {
+    if (isFerriteError(err, 'EBUSY')) {
       const holders = flockHolders(path);
       const who = holders.length > 0 ? ` (held by pid ${holders.join(', ')})` : '';
       throw new FerriteError('EBUSY', err.message + who, { cause: err });
