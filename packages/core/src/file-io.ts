@@ -99,6 +99,21 @@ export interface FileTarget {
   growPool(newLength: number): void;
   /** Closes both files and the views; `removeWal` deletes the (empty, checkpointed) redo log. */
   close(removeWal: boolean): void;
+
+  // A read-only target may offer what a live reader needs (reads that follow a writer in
+  // another process or thread); with `writerAlive` and `shared` the pool is read live.
+
+  /** True while a writer has the pool open (holds its lock). */
+  writerAlive?(): boolean;
+  /** The redo log as it is now, opened read-only (undefined when there is none); the caller closes it. */
+  openWalNow?(): FileIO | undefined;
+  /** Maps the shared view again at `length` bytes (the pool grew or shrank under the reader). */
+  followPool?(length: number): void;
+  /**
+   * Words of the pool's first page that the reader may store into (Atomics) to ask the writer
+   * to pause; undefined when it cannot (no write permission on the file).
+   */
+  pauseWords?(): Int32Array | undefined;
 }
 
 /** True when `x` is a `FileTarget` (not a `Region` or a path). */

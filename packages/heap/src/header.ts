@@ -133,8 +133,9 @@ export interface ChosenHeader {
  * Picks the header of a pool image: the valid copy with the highest seq. Throws the typed
  * error the issue asks for (EBADMAGIC, EVERSION, ECORRUPT, ELAYOUT); writes nothing.
  * `layout` undefined accepts any layout name, as PMDK's `pmemobj_open(path, NULL)` does.
+ * `anyLength`: the bytes may be fewer than the header's size (a reader that follows growth).
  */
-export function chooseHeader(bytes: Uint8Array, layout: string | undefined): ChosenHeader {
+export function chooseHeader(bytes: Uint8Array, layout: string | undefined, options?: { anyLength?: boolean }): ChosenHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const a = readHeaderCopy(bytes, view, HEADER_A);
   const b = readHeaderCopy(bytes, view, HEADER_B);
@@ -166,7 +167,8 @@ export function chooseHeader(bytes: Uint8Array, layout: string | undefined): Cho
   if (layout !== undefined && chosen.layout !== layout) {
     throw new FerriteError('ELAYOUT', `pool layout is ${JSON.stringify(chosen.layout)}, expected ${JSON.stringify(layout)}`);
   }
-  if (chosen.size > bytes.length) {
+  // A live reader maps the file again when it finds the pool grew (anyLength).
+  if (chosen.size > bytes.length && options?.anyLength !== true) {
     throw new CorruptionError('ECORRUPT', `file of ${bytes.length} bytes is shorter than the ${chosen.size} bytes its header says`);
   }
   const same = a.ok && b.ok && a.fields.seq === b.fields.seq && a.version === b.version && a.fields.maxSize === b.fields.maxSize;

@@ -17,3 +17,7 @@ export { CHUNK_SIZE, FORMAT_VERSION, MAX_LAYOUT_BYTES, MAX_LOG_BYTES, MAX_POOL_S
 export { readHeaderCopy, uuidString } from './header.js';
 export type { CopyStatus, HeaderFields } from './header.js';
 export { HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_END, LOG_HEADER } from './layout.js';
+export { LiveReader, DEFAULT_READ_TIMEOUT_MS } from './live-reader.js';
+export type { LiveReaderStats, ReadOp, ReaderSource } from './live-reader.js';
+export { regionReaderSource } from './pool.js';
+export { READER_WORDS, READER_WORDS_SIZE, SEQ_WORD, EPOCH_WORD, PAUSE_WORD } from './layout.js';

@@ -5,6 +5,9 @@
  * 0      header copy A (256 bytes; fields below, H_*)
  * 256    header copy B (256 bytes)
  * 512    root record: rootOffset u64, rootSize u64 (changed only inside transactions)
+ * 544    reader words: commit sequence i32, writer epoch i32, pause request i32 (commit-seq.ts;
+ *        never logged, never part of a transaction: how readers in other processes and
+ *        threads tell a committed state from one being written)
  * 576    log header: generation u64, first overflow segment u64
  * 640    segment 0 of the undo log, up to heapOffset, in two halves ("parity areas"): a
  *        transaction of generation g writes its entries (and its commit record) in area g % 2
@@ -56,6 +59,22 @@ export const MAX_LAYOUT_BYTES = 64;
 export const ROOT_RECORD = 512;
 export const ROOT_OFFSET = 512;
 export const ROOT_SIZE = 520;
+
+/**
+ * The reader words (commit-seq.ts), 4-byte aligned i32s read and written with Atomics by every
+ * process that maps the pool. They carry no data: nothing recovers them, no log covers them,
+ * and a crash may leave any value in them (a writer's open starts them over, readers judge
+ * them only together with the writer's lock).
+ */
+export const READER_WORDS = 544;
+/** Bytes of the reader words (the last word is spare, zero). */
+export const READER_WORDS_SIZE = 16;
+/** Commit sequence: odd while the writer changes what readers see, even between. */
+export const SEQ_WORD = 544;
+/** Bumped by every writable open, before its recovery writes anything. */
+export const EPOCH_WORD = 548;
+/** A reader's request that the writer wait before its next commit: a deadline in ms (0: none). */
+export const PAUSE_WORD = 552;
 
 export const LOG_HEADER = 576;
 /** The 8-byte word whose increment invalidates the whole undo log (one store, one fence). */

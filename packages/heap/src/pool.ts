@@ -6,10 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { constants as bufferConstants } from 'node:buffer';
 import { types } from 'node:util';
 import {
-  CorruptionError, FerriteError, PoolFullError, booleanOption, checkRange, integerOption, invalidArgument, invariant, readOptions, stringOption,
+  CorruptionError, FerriteError, PoolFullError, booleanOption, checkRange, integerOption, invalidArgument, invariant, isFerriteError, readOptions, stringOption,
 } from '@ferrite/core';
 import { isFileTarget } from '@ferrite/core';
-import type { FileTarget, Region } from '@ferrite/core';
+import type { FileIO, FileTarget, Region } from '@ferrite/core';
 import { Allocator } from './allocator.js';
 import { checkPool } from './check.js';
 import type { CheckReport } from './check.js';
@@ -18,17 +18,21 @@ import { chooseHeader, encodeLayout, uuidString, writeHeader } from './header.js
 import type { HeaderFields } from './header.js';
 import {
   CHUNK_SIZE, defaultHeapOffset, heapOffsetFor, LOG_ENTRIES, LOG_GENERATION, MAX_POOL_SIZE, peekU64, readU64, ROOT_OFFSET, ROOT_RECORD,
-  ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE,
+  ROOT_SIZE, writeU64, HEADER_A, HEADER_COPY_SIZE, READER_WORDS, READER_WORDS_SIZE,
 } from './layout.js';
 import { debugChecks } from './debug.js';
 import { FileRegion } from './file-region.js';
 import { StagedRegion } from './staged-region.js';
 import { RECORDS_START, encodeWalHeader, scanWal } from './wal.js';
+import type { ReplayRange } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
 import { bumpGeneration, inspectLog, pendingEntries, readGeneration, rollBack, UndoLog, writeGeneration } from './undo-log.js';
+import { CommitSeq, wordsOf } from './commit-seq.js';
+import { LiveReader } from './live-reader.js';
+import type { ReaderPool, ReaderSource } from './live-reader.js';
 
 export interface PoolCreateOptions {
   /** Layout name (≤ 64 UTF-8 bytes, no NUL); default 'ferrite'. */
@@ -58,8 +62,15 @@ export interface PoolOpenOptions {
    * read-only open refuses one that differs from the header's.
    */
   maxSize?: number;
-  /** Open without writing; recovery, if needed, happens in a private in-memory copy. */
+  /**
+   * Open without writing. On a pool file whose target can tell whether a writer holds it
+   * (`FileTarget.writerAlive`), the pool is read live: reads follow the writer's commits
+   * (`pool.reader`). Elsewhere, and when recovery is needed with no writer, recovery happens in
+   * a private in-memory copy.
+   */
   readOnly?: boolean;
+  /** A live reader (see readOnly): how long a read waits for a writer inside one change, ms (default 10 s). */
+  readTimeout?: number;
   /** A Region target: close it when the pool closes (default false). A FileTarget always is. */
   ownRegion?: boolean;
   /**
@@ -98,6 +109,11 @@ export interface PoolStats {
   lastTx: { flushes: number; drains: number };
   /** How commits become durable, and what it cost since open. */
   durability: DurabilityStats;
+  /**
+   * Times this writer waited before a change because a reader in another process or thread
+   * asked it to (a read overtaken by commits again and again), and the milliseconds waited.
+   */
+  readerPauses: { count: number; ms: number };
 }
 
 /** How a pool's commits become durable (`pool.stats().durability`). */
@@ -129,10 +145,21 @@ export class Pool {
   readonly layout: string;
   readonly uuid: string;
   readonly readOnly: boolean;
-  /** Open rolled back an interrupted transaction. */
-  readonly recovered: boolean;
+  private wasRecovered: boolean;
+  private inMemory: boolean;
+
+  /**
+   * Open rolled back an interrupted transaction. A live reader (`reader`): it reads a private
+   * recovered copy now (its writer died mid-change, or none is open and the pool needs recovery).
+   */
+  get recovered(): boolean {
+    return this.reader !== undefined ? this.reader.recovering : this.wasRecovered;
+  }
+
   /** That rollback happened in a private copy (read-only open): the file still holds the log. */
-  readonly recoveredInMemory: boolean;
+  get recoveredInMemory(): boolean {
+    return this.reader !== undefined ? this.reader.recovering : this.inMemory;
+  }
   /** Offset of chunk 0: user ranges (addRange) must lie in [heapOffset, size). */
   readonly heapOffset: number;
   /** @internal The region window and flush/drain counters. */
@@ -151,6 +178,22 @@ export class Pool {
   private fileTarget: FileTarget | undefined = undefined;
   /** ...and, written as persistent memory, removes its (empty) redo log on a clean close. */
   private removeWalAtClose = false;
+  /**
+   * A writer storing into the bytes readers see (persistent memory, any Region): the commit
+   * sequence it makes odd around each transaction (commit-seq.ts). Undefined for readers and
+   * for a writer on an ordinary file (its StagedRegion keeps the sequence around its copies).
+   */
+  private seq: CommitSeq | undefined = undefined;
+  /** The commit sequence this writer keeps, wherever (here or in its StagedRegion): for stats. */
+  private seqForStats: CommitSeq | undefined = undefined;
+  /**
+   * A pool opened read-only that follows a writer (a pool file's reader, or `openLive`): its
+   * sections, in which every read of the pool must run (live-reader.ts). Undefined for a
+   * writer, and for a read-only pool that is a snapshot taken at open.
+   */
+  reader: LiveReader | undefined = undefined;
+  /** A live reader's DRAM index (log, allocator) is built on demand, from the state it reads. */
+  private indexStale = false;
 
   private constructor(
     region: Region,
@@ -162,8 +205,8 @@ export class Pool {
     this.uuid = uuidString(header.uuid);
     this.heapOffset = header.heapOffset;
     this.readOnly = opts.readOnly;
-    this.recovered = opts.recovered;
-    this.recoveredInMemory = opts.inMemory;
+    this.wasRecovered = opts.recovered;
+    this.inMemory = opts.inMemory;
     this.ownsRegion = opts.ownsRegion;
     this.mem = new Mem(region, { scratchLog: opts.scratchLog ?? false });
     this.log = new UndoLog(this.mem, this.heapOffset);
@@ -222,7 +265,10 @@ export class Pool {
       throw new FerriteError('EINVAL', `region of ${region.length} bytes is smaller than the pool size ${size}`);
     }
     format(region, header);
-    return new Pool(region, header, { readOnly: false, ownsRegion: ownRegion, recovered: false, inMemory: false }).init(false);
+    const pool = new Pool(region, header, { readOnly: false, ownsRegion: ownRegion, recovered: false, inMemory: false }).init(false);
+    pool.seq = new CommitSeq(region);
+    pool.seqForStats = pool.seq;
+    return pool;
   }
 
   /**
@@ -235,7 +281,8 @@ export class Pool {
    */
   static open(target: Region | FileTarget, options: PoolOpenOptions = {}): Pool {
     checkTarget('Pool.open', target);
-    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'readOnly', 'ownRegion', 'checkpointBytes'] as const);
+    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'readOnly', 'ownRegion', 'checkpointBytes', 'readTimeout'] as const);
+    const readTimeout = integerOption('Pool.open', 'option readTimeout', o.readTimeout, 0, 2 ** 31 - 1);
     const checkpointBytes = integerOption('Pool.open', 'option checkpointBytes', o.checkpointBytes, 64 * 1024, MAX_POOL_SIZE);
     const ownRegion = booleanOption('Pool.open', 'ownRegion', o.ownRegion, false);
     // Without a layout any pool opens (pmemobj_open(path, NULL)); with one it must match.
@@ -245,7 +292,10 @@ export class Pool {
     const readOnly = booleanOption('Pool.open', 'readOnly', o.readOnly, false);
     if (isFileTarget(target)) {
       try {
-        if (target.readOnly || readOnly) return Pool.openFilesReadOnly(target, layout, wantedMaxSize);
+        if (target.readOnly || readOnly) {
+          if (target.shared !== undefined && target.writerAlive !== undefined) return Pool.openLive(fileReaderSource(target, target.shared), layout, wantedMaxSize, readTimeout, target);
+          return Pool.openFilesReadOnly(target, layout, wantedMaxSize);
+        }
         if (target.shared?.isPmem === true) return Pool.openFilesPmem(target, target.shared, layout, wantedMaxSize);
         return Pool.openFiles(target, layout, wantedMaxSize, checkpointBytes);
       } catch (err) {
@@ -263,8 +313,12 @@ export class Pool {
     return pool;
   }
 
-  /** Open on a Region (the caller owns it). */
-  private static openRegion(region: Region, layout: string | undefined, wantedMaxSize: number | undefined, readOnly: boolean): Pool {
+  /**
+   * Open on a Region (the caller owns it). A writable open stores only inside a session of
+   * `seq` (commit-seq.ts): the caller's, already begun, or one of its own; `seq` null: none (a
+   * private copy no reader sees).
+   */
+  private static openRegion(region: Region, layout: string | undefined, wantedMaxSize: number | undefined, readOnly: boolean, seq?: CommitSeq | null): Pool {
     const chosen = chooseHeader(region.bytes, layout);
     let header = chosen.fields;
     if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
@@ -282,6 +336,10 @@ export class Pool {
       const pool = new Pool(copy, header, { readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
       return pool.init(true);
     }
+    // Readers in other processes see every store from here on: a session of the commit
+    // sequence (new epoch, odd) covers the recovery; it ends even only once open succeeded.
+    const own = seq === undefined ? new CommitSeq(region) : undefined;
+    own?.beginSession();
     // A new maxSize, an older format or a stale copy: both copies rewritten (format 3), durably.
     if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
       header = { ...header, maxSize: wantedMaxSize, seq: header.seq + 1 };
@@ -290,7 +348,13 @@ export class Pool {
       writeHeader(region, header);
     }
     const pool = new Pool(region, header, { readOnly: false, ownsRegion: false, recovered: false, inMemory: false });
-    return pool.init(true);
+    pool.init(true);
+    if (own !== undefined) {
+      own.leave();
+      pool.seq = own;
+      pool.seqForStats = own;
+    }
+    return pool;
   }
 
   /**
@@ -301,11 +365,14 @@ export class Pool {
    */
   private static openFiles(target: FileTarget, layout: string | undefined, wantedMaxSize: number | undefined, checkpointBytes: number | undefined): Pool {
     const recovery: Region = target.shared ?? new FileRegion(target);
+    // Readers map the file too: the recovery below changes what they see (commit-seq.ts).
+    const seq = target.shared !== undefined ? new CommitSeq(target.shared) : undefined;
     let header: HeaderFields;
     let recovered: boolean;
     let epoch: number;
     try {
       const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
+      seq?.beginSession();
       const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
         const end = r.offset + r.length;
         if (end > recovery.length) {
@@ -321,10 +388,11 @@ export class Pool {
       }
       epoch = scan.epoch + 1;
       startWal(target, uuid, epoch);
-      const inner = Pool.openRegion(recovery, layout, wantedMaxSize, false);
+      const inner = Pool.openRegion(recovery, layout, wantedMaxSize, false, seq ?? null);
       header = inner.headerFields;
       recovered = inner.recovered;
       inner.detach();
+      seq?.leave();
     } finally {
       if (recovery !== target.shared) recovery.close();
     }
@@ -337,8 +405,9 @@ export class Pool {
       const staged = new StagedRegion(target, view, {
         uuid: header.uuid,
         epoch,
-        scratch: [LOG_GENERATION, LOG_GENERATION + 8, LOG_ENTRIES, header.heapOffset],
+        scratch: [READER_WORDS, READER_WORDS + READER_WORDS_SIZE, LOG_GENERATION, LOG_GENERATION + 8, LOG_ENTRIES, header.heapOffset],
         heapStart: header.heapOffset,
+        ...(seq !== undefined ? { commitSeq: seq } : {}),
         ...(checkpointBytes !== undefined ? { checkpointBytes } : {}),
         onFailure: (err) => {
           if (pool !== undefined && pool.broken === undefined) pool.broken = err;
@@ -346,6 +415,7 @@ export class Pool {
       });
       pool = new Pool(staged, header, { readOnly: false, ownsRegion: true, recovered, inMemory: false, scratchLog: true });
       pool.tx.sealing = false;
+      pool.seqForStats = seq;
       return pool.init(false);
     } catch (err) {
       view.close();
@@ -360,6 +430,8 @@ export class Pool {
    */
   private static openFilesPmem(target: FileTarget, shared: Region, layout: string | undefined, wantedMaxSize: number | undefined): Pool {
     const uuid = chooseHeader(shared.bytes, layout).fields.uuid;
+    const seq = new CommitSeq(shared);
+    seq.beginSession();
     const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
       const end = r.offset + r.length;
       if (end > shared.length) {
@@ -374,7 +446,10 @@ export class Pool {
       target.pool.sync();
       startWal(target, uuid, scan.epoch + 1);
     }
-    const pool = Pool.openRegion(shared, layout, wantedMaxSize, false);
+    const pool = Pool.openRegion(shared, layout, wantedMaxSize, false, seq);
+    seq.leave();
+    pool.seq = seq;
+    pool.seqForStats = seq;
     pool.fileTarget = target;
     pool.removeWalAtClose = true;
     return pool;
@@ -404,12 +479,118 @@ export class Pool {
       probe.fileTarget = target;
       probe.log.load(header.size);
       if (!probe.hasPendingLog()) return probe.init(false);
-      (probe as { recovered: boolean }).recovered = true;
-      (probe as { recoveredInMemory: boolean }).recoveredInMemory = true;
+      probe.wasRecovered = true;
+      probe.inMemory = true;
       return probe.init(true);
     } catch (err) {
       view.close();
       throw err;
+    }
+  }
+
+  /**
+   * A live reader (live-reader.ts) of the pool `source` shows: reads follow the
+   * writer's commits, each section observing one committed state. The header is read as it is
+   * (its copies carry checksums, and a writer rewrites one at a time: one of them is always
+   * whole); the DRAM index is built only when asked for (stats, check, allocations), inside
+   * the caller's section. `owner`: a FileTarget the pool closes with itself.
+   */
+  static openLive(source: ReaderSource, layout: string | undefined, wantedMaxSize: number | undefined, readTimeout: number | undefined, owner?: FileTarget): Pool {
+    try {
+      let header = chooseHeader(source.shared.bytes, layout, { anyLength: true }).fields;
+      if (header.size > source.shared.length) {
+        // A writer may have grown the pool since the file was mapped: map it as it is now.
+        try {
+          source.follow(header.size);
+        } catch (err) {
+          throw new CorruptionError('ECORRUPT', `file of ${source.shared.length} bytes is shorter than the ${header.size} bytes its header says (${err instanceof Error ? err.message : String(err)})`);
+        }
+        header = chooseHeader(source.shared.bytes, layout).fields;
+      }
+      if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
+        throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
+      }
+      const pool = new Pool(source.shared, header, { readOnly: true, ownsRegion: false, recovered: false, inMemory: false });
+      if (owner !== undefined) pool.fileTarget = owner;
+      pool.indexStale = true;
+      const reader = new LiveReader(pool.readerPool, source, readTimeout !== undefined ? { readTimeoutMs: readTimeout } : {});
+      pool.reader = reader;
+      reader.start();
+      return pool;
+    } catch (err) {
+      source.close();
+      throw err;
+    }
+  }
+
+  /** What the live reader drives: where reads go, and the header they see. */
+  private readonly readerPool: ReaderPool = {
+    readFrom: (region: Region): void => {
+      this.mem.region = region;
+      this.mem.refresh();
+      this.indexStale = true;
+    },
+    rereadHeader: (): number => {
+      // The region object itself may have grown (a Region shared in one process).
+      if (this.mem.bytes !== this.mem.region.bytes) this.mem.refresh();
+      const fields = chooseHeader(this.mem.bytes, undefined, { anyLength: true }).fields;
+      if (uuidString(fields.uuid) !== this.uuid) throw new CorruptionError('ECORRUPT', 'the pool file now holds another pool (its uuid changed)');
+      this.header = fields;
+      this.indexStale = true;
+      return fields.size;
+    },
+    bytes: (): Uint8Array => this.mem.bytes,
+  };
+
+  /** A live reader's DRAM index (log segments, allocator), built from the state it reads now. */
+  private ensureIndex(): void {
+    if (!this.indexStale) return;
+    const size = this.header.size;
+    if (size > this.mem.bytes.length) throw new CorruptionError('ECORRUPT', `the pool's header says ${size} bytes; ${this.mem.bytes.length} are mapped`);
+    this.log.load(size);
+    this.alloc.rebuild(size);
+    this.indexStale = false;
+  }
+
+  /**
+   * A private copy of the pool `shared` shows, as a writer's open would recover it now: the
+   * redo log `wal` replayed into it, an interrupted transaction rolled back. Undefined when
+   * there is nothing to recover (no record in the log, no pending undo entry): the shared
+   * bytes are a committed state.
+   */
+  static recoverCopy(shared: Region, wal: FileIO | undefined, follow?: (size: number) => void): Region | undefined {
+    try {
+      let header = chooseHeader(shared.bytes, undefined, { anyLength: true }).fields;
+      if (header.size > shared.length) {
+        if (follow === undefined) throw new CorruptionError('ECORRUPT', `the pool's header says ${header.size} bytes; ${shared.length} are mapped`);
+        follow(header.size);
+        header = chooseHeader(shared.bytes, undefined).fields;
+      }
+      let records = 0;
+      let end = header.size;
+      const scan = (apply: ((r: ReplayRange) => void) | undefined): void => {
+        if (wal === undefined) return;
+        scanWal(wal, header.uuid, MAX_POOL_SIZE, (r) => {
+          if (apply !== undefined) apply(r);
+          else {
+            records++;
+            end = Math.max(end, Math.ceil((r.offset + r.length) / CHUNK_SIZE) * CHUNK_SIZE);
+          }
+        });
+      };
+      scan(undefined);
+      if (records === 0) {
+        const probe = new Pool(shared, header, { readOnly: true, ownsRegion: false, recovered: false, inMemory: false });
+        probe.log.load(header.size);
+        if (!probe.hasPendingLog()) return undefined;
+      }
+      const copy = new PrivateRegion(shared.bytes.subarray(0, Math.min(shared.length, end)), end);
+      scan((r) => copy.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset));
+      const inner = Pool.openRegion(copy, undefined, undefined, false, null);
+      inner.detach();
+      return copy;
+    } finally {
+      wal?.close();
     }
   }
 
@@ -430,7 +611,7 @@ export class Pool {
         bumpGeneration(this.mem, this.log, 2);
       } else if (st.entries > 0 || st.record) {
         const restored = rollBack(this.mem, this.log, size, 2);
-        (this as { recovered: boolean }).recovered = restored > 0;
+        this.wasRecovered = restored > 0;
       }
       this.log.load(size);
     }
@@ -458,6 +639,7 @@ export class Pool {
     if (this.tx.active && this.broken === undefined) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
     if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
+    this.reader?.close();
     try {
       // A file-backed writer's region commits what is pending, checkpoints and closes its files.
       if (this.ownsRegion) this.mem.region.close();
@@ -630,19 +812,31 @@ export class Pool {
   /** The outermost transaction: run, commit (or roll back), and make it durable or defer it. */
   private outermost<T>(fn: (tx: Transaction) => T, deferred: boolean): { result: T; durable: Promise<void> } {
     const tx = this.tx;
-    tx.begin();
+    // Readers see the pool change from here to the end of the commit or rollback: the commit
+    // sequence is odd meanwhile. It stays odd if that end fails (the pool is broken; readers
+    // wait, then recover a copy once this writer is gone).
+    const seq = this.seq;
+    seq?.enter();
+    try {
+      tx.begin();
+    } catch (err) {
+      seq?.leave(); // nothing readers see was written: beginning writes only the log
+      throw err;
+    }
     let result: T;
     try {
       result = fn(tx);
       if (isThenable(result)) throw new FerriteError('ETXSTATE', 'transaction functions must be synchronous');
     } catch (err) {
       this.guard(() => tx.end(true));
+      seq?.leave();
       this.debugCheckAfterGrowth();
       throw err;
     }
     if (tx.isDoomed) {
       const reason = tx.doomed;
       tx.end(false);
+      seq?.leave();
       this.debugCheckAfterGrowth();
       throw reason;
     }
@@ -654,11 +848,13 @@ export class Pool {
         region.reserve(f.bytes, f.ranges);
       } catch (err) {
         this.guard(() => tx.end(true));
+        seq?.leave();
         this.debugCheckAfterGrowth();
         throw err;
       }
     }
     this.guard(() => tx.commit());
+    seq?.leave();
     this.transactions++;
     let durable = RESOLVED;
     // A staged region (a pool file): the commit above changed only its private view; this makes
@@ -747,7 +943,7 @@ export class Pool {
         region.grow(size);
       } catch (err) {
         // The file system is full (or refuses a file this long): the region is as it was.
-        if (!(err instanceof FerriteError) || (err.code !== 'ENOSPC' && err.code !== 'ERANGE')) throw err;
+        if (!isFerriteError(err, 'ENOSPC') && !isFerriteError(err, 'ERANGE')) throw err;
         if (w !== wants[wants.length - 1]) continue;
         throw new PoolFullError(
           `pool full: the pool file cannot grow from ${this.header.size} to ${size} bytes (${err.message})`,
@@ -785,12 +981,14 @@ export class Pool {
   /** Usable bytes of an allocated block; EINVAL when `offset` is not one. */
   usableSize(offset: number): number {
     this.checkOpen();
+    this.ensureIndex();
     return this.alloc.usableSize(offset);
   }
 
   /** Every allocated block (the root included; the undo log's own chunks excluded), in offset order. */
   *allocations(): Iterable<{ offset: number; size: number }> {
     this.checkOpen();
+    this.ensureIndex();
     const a = this.alloc;
     const idx = [...a.runs.keys(), ...a.extents.keys()].sort((x, y) => x - y);
     const bytes = this.mem.bytes;
@@ -814,11 +1012,13 @@ export class Pool {
   check(): CheckReport {
     this.checkOpen();
     if (this.tx.active) throw new FerriteError('ETXSTATE', 'check() inside a transaction');
+    this.ensureIndex();
     return checkPool(this);
   }
 
   stats(): PoolStats {
     this.checkOpen();
+    this.ensureIndex();
     const a = this.alloc;
     const perClass: ClassStats[] = CLASS_SIZES.map((size) => ({ size, runs: 0, allocated: 0, free: 0 }));
     let used = 0;
@@ -849,6 +1049,7 @@ export class Pool {
       drains: this.mem.drains,
       lastTx: { flushes: this.tx.last.flushes, drains: this.tx.last.drains },
       durability: this.durabilityStats(),
+      readerPauses: { count: this.seqForStats?.pauses ?? 0, ms: this.seqForStats?.pausedMs ?? 0 },
     };
   }
 
@@ -925,4 +1126,37 @@ function format(region: Region, h: HeaderFields): void {
     start += q;
   }
   writeHeader(region, h);
+}
+
+/** The live reader's view of a read-only FileTarget that can tell whether a writer holds the pool. */
+function fileReaderSource(target: FileTarget, shared: Region): ReaderSource {
+  return {
+    shared,
+    writerAlive: () => target.writerAlive?.() ?? false,
+    recover: () => Pool.recoverCopy(shared, target.openWalNow?.(), (size) => target.followPool?.(size)),
+    follow: (size: number) => {
+      if (target.followPool === undefined) throw new CorruptionError('ECORRUPT', `the pool's size changed to ${size} and this target cannot map it again`);
+      target.followPool(size);
+    },
+    pauseWords: () => target.pauseWords?.(),
+    close: () => undefined, // the target: closed with the pool
+  };
+}
+
+/**
+ * A live reader's source over a Region that a writer in this process uses too (tests: a
+ * simulated region shared by a writer pool and reader pools; open the reader with
+ * `Pool.openLive`). `writerAlive` stands for the writer's lock.
+ */
+export function regionReaderSource(region: Region, writerAlive: () => boolean): ReaderSource {
+  return {
+    shared: region,
+    writerAlive,
+    recover: () => Pool.recoverCopy(region, undefined),
+    follow: (size: number) => {
+      if (region.length < size) throw new CorruptionError('ECORRUPT', `the region holds ${region.length} bytes, the pool ${size}`);
+    },
+    pauseWords: () => (region.writable ? wordsOf(region.bytes) : undefined),
+    close: () => undefined,
+  };
 }

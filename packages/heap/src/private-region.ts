@@ -12,8 +12,9 @@ export class PrivateRegion implements Region {
   readonly writable = true;
   private closed = false;
 
-  constructor(source: Uint8Array) {
-    this.bytes = new Uint8Array(source.length);
+  /** A copy of `source`, zero-extended to `length` bytes (default: its length). */
+  constructor(source: Uint8Array, length = source.length) {
+    this.bytes = new Uint8Array(Math.max(length, source.length));
     this.bytes.set(source);
   }
 

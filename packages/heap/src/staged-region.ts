@@ -26,6 +26,7 @@ import { FerriteError, PoolFullError, invariant, isFerriteError } from '@ferrite
 import type { FileTarget, Granularity, IoOp, Region } from '@ferrite/core';
 import { Coverage, RangeList } from './coverage.js';
 import { encodeRecord, encodeWalHeader, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
+import type { CommitSeq } from './commit-seq.js';
 
 /** A view that can give its private pages back (a MAP_PRIVATE mapping: madvise DONTNEED). */
 export interface DiscardableRegion extends Region {
@@ -37,7 +38,7 @@ export interface StagedRegionOptions {
   readonly uuid: Uint8Array;
   /** The log's epoch: its header is written and synced already (recovery did it). */
   readonly epoch: number;
-  /** Ranges the heap must never record: its undo log and generation word, [start, end) pairs. */
+  /** Ranges the heap must never record: its undo log, generation word and the reader words, [start, end) pairs. */
   readonly scratch: readonly number[];
   /** Where the heap (its chunks) starts: ranges from here on may be joined across short gaps. */
   readonly heapStart: number;
@@ -49,6 +50,8 @@ export interface StagedRegionOptions {
   readonly discardBytes?: number;
   /** Called once when a commit fails (the pool is unusable from then on). */
   readonly onFailure?: (err: unknown) => void;
+  /** The commit sequence of the shared view: odd while a durable commit is copied into it (commit-seq.ts). */
+  readonly commitSeq?: CommitSeq;
 }
 
 /** Counters (for `pool.stats()` and benchmarks). */
@@ -114,6 +117,7 @@ export class StagedRegion implements Region {
   private readonly groupBytes: number;
   private readonly discardBytes: number;
   private readonly onFailure: ((err: unknown) => void) | undefined;
+  private readonly commitSeq: CommitSeq | undefined;
 
   /**
    * Bytes recorded since the last capture: an interval set bucketed by page, so a range
@@ -169,6 +173,7 @@ export class StagedRegion implements Region {
     this.groupBytes = options.groupBytes ?? 8 * MIB;
     this.discardBytes = options.discardBytes ?? 64 * MIB;
     this.onFailure = options.onFailure;
+    this.commitSeq = options.commitSeq;
   }
 
   get bytes(): Uint8Array {
@@ -208,7 +213,7 @@ export class StagedRegion implements Region {
     }
     const s = this.scratch;
     for (let i = 0; i < s.length; i += 2) {
-      invariant(offset + length <= s[i]! || offset >= s[i + 1]!, `a range recorded for the pool file lies in the writer's undo log (${offset}+${length})`);
+      invariant(offset + length <= s[i]! || offset >= s[i + 1]!, `a range recorded for the pool file lies in scratch (the writer's undo log, the reader words): ${offset}+${length}`);
     }
     this.pieces.clear();
     this.coverage.add(offset, length, this.pieces);
@@ -519,6 +524,10 @@ export class StagedRegion implements Region {
   private copyToFile(g: Group): void {
     const rec = g.record;
     const shared = this.target.shared;
+    // Readers of the shared view see it change from here on (commit-seq.ts): odd until every
+    // range is in. If the copy fails (a page the file system could not give), it stays odd:
+    // readers wait, then read a recovered copy once this writer is gone.
+    this.commitSeq?.enter();
     let at = RECORD_HEADER + g.count * RANGE_ENTRY; // the data follows the range table
     for (let i = 0; i < g.count; i++) {
       const off = g.ranges[2 * i]!;
@@ -532,6 +541,7 @@ export class StagedRegion implements Region {
     // memory: the shared view's drain says so (ENOSPC / EIO). The record stays in the log (no
     // checkpoint follows a failure), so the commit is not lost.
     shared?.drain();
+    this.commitSeq?.leave();
     this.appliedSinceDiscard += rec.length;
   }
 
@@ -592,7 +602,7 @@ export class StagedRegion implements Region {
 
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
-    this.failure = err instanceof FerriteError ? err : new FerriteError('EIO', `committing to the pool file failed: ${String(err)}`, { cause: err });
+    this.failure = isFerriteError(err) ? err : new FerriteError('EIO', `committing to the pool file failed: ${String(err)}`, { cause: err });
     for (const w of this.waiters.splice(0)) w.reject(this.failure);
     this.onFailure?.(this.failure);
   }

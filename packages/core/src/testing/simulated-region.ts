@@ -200,6 +200,13 @@ export class SimulatedRegion implements Region {
   private failError: Error | undefined = undefined;
 
   /**
+   * Called at every flush and drain event, before it takes effect (once a crash countdown let
+   * it through): a test's window on the states between a writer's steps — a reader interleaved
+   * there. It must not flush or drain this region. Default: none.
+   */
+  onEvent: ((kind: CrashEvent) => void) | undefined = undefined;
+
+  /**
    * Creates a zero-filled region of `length` bytes whose media is zero too (nothing is
    * in flight). `length` must be a multiple of 8 and at most `MAX_SIMULATED_LENGTH`.
    */
@@ -687,6 +694,7 @@ export class SimulatedRegion implements Region {
         throw struck;
       }
     }
+    if (this.onEvent !== undefined) this.onEvent(kind);
     if (kind === 'flush') this.flushCount++;
     else this.drainCount++;
   }

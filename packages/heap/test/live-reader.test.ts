@@ -1,0 +1,212 @@
+/**
+ * The live reader's sections and the writer's commit sequence (live-reader.ts, commit-seq.ts),
+ * driven by hand on a simulated region shared by a writer pool and a reader pool: retries when
+ * a commit overtakes a read, errors of a committed state passed on, pause requests and their
+ * honouring by the writer, EBUSY past readTimeout, and the recovered copy read while the writer
+ * is dead, left when a new writer opens.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isFerriteError } from '@ferrite/core';
+import { SimulatedRegion, isSimulatedCrash } from '@ferrite/core/testing';
+import { Pool, regionReaderSource } from '../src/index.js';
+import type { ReadOp } from '../src/index.js';
+import { EPOCH_WORD, PAUSE_WORD, SEQ_WORD } from '../src/layout.js';
+
+const SIZE = 256 * 1024;
+
+function words(region: SimulatedRegion): Int32Array {
+  return new Int32Array(region.bytes.buffer, region.bytes.byteOffset, 256);
+}
+
+function setup(alive = true): { region: SimulatedRegion; writer: Pool; reader: Pool; root: number; state: { alive: boolean } } {
+  const region = new SimulatedRegion(SIZE);
+  const writer = Pool.create(region, { size: SIZE });
+  const root = writer.root(64);
+  const state = { alive };
+  const reader = Pool.openLive(regionReaderSource(region, () => state.alive), undefined, undefined, 100);
+  return { region, writer, reader, root, state };
+}
+
+function put(pool: Pool, at: number, value: number): void {
+  pool.transaction((tx) => {
+    tx.addRange(at, 8);
+    pool.writeU64(at, value);
+  });
+}
+
+test('the sequence is odd exactly while a transaction runs, and a writable open bumps the epoch', () => {
+  const { region, writer, root } = setup();
+  const w = words(region);
+  const before = w[SEQ_WORD / 4]!;
+  assert.equal(before & 1, 0);
+  let inside = -1;
+  writer.transaction((tx) => {
+    inside = w[SEQ_WORD / 4]!;
+    tx.addRange(root, 8);
+    writer.writeU64(root, 1);
+  });
+  assert.equal(inside & 1, 1, 'odd inside');
+  assert.equal(w[SEQ_WORD / 4], before + 2, 'even again, two further');
+  // A rolled-back transaction moves it too (the bytes did change, then back).
+  assert.throws(() => writer.transaction(() => { throw new Error('abort'); }), /abort/);
+  assert.equal(w[SEQ_WORD / 4], before + 4);
+  const epoch = w[EPOCH_WORD / 4]!;
+  writer.close();
+  Pool.open(region).close();
+  assert.equal(w[EPOCH_WORD / 4], epoch + 1, 'a writable open bumps the epoch');
+  assert.equal(w[SEQ_WORD / 4]! & 1, 0);
+});
+
+test('a section overtaken by commits runs again, putting back what the attempt advanced, until one validates', () => {
+  const { writer, reader, root } = setup();
+  const reader$ = reader.reader!;
+  let runs = 0;
+  let retries = 0;
+  let invalidations = 0;
+  reader$.onInvalidate = (all) => {
+    if (all) invalidations++;
+  };
+  const op: ReadOp<number> = {
+    run: () => {
+      runs++;
+      const v = reader.readU64(root);
+      if (runs <= 2) put(writer, root, 100 + runs); // a commit lands inside the section
+      return v;
+    },
+    retry: () => {
+      retries++;
+    },
+  };
+  assert.equal(reader$.section(op), 102, 'the value of the state the third attempt read');
+  assert.equal(runs, 3);
+  assert.equal(retries, 2);
+  assert.equal(invalidations, 2, 'each failed attempt drops every cache');
+  assert.equal(reader$.stats.retries, 2);
+});
+
+test('an error from a state that stayed committed is the caller\'s; one from a state being changed is retried', () => {
+  const { writer, reader, root } = setup();
+  const r = reader.reader!;
+  assert.throws(() => r.section({ run: () => { throw new RangeError('mine'); } }), /mine/);
+  let n = 0;
+  const v = r.section({
+    run: () => {
+      n++;
+      if (n === 1) {
+        put(writer, root, 7);
+        throw new RangeError('garbage read while the writer stored');
+      }
+      return reader.readU64(root);
+    },
+  });
+  assert.equal(v, 7);
+  assert.equal(n, 2);
+});
+
+test('nested sections: a commit during the outer read ends the attempt at the next inner one', () => {
+  const { writer, reader, root } = setup();
+  const r = reader.reader!;
+  let outer = 0;
+  let innerAfterCommit = 0;
+  const got = r.section({
+    run: () => {
+      outer++;
+      const a = r.section({ run: () => reader.readU64(root) });
+      if (outer === 1) put(writer, root, 5);
+      const b = r.section({ run: () => reader.readU64(root) });
+      if (outer === 1) innerAfterCommit++; // not reached: the inner section saw the change
+      return [a, b];
+    },
+  });
+  assert.deepEqual(got, [5, 5]);
+  assert.equal(outer, 2);
+  assert.equal(innerAfterCommit, 0);
+});
+
+test('a starved reader asks the writer to pause, clears the request once it read, and the writer honours it', () => {
+  const { region, writer, reader, root } = setup();
+  const r = reader.reader!;
+  const w = words(region);
+  let n = 0;
+  let requested = 0;
+  r.section({
+    run: () => {
+      n++;
+      if (w[PAUSE_WORD / 4] !== 0) requested++;
+      if (n <= 5) put(writer, root, n);
+      return reader.readU64(root);
+    },
+  });
+  assert.ok(requested > 0, 'the request is up while the starved attempts run');
+  assert.equal(w[PAUSE_WORD / 4], 0, 'cleared after the read validated');
+  assert.ok(r.stats.pauses > 0);
+  // The writer honours a request: set one by hand, 30 ms from now, and commit.
+  const before = writer.stats().readerPauses.count;
+  w[PAUSE_WORD / 4] = ((Date.now() + 30) % 0x7fffffff) + 1;
+  put(writer, root, 1);
+  assert.equal(writer.stats().readerPauses.count, before + 1, 'the writer waited before its change');
+  assert.ok(writer.stats().readerPauses.ms >= 0);
+  // A request whose deadline passed (its reader was killed, say) costs nothing.
+  w[PAUSE_WORD / 4] = ((Date.now() - 1000) % 0x7fffffff) + 1;
+  const c = writer.stats().readerPauses.count;
+  put(writer, root, 2);
+  assert.equal(writer.stats().readerPauses.count, c, 'no wait for a request whose deadline passed');
+});
+
+test('a live writer inside one change past readTimeout: EBUSY', () => {
+  const { region, reader } = setup();
+  const w = words(region);
+  Atomics.or(w, SEQ_WORD / 4, 1); // as inside a transaction that never ends
+  assert.throws(() => reader.reader!.section({ run: () => 1 }), (e: unknown) => isFerriteError(e, 'EBUSY') && /readTimeout/.test((e as Error).message));
+  assert.ok(reader.reader!.stats.waits > 0);
+});
+
+test('a writer dead inside a transaction: the reader reads a recovered copy, then the pool again once a new writer opened', () => {
+  const { region, writer, reader: first, root } = setup();
+  first.close();
+  put(writer, root, 11);
+  // The writer dies in the middle of its next transaction: sequence odd, the undo log pending,
+  // its half-done stores in the pool's memory.
+  region.crashAfter(2);
+  assert.throws(() => {
+    writer.transaction((tx) => {
+      tx.addRange(root, 8);
+      writer.writeU64(root, 99);
+      tx.alloc(100); // flushes: the crash strikes inside the transaction
+    });
+  }, (e: unknown) => isSimulatedCrash(e));
+  region.clearCrash();
+  assert.equal(words(region)[SEQ_WORD / 4]! & 1, 1, 'the dead writer left the sequence odd');
+  const reader = Pool.openLive(regionReaderSource(region, () => false), undefined, undefined, 1000);
+  const r = reader.reader!;
+  assert.equal(r.section({ run: () => reader.readU64(root) }), 11, 'the committed value, from a recovered copy');
+  assert.equal(reader.recovered, true);
+  assert.equal(r.stats.snapshots, 1);
+  // A new writer opens: recovery in place under a new epoch; the reader reads the pool again.
+  const next = Pool.open(region);
+  assert.equal(next.readU64(root), 11);
+  put(next, root, 12);
+  assert.equal(r.section({ run: () => reader.readU64(root) }), 12, 'back on the pool, after the new writer\'s commit');
+  assert.equal(reader.recovered, false);
+  next.close();
+  reader.close();
+});
+
+test('a reader of a pool that grew reads the new bytes (the region object grows under it)', () => {
+  const region = new SimulatedRegion(64 * 1024);
+  const writer = Pool.create(region, { size: 64 * 1024, maxSize: 1 << 20 });
+  const reader = Pool.openLive(regionReaderSource(region, () => true), undefined, undefined, 1000);
+  const blocks: number[] = [];
+  writer.transaction((tx) => {
+    for (let i = 0; i < 40; i++) blocks.push(tx.alloc(4000));
+  });
+  const last = blocks[blocks.length - 1]!;
+  put(writer, last, 4242);
+  assert.ok(writer.size > 64 * 1024, 'the pool grew');
+  assert.equal(reader.reader!.section({ run: () => reader.readU64(last) }), 4242);
+  assert.equal(reader.reader!.section({ run: () => reader.size }), writer.size);
+  assert.equal(reader.reader!.section({ run: () => reader.check().ok }), true);
+  reader.close();
+  writer.close();
+});
