@@ -13,11 +13,11 @@
  * temporary name and gets its name only once the pool is complete and durable.
  */
 import { existsSync, unlinkSync } from 'node:fs';
-import { FerriteError } from '@ferrite/core';
+import { FerriteError, isFerriteError } from '@ferrite/core';
 import type { FileIO, FileTarget, Region } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
 import type { Pool } from '@ferrite/heap';
-import { createIoQueue, map, openFile } from '@ferrite/native';
+import { createIoQueue, fileIdentity, flockHoldersOf, map, openFile } from '@ferrite/native';
 import type { Mapping } from '@ferrite/native';
 
 /** Options of `openPoolFile`. */
@@ -44,6 +44,13 @@ export interface PoolFileOptions {
   logCapacity?: number;
   /** An ordinary file: redo log bytes per checkpoint (default 32 MiB; see the heap's `checkpointBytes`). */
   checkpointBytes?: number;
+  /**
+   * A writable open of a pool another writer holds: wait up to this many milliseconds for it
+   * to close, instead of failing with EBUSY at once. Default 0.
+   */
+  lockTimeout?: number;
+  /** A read-only open: how long one read waits for a writer inside one change, ms (default 10 s). */
+  readTimeout?: number;
 }
 
 /** Where the redo log of the pool file `path` lives. */
@@ -68,12 +75,17 @@ const NO_FILE: FileIO = {
 };
 
 /**
- * The FileTarget of the pool file `path`. The shared mapping is made first: it takes the lock
- * (a second writer gets EBUSY) and fails for a file that is not a pool-sized regular file.
+ * The FileTarget of the pool file `path`. The shared mapping is made first: a writer's takes
+ * the lock (a second writer gets EBUSY, or waits `lockTimeout` ms for it) and fails for a file
+ * that is not a pool-sized regular file. A reader's takes no lock — readers never stop a
+ * writer from opening — and offers what a live reader needs (the heap's live-reader.ts): the
+ * writer's liveness (its lock, in /proc/locks), the redo log as it is now, a remap when the
+ * pool grew, and a writable mapping of the first page for pause requests (when the file's
+ * permissions allow it).
  */
-export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean }): FileTarget {
+export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lockTimeout?: number }): FileTarget {
   const readOnly = options.readOnly;
-  const shared = map(path, { protection: readOnly ? 'r' : 'rw', ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}) });
+  const shared = mapLocked(path, readOnly, options.forcePmem, options.lockTimeout ?? 0);
   const opened: { close(): void }[] = [shared];
   try {
     const pool = openFile(path, { readOnly });
@@ -85,7 +97,25 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
     opened.push(wal);
     const queue = createIoQueue();
     const views: Region[] = [];
+    const reader = readOnly ? readerParts(path, shared) : undefined;
+    if (reader !== undefined) opened.push(reader);
     const target: FileTarget = {
+      ...(reader !== undefined ? {
+        writerAlive: () => reader.writerAlive(),
+        openWalNow: () => {
+          try {
+            return openFile(walPath, { readOnly: true });
+          } catch (err) {
+            if (isFerriteError(err, 'ENOENT')) return undefined; // no log: nothing to replay
+            throw err;
+          }
+        },
+        followPool: (length: number) => {
+          if (shared.remap === undefined) throw new FerriteError('EACCES', 'the shared view cannot be mapped again');
+          shared.remap(length);
+        },
+        pauseWords: () => reader.pauseWords(),
+      } : {}),
       kind: 'file-target',
       pool,
       wal,
@@ -127,6 +157,60 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
   }
 }
 
+/** The shared mapping: a writer's locked (waiting up to `lockTimeout` ms for another to let go), a reader's unlocked. */
+function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefined, lockTimeout: number): Mapping {
+  const options = { protection: readOnly ? 'r' : 'rw', lock: readOnly ? 'none' : 'exclusive', ...(forcePmem !== undefined ? { forcePmem } : {}) } as const;
+  const deadline = Date.now() + lockTimeout;
+  let step = 1;
+  for (;;) {
+    try {
+      return map(path, options);
+    } catch (err) {
+      if (!isFerriteError(err, 'EBUSY') || Date.now() >= deadline) throw err;
+      Atomics.wait(SLEEPER, 0, 0, Math.min(step, Math.max(1, deadline - Date.now())));
+      step = Math.min(step * 2, 50);
+    }
+  }
+}
+
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * What a live reader of `path` holds beside its shared mapping: the file's identity (whose
+ * lock in /proc/locks says a writer is alive) and, made on first use, a writable mapping of
+ * the first page for pause requests.
+ */
+function readerParts(path: string, shared: Mapping): { writerAlive(): boolean; pauseWords(): Int32Array | undefined; close(): void } {
+  const id = fileIdentity(path);
+  let page: Mapping | undefined;
+  let tried = false;
+  let words: Int32Array | undefined;
+  return {
+    writerAlive(): boolean {
+      // Unknown (no /proc/locks) counts as alive: a reader then waits, never recovers a copy
+      // of a pool a live writer is changing.
+      const holders = flockHoldersOf(id);
+      return holders === undefined || holders.length > 0;
+    },
+    pauseWords(): Int32Array | undefined {
+      if (!tried) {
+        tried = true;
+        try {
+          page = map(path, { protection: 'rw', length: Math.min(shared.length, 4096), lock: 'none' });
+          words = new Int32Array(page.bytes.buffer, page.bytes.byteOffset, 1024);
+        } catch {
+          // No write permission (or a read-only file system): starved reads just retry longer.
+          page = undefined;
+        }
+      }
+      return words;
+    },
+    close(): void {
+      page?.close();
+    },
+  };
+}
+
 /**
  * Opens (or, with `create`, creates) the pool in the file `path`. On persistent memory (DAX or
  * `forcePmem`) the writer stores into the shared mapping and flushes cache lines; on an ordinary
@@ -142,11 +226,16 @@ export function openPoolFile(path: string, options: PoolFileOptions = {}): Pool 
     if (readOnly) throw new FerriteError('EINVAL', 'cannot create a pool read-only');
     createPoolFile(path, options);
   }
-  const target = poolFileTarget(path, { readOnly, ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}) });
+  const target = poolFileTarget(path, {
+    readOnly,
+    ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}),
+    ...(options.lockTimeout !== undefined ? { lockTimeout: options.lockTimeout } : {}),
+  });
   return heap.Pool.open(target, {
     ...(options.layout !== undefined ? { layout: options.layout } : {}),
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
     ...(options.checkpointBytes !== undefined ? { checkpointBytes: options.checkpointBytes } : {}),
+    ...(options.readTimeout !== undefined ? { readTimeout: options.readTimeout } : {}),
     readOnly,
   });
 }

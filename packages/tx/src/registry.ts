@@ -58,6 +58,26 @@ export class Registry {
     this.reload();
   }
 
+  /** The registry block's bytes when last loaded (see `reloadIfChanged`). */
+  private loadedImage: Uint8Array | undefined = undefined;
+
+  /**
+   * `reload`, unless the registry block holds the same bytes as when it was last loaded: what a
+   * live reader does after each commit it sees (most commits leave the registry alone).
+   */
+  reloadIfChanged(): void {
+    const block = this.checkedBlock();
+    const image = this.loadedImage;
+    if (image !== undefined && block !== 0 && image.length > 0) {
+      const count = this.pool.view.getUint32(block + 4, true);
+      const end = block + BLOCK_HEADER + count * ENTRY_SIZE;
+      if (end - block === image.length && end <= this.pool.size && Buffer.compare(image, this.pool.bytes.subarray(block, end)) === 0) return;
+    } else if (image !== undefined && block === 0 && image.length === 0) {
+      return;
+    }
+    this.reload();
+  }
+
   /** Rebuilds the DRAM map from the pool (at open, and after an aborted transaction). */
   reload(): void {
     const entries = new Map<string, RegistryEntry & { index: number }>();
@@ -87,6 +107,9 @@ export class Registry {
         if (entries.has(name)) throw new CorruptionError('ECORRUPT', `registry holds "${name}" twice`);
         entries.set(name, { name, kind, header, index: i });
       }
+      this.loadedImage = bytes.slice(block, block + BLOCK_HEADER + count * ENTRY_SIZE);
+    } else {
+      this.loadedImage = new Uint8Array(0);
     }
     this.entries = entries;
   }

@@ -16,7 +16,7 @@ import { isFileTarget } from '@ferrite/core';
 import type { FileTarget, Region } from '@ferrite/core';
 // A namespace import: the module links even while the heap package is being built.
 import * as heap from '@ferrite/heap';
-import type { DurabilityStats, Pool, PoolStats, Transaction, CheckReport } from '@ferrite/heap';
+import type { DurabilityStats, LiveReader, LiveReaderStats, Pool, PoolStats, ReadOp, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
@@ -27,6 +27,7 @@ import { writeDuringEncoding } from './internal/encoding-guard.js';
 import { PQueue } from './collections/queue.js';
 import { PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
+import { HEADER_STAMP } from './internal/context.js';
 import type { CollectionContext, CollectionInternals, KeyCodec, Limits, TxOp, ValueCodec } from './internal/context.js';
 import { openPoolFile } from './pool-file.js';
 
@@ -60,8 +61,25 @@ export interface StoreOptions {
    * opens (PMDK's `pmemobj_open(path, NULL)`), and `store.layout` tells which it is.
    */
   layout?: string;
-  /** Map the pool read-only; writes throw EROFS. Default false. */
+  /**
+   * Open as a reader: writes throw EROFS. A pool file opened read-only follows its writer —
+   * another process or thread that has it open, now or later: every read observes a committed
+   * state, and the commits the writer has returned from are seen at the next read (see
+   * `store.read` and docs/concurrency.md). No lock is taken: readers never stop a writer from
+   * opening. Default false.
+   */
   readOnly?: boolean;
+  /**
+   * A writable open of a pool file another writer holds: wait up to this many milliseconds for
+   * it to close instead of failing with EBUSY at once. Default 0.
+   */
+  lockTimeout?: number;
+  /**
+   * A read-only open of a pool file: how long one read waits for a writer that stays inside one
+   * change of the pool (on persistent memory: one transaction), in milliseconds, before EBUSY.
+   * Default 10000.
+   */
+  readTimeout?: number;
   /**
    * Treat the file as persistent memory: make data durable with cache-line flushes on the
    * mapping instead of the redo log and device syncs. Only correct on real PMEM (DAX) or where
@@ -115,6 +133,12 @@ export interface StoreStats {
   readonly pool: PoolStats;
   /** How commits become durable and what it cost since open (`pool.durability`). */
   readonly durability: DurabilityStats;
+  /**
+   * A read-only store of a pool file (a live reader): 'live' while it reads the pool the writer
+   * changes, 'recovered' while it reads a private recovered copy (the writer died, or none is
+   * open and the pool needs recovery); with its counters. Undefined for a writer.
+   */
+  readonly reader: ({ readonly mode: 'live' | 'recovered' } & Readonly<LiveReaderStats>) | undefined;
 }
 
 /** A problem found by `store.check()`. */
@@ -207,11 +231,23 @@ function isTmpfsPath(path: string): boolean {
 /** @internal The context handed to one collection object (it is closed when the collection is dropped). */
 export class StoreCollectionContext implements CollectionContext {
   dropped = false;
+  /**
+   * A live reader's: the registry of the state read now has no such collection at `header`
+   * (the writer dropped it). Worked out again after every commit (`Store.followRefresh`), so a
+   * wrong value from a state being written never lasts past the attempt that read it.
+   */
+  gone = false;
+  /** The collection's header block and its creation stamp (set by `Store.remember`; HEADER_STAMP). */
+  header = 0;
+  stamp = 0;
+  readonly reader: LiveReader | undefined;
   /** The collection object this context serves (set by `Store.remember`). */
   object: AnyCollection | undefined = undefined;
   /** `Store.txSerial` of the last transaction this collection ran a write in (see `Store.noteWriter`). */
   wroteIn = 0;
-  constructor(private readonly store: Store, readonly name: string) {}
+  constructor(private readonly store: Store, readonly name: string) {
+    this.reader = store.pool.reader;
+  }
   get pool(): Pool { return this.store.pool; }
   get keys(): KeyCodec { return this.store.keyCodec; }
   get values(): ValueCodec { return this.store.valueCodec; }
@@ -228,7 +264,7 @@ export class StoreCollectionContext implements CollectionContext {
     return this.store.run(op, this); // which checks that the store is open
   }
   assertOpen(): void {
-    if (this.dropped) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
+    if (this.dropped || this.gone) throw new FerriteError('ECLOSED', `collection "${this.name}" was dropped`);
     this.store.assertOpen();
   }
   newHashSeed(): number {
@@ -261,7 +297,7 @@ interface OpenCollection {
 export class Store {
   /** @internal */ readonly pool: Pool;
   /** @internal */ readonly keyCodec: OrderedKeyCodec;
-  /** @internal */ readonly valueCodec: PoolValueCodec;
+  /** @internal Replaced when a live reader binds the root again (`bindRoot`). */ valueCodec: PoolValueCodec;
   /** The key and value size limits in force. */
   readonly limits: Limits;
   /** True when opened read-only: every write throws EROFS. */
@@ -269,9 +305,13 @@ export class Store {
   /** The pool file's path (undefined for a store over a Region). */
   readonly path: string | undefined;
 
-  private readonly rootOffset: number;
-  private readonly registry: Registry | undefined;
+  private rootOffset: number;
+  private registry: Registry | undefined;
   private readonly open = new Map<string, OpenCollection>();
+  /** A live reader's collection contexts, current and replaced: their `gone` follows every commit. */
+  private readonly contexts = new Set<StoreCollectionContext>();
+  /** A live reader read garbage (a failed attempt): the root, registry and structures are read again. */
+  private rootStale = false;
   /** Collections dropped in the running transaction (revived if it aborts). */
   private dropped: OpenCollection[] = [];
   private tx: Transaction | undefined = undefined;
@@ -310,12 +350,27 @@ export class Store {
    */
   hashSeeds: () => number = () => (Math.random() * 0x100000000) >>> 0;
 
+  /** Where new collections get their creation stamp (HEADER_STAMP): random, non-zero, below 2^48. */
+  private readonly collectionStamps = (): number => Math.floor(Math.random() * 0xffff_ffff_ffff) + 1;
+
   private constructor(pool: Pool, path: string | undefined, limits: Limits) {
     this.pool = pool;
     this.path = path;
     this.readOnly = pool.readOnly;
     this.limits = limits;
     this.keyCodec = new OrderedKeyCodec(limits.maxKeySize);
+    const reader = pool.reader;
+    if (reader !== undefined) {
+      // A live reader: the root, registry and structures are read in a section, and again
+      // whenever a commit may have changed them (followInvalidate, followRefresh).
+      this.rootOffset = 0;
+      this.registry = undefined;
+      this.valueCodec = new PoolValueCodec(pool, 0, limits.maxValueSize);
+      reader.onInvalidate = (all) => this.followInvalidate(all);
+      reader.onRefresh = () => this.followRefresh();
+      reader.section({ run: () => this.bindRoot() });
+      return;
+    }
     let root = pool.rootOffset();
     if (root === 0 && !pool.readOnly) root = pool.root(ROOT_SIZE);
     this.rootOffset = root;
@@ -338,6 +393,82 @@ export class Store {
     // A read-only store over a pool that never had a root has no collections and no structures.
     this.registry = root === 0 ? undefined : new Registry(pool, root + R_REGISTRY);
     this.valueCodec = new PoolValueCodec(pool, root === 0 ? 0 : root + R_STRUCTURES, limits.maxValueSize);
+  }
+
+  /**
+   * A live reader's view of the store root as the pool holds it now: registry and value
+   * structures (none while the writer has not made the root yet). Reads the pool: inside a
+   * section.
+   */
+  private bindRoot(): void {
+    const pool = this.pool;
+    let root = pool.rootOffset();
+    if (root !== 0) {
+      const view = pool.view;
+      const magic = view.getUint32(root + R_MAGIC, true);
+      if (magic === 0) root = 0; // made, not stamped yet: as if absent
+      else if (magic !== STORE_MAGIC) throw new CorruptionError('ECORRUPT', `the pool's root object is not a ferrite store (magic 0x${magic.toString(16)})`);
+      else if (view.getUint32(root + R_VERSION, true) !== STORE_VERSION) {
+        throw new CorruptionError('EVERSION', `store format version ${view.getUint32(root + R_VERSION, true)} is not ${STORE_VERSION}`);
+      }
+    }
+    this.rootOffset = root;
+    this.registry = root === 0 ? undefined : new Registry(pool, root + R_REGISTRY);
+    this.valueCodec = new PoolValueCodec(pool, root === 0 ? 0 : root + R_STRUCTURES, this.limits.maxValueSize);
+    this.rootStale = false;
+  }
+
+  /**
+   * A live reader's caches after a commit (or, `all`, after an attempt that may have read a
+   * state being written): collections drop what they mirror; with `all`, the registry and the
+   * value structures go too. Reads nothing (it runs outside any section).
+   */
+  private followInvalidate(all: boolean): void {
+    if (all) {
+      this.rootStale = true;
+      this.valueCodec.reset();
+    }
+    for (const c of this.open.values()) c.object.invalidateCache();
+  }
+
+  /** A live reader's refresh, inside a section: the registry as the pool holds it, and which collections are gone. */
+  private followRefresh(): void {
+    if (this.rootStale || this.rootOffset === 0) this.bindRoot();
+    else this.registry?.reloadIfChanged();
+    // Gone: no longer in the registry, or another collection in its place — dropped and made
+    // again under the same name, maybe at the same offset (its stamp differs).
+    for (const ctx of this.contexts) {
+      const e = this.registry?.get(ctx.name);
+      ctx.gone = e === undefined || e.header !== ctx.header || this.pool.readU64(ctx.header + HEADER_STAMP) !== ctx.stamp;
+    }
+  }
+
+  /**
+   * Runs `fn` against one committed state of the pool and returns its result: every read inside
+   * agrees with every other (the sum of a bank's accounts is the same whatever transfers the
+   * writer commits meanwhile).
+   *
+   * On a read-only store that follows a writer in another process or thread, `fn` MAY RUN MORE
+   * THAN ONCE: when a commit overtook it, its result is dropped and it runs again (each read
+   * inside stops it early once a commit came); so `fn` should only read, and keep no effect of a
+   * run that did not return. It completes under a writer that commits non-stop: after a few
+   * overtaken runs the reader asks the writer to wait before its next change until `fn` is done
+   * (for about twice the last run's time, at most a second). Values it returns are plain copies
+   * and stay valid. EBUSY when the writer stays inside one transaction past `readTimeout`.
+   *
+   * On a writer's store (or a read-only store of a Region), `fn` runs once: nothing else writes
+   * meanwhile. `fn` must be synchronous (ETXSTATE otherwise, before it runs).
+   */
+  read<T>(fn: () => T): T {
+    this.assertOpen();
+    if (typeof fn !== 'function') throw invalidArgument('store.read', 'fn', 'a function', fn);
+    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+      throw new FerriteError('ETXSTATE', 'store.read: fn must be synchronous; an async or generator function was given and not run');
+    }
+    const reader = this.pool.reader;
+    if (reader === undefined) return fn();
+    const op: ReadOp<T> = { run: fn };
+    return reader.section(op);
   }
 
   /**
@@ -368,6 +499,8 @@ export class Store {
         readOnly,
         forcePmem: o.forcePmem ?? isTmpfsPath(target),
         ...(o.checkpointBytes !== undefined ? { checkpointBytes: o.checkpointBytes } : {}),
+        ...(o.lockTimeout !== undefined ? { lockTimeout: o.lockTimeout } : {}),
+        ...(o.readTimeout !== undefined ? { readTimeout: o.readTimeout } : {}),
       });
     } else if (isFileTarget(target)) {
       // A pool file given as its parts (a simulated disk in crash tests): blank means create.
@@ -410,9 +543,12 @@ export class Store {
     return new Store(pool, undefined, checkLimits('Store.fromPool', o.maxKeySize, o.maxValueSize));
   }
 
-  /** True when open rolled back an interrupted transaction (for a read-only store: in memory only). */
+  /**
+   * True when open rolled back an interrupted transaction (for a read-only store: in memory
+   * only; for one that follows a writer: while it reads a recovered copy, see `stats().reader`).
+   */
   get recovered(): boolean {
-    return this.pool.recovered;
+    return this.pool.reader?.recovering ?? this.pool.recovered;
   }
 
   /** The pool's layout name. */
@@ -474,7 +610,8 @@ export class Store {
       throw rejection(new FerriteError('ETXSTATE', 'store.transaction: fn must be synchronous; an async or generator function was given and not run'));
     }
     if (this.encoding()) throw writeDuringEncoding('store.transaction()');
-    if (this.readOnly) return fn();
+    // Read-only: `fn` reads one committed state (store.read; it may run more than once).
+    if (this.readOnly) return this.read(fn);
     if (this.tx !== undefined) {
       let r: T;
       try {
@@ -745,6 +882,8 @@ export class Store {
   private collection(name: string, kind: CollectionKind): AnyCollection {
     this.assertOpen();
     encodeName(name);
+    const reader = this.pool.reader;
+    if (reader !== undefined) return reader.section({ run: () => this.collectionLive(name, kind) });
     const cached = this.open.get(name);
     if (cached !== undefined) {
       if (cached.def.kind !== kind) throw kindError(name, cached.def.kind, kind);
@@ -767,25 +906,52 @@ export class Store {
       const registry = this.registry;
       invariant(registry !== undefined, 'a writable store has a registry');
       const header = def.create(ctx, tx);
+      // A fresh block of this transaction: a rollback frees it, no snapshot needed.
+      this.pool.writeU64(header + HEADER_STAMP, this.collectionStamps());
       registry.add(tx, name, def.code, header);
       return this.remember(name, def, header, ctx).object;
     });
   }
 
+  /** A live reader's `collection`: the registry of the state read now says where it is (if anywhere). */
+  private collectionLive(name: string, kind: CollectionKind): AnyCollection {
+    const entry = this.registry?.get(name);
+    if (entry === undefined) throw new FerriteError('EROFS', `no collection "${name}", and the store is read-only`);
+    const def = kindByCode(entry.kind);
+    if (def.kind !== kind) throw kindError(name, def.kind, kind);
+    const cached = this.open.get(name);
+    if (cached !== undefined && cached.header === entry.header && !cached.ctx.gone) return cached.object;
+    // New, or dropped and made again by the writer: the old object stays gone.
+    return this.remember(name, def, entry.header).object;
+  }
+
   private remember(name: string, def: KindDef, header: number, ctx = new StoreCollectionContext(this, name)): OpenCollection {
     const c: OpenCollection = { def, header, ctx, object: def.construct(ctx, header) };
     ctx.object = c.object;
+    ctx.header = header;
     this.open.set(name, c);
+    if (this.pool.reader !== undefined) {
+      ctx.stamp = this.pool.readU64(header + HEADER_STAMP);
+      this.contexts.add(ctx);
+    }
     return c;
   }
 
   /** Lists the collections: name, kind and current size, in creation order (until a drop reorders). */
   collections(): CollectionInfo[] {
     this.assertOpen();
-    if (this.registry === undefined) return [];
-    return this.registry.list().map((e) => {
+    const reader = this.pool.reader;
+    if (reader !== undefined) return reader.section({ run: () => this.collectionsNow() });
+    return this.collectionsNow();
+  }
+
+  private collectionsNow(): CollectionInfo[] {
+    const registry = this.registry;
+    if (registry === undefined) return [];
+    return registry.list().map((e) => {
       const def = kindByCode(e.kind);
-      const c = this.open.get(e.name) ?? this.remember(e.name, def, e.header);
+      const cached = this.open.get(e.name);
+      const c = cached !== undefined && cached.header === e.header && !cached.ctx.gone ? cached : this.remember(e.name, def, e.header);
       return { name: e.name, kind: def.kind, size: def.count(c.object) };
     });
   }
@@ -818,6 +984,12 @@ export class Store {
   /** Statistics: the pool's, collection counts, and which medium / persistence path is used. */
   stats(): StoreStats {
     this.assertOpen();
+    const reader = this.pool.reader;
+    if (reader !== undefined) return reader.section({ run: () => this.statsNow() });
+    return this.statsNow();
+  }
+
+  private statsNow(): StoreStats {
     const counts: Record<CollectionKind, number> = { map: 0, sortedMap: 0, queue: 0 };
     const list = this.registry?.list() ?? [];
     for (const e of list) counts[kindByCode(e.kind).kind]++;
@@ -829,11 +1001,12 @@ export class Store {
       isPmem: region.isPmem,
       readOnly: this.readOnly,
       recovered: this.recovered,
-      recoveredInMemory: this.pool.recoveredInMemory,
+      recoveredInMemory: this.pool.reader?.recovering ?? this.pool.recoveredInMemory,
       layout: this.pool.layout,
       collections: { total: list.length, ...counts },
       pool,
       durability: pool.durability,
+      reader: this.pool.reader === undefined ? undefined : { mode: this.pool.reader.recovering ? 'recovered' : 'live', ...this.pool.reader.stats },
     };
   }
 
@@ -845,6 +1018,12 @@ export class Store {
    */
   check(): StoreCheckReport {
     this.assertOpen();
+    const reader = this.pool.reader;
+    if (reader !== undefined) return reader.section({ run: () => this.checkNow() });
+    return this.checkNow();
+  }
+
+  private checkNow(): StoreCheckReport {
     const report: CheckReport = this.pool.check();
     const problems: CheckProblem[] = report.problems.map((p) => ({ offset: p.offset, kind: p.kind, message: p.message }));
     const allocated = new Set<number>();
@@ -870,7 +1049,8 @@ export class Store {
       for (const e of this.registry.list()) {
         try {
           const def = kindByCode(e.kind);
-          const c = this.open.get(e.name) ?? this.remember(e.name, def, e.header);
+          const cached = this.open.get(e.name);
+          const c = cached !== undefined && cached.header === e.header && !cached.ctx.gone ? cached : this.remember(e.name, def, e.header);
           for (const offset of c.object.ownedBlocks()) reach(offset, `collection "${e.name}"`);
           const validate = (c.object as { validate?: () => string[] }).validate;
           if (typeof validate === 'function') {
@@ -891,7 +1071,7 @@ export class Store {
 }
 
 /** The names `Store.open` accepts in its options (any other is EINVAL). */
-const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize', 'groupCommit', 'checkpointBytes'] as const;
+const OPEN_OPTIONS = ['create', 'size', 'maxSize', 'layout', 'readOnly', 'forcePmem', 'maxKeySize', 'maxValueSize', 'groupCommit', 'checkpointBytes', 'lockTimeout', 'readTimeout'] as const;
 
 interface OpenArguments {
   create: boolean;
@@ -903,6 +1083,8 @@ interface OpenArguments {
   forcePmem: boolean | undefined;
   groupCommit: boolean;
   checkpointBytes: number | undefined;
+  lockTimeout: number | undefined;
+  readTimeout: number | undefined;
   maxKeySize: number;
   maxValueSize: number;
 }
@@ -924,6 +1106,8 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   const forcePmem = o.forcePmem === undefined ? undefined : booleanOption(fn, 'forcePmem', o.forcePmem, false);
   const groupCommit = booleanOption(fn, 'groupCommit', o.groupCommit, false);
   const checkpointBytes = integerOption(fn, 'option checkpointBytes', o.checkpointBytes, 64 * 1024, heap.MAX_POOL_SIZE);
+  const lockTimeout = integerOption(fn, 'option lockTimeout', o.lockTimeout, 0, 2 ** 31 - 1);
+  const readTimeout = integerOption(fn, 'option readTimeout', o.readTimeout, 0, 2 ** 31 - 1);
   const limits = checkLimits(fn, o.maxKeySize, o.maxValueSize);
   if (create && readOnly) throw new FerriteError('EINVAL', `${fn}: create and readOnly exclude each other (a pool cannot be created read-only)`);
   if (size !== undefined && maxSize !== undefined && create && maxSize < size) {
@@ -932,7 +1116,10 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   if (forcePmem !== undefined && typeof target !== 'string') {
     throw new FerriteError('EINVAL', `${fn}: option forcePmem applies to pool files, not to a Region`);
   }
-  return { create, size, maxSize, layout, readOnly, forcePmem, groupCommit, checkpointBytes, ...limits };
+  if ((lockTimeout !== undefined || readTimeout !== undefined) && typeof target !== 'string') {
+    throw new FerriteError('EINVAL', `${fn}: options lockTimeout and readTimeout apply to pool files, not to a Region or FileTarget`);
+  }
+  return { create, size, maxSize, layout, readOnly, forcePmem, groupCommit, checkpointBytes, lockTimeout, readTimeout, ...limits };
 }
 
 function checkLimits(fn: string, maxKeySize: unknown, maxValueSize: unknown): Limits {

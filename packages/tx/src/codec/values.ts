@@ -32,7 +32,7 @@
  * `isEncoding` (internal/encoding-guard.ts). An error thrown by that code propagates unchanged.
  */
 import { Packr, REUSE_BUFFER_MODE, RESET_BUFFER_MODE } from 'msgpackr';
-import { CorruptionError, FerriteError, TooBigError, crc32c, invariant } from '@ferrite/core';
+import { CorruptionError, FerriteError, TooBigError, crc32c, invariant, isFerriteError } from '@ferrite/core';
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
 import { leftUntouched, rejection } from '../internal/rejection.js';
@@ -172,7 +172,7 @@ export class PoolValueCodec implements ValueCodec {
           this.pack(prepared);
         } catch (err) {
           // Damaged structures in the pool, or a gap in the walk (reported as a refusal).
-          if (err instanceof FerriteError) throw err;
+          if (isFerriteError(err)) throw err;
           throw rejection(new FerriteError('EVALUE', `value cannot be encoded: ${err instanceof Error ? err.message : String(err)}; nothing was written`, { cause: err }));
         }
         if (this.pending === undefined) this.writer.learn(prepared, this.out, this.outStart, this.outEnd, structures);
@@ -268,7 +268,7 @@ export class PoolValueCodec implements ValueCodec {
       return this.packr.unpack(source, o);
     } catch (err) {
       // The bytes came from the pool: msgpackr failing on them means they are damaged.
-      if (err instanceof FerriteError) throw err;
+      if (isFerriteError(err)) throw err;
       throw new CorruptionError('ECORRUPT', `value bytes [${start}, ${end}) do not decode: ${err instanceof Error ? err.message : String(err)}`);
     }
   }

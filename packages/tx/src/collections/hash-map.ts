@@ -11,6 +11,7 @@
  *     32 capLog2 u64 (current table has 2^capLog2 buckets)
  *     40 oldTable u64 (directory of the table being migrated from, 0 when not migrating)
  *     48 cursor u64 (old buckets [0, cursor) have been moved to the current table)
+ *     56 the store's creation stamp u64 (internal/context.ts, HEADER_STAMP)
  *   directory block: one u64 segment reference per 2^segShift buckets (segShift = min(capLog2, 6))
  *   segment block: 2^segShift bucket slots of 64 bytes (one cache line each)
  *   entry (a slot, or a block of the overflow chain):
@@ -34,7 +35,8 @@
  * bytes: filling it snapshots only the slot's hash/klen word (restored, it says empty again)
  * and declares the rest with `addRangeNoSnapshot`, so it is flushed and sealed with the commit.
  */
-import type { Transaction } from '@ferrite/heap';
+import type { LiveReader, ReadOp, Transaction } from '@ferrite/heap';
+import { StepIterator } from './step-iterator.js';
 import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
 import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
@@ -131,6 +133,59 @@ class MapCursor {
     this.firsts = 1 << c0;
     this.low = this.firsts - 1;
     this.per = 1 << (32 - c0);
+  }
+
+  // A live reader's attempt may be overtaken by a commit: the place is kept before each one
+  // and put back for the next (step-iterator.ts).
+  private saved: { first: number; rest: number; last: Uint8Array; lastLen: number; skipFirst: number; skipRest: number; skipAt: number } | undefined;
+
+  save(): void {
+    const sv = (this.saved ??= { first: 0, rest: 0, last: new Uint8Array(32), lastLen: -1, skipFirst: -1, skipRest: 0, skipAt: 0 });
+    sv.first = this.first;
+    sv.rest = this.rest;
+    sv.lastLen = this.lastLen;
+    if (this.lastLen > 0) {
+      if (sv.last.length < this.lastLen) sv.last = new Uint8Array(this.last.length);
+      sv.last.set(this.last.subarray(0, this.lastLen));
+    }
+    sv.skipFirst = this.skipFirst;
+    sv.skipRest = this.skipRest;
+    sv.skipAt = this.skipAt;
+  }
+
+  restore(): void {
+    const sv = this.saved;
+    invariant(sv !== undefined, 'a cursor is restored after it was saved');
+    this.first = sv.first;
+    this.rest = sv.rest;
+    this.lastLen = sv.lastLen;
+    if (sv.lastLen > 0) {
+      if (this.last.length < sv.lastLen) this.last = new Uint8Array(sv.last.length);
+      this.last.set(sv.last.subarray(0, sv.lastLen));
+    }
+    this.skipFirst = sv.skipFirst;
+    this.skipRest = sv.skipRest;
+    this.skipAt = sv.skipAt;
+  }
+}
+
+/** An iterator of a PMap (see `PMap.iterate`): its cursor, made at the first step. */
+class MapIterator extends StepIterator<unknown> {
+  cursor: MapCursor | undefined = undefined;
+  private hadCursor = false;
+  constructor(private readonly map: { iterStep(it: MapIterator): IteratorResult<unknown, undefined> }, readonly mode: 0 | 1 | 2, reader: LiveReader | undefined) {
+    super(reader);
+  }
+  protected step(): IteratorResult<unknown, undefined> {
+    return this.map.iterStep(this);
+  }
+  protected save(): void {
+    this.hadCursor = this.cursor !== undefined;
+    this.cursor?.save();
+  }
+  protected restore(): void {
+    if (!this.hadCursor) this.cursor = undefined;
+    else this.cursor?.restore();
   }
 }
 
@@ -292,12 +347,45 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   /** Number of entries (O(1): a persistent counter). */
   get size(): number {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r !== undefined) return r.section(this.sizeOp);
     return readU64(this.ctx.pool.view, this.header + H_COUNT);
   }
 
   /** The value stored under `key`, or undefined. Never writes. */
   get(key: K): V | undefined {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r === undefined) return this.getNow(key);
+    this.readKey = key;
+    try {
+      return r.section(this.getOp);
+    } finally {
+      this.readKey = undefined;
+    }
+  }
+
+  /** True when `key` is present. Never writes. */
+  has(key: K): boolean {
+    this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r === undefined) return this.lookup(key) !== 0;
+    this.readKey = key;
+    try {
+      return r.section(this.hasOp);
+    } finally {
+      this.readKey = undefined;
+    }
+  }
+
+  // A live reader's reads, as operations made once (their argument in `readKey`). Each checks
+  // first that the collection exists in the state it reads (the writer may have dropped it).
+  private readKey: K | undefined = undefined;
+  private readonly sizeOp: ReadOp<number> = { run: () => (this.ctx.assertOpen(), readU64(this.ctx.pool.view, this.header + H_COUNT)) };
+  private readonly getOp: ReadOp<V | undefined> = { run: () => (this.ctx.assertOpen(), this.getNow(this.readKey as K)) };
+  private readonly hasOp: ReadOp<boolean> = { run: () => (this.ctx.assertOpen(), this.lookup(this.readKey as K) !== 0) };
+
+  private getNow(key: K): V | undefined {
     const e = this.lookup(key);
     if (e === 0) return undefined;
     const view = this.ctx.pool.view;
@@ -306,12 +394,6 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const vlen = view.getUint32(e + E_VLEN, true);
     checkInside(view, start, vlen, 'hash map value');
     return this.ctx.values.decode(this.ctx.pool.bytes, start, start + vlen) as V;
-  }
-
-  /** True when `key` is present. Never writes. */
-  has(key: K): boolean {
-    this.ctx.assertOpen();
-    return this.lookup(key) !== 0;
   }
 
   /**
@@ -643,24 +725,33 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * Bounded work: a chain by the count (as every walk), the moves of one step by the number of
    * intervals (each moves the place forward by at least 2^(32 - 28) positions).
    */
-  private *iterate(mode: 0 | 1 | 2): Generator<unknown, undefined, undefined> {
+  private iterate(mode: 0 | 1 | 2): IterableIterator<unknown> {
     this.ctx.assertOpen();
-    const pool = this.ctx.pool;
-    this.readState();
-    const cursor = new MapCursor(this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2);
-    for (;;) {
-      const e = this.advance(cursor);
-      if (e === 0) return undefined;
-      // `advance` checked the entry's bytes lie in the pool; the mapping is the same until the yield.
-      const bytes = pool.bytes;
-      const ks = e + ENTRY_HEADER;
-      const klen = cursor.lastLen;
-      const vlen = pool.view.getUint32(e + E_VLEN, true);
-      if (mode === 0) yield this.ctx.keys.decode(bytes, ks, ks + klen);
-      else if (mode === 1) yield this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
-      else yield [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
-      this.ctx.assertOpen();
+    return new MapIterator(this, mode, this.ctx.reader);
+  }
+
+  /** @internal One step of `it` (MapIterator.step): the next key, value or entry, or done. */
+  iterStep(it: MapIterator): IteratorResult<unknown, undefined> {
+    this.ctx.assertOpen();
+    if (it.cursor === undefined) {
+      this.readState();
+      it.cursor = new MapCursor(this.st.old !== 0 ? this.st.capLog2 - 1 : this.st.capLog2);
     }
+    const cursor = it.cursor;
+    const e = this.advance(cursor);
+    if (e === 0) return { done: true, value: undefined };
+    // `advance` checked the entry's bytes lie in the pool.
+    const pool = this.ctx.pool;
+    const bytes = pool.bytes;
+    const ks = e + ENTRY_HEADER;
+    const klen = cursor.lastLen;
+    const vlen = pool.view.getUint32(e + E_VLEN, true);
+    const mode = it.mode;
+    let value: unknown;
+    if (mode === 0) value = this.ctx.keys.decode(bytes, ks, ks + klen);
+    else if (mode === 1) value = this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen);
+    else value = [this.ctx.keys.decode(bytes, ks, ks + klen), this.ctx.values.decode(bytes, ks + klen, ks + klen + vlen)];
+    return { done: false, value };
   }
 
   /**

@@ -14,6 +14,9 @@
  *     +24 u64 length (number of values)
  *     +32 u64 segment count
  *     +40 u64 magic
+ *     +48 u64 shifted: values ever removed from the front (format 2; the front value's absolute
+ *         index, which lets a reader in another process tell which values went, see the iterator)
+ *     +56 u64 the store's creation stamp (internal/context.ts, HEADER_STAMP)
  *   segment block:
  *     +0  u64 next segment (0 at the tail)
  *     +8  u64 used bytes of data
@@ -25,19 +28,24 @@
  * and tail.used 0 (its space is reused).
  */
 import { CorruptionError, FerriteError, invariant } from '@ferrite/core';
-import type { Transaction } from '@ferrite/heap';
+import type { LiveReader, ReadOp, Transaction } from '@ferrite/heap';
+import { StepIterator } from './step-iterator.js';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
 import { collectProblems } from './problems.js';
 
-const HEADER_SIZE = 48;
+/** Header bytes of format 2 (format 1, before shifted counts: 48); [56, 64) is the store's stamp (HEADER_STAMP). */
+const HEADER_SIZE = 64;
 const H_HEAD = 0;
 const H_HEAD_POS = 8;
 const H_TAIL = 16;
 const H_LENGTH = 24;
 const H_SEGMENTS = 32;
 const H_MAGIC = 40;
-/** 'PQUEUE' + format 1, as a safe integer. */
-const QUEUE_MAGIC = 0x5155_4555_0001;
+const H_SHIFTED = 48;
+/** 'PQUEUE' + format 1, as a safe integer: a 48-byte header without H_SHIFTED (written up to 2026-12-07). */
+const QUEUE_MAGIC_V1 = 0x5155_4555_0001;
+/** 'PQUEUE' + format 2. */
+const QUEUE_MAGIC = 0x5155_4555_0002;
 
 const SEG_NEXT = 0;
 const SEG_USED = 8;
@@ -56,6 +64,48 @@ interface Segment {
 
 function align8(n: number): number {
   return (n + 7) & ~7;
+}
+
+/** An iterator of a PQueue (see `PQueue.iterStep`): the absolute index of the next value and its place. */
+class QueueIterator extends StepIterator<unknown> {
+  started = false;
+  /** Absolute index of the next value (see `PQueue.shifted`). */
+  index = 0;
+  /** Segment and position just after the value returned last. */
+  seg = 0;
+  pos = 0;
+  layout = 0;
+  /** A value was returned already. */
+  returned = false;
+  private saved = { started: false, index: 0, seg: 0, pos: 0, layout: 0, returned: false };
+
+  constructor(private readonly queue: { iterStep(it: QueueIterator): IteratorResult<unknown, undefined> }, reader: LiveReader | undefined) {
+    super(reader);
+  }
+
+  protected step(): IteratorResult<unknown, undefined> {
+    return this.queue.iterStep(this);
+  }
+
+  protected save(): void {
+    const sv = this.saved;
+    sv.started = this.started;
+    sv.index = this.index;
+    sv.seg = this.seg;
+    sv.pos = this.pos;
+    sv.layout = this.layout;
+    sv.returned = this.returned;
+  }
+
+  protected restore(): void {
+    const sv = this.saved;
+    this.started = sv.started;
+    this.index = sv.index;
+    this.seg = sv.seg;
+    this.pos = sv.pos;
+    this.layout = sv.layout;
+    this.returned = sv.returned;
+  }
 }
 
 /**
@@ -104,20 +154,35 @@ export class PQueue<T = unknown> implements Iterable<T> {
    */
   private usedResetIn = 0;
 
+  /** Format 2: the header counts shifted values (H_SHIFTED). */
+  private readonly counted: boolean;
+  /** Bytes of the header a shift or clear snapshots (the words before the magic; format 2: through the count). */
+  private readonly shiftSpan: number;
+
   /** @internal Use `store.queue(name)`. */
   constructor(ctx: CollectionContext, header: number) {
     this.ctx = ctx;
     this.header = header;
-    if (ctx.pool.readU64(header + H_MAGIC) !== QUEUE_MAGIC) {
+    const magic = ctx.pool.readU64(header + H_MAGIC);
+    if (magic !== QUEUE_MAGIC && magic !== QUEUE_MAGIC_V1) {
       throw new CorruptionError('ECORRUPT', `queue header at ${header} has a bad magic number`);
     }
+    this.counted = magic === QUEUE_MAGIC;
+    this.shiftSpan = this.counted ? H_SHIFTED + 8 : H_MAGIC;
   }
 
   /** Number of values in the queue. */
   get length(): number {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r !== undefined) return r.section(this.lengthOp);
     return this.ctx.pool.readU64(this.header + H_LENGTH);
   }
+
+  // A live reader's reads, as operations made once; each checks first that the queue exists in
+  // the state it reads (the writer may have dropped it).
+  private readonly lengthOp: ReadOp<number> = { run: () => (this.ctx.assertOpen(), this.ctx.pool.readU64(this.header + H_LENGTH)) };
+  private readonly peekOp: ReadOp<T | undefined> = { run: () => (this.ctx.assertOpen(), this.peekNow()) };
 
   /**
    * Appends `values` at the back, in order, atomically (all or none); returns the new length.
@@ -156,6 +221,12 @@ export class PQueue<T = unknown> implements Iterable<T> {
   /** The front value without removing it; `undefined` when the queue is empty. */
   peek(): T | undefined {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r !== undefined) return r.section(this.peekOp);
+    return this.peekNow();
+  }
+
+  private peekNow(): T | undefined {
     const pool = this.ctx.pool;
     if (pool.readU64(this.header + H_LENGTH) === 0) return undefined;
     const seg = this.segment(pool.readU64(this.header + H_HEAD));
@@ -168,10 +239,12 @@ export class PQueue<T = unknown> implements Iterable<T> {
     this.ctx.assertOpen();
     this.ctx.write((tx) => {
       this.begin(tx);
-      const length = this.ctx.pool.readU64(this.header + H_LENGTH);
+      const pool = this.ctx.pool;
+      const length = pool.readU64(this.header + H_LENGTH);
       this.freeSegments(tx);
-      tx.addRange(this.header, H_MAGIC);
-      this.ctx.pool.bytes.fill(0, this.header, this.header + H_MAGIC);
+      tx.addRange(this.header, this.shiftSpan);
+      pool.bytes.fill(0, this.header, this.header + H_MAGIC);
+      if (this.counted) pool.writeU64(this.header + H_SHIFTED, pool.readU64(this.header + H_SHIFTED) + length);
       this.shifted += length; // every value went from the front
     });
   }
@@ -192,44 +265,66 @@ export class PQueue<T = unknown> implements Iterable<T> {
    * next value is the front one. Only a rollback makes the iterator find its place again,
    * walking from the front (at most `length` values).
    */
-  *[Symbol.iterator](): IterableIterator<T> {
+  [Symbol.iterator](): IterableIterator<T> {
+    this.ctx.assertOpen();
+    return new QueueIterator(this, this.ctx.reader) as unknown as IterableIterator<T>;
+  }
+
+  /**
+   * @internal One step of `it` (QueueIterator.step). A live reader (a read-only store following
+   * a writer elsewhere) counts in the pool's H_SHIFTED instead of `shifted`: between the
+   * committed states it sees, values are only pushed at the back and shifted at the front (a
+   * rollback is never seen), so the cached place after the value returned last stays valid as
+   * long as that value is still in the queue, whatever the commits in between. A queue of
+   * format 1 has no such count: a reader's iterator over it fails (EVERSION) when a commit
+   * came between two of its steps.
+   */
+  iterStep(it: QueueIterator): IteratorResult<unknown, undefined> {
     this.ctx.assertOpen();
     const pool = this.ctx.pool;
-    let next = this.shifted;
-    let seg = 0;
-    let pos = 0;
-    let layout = this.layout;
-    for (;;) {
-      const length = pool.readU64(this.header + H_LENGTH);
-      if (layout !== this.layout) {
-        // Rolled back: count from the front again (the restored queue may be shorter).
-        layout = this.layout;
-        const k = Math.min(Math.max(next - this.shifted, 0), length);
-        next = this.shifted + k;
-        [seg, pos] = this.place(k, length);
-      } else if (next <= this.shifted) {
-        // The value returned last is gone (or none was returned): the next one is the front.
-        next = this.shifted;
-        seg = pool.readU64(this.header + H_HEAD);
-        pos = pool.readU64(this.header + H_HEAD_POS);
-      }
-      if (next >= this.shifted + length) return;
-      let s = this.segment(seg);
-      // Past the end of a segment: the next one (non-empty, unless the queue is damaged).
-      const segments = pool.readU64(this.header + H_SEGMENTS);
-      for (let hops = 0; pos >= s.used; hops++) {
-        if (hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
-        seg = s.next;
-        pos = 0;
-        s = this.segment(seg);
-      }
-      const at = this.entryAt(s, pos);
-      const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
-      pos = at.next;
-      next++;
-      yield value;
-      this.ctx.assertOpen();
+    const live = this.ctx.reader !== undefined;
+    const shifted = live && this.counted ? pool.readU64(this.header + H_SHIFTED) : this.shifted;
+    if (!it.started) {
+      it.started = true;
+      it.index = shifted;
+      it.layout = this.layout;
     }
+    const length = pool.readU64(this.header + H_LENGTH);
+    let placed = false;
+    if (it.layout !== this.layout) {
+      it.layout = this.layout;
+      if (!live) {
+        // Rolled back: count from the front again (the restored queue may be shorter).
+        const k = Math.min(Math.max(it.index - shifted, 0), length);
+        it.index = shifted + k;
+        [it.seg, it.pos] = this.place(k, length);
+        placed = true;
+      } else if (!this.counted && it.returned) {
+        throw new FerriteError('EVERSION', `queue at ${this.header} has format 1, which a reader cannot iterate across the writer's commits (recreate it with this version to get format 2)`);
+      }
+    }
+    if (!placed && it.index <= shifted) {
+      // The value returned last is gone (or none was returned): the next one is the front.
+      it.index = shifted;
+      it.seg = pool.readU64(this.header + H_HEAD);
+      it.pos = pool.readU64(this.header + H_HEAD_POS);
+    }
+    if (it.index >= shifted + length) return { done: true, value: undefined };
+    let s = this.segment(it.seg);
+    // Past the end of a segment: the next one (non-empty, unless the queue is damaged).
+    const segments = pool.readU64(this.header + H_SEGMENTS);
+    for (let hops = 0; it.pos >= s.used; hops++) {
+      if (hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
+      it.seg = s.next;
+      it.pos = 0;
+      s = this.segment(it.seg);
+    }
+    const at = this.entryAt(s, it.pos);
+    const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
+    it.pos = at.next;
+    it.index++;
+    it.returned = true;
+    return { done: false, value };
   }
 
   /** The segment and position of the value `k` places from the front (`k` <= `length`); bounded by both counts. */
@@ -430,23 +525,24 @@ export class PQueue<T = unknown> implements Iterable<T> {
     // Decode before anything changes (the value's bytes may be freed below).
     const value = this.ctx.values.decode(pool.bytes, at.start, at.end) as T;
     if (at.next < head.used) {
-      tx.addRange(h, H_MAGIC);
+      tx.addRange(h, this.shiftSpan);
       pool.writeU64(h + H_HEAD_POS, at.next);
     } else if (headOff === pool.readU64(h + H_TAIL)) {
       // The queue becomes empty: keep the segment and reuse its space from the start.
       if (length !== 1) throw new CorruptionError('ECORRUPT', `queue at ${h}: length ${length} but its last entry was reached`);
-      tx.addRanges([h, H_MAGIC, headOff + SEG_USED, 8]);
+      tx.addRanges([h, this.shiftSpan, headOff + SEG_USED, 8]);
       pool.writeU64(h + H_HEAD_POS, 0);
       pool.writeU64(headOff + SEG_USED, 0);
       this.usedResetIn = tx.serial;
     } else {
-      tx.addRange(h, H_MAGIC);
+      tx.addRange(h, this.shiftSpan);
       pool.writeU64(h + H_HEAD, head.next);
       pool.writeU64(h + H_HEAD_POS, 0);
       pool.writeU64(h + H_SEGMENTS, pool.readU64(h + H_SEGMENTS) - 1);
       tx.free(headOff);
     }
     pool.writeU64(h + H_LENGTH, length - 1);
+    if (this.counted) pool.writeU64(h + H_SHIFTED, pool.readU64(h + H_SHIFTED) + 1);
     this.shifted++;
     return value;
   }

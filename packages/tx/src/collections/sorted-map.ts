@@ -7,6 +7,7 @@
  *     0  magic u32 'PSM1'   4 version u32   8 nodeSize u32
  *     16 count u64          24 root u64     32 height u64 (1: the root is a leaf)
  *     40 first leaf u64     48 last leaf u64
+ *     56 the store's creation stamp u64 (internal/context.ts, HEADER_STAMP)
  *   node block (nodeSize bytes, a slotted page)
  *     0  kind u8 (1 leaf, 2 internal)   2 count u16   4 heapStart u16   6 garbage u16
  *     8  leaf: prev u64 | internal: child0 u64
@@ -28,7 +29,8 @@
  * Crash safety: every write plans its stores in a WriteSet while the old state is still
  * readable, allocates first, snapshots every changed range with ONE tx.addRanges, then stores.
  */
-import type { Transaction } from '@ferrite/heap';
+import type { LiveReader, ReadOp, Transaction } from '@ferrite/heap';
+import { StepIterator } from './step-iterator.js';
 import { CorruptionError, FerriteError, TooBigError, booleanOption, integerOption, invalidArgument, invariant, readOptions } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals } from '../internal/context.js';
 import { rejection } from '../internal/rejection.js';
@@ -118,6 +120,85 @@ export function nodeSizeFor(maxKeySize: number): number {
  * Reads never write. Each write joins the store's current transaction or is its own durable
  * transaction. Iterators are lazy and stay valid across writes to the map (see `range`).
  */
+const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
+
+/** What a scan iterates: bounds (encoded), direction, count and what it returns. */
+interface ScanBounds {
+  readonly lower: Uint8Array | undefined;
+  readonly lowerOpen: boolean;
+  readonly upper: Uint8Array | undefined;
+  readonly upperOpen: boolean;
+  readonly reverse: boolean;
+  readonly limit: number;
+  /** 0 keys, 1 values, 2 entries. */
+  readonly mode: 0 | 1 | 2;
+}
+
+/** An iterator of a PSortedMap (see `PSortedMap.scanStep`): its place, in fields. */
+class SortedScan extends StepIterator<unknown> {
+  /** The first step descended to the lower (upper) bound. */
+  started = false;
+  /** The leaf and slot of the record returned last (the start, before the first). */
+  leaf = 0;
+  pos = 0;
+  /** The map's version that `leaf` and `pos` belong to. */
+  at = 0;
+  /** The last key returned, encoded: last[0, lastLen) (a scratch that grows; lastLen -1: none yet). */
+  last = new Uint8Array(32);
+  lastLen = -1;
+  /** Set by a descent after a write: the next record must lie beyond `last` (else the tree is damaged). */
+  resumed = false;
+  // Each step returns an entry or moves to a neighbour leaf: without a write, at most
+  // 2 * count + 4 of them from a descent to the end (a damaged leaf chain stops here).
+  steps = 0;
+  maxSteps = 0;
+  yielded = 0;
+  private saved: { started: boolean; leaf: number; pos: number; at: number; last: Uint8Array; lastLen: number; resumed: boolean; steps: number; maxSteps: number; yielded: number } | undefined;
+
+  constructor(private readonly map: { scanStep(it: SortedScan): IteratorResult<unknown, undefined> }, readonly bounds: ScanBounds, reader: LiveReader | undefined) {
+    super(reader);
+  }
+
+  protected step(): IteratorResult<unknown, undefined> {
+    return this.map.scanStep(this);
+  }
+
+  protected save(): void {
+    const sv = (this.saved ??= { started: false, leaf: 0, pos: 0, at: 0, last: new Uint8Array(32), lastLen: -1, resumed: false, steps: 0, maxSteps: 0, yielded: 0 });
+    sv.started = this.started;
+    sv.leaf = this.leaf;
+    sv.pos = this.pos;
+    sv.at = this.at;
+    sv.lastLen = this.lastLen;
+    if (this.lastLen > 0) {
+      if (sv.last.length < this.lastLen) sv.last = new Uint8Array(this.last.length);
+      sv.last.set(this.last.subarray(0, this.lastLen));
+    }
+    sv.resumed = this.resumed;
+    sv.steps = this.steps;
+    sv.maxSteps = this.maxSteps;
+    sv.yielded = this.yielded;
+  }
+
+  protected restore(): void {
+    const sv = this.saved;
+    invariant(sv !== undefined, 'a scan is restored after it was saved');
+    this.started = sv.started;
+    this.leaf = sv.leaf;
+    this.pos = sv.pos;
+    this.at = sv.at;
+    this.lastLen = sv.lastLen;
+    if (sv.lastLen > 0) {
+      if (this.last.length < sv.lastLen) this.last = new Uint8Array(sv.last.length);
+      this.last.set(sv.last.subarray(0, sv.lastLen));
+    }
+    this.resumed = sv.resumed;
+    this.steps = sv.steps;
+    this.maxSteps = sv.maxSteps;
+    this.yielded = sv.yielded;
+  }
+}
+
 // A CollectionInternals too (checked where the Store builds it); not declared, since those
 // members are internal and stripped from the published types.
 export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
@@ -192,21 +273,52 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
   /** Number of entries (O(1)). */
   get size(): number {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r !== undefined) return r.section(this.sizeOp);
     return readU64(this.ctx.pool.view, this.header + H_COUNT);
   }
 
   /** The value under `key`, or undefined. */
   get(key: K): V | undefined {
     this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r === undefined) return this.getNow(key);
+    this.readKey = key;
+    try {
+      return r.section(this.getOp);
+    } finally {
+      this.readKey = undefined;
+    }
+  }
+
+  /** True when `key` is present. */
+  has(key: K): boolean {
+    this.ctx.assertOpen();
+    const r = this.ctx.reader;
+    if (r === undefined) return this.hasNow(key);
+    this.readKey = key;
+    try {
+      return r.section(this.hasOp);
+    } finally {
+      this.readKey = undefined;
+    }
+  }
+
+  // A live reader's reads, as operations made once (their argument in `readKey`). Each checks
+  // first that the collection exists in the state it reads (the writer may have dropped it).
+  private readKey: K | undefined = undefined;
+  private readonly sizeOp: ReadOp<number> = { run: () => (this.ctx.assertOpen(), readU64(this.ctx.pool.view, this.header + H_COUNT)) };
+  private readonly getOp: ReadOp<V | undefined> = { run: () => (this.ctx.assertOpen(), this.getNow(this.readKey as K)) };
+  private readonly hasOp: ReadOp<boolean> = { run: () => (this.ctx.assertOpen(), this.hasNow(this.readKey as K)) };
+
+  private getNow(key: K): V | undefined {
     const k = this.ctx.keys.encode(key);
     const leaf = this.descend(k);
     if (!this.found) return undefined;
     return this.valueAt(this.recordAt(this.ctx.pool.view, leaf, this.pos)) as V;
   }
 
-  /** True when `key` is present. */
-  has(key: K): boolean {
-    this.ctx.assertOpen();
+  private hasNow(key: K): boolean {
     this.descend(this.ctx.keys.encode(key));
     return this.found;
   }
@@ -476,95 +588,97 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
    * last key it returned whatever happened meanwhile. The store being closed or the map
    * dropped is checked at every step (ECLOSED), before the pool is read.
    */
-  private *scan(
+  private scan(
     lower: Uint8Array | undefined, lowerOpen: boolean,
     upper: Uint8Array | undefined, upperOpen: boolean,
     reverse: boolean, limit: number, mode: 0 | 1 | 2,
-  ): Generator<unknown, undefined, undefined> {
+  ): IterableIterator<unknown> {
     this.ctx.assertOpen();
+    return new SortedScan(this, { lower, lowerOpen, upper, upperOpen, reverse, limit, mode }, this.ctx.reader);
+  }
+
+  /** @internal One step of the scan `it` (SortedScan.step): the next key, value or entry, or done. */
+  scanStep(it: SortedScan): IteratorResult<unknown, undefined> {
+    this.ctx.assertOpen();
+    const b = it.bounds;
+    const { lower, upper, reverse } = b;
     const pool = this.ctx.pool;
     let view = pool.view;
-    let leaf: number;
-    let pos: number;
-    if (!reverse) {
-      if (lower === undefined) {
-        leaf = this.readNode(view, this.header + H_FIRST, 'first leaf');
-        pos = 0;
+    if (!it.started) {
+      if (!reverse) {
+        if (lower === undefined) {
+          it.leaf = this.readNode(view, this.header + H_FIRST, 'first leaf');
+          it.pos = 0;
+        } else {
+          it.leaf = this.descend(lower);
+          it.pos = this.pos + (b.lowerOpen && this.found ? 1 : 0);
+        }
+      } else if (upper === undefined) {
+        it.leaf = this.readNode(view, this.header + H_LAST, 'last leaf');
+        it.pos = this.nodeCount(view, it.leaf) - 1;
       } else {
-        leaf = this.descend(lower);
-        pos = this.pos + (lowerOpen && this.found ? 1 : 0);
+        it.leaf = this.descend(upper);
+        it.pos = this.pos - (b.upperOpen || !this.found ? 1 : 0);
       }
-    } else if (upper === undefined) {
-      leaf = this.readNode(view, this.header + H_LAST, 'last leaf');
-      pos = this.nodeCount(view, leaf) - 1;
+      it.at = this.version;
+      it.steps = 0;
+      it.maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+      it.started = true;
     } else {
-      leaf = this.descend(upper);
-      pos = this.pos - (upperOpen || !this.found ? 1 : 0);
+      // The step after the one that returned the record at `pos`.
+      it.pos += reverse ? -1 : 1;
     }
-    /** The map's version that `leaf` and `pos` belong to. */
-    let at = this.version;
-    /** The last key returned, encoded: last[0, lastLen) (a scratch that grows; lastLen -1: none yet). */
-    let last = new Uint8Array(32);
-    let lastLen = -1;
-    /** Set by a descent after a write: the next record must lie beyond `last` (else the tree is damaged). */
-    let resumed = false;
-    // Each step yields an entry or moves to a neighbour leaf: without a write, at most
-    // 2 * count + 4 of them from a descent to the end (a damaged leaf chain stops here).
-    let steps = 0;
-    let maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
-    let yielded = 0;
-    while (yielded < limit) {
+    if (it.yielded >= b.limit) return DONE;
+    for (;;) {
       view = pool.view; // the pool may have grown (and been remapped) since the last step
-      if (at !== this.version) {
+      if (it.at !== this.version) {
         // The map changed since the last step: find the place after the last key again.
-        at = this.version;
-        const k = last.subarray(0, lastLen);
-        leaf = this.descend(k);
-        pos = reverse ? this.pos - 1 : this.pos + (this.found ? 1 : 0);
-        resumed = true;
-        steps = 0;
-        maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+        it.at = this.version;
+        const k = it.last.subarray(0, it.lastLen);
+        it.leaf = this.descend(k);
+        it.pos = reverse ? this.pos - 1 : this.pos + (this.found ? 1 : 0);
+        it.resumed = true;
+        it.steps = 0;
+        it.maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
       }
-      if (++steps > maxSteps) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: leaf chain longer than the map`);
-      const n = this.nodeCount(view, leaf);
-      if (pos >= n || pos < 0) {
-        const nextAt = reverse ? leaf + N_PREV : leaf + N_NEXT;
+      if (++it.steps > it.maxSteps) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: leaf chain longer than the map`);
+      const n = this.nodeCount(view, it.leaf);
+      if (it.pos >= n || it.pos < 0) {
+        const nextAt = reverse ? it.leaf + N_PREV : it.leaf + N_NEXT;
         const next = readRef(view, nextAt, this.nodeSize, 'sibling leaf');
-        if (next === 0) return undefined;
-        leaf = next;
-        pos = reverse ? this.nodeCount(view, leaf) - 1 : 0;
+        if (next === 0) return DONE;
+        it.leaf = next;
+        it.pos = reverse ? this.nodeCount(view, it.leaf) - 1 : 0;
         continue;
       }
-      const rec = this.recordAt(view, leaf, pos);
+      const rec = this.recordAt(view, it.leaf, it.pos);
       const bytes = pool.bytes;
       if (!reverse && upper !== undefined) {
         const c = this.compareAt(upper, bytes, view, rec, false);
-        if (c < 0 || (c === 0 && upperOpen)) return undefined;
+        if (c < 0 || (c === 0 && b.upperOpen)) return DONE;
       }
       if (reverse && lower !== undefined) {
         const c = this.compareAt(lower, bytes, view, rec, false);
-        if (c > 0 || (c === 0 && lowerOpen)) return undefined;
+        if (c > 0 || (c === 0 && b.lowerOpen)) return DONE;
       }
       const klen = view.getUint16(rec + R_KLEN, true);
       const ks = rec + R_HEADER;
       checkInside(view, ks, klen, 'sorted map key');
-      if (resumed) {
+      if (it.resumed) {
         // One comparison per descent: a damaged tree must not make the iterator go back.
-        const c = compareBytes(last, 0, lastLen, bytes, ks, klen);
+        const c = compareBytes(it.last, 0, it.lastLen, bytes, ks, klen);
         if (reverse ? c <= 0 : c >= 0) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: keys out of order after a descent`);
-        resumed = false;
+        it.resumed = false;
       }
-      if (last.length < klen) last = new Uint8Array(Math.max(klen, 2 * last.length));
+      if (it.last.length < klen) it.last = new Uint8Array(Math.max(klen, 2 * it.last.length));
+      const last = it.last;
       for (let i = 0; i < klen; i++) last[i] = bytes[ks + i]!;
-      lastLen = klen;
-      yielded++;
-      if (mode === 0) yield this.keyAt(rec);
-      else if (mode === 1) yield this.valueAt(rec);
-      else yield [this.keyAt(rec), this.valueAt(rec)];
-      this.ctx.assertOpen();
-      pos += reverse ? -1 : 1;
+      it.lastLen = klen;
+      it.yielded++;
+      const mode = b.mode;
+      const value = mode === 0 ? this.keyAt(rec) : mode === 1 ? this.valueAt(rec) : [this.keyAt(rec), this.valueAt(rec)];
+      return { done: false, value };
     }
-    return undefined;
   }
 
   /** Visits every node (depth-first, bounded by the height); `leaf` tells the kind. */

@@ -13,7 +13,17 @@
  * `keys` scratch. So a write path must not hold the key codec's scratch across a value encode:
  * encode the value first, or copy the key.
  */
-import type { Pool, Transaction } from '@ferrite/heap';
+import type { LiveReader, Pool, Transaction } from '@ferrite/heap';
+
+/**
+ * Every kind's header block is at least HEADER_MIN bytes and leaves [HEADER_STAMP,
+ * HEADER_STAMP + 8) to the store: a u64 stamp, random and non-zero, written when the store
+ * creates the collection (0 in collections made before stamps). A reader in another process
+ * tells by it a collection from one the writer dropped and made again under the same name,
+ * whose header block the allocator may well have put at the same offset.
+ */
+export const HEADER_STAMP = 56;
+export const HEADER_MIN = 64;
 
 /** Encodes keys to bytes whose unsigned lexicographic order is the keys' order. */
 export interface KeyCodec {
@@ -74,6 +84,12 @@ export interface CollectionContext {
   run<T>(op: TxOp<T>): T;
   /** Throws ECLOSED when the store is closed. Called at the start of every public method. */
   assertOpen(): void;
+  /**
+   * A read-only store that follows a writer in another process or thread: every read of the
+   * pool runs in one of its sections (`reader.section(op)`, which may run `op` more than once;
+   * see the heap's live-reader.ts). Undefined for a writer's store: reads run directly.
+   */
+  readonly reader: LiveReader | undefined;
   /**
    * The hash seed of a new hash map (a u32). Random unless a test fixes it: some bugs show only
    * for some layouts of a table, and a failing seed must replay (issue 16). Default: random.

@@ -34,6 +34,7 @@ export function makeContext(pool: AnyPool, structuresSlot: number, limits: Limit
     values: new PoolValueCodec(p, structuresSlot, limits.maxValueSize),
     limits,
     readOnly: false,
+    reader: undefined,
     // This context does not invalidate caches after an abort: collections keep their hooks.
     invalidatesOnAbort: false,
     structuresSlot,

@@ -1,0 +1,297 @@
+/**
+ * Read-only stores of a pool file that a writer has open (the heap's live-reader.ts, from the
+ * store's side), on persistent memory (tmpfs, forcePmem) and on an ordinary file:
+ * readers never stop a writer from opening and see its commits at their next read, follow the
+ * pool's growth, keep their iterators across commits with the same guarantees as the writer's
+ * own, see collections come and go, and a worker thread of the writer's process reads one
+ * committed state with `store.read` while the main thread writes. Writes from a reader are
+ * EROFS; a second writer is EBUSY at once, or waits `lockTimeout`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as turn } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { isFerriteError } from '@ferrite/core';
+import { Prng } from '@ferrite/core/testing';
+import { Store } from '../src/index.js';
+import { setUpBank, transfer } from './crash/bank.js';
+import { diskDir } from './crash/kill-loop.js';
+
+const shm = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+const dirs = [mkdtempSync(join(shm, 'ferrite-readers-')), mkdtempSync(join(diskDir(), 'ferrite-readers-'))];
+process.on('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+let n = 0;
+
+for (const forcePmem of [true, false]) {
+  const medium = forcePmem ? 'persistent memory' : 'an ordinary file';
+  const path = (): string => join(dirs[forcePmem ? 0 : 1]!, `r${n++}.pool`);
+
+  test(`${medium}: a reader opened first never stops the writer; it sees each commit at its next read and follows growth`, () => {
+    const p = path();
+    Store.open(p, { create: true, size: 64 * 1024, maxSize: 64 << 20, forcePmem }).close();
+    const reader = Store.open(p, { readOnly: true });
+    const writer = Store.open(p, { forcePmem });
+    try {
+      const m = writer.map<number, { i: number; s: string }>('m');
+      const rm = (): ReturnType<typeof reader.map<number, { i: number; s: string }>> => reader.map<number, { i: number; s: string }>('m');
+      m.set(0, { i: 0, s: '' });
+      assert.deepEqual(rm().get(0), { i: 0, s: '' });
+      const big = 'x'.repeat(3000);
+      for (let i = 1; i <= 3000; i++) {
+        m.set(i, { i, s: big });
+        if (i % 500 === 0) {
+          assert.equal(rm().size, i + 1, `after ${i} commits`);
+          assert.deepEqual(rm().get(i), { i, s: big });
+        }
+      }
+      assert.ok(writer.stats().pool.size > 4 << 20, 'the pool grew many times');
+      const stats = reader.stats();
+      assert.equal(stats.pool.size, writer.stats().pool.size, 'the reader follows the pool\'s size');
+      assert.ok(stats.reader !== undefined && stats.reader.remaps > 0, 'it mapped the file again');
+      assert.equal(reader.check().ok, true);
+      assert.equal(stats.reader.mode, 'live');
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  });
+
+  test(`${medium}: reader iterators keep their guarantees across the writer's commits (doublings, splits, shifts)`, () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, maxSize: 64 << 20, forcePmem });
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const wm = writer.map<number, number>('m');
+      const ws = writer.sortedMap<number, number>('s');
+      const wq = writer.queue<number>('q');
+      writer.transaction(() => {
+        for (let i = 0; i < 200; i++) {
+          wm.set(i, i);
+          ws.set(i, i);
+          wq.push(i);
+        }
+      });
+      const prng = new Prng(n);
+      const it = { m: reader.map<number, number>('m').keys(), s: reader.sortedMap<number, number>('s').keys(), q: reader.queue<number>('q').values() };
+      const got = { m: [] as number[], s: [] as number[], q: [] as number[] };
+      let step = 0;
+      for (let more = true; more; step++) {
+        more = false;
+        for (const k of ['m', 's', 'q'] as const) {
+          const r = it[k].next();
+          if (r.done !== true) {
+            got[k].push(r.value);
+            more = true;
+          }
+        }
+        // The writer commits between steps: inserts that double the table and split nodes,
+        // deletes of keys not yet returned (>= 1000 are added and removed), shifts and pushes.
+        if (step >= 150) continue; // then the iterators reach their ends
+        writer.transaction(() => {
+          for (let j = 0; j < 5; j++) {
+            const k = 1000 + step * 5 + j;
+            wm.set(k, k);
+            ws.set(k, k);
+          }
+          if (step % 3 === 0) {
+            wm.delete(1000 + prng.below(step * 5 + 5));
+            ws.delete(1000 + prng.below(step * 5 + 5));
+          }
+          if (step % 4 === 0 && wq.length > 150) wq.shift();
+          wq.push(10_000 + step);
+        });
+        assert.ok(step < 5000, 'iteration ends');
+      }
+      for (const k of ['m', 's'] as const) {
+        // Each key present for the whole iteration (0..199) is returned exactly once; none twice.
+        assert.equal(new Set(got[k]).size, got[k].length, `${k}: no key twice`);
+        for (let i = 0; i < 200; i++) assert.ok(got[k].includes(i), `${k}: key ${i} present throughout is returned`);
+      }
+      for (let i = 1; i < got.s.length; i++) assert.ok(got.s[i - 1]! < got.s[i]!, 'sorted: keys in order');
+      // The queue: values in order, none twice; shifted ones may be missing only at the front.
+      for (let i = 1; i < got.q.length; i++) assert.ok(got.q[i - 1]! < got.q[i]!, 'queue: values in order');
+      const firstKept = got.q[0]!;
+      for (let i = firstKept; i < 200; i++) assert.ok(got.q.includes(i), `queue: value ${i}, never shifted before the iterator reached it, is returned`);
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  });
+
+  test(`${medium}: collections dropped and made again under the same name: the reader's old object is ECLOSED, a new lookup finds the new one`, () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem });
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      writer.sortedMap<string, number>('t').set('a', 1);
+      const old = reader.sortedMap<string, number>('t');
+      assert.equal(old.get('a'), 1);
+      const oldIt = old.keys();
+      assert.equal(oldIt.next().value, 'a');
+      writer.drop('t');
+      writer.sortedMap<string, number>('t').set('b', 2); // very likely at the same offset
+      assert.throws(() => old.get('a'), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+      assert.throws(() => oldIt.next(), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+      assert.equal(reader.sortedMap<string, number>('t').get('b'), 2);
+      assert.equal(reader.sortedMap<string, number>('t').get('a'), undefined);
+      writer.drop('t');
+      assert.throws(() => reader.sortedMap('t'), (e: unknown) => isFerriteError(e, 'EROFS'));
+      assert.deepEqual(reader.collections(), []);
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  });
+
+  test(`${medium}: a reader writes nothing (EROFS); store.read on a writer runs once; async functions are refused`, () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem });
+    writer.map('m').set(1, 1);
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const m = reader.map('m');
+      assert.throws(() => m.set(2, 2), (e: unknown) => isFerriteError(e, 'EROFS'));
+      assert.throws(() => reader.map('other'), (e: unknown) => isFerriteError(e, 'EROFS'));
+      assert.throws(() => reader.drop('m'), (e: unknown) => isFerriteError(e, 'EROFS'));
+      assert.throws(() => reader.transaction(() => m.set(3, 3)), (e: unknown) => isFerriteError(e, 'EROFS'));
+      assert.equal(reader.transaction(() => m.get(1)), 1, 'a read-only transaction reads');
+      let runs = 0;
+      assert.equal(writer.read(() => ++runs), 1);
+      assert.equal(runs, 1);
+      assert.throws(() => reader.read((async () => 1) as unknown as () => number), (e: unknown) => isFerriteError(e, 'ETXSTATE'));
+      assert.throws(() => reader.read(42 as unknown as () => number), (e: unknown) => isFerriteError(e, 'EINVAL'));
+    } finally {
+      reader.close();
+      writer.close();
+    }
+    assert.throws(() => reader.read(() => 1), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+  });
+
+  test(`${medium}: a reader of a pool that has no store yet sees the collections once the writer makes them`, () => {
+    const p = path();
+    Store.open(p, { create: true, size: 1 << 20, forcePmem }).close();
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      assert.deepEqual(reader.collections(), []);
+      const writer = Store.open(p, { forcePmem });
+      writer.queue('jobs').push('a', 'b');
+      writer.close();
+      assert.deepEqual(reader.collections(), [{ name: 'jobs', kind: 'queue', size: 2 }]);
+      assert.deepEqual([...reader.queue('jobs')], ['a', 'b']);
+    } finally {
+      reader.close();
+    }
+  });
+
+  test(`${medium}: a worker thread of the writer's process reads one committed state with store.read while the main thread writes`, async () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem });
+    setUpBank(writer);
+    const prng = new Prng(7);
+    const rand = (): number => prng.nextU32() / 4294967296;
+    // The worker compiles its sources first (a second or so); it reads for 1.5 s after that.
+    const until = Date.now() + 4000;
+    const worker = new Worker(new URL('./support/reader-worker.mjs', import.meta.url), { workerData: { path: p, until }, execArgv: ['--conditions=ferrite-source'] });
+    let settled = false;
+    const result = new Promise<{ reads: number; seq: number; error?: string }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }).finally(() => {
+      settled = true;
+    });
+    let transfers = 0;
+    try {
+      while (!settled && Date.now() < until + 30_000) {
+        for (let i = 0; i < 20; i++) transfer(writer, rand);
+        transfers += 20;
+        await turn(); // the worker's message gets through
+      }
+      const r = await result;
+      assert.equal(r.error, undefined, r.error);
+      assert.ok(r.reads > 0 && r.seq > 0, `the worker read (${r.reads} reads, last seq ${r.seq})`);
+      console.log(`# ${medium}: worker made ${r.reads} consistent reads while the main thread made ${transfers} transfers`);
+    } finally {
+      await worker.terminate();
+      writer.close();
+    }
+  });
+
+  test(`${medium}: a second writer is EBUSY at once, or waits lockTimeout for the first to let go`, async () => {
+    const p = path();
+    Store.open(p, { create: true, size: 1 << 20, forcePmem }).close();
+    // The first writer in another process, closing 300 ms after it is ready.
+    const holder = spawn(process.execPath, ['--conditions=ferrite-source', '--import', 'tsx', '-e',
+      `const { Store } = await import('@ferrite/tx'); const s = Store.open(${JSON.stringify(p)}, { forcePmem: ${forcePmem} }); process.stdout.write('ready\\n'); setTimeout(() => { s.close(); process.exit(0); }, 300);`,
+    ], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.setEncoding('utf8').on('data', (s: string) => { if (s.includes('ready')) resolve(); });
+      holder.on('exit', (code) => reject(new Error(`holder exited with ${String(code)}`)));
+    });
+    try {
+      assert.throws(() => Store.open(p, { forcePmem }), (e: unknown) => isFerriteError(e, 'EBUSY') && (e as Error).message.includes(String(holder.pid)));
+      const started = Date.now();
+      const second = Store.open(p, { forcePmem, lockTimeout: 20_000 });
+      second.close();
+      assert.ok(Date.now() - started < 20_000);
+      assert.throws(() => Store.open(p, { forcePmem, lockTimeout: -1 }), (e: unknown) => isFerriteError(e, 'EINVAL'));
+    } finally {
+      holder.kill();
+    }
+  });
+}
+
+test('a queue of format 1 (before shifted counts): writers use it as before; a reader iterating it across a commit gets EVERSION', () => {
+  const p = join(dirs[0]!, `q${n++}.pool`);
+  const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem: true });
+  try {
+    const q = writer.queue<number>('old');
+    q.push(1, 2, 3);
+    // Make it format 1 as an older version wrote it: the magic's low word 1, no shifted count.
+    const header = findHeader(writer, 'old');
+    writer.transaction(() => {
+      const pool = (writer as unknown as { pool: { currentTransaction: { addRange(o: number, l: number): void }; writeU64(o: number, v: number): void } }).pool;
+      pool.currentTransaction.addRange(header + 40, 16);
+      pool.writeU64(header + 40, 0x5155_4555_0001);
+      pool.writeU64(header + 48, 0);
+    });
+    // A reader opened now makes its queue object from format 1.
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const it = reader.queue<number>('old').values();
+      assert.equal(it.next().value, 1);
+      writer.transaction(() => writer.map('other').set(1, 1)); // a commit between two steps
+      assert.throws(() => it.next(), (e: unknown) => isFerriteError(e, 'EVERSION'));
+      assert.deepEqual([...reader.queue<number>('old')], [1, 2, 3], 'an iteration within one state is fine');
+    } finally {
+      reader.close();
+    }
+    // A writer opened now uses it as format 1: shift, push, iterate.
+    writer.close();
+    const again = Store.open(p, { forcePmem: true });
+    try {
+      const old = again.queue<number>('old');
+      assert.equal(old.shift(), 1);
+      old.push(4);
+      assert.deepEqual([...old], [2, 3, 4]);
+      assert.equal(again.check().ok, true);
+    } finally {
+      again.close();
+    }
+  } finally {
+    writer.close();
+  }
+});
+
+/** The header offset of collection `name` (through the store's registry). */
+function findHeader(store: Store, name: string): number {
+  const registry = (store as unknown as { registry: { get(n: string): { header: number } | undefined } }).registry;
+  const e = registry.get(name);
+  assert.ok(e !== undefined);
+  return e.header;
+}
