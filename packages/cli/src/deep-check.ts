@@ -22,7 +22,7 @@ import type { Pool } from '@ferrite/heap';
 import type { Store } from '@ferrite/tx';
 import { CANNOT_EXAMINE } from './command.js';
 import { LOG_HEADER } from './heap-internals.js';
-import { errorReport, openPool, scanHeaders, type ErrorReport, type HeaderScan, type OpenedPool } from './inspect.js';
+import { errorReport, openPool, readConsistently, scanHeaders, type ErrorReport, type HeaderScan, type OpenedPool } from './inspect.js';
 import type { Progress } from './progress.js';
 
 export interface Problem {
@@ -139,6 +139,10 @@ function readEverything(store: Store, problems: Problems, progress: Progress | u
  * @throws FerriteError when the file cannot be checked at all (missing, locked, not a pool).
  */
 export function checkFile(path: string, progress?: Progress, options: { heapOnly?: boolean } = {}): CheckResult {
+  return readConsistently((freeze) => checkFileOnce(path, progress, options.heapOnly, freeze));
+}
+
+function checkFileOnce(path: string, progress: Progress | undefined, heapOnly: boolean | undefined, freeze: boolean): { result: CheckResult; changed: boolean } {
   const problems = new Problems();
   progress?.stage('reading the header copies');
   const scan = scanHeaders(path);
@@ -146,15 +150,16 @@ export function checkFile(path: string, progress?: Progress, options: { heapOnly
   let opened: OpenedPool;
   try {
     progress?.stage('opening read-only (log, allocator index)');
-    opened = openPool(path, { readOnly: true, scan, heapOnly: options.heapOnly });
+    opened = openPool(path, { readOnly: true, scan, heapOnly, freeze });
   } catch (err) {
     if (isOpenError(err) && !(isFerriteError(err, 'EBADMAGIC') && scan.copies.some((c) => !c.badMagic))) throw err;
     problems.addError(0, 'open', err);
     progress?.finish();
-    return { file: path, ok: false, problems: problems.list, recoveryPending: false, entries: 0 };
+    return { result: { file: path, ok: false, problems: problems.list, recoveryPending: false, entries: 0 }, changed: false };
   }
   try {
-    return checkOpened(path, opened, problems, progress);
+    const result = checkOpened(path, opened, problems, progress);
+    return { result, changed: opened.changed() };
   } finally {
     opened.close();
   }

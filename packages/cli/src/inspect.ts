@@ -170,7 +170,24 @@ export interface OpenedPool {
   readonly scan: HeaderScan;
   /** An interrupted transaction was found (read-only: rolled back in memory only). */
   readonly recoveryPending: boolean;
+  /**
+   * True when a writer changed the pool since this read-only open (one that opened after it:
+   * with a writer there already, the open reads a private copy of one committed state). A
+   * command that read the pool meanwhile reads it again with `freeze` (see `readConsistently`).
+   */
+  changed(): boolean;
   close(): void;
+}
+
+/**
+ * Runs a read-only command's work (`work(freeze)` opens the pool and reads it) so that what it
+ * reports is one committed state: a writer that has the pool open when the command starts is
+ * frozen out by a private copy (`openPool`); one that opens while the command reads makes the
+ * work run again, frozen from the start.
+ */
+export function readConsistently<T>(work: (freeze: boolean) => { result: T; changed: boolean }): T {
+  const first = work(false);
+  return first.changed ? work(true).result : first.result;
 }
 
 /**
@@ -197,11 +214,22 @@ export function errorReport(err: unknown): ErrorReport {
  */
 export function openPool(
   path: string,
-  options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan; heapOnly?: boolean },
+  options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan; heapOnly?: boolean; freeze?: boolean },
 ): OpenedPool {
   const scan = options.scan ?? scanHeaders(path);
   // No layout given: a tool opens a pool of any layout, as PMDK's tools do.
   const pool = openPoolFile(path, { readOnly: options.readOnly });
+  // A read-only open follows a live writer (the heap's live-reader.ts). A tool reads the pool
+  // through many calls and reports them together: with a writer there, it reads a private copy
+  // of the committed state it finds (memory: the pool's size), so its report is one state.
+  const reader = pool.reader;
+  try {
+    if (reader !== undefined && (options.freeze === true || reader.writerAlive())) reader.freeze();
+  } catch (err) {
+    pool.close();
+    throw err;
+  }
+  const openedAt = reader?.sequence() ?? 0;
   const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
   let store: Store | undefined;
   let storeError: ErrorReport | undefined;
@@ -222,6 +250,7 @@ export function openPool(
     storeError,
     scan,
     recoveryPending,
+    changed: () => reader !== undefined && !reader.frozen && reader.sequence() !== openedAt,
     close() {
       if (store !== undefined) store.close();
       else pool.close();
@@ -272,15 +301,19 @@ export function usageOf(pool: Pool): UsageReport {
  * reported in `openError` / `storeError`. Throws only when the file itself cannot be read.
  */
 export function inspectPool(path: string, options: { heapOnly?: boolean } = {}): PoolReport {
+  return readConsistently((freeze) => inspectOnce(path, options.heapOnly, freeze));
+}
+
+function inspectOnce(path: string, heapOnly: boolean | undefined, freeze: boolean): { result: PoolReport; changed: boolean } {
   const scan = scanHeaders(path);
   const base = { file: path, fileSize: scan.fileSize, headerCopies: scan.copies, header: scan.header };
   let opened: OpenedPool;
   try {
-    opened = openPool(path, { readOnly: true, scan, heapOnly: options.heapOnly });
+    opened = openPool(path, { readOnly: true, scan, heapOnly, freeze });
   } catch (err) {
     const report = errorReport(err);
     if (report.code === 'EBUSY' || report.code === 'ENOENT' || report.code === 'EACCES') throw err;
-    return { ...base, openError: report };
+    return { result: { ...base, openError: report }, changed: false };
   }
   try {
     const usage = usageOf(opened.pool);
@@ -293,7 +326,7 @@ export function inspectPool(path: string, options: { heapOnly?: boolean } = {}):
         storeError = errorReport(err);
       }
     }
-    return { ...base, recoveryPending: opened.recoveryPending, usage, collections, storeError };
+    return { result: { ...base, recoveryPending: opened.recoveryPending, usage, collections, storeError }, changed: opened.changed() };
   } finally {
     opened.close();
   }

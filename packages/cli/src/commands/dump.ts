@@ -70,6 +70,12 @@ it cannot be examined (missing, locked, not a pool) or COLLECTION does not exist
           status = ExitCode.INCONSISTENT;
         }
       }
+      if (opened.changed()) {
+        // A writer opened the pool after the dump began (one there at the start is frozen
+        // out by a private copy): each entry is a committed one, the lines as a whole may not be.
+        out.flush();
+        io.stderr.write(`ferrite dump: a writer opened ${file} during the dump and changed it; the entries come from successive committed states (run it again for one)\n`);
+      }
       return status;
     } finally {
       out.flush();

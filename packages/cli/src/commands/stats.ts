@@ -1,6 +1,6 @@
 import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { formatBytes, formatPercent, renderFields, renderTable } from '../format.js';
-import { openPool, usageOf, type UsageReport } from '../inspect.js';
+import { openPool, readConsistently, usageOf, type UsageReport } from '../inspect.js';
 
 export interface StatsReport {
   readonly file: string;
@@ -55,26 +55,29 @@ cannot be read: the heap's statistics are still printed); 2 when it cannot be ex
   examinesPool: true,
   run(args, io) {
     const file = args.positionals[0];
-    const opened = openPool(file, { readOnly: true, heapOnly: args.values.heap === true });
-    try {
-      const counts = opened.store?.stats().collections;
-      const report: StatsReport = {
-        file,
-        layout: opened.pool.layout,
-        uuid: opened.pool.uuid,
-        recoveryPending: opened.recoveryPending,
-        usage: usageOf(opened.pool),
-        ...(counts === undefined ? {} : { collections: counts }),
-      };
-      io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));
-      if (opened.storeError !== undefined) {
-        // The heap's statistics are printed; the store on top could not be read.
-        io.stderr.write(`ferrite stats: ${file} holds no readable store: ${opened.storeError.message} (${opened.storeError.code})\n`);
-        return exitCodeFor(opened.storeError.code);
+    const { report, storeError } = readConsistently((freeze) => {
+      const opened = openPool(file, { readOnly: true, heapOnly: args.values.heap === true, freeze });
+      try {
+        const counts = opened.store?.stats().collections;
+        const r: StatsReport = {
+          file,
+          layout: opened.pool.layout,
+          uuid: opened.pool.uuid,
+          recoveryPending: opened.recoveryPending,
+          usage: usageOf(opened.pool),
+          ...(counts === undefined ? {} : { collections: counts }),
+        };
+        return { result: { report: r, storeError: opened.storeError }, changed: opened.changed() };
+      } finally {
+        opened.close();
       }
-      return ExitCode.OK;
-    } finally {
-      opened.close();
+    });
+    io.stdout.write(args.values.json === true ? JSON.stringify(report, null, 2) + '\n' : human(report));
+    if (storeError !== undefined) {
+      // The heap's statistics are printed; the store on top could not be read.
+      io.stderr.write(`ferrite stats: ${file} holds no readable store: ${storeError.message} (${storeError.code})\n`);
+      return exitCodeFor(storeError.code);
     }
+    return ExitCode.OK;
   },
 };
