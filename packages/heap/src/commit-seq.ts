@@ -64,6 +64,25 @@ export function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 
+/**
+ * Pools (by uuid) whose writer in THIS thread is inside a change now. A reader of the same pool
+ * in the same thread (a read-only store read from inside the writer's transaction) would wait
+ * for a change that cannot end while it waits: it asks here and refuses instead (ETXSTATE).
+ */
+const changingHere = new Map<string, number>();
+
+/** True when a writer of the pool `uuid` in this thread is inside a change. */
+export function changingInThisThread(uuid: string): boolean {
+  return changingHere.has(uuid);
+}
+
+function noteChanging(uuid: string | undefined, delta: 1 | -1): void {
+  if (uuid === undefined) return;
+  const n = (changingHere.get(uuid) ?? 0) + delta;
+  if (n <= 0) changingHere.delete(uuid);
+  else changingHere.set(uuid, n);
+}
+
 /** An Int32Array over the words of `region` (renewed when the region's bytes are replaced). */
 export function wordsOf(bytes: Uint8Array): Int32Array {
   invariant(bytes.byteOffset % 4 === 0 && bytes.length >= PAUSE_WORD + 4, 'the reader words lie in the mapped bytes');
@@ -84,8 +103,12 @@ export class CommitSeq {
   pauses = 0;
   pausedMs = 0;
 
-  constructor(region: Region) {
+  /** The pool's uuid (see `changingInThisThread`); undefined before it is known. */
+  uuid: string | undefined;
+
+  constructor(region: Region, uuid?: string) {
     this.region = region;
+    this.uuid = uuid;
     this.source = region.bytes;
     this.words = wordsOf(this.source);
   }
@@ -113,6 +136,7 @@ export class CommitSeq {
     Atomics.add(w, EPOCH_INDEX, 1);
     if ((Atomics.load(w, SEQ_INDEX) & 1) === 0) Atomics.add(w, SEQ_INDEX, 1);
     this.odd = true;
+    noteChanging(this.uuid, 1);
   }
 
   /** The writer is about to change what readers see: waits for a reader's pause, makes SEQ odd. */
@@ -123,6 +147,7 @@ export class CommitSeq {
     if (d !== 0 && untilMs(d, clockMs()) > 0) this.honourPause(w);
     Atomics.add(w, SEQ_INDEX, 1);
     this.odd = true;
+    noteChanging(this.uuid, 1);
   }
 
   /** The change is complete: SEQ even again. Not called when the change failed half way. */
@@ -131,6 +156,7 @@ export class CommitSeq {
     const w = this.w();
     Atomics.add(w, SEQ_INDEX, 1);
     this.odd = false;
+    noteChanging(this.uuid, -1);
     invariant((Atomics.load(w, SEQ_INDEX) & 1) === 0, 'the commit sequence is even between changes');
   }
 

@@ -28,7 +28,7 @@
  */
 import { FerriteError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
-import { clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
+import { changingInThisThread, clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
 import { PrivateRegion } from './private-region.js';
 
 /** Where a live reader's pool comes from (made by the opener: a pool file, or a Region in tests). */
@@ -111,6 +111,8 @@ export class LiveReader {
   private readonly pool: ReaderPool;
   private readonly source: ReaderSource;
   private readonly readTimeoutMs: number;
+  /** The pool's uuid: a writer of it in this thread inside a change cannot be waited for. */
+  private readonly uuid: string | undefined;
   private words: Int32Array;
   private wordsSource: Uint8Array;
   /** The sequence the caches were filled at (a validated section); -1: none. */
@@ -127,10 +129,11 @@ export class LiveReader {
   private lastAttemptMs = 0;
   private closed = false;
 
-  constructor(pool: ReaderPool, source: ReaderSource, options: { readTimeoutMs?: number } = {}) {
+  constructor(pool: ReaderPool, source: ReaderSource, options: { readTimeoutMs?: number; uuid?: string } = {}) {
     this.pool = pool;
     this.source = source;
     this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.uuid = options.uuid;
     this.wordsSource = source.shared.bytes;
     this.words = wordsOf(this.wordsSource);
   }
@@ -276,6 +279,10 @@ export class LiveReader {
       const s = Atomics.load(this.w(), SEQ_INDEX);
       if ((s & 1) === 0) return s;
       if (++spins < SPINS) continue;
+      if (spins === SPINS && this.uuid !== undefined && changingInThisThread(this.uuid)) {
+        this.endPause();
+        throw new FerriteError('ETXSTATE', "this thread's writer of the pool is inside a transaction: a read-only store of the same pool cannot read until it ends (read through the writer's store)");
+      }
       const now = clockMs();
       if (untilMs(now, nextLiveness) >= 0 || nextLiveness === 0) {
         nextLiveness = now + LIVENESS_MS;

@@ -266,7 +266,7 @@ export class Pool {
     }
     format(region, header);
     const pool = new Pool(region, header, { readOnly: false, ownsRegion: ownRegion, recovered: false, inMemory: false }).init(false);
-    pool.seq = new CommitSeq(region);
+    pool.seq = new CommitSeq(region, pool.uuid);
     pool.seqForStats = pool.seq;
     return pool;
   }
@@ -338,7 +338,7 @@ export class Pool {
     }
     // Readers in other processes see every store from here on: a session of the commit
     // sequence (new epoch, odd) covers the recovery; it ends even only once open succeeded.
-    const own = seq === undefined ? new CommitSeq(region) : undefined;
+    const own = seq === undefined ? new CommitSeq(region, uuidString(header.uuid)) : undefined;
     own?.beginSession();
     // A new maxSize, an older format or a stale copy: both copies rewritten (format 3), durably.
     if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
@@ -372,6 +372,7 @@ export class Pool {
     let epoch: number;
     try {
       const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
+      if (seq !== undefined) seq.uuid = uuidString(uuid);
       seq?.beginSession();
       const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
         const end = r.offset + r.length;
@@ -430,7 +431,7 @@ export class Pool {
    */
   private static openFilesPmem(target: FileTarget, shared: Region, layout: string | undefined, wantedMaxSize: number | undefined): Pool {
     const uuid = chooseHeader(shared.bytes, layout).fields.uuid;
-    const seq = new CommitSeq(shared);
+    const seq = new CommitSeq(shared, uuidString(uuid));
     seq.beginSession();
     const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
       const end = r.offset + r.length;
@@ -513,7 +514,7 @@ export class Pool {
       const pool = new Pool(source.shared, header, { readOnly: true, ownsRegion: false, recovered: false, inMemory: false });
       if (owner !== undefined) pool.fileTarget = owner;
       pool.indexStale = true;
-      const reader = new LiveReader(pool.readerPool, source, readTimeout !== undefined ? { readTimeoutMs: readTimeout } : {});
+      const reader = new LiveReader(pool.readerPool, source, { uuid: pool.uuid, ...(readTimeout !== undefined ? { readTimeoutMs: readTimeout } : {}) });
       pool.reader = reader;
       reader.start();
       return pool;

@@ -173,6 +173,28 @@ for (const forcePmem of [true, false]) {
     assert.throws(() => reader.read(() => 1), (e: unknown) => isFerriteError(e, 'ECLOSED'));
   });
 
+  test(`${medium}: a reader read inside a transaction of the same thread's writer: ${forcePmem ? 'ETXSTATE, at once (it could never end)' : 'the last committed state'}`, () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem });
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const m = writer.map<string, number>('m');
+      m.set('k', 1);
+      const rm = reader.map<string, number>('m');
+      const started = Date.now();
+      writer.transaction(() => {
+        m.set('k', 2);
+        if (forcePmem) assert.throws(() => rm.get('k'), (e: unknown) => isFerriteError(e, 'ETXSTATE'));
+        else assert.equal(rm.get('k'), 1, 'the pool file holds the last commit; this one is not durable yet');
+      });
+      assert.ok(Date.now() - started < 5000, 'no wait for readTimeout');
+      assert.equal(rm.get('k'), 2);
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+
   test(`${medium}: a reader of a pool that has no store yet sees the collections once the writer makes them`, () => {
     const p = path();
     Store.open(p, { create: true, size: 1 << 20, forcePmem }).close();
