@@ -77,8 +77,11 @@ const SNAPSHOT = -2;
 const SPINS = 64;
 /** Writer liveness is checked this often while the sequence stays odd (ms). */
 const LIVENESS_MS = 20;
-/** Attempts overtaken by commits before the reader asks the writer to pause. */
-const PAUSE_AFTER = 3;
+/**
+ * Attempts overtaken by commits before the reader asks the writer to pause. A short read
+ * overtaken a few times is cheaper to run again than a pause is to the writer.
+ */
+const PAUSE_AFTER = 6;
 /** The longest pause a reader asks for (ms); the writer caps it too (MAX_WRITER_PAUSE_MS). */
 const MAX_PAUSE_REQUEST_MS = 1000;
 /** Default of `readTimeout` (ms). */

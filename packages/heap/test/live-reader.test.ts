@@ -134,7 +134,7 @@ test('a starved reader asks the writer to pause, clears the request once it read
     run: () => {
       n++;
       if (w[PAUSE_WORD / 4] !== 0) requested++;
-      if (n <= 5) put(writer, root, n);
+      if (n <= 8) put(writer, root, n); // past PAUSE_AFTER (6) overtaken attempts
       return reader.readU64(root);
     },
   });
