@@ -36,6 +36,9 @@ export class RangeList {
   }
 }
 
+/** The discarded output of `Coverage.mark`. */
+const markScratch = new RangeList();
+
 /** Sorted disjoint intervals [v[0], v[1]), [v[2], v[3]), ... of one page; `n` numbers used. */
 interface PageList {
   v: number[];
@@ -116,6 +119,31 @@ export class Coverage {
       a = b;
     }
     return true;
+  }
+
+  /** Marks [offset, offset + length) covered (no output: for sets nothing is logged from). */
+  mark(offset: number, length: number): void {
+    const out = markScratch;
+    out.clear();
+    this.add(offset, length, out);
+  }
+
+  /** True when some byte of [offset, offset + length) is covered. */
+  overlaps(offset: number, length: number): boolean {
+    let a = offset;
+    const end = offset + length;
+    while (a < end) {
+      const page = Math.floor(a / PAGE);
+      const b = Math.min(end, (page + 1) * PAGE);
+      const list = this.lookup(page);
+      if (list !== undefined) {
+        for (let i = 0; i < list.n; i += 2) {
+          if (list.v[i]! < b && list.v[i + 1]! > a) return true;
+        }
+      }
+      a = b;
+    }
+    return false;
   }
 
   get empty(): boolean {
