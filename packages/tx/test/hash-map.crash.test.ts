@@ -185,6 +185,60 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
       }
     }),
   },
+  // Batches (issue 21): the writes of one transaction keep their stores to live words until
+  // the transaction drains (tx.logRanges), a write that reaches a kept bucket drains first, and
+  // migration steps write the dead slots of the new table at once.
+  {
+    name: 'PMap batch of inserts, in-place updates, relocations and deletes (kept stores)',
+    prefill: (m) => fill(m, 24),
+    op: (m) => m.pool.transaction(() => {
+      for (let i = 24; i < 34; i++) m.map.set(`k${i}`, { i, s: 'batch' });
+      for (let i = 0; i < 6; i++) m.map.set(`k${i}`, { i: i + 100, s: 'abcdefghijklmnopqrst' }); // same size
+      m.map.set('k7', 'r'.repeat(90)); // relocates
+      for (let i = 10; i < 14; i++) assert.equal(m.map.delete(`k${i}`), true);
+      m.map.set('k24', { again: true }); // a bucket this transaction wrote: drains first
+      m.map.set('k30', 'r'.repeat(70));
+      assert.equal(m.map.delete('k31'), true);
+    }),
+  },
+  {
+    name: 'PMap batch across a doubling and its whole migration',
+    prefill: (m) => fill(m, 14),
+    op: (m) => m.pool.transaction(() => {
+      for (let i = 14; i < 40; i++) m.map.set(`k${i}`, { i, s: 'grow' });
+      for (let i = 0; i < 40; i += 7) m.map.set(`k${i}`, 'v'.repeat(45)); // some outgrow their slot
+    }),
+  },
+  {
+    name: 'PMap batch with reads and an iterator step between the writes',
+    prefill: (m) => fill(m, 20),
+    op: (m) => m.pool.transaction(() => {
+      const it = m.map.keys();
+      for (let i = 20; i < 30; i++) {
+        m.map.set(`k${i}`, i);
+        assert.equal(m.map.get(`k${i}`), i);
+        assert.equal(m.map.size, i + 1);
+        it.next();
+      }
+      assert.equal(m.map.delete('k3'), true);
+      assert.equal(m.map.has('k3'), false);
+    }),
+  },
+  {
+    name: 'PMap batch rolled back (its kept stores are forgotten)',
+    prefill: (m) => fill(m, 20),
+    op: (m) => {
+      aborted(m.pool, () => {
+        for (let i = 20; i < 40; i++) m.map.set(`k${i}`, i);
+        assert.equal(m.map.delete('k2'), true);
+      });
+      // The map goes on from the rolled-back state, in a batch again.
+      m.pool.transaction(() => {
+        for (let i = 40; i < 46; i++) m.map.set(`k${i}`, i);
+        assert.equal(m.map.get('k2') !== undefined, true);
+      });
+    },
+  },
   {
     name: 'PMap aborted transaction',
     prefill: (m) => fill(m, 10),
@@ -206,6 +260,8 @@ for (const name of [
   'PMap rehash step',
   'PMap rehash final step',
   'PMap inline insert into an old slot its own migration step moves',
+  'PMap batch of inserts, in-place updates, relocations and deletes (kept stores)',
+  'PMap batch across a doubling and its whole migration',
 ]) {
   const c = cases.find((x) => x.name === name)!;
   test(`${name}: every single torn word of a flushed line is caught by the seal`, () => {
