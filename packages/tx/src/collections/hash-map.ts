@@ -45,6 +45,7 @@ import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
 import { bytesEqual, checkInside, compareBytes, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
+import { OffsetSet } from './offset-set.js';
 import { leftPoolUntouched } from '../internal/rejection.js';
 
 const MAGIC = 0x314d4850; // 'PHM1'
@@ -277,7 +278,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   /** The running write stores into its buckets / the header at once (snapshots durable): set by `logStores`. */
   private direct = true;
   private headerDirect = true;
-  private readonly keptSlots = new Set<number>();
+  private readonly keptSlots = new OffsetSet();
   /** Kept stores as (kind, offset, a, b) quads: KEEP_U32/KEEP_U64 (a: the value), KEEP_BYTES (a: start in keptBytes, b: length). */
   private keptOps = new Float64Array(64);
   private nKept = 0;
@@ -1169,7 +1170,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.nKept = 0;
     this.nKeptBytes = 0;
     this.keptHeader = 0;
-    if (this.keptSlots.size > 0) this.keptSlots.clear();
+    this.keptSlots.clear();
   }
 
   /** Forgets the kept stores (their transaction rolled back, or a write failed half way). */
