@@ -89,7 +89,8 @@ test('a migration step writes the new slots once: no zeroed segments, no snapsho
   // the header, the op's own lines and the commit record.
   map.set('key1023', { ino: 1023, size: 4096 });
   let most = 0;
-  for (let i = 1024; i < 1024 + 256; i++) {
+  // 256 steps, and a few more: a write into a bucket of the next step takes none.
+  for (let i = 1024; i < 1024 + 256 + 32 && (map as unknown as { st: { old: number } }).st.old !== 0; i++) {
     map.set(`key${i}`, { ino: i, size: 4096 });
     const last = pool.stats().lastTx;
     // 3 when a step declares bytes the previous (sealed) transaction wrote, a directory word
@@ -238,6 +239,8 @@ test('a full pool can always be emptied: deletes never allocate, even mid-rehash
     assert.ok(n < 100_000, 'the pool never filled');
   }
   assert.deepEqual(map.validate(), []);
+  // The pool may have filled at the tree's write after the map's one went in.
+  if (map.has(`key-${n}`)) assert.equal(map.delete(`key-${n}`), true);
   for (let i = 0; i < n; i++) {
     assert.equal(map.delete(`key-${i}`), true, `map delete ${i}`);
     assert.equal(tree.delete(i), true, `tree delete ${i}`);

@@ -135,9 +135,11 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   },
   {
     // 16 -> 32 buckets, migration started (cursor 0), then the inline entries of old buckets
-    // 0-3 deleted (deletes take no step): the op inserts into an empty old slot that its own
-    // migration step moves, so the new inline entry moves with it in the same op.
-    name: 'PMap inline insert into an old slot its own migration step moves',
+    // 0-3 deleted (deletes take no step): the op inserts into an empty old slot of the next
+    // step's buckets, which takes no step (a step never moves the op's own bucket: it would
+    // have to read the op's kept stores); then, in the same transaction, an insert elsewhere
+    // takes the step and moves the new inline entry.
+    name: 'PMap inline insert into an old slot of the next step, which the next write moves',
     prefill: (m) => {
       fill(m, 17);
       for (let i = 0; i < 17; i++) {
@@ -148,25 +150,43 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
     op: (m) => {
       const { oldCap, cursor } = migration(m);
       assert.ok(oldCap > 0, 'migrating');
-      const key = pickKey(m, 'm', (p) => p.entry === 'absent' && p.slotEmpty && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
-      m.map.set(key, { i: 3 });
+      const inStep = (p: Place): boolean => (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4;
+      const key = pickKey(m, 'm', (p) => p.entry === 'absent' && p.slotEmpty && inStep(p));
+      const other = pickKey(m, 'o', (p) => p.entry === 'absent' && !inStep(p));
+      m.pool.transaction(() => {
+        m.map.set(key, { i: 3 });
+        assert.equal(migration(m).cursor, cursor, 'no step over the op\'s own bucket');
+        m.map.set(other, { i: 4 });
+      });
       assert.equal(migration(m).cursor, cursor + 4);
       assert.equal(placeOf(m, key).entry, 'inline');
     },
   },
   {
-    name: 'PMap inline entry outgrowing its slot while its step moves it',
+    name: 'PMap inline entry outgrowing its slot in the next step, then moved by it',
     prefill: (m) => {
-      // First an entry inline in old bucket 4-7 (the buckets the op's step moves), whatever
-      // the seed; then 17 more: the 17th insert starts the resize, the 18th moves buckets 0-3.
+      // First an entry inline in old bucket 4-7 (the next step's buckets), whatever the seed;
+      // then 17 more: the 17th insert starts the resize, the 18th moves buckets 0-3.
       m.map.set(pickKey(m, 'p', (p) => p.entry === 'absent' && ((p.hash & 15) >> 2) === 1), { i: 'inline' });
       fill(m, 17);
+      // The 18th key (or a later one, when its own bucket is in the step) moves buckets 0-3.
+      for (let i = 0; migration(m).cursor === 0; i++) {
+        assert.ok(i < 20, 'a step is taken');
+        m.map.set(pickKey(m, `s${i}-`, (p) => p.entry === 'absent' && (p.hash & 15) >= 4), i);
+      }
       assert.equal(migration(m).cursor, 4);
     },
     op: (m) => {
       const { oldCap, cursor } = migration(m);
-      const key = pickKey(m, 'p', (p) => p.entry === 'inline' && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
-      m.map.set(key, 'w'.repeat(70));
+      const inStep = (p: Place): boolean => (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4;
+      const key = pickKey(m, 'p', (p) => p.entry === 'inline' && inStep(p));
+      const other = pickKey(m, 'q', (p) => p.entry === 'absent' && !inStep(p));
+      m.pool.transaction(() => {
+        m.map.set(key, 'w'.repeat(70));
+        assert.equal(migration(m).cursor, cursor);
+        m.map.set(other, 'q');
+      });
+      assert.equal(migration(m).cursor, cursor + 4);
       assert.equal(placeOf(m, key).entry, 'chain');
     },
   },
@@ -259,7 +279,7 @@ for (const name of [
   'PMap set new into an empty slot (inline)',
   'PMap rehash step',
   'PMap rehash final step',
-  'PMap inline insert into an old slot its own migration step moves',
+  'PMap inline insert into an old slot of the next step, which the next write moves',
   'PMap batch of inserts, in-place updates, relocations and deletes (kept stores)',
   'PMap batch across a doubling and its whole migration',
 ]) {
