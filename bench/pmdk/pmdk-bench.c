@@ -7,8 +7,16 @@
  * time to open a pool holding a million allocations.
  *
  * Usage: pmdk-bench DIR [OPEN_POOL_MB] [OPEN_ALLOCS]
+ *        pmdk-bench DIR load N
  * Run with PMEM_IS_PMEM_FORCE=1 on tmpfs to emulate NVM with cache-line flushes.
- * Prints lines `pmdk <name>: median X µs (n samples)`.
+ * Prints lines `pmdk <name>: median X µs (n samples)`; the load mode prints one sample of each
+ * of its operations, `pmdk <name>: mean X µs (N ops)` (the caller takes medians over runs).
+ *
+ * The load mode is a user loading data (issue 21): N keys, spread by a multiplicative hash, are
+ * upserted into an EMPTY map (a lookup, then an insert in its own transaction), then every key is
+ * updated in place (a lookup, then a transaction that snapshots and overwrites the 32-byte
+ * value). The table is sized for N from the start (2^ceil(log2 N) buckets): PMDK's map never
+ * grows here, its best case, where ferrite's map starts at 16 buckets and doubles as it fills.
  */
 #include <libpmemobj.h>
 #include <stdint.h>
@@ -101,9 +109,95 @@ static void map_update(PMEMobjpool *pop, struct root *r, uint64_t key, const cha
 	} TX_END
 }
 
+/* The keys of the load: i * 2654435761 mod 2^32, as the ferrite side computes them. */
+static uint64_t load_key(uint64_t i) {
+	return (uint64_t)(uint32_t)(i * 2654435761u);
+}
+
+static PMEMoid *bucket_in(PMEMoid *b, uint64_t mask, uint64_t key) {
+	return &b[mix(key) & mask];
+}
+
+static int load_mode(const char *dir, long n) {
+	if (n <= 0) { fprintf(stderr, "load: N must be positive\n"); return 2; }
+	uint64_t buckets = 1;
+	while (buckets < (uint64_t)n) buckets <<= 1;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/pmdk-load-%d.pool", dir, (int)getpid());
+	unlink(path);
+	size_t pool_size = (size_t)n * 256 + buckets * sizeof(PMEMoid) + (64u << 20);
+	PMEMobjpool *pop = pmemobj_create(path, LAYOUT, pool_size, 0600);
+	if (pop == NULL) { perror("pmemobj_create (load)"); return 1; }
+	struct root *r = pmemobj_direct(pmemobj_root(pop, sizeof(struct root)));
+	TX_BEGIN(pop) {
+		pmemobj_tx_add_range_direct(r, sizeof *r);
+		r->buckets = pmemobj_tx_zalloc(sizeof(PMEMoid) * buckets, 2);
+	} TX_END
+	PMEMoid *table = pmemobj_direct(r->buckets);
+	uint64_t mask = buckets - 1;
+	char value[32];
+	memset(value, 'v', sizeof value);
+
+	/* 1. upsert every key into the empty map, one transaction each */
+	double t0 = now_us();
+	for (long i = 0; i < n; i++) {
+		uint64_t key = load_key((uint64_t)i);
+		memcpy(value, &i, sizeof i);
+		PMEMoid *slot = bucket_in(table, mask, key);
+		struct entry *found = NULL;
+		for (PMEMoid oid = *slot; !OID_IS_NULL(oid);) {
+			struct entry *e = pmemobj_direct(oid);
+			if (e->key == key) { found = e; break; }
+			oid = e->next;
+		}
+		if (found != NULL) { fprintf(stderr, "load: duplicate key\n"); return 1; }
+		TX_BEGIN(pop) {
+			PMEMoid oid = pmemobj_tx_alloc(sizeof(struct entry), 1);
+			struct entry *e = pmemobj_direct(oid);
+			e->key = key;
+			e->next = *slot;
+			memcpy(e->value, value, 32);
+			pmemobj_tx_add_range_direct(slot, sizeof(PMEMoid));
+			*slot = oid;
+			pmemobj_tx_add_range_direct(&r->count, sizeof(uint64_t));
+			r->count++;
+		} TX_ONABORT {
+			fprintf(stderr, "load: insert aborted\n");
+			exit(1);
+		} TX_END
+	}
+	printf("pmdk load 0 to %ld (upsert, 1 tx each): mean %.3f µs (%ld ops)\n", n, (now_us() - t0) / (double)n, n);
+
+	/* 2. update every key in place, one transaction each (snapshot + overwrite) */
+	t0 = now_us();
+	for (long i = 0; i < n; i++) {
+		uint64_t key = load_key((uint64_t)i);
+		long v = i + 1;
+		memcpy(value, &v, sizeof v);
+		struct entry *found = NULL;
+		for (PMEMoid oid = *bucket_in(table, mask, key); !OID_IS_NULL(oid);) {
+			struct entry *e = pmemobj_direct(oid);
+			if (e->key == key) { found = e; break; }
+			oid = e->next;
+		}
+		if (found == NULL) { fprintf(stderr, "load: missing key\n"); return 1; }
+		TX_BEGIN(pop) {
+			pmemobj_tx_add_range_direct(found->value, 32);
+			memcpy(found->value, value, 32);
+		} TX_END
+	}
+	printf("pmdk update every key @%ld (1 tx each): mean %.3f µs (%ld ops)\n", n, (now_us() - t0) / (double)n, n);
+	fflush(stdout);
+	if (r->count != (uint64_t)n) { fprintf(stderr, "load: count %lu, expected %ld\n", (unsigned long)r->count, n); return 1; }
+	pmemobj_close(pop);
+	unlink(path);
+	return 0;
+}
+
 int main(int argc, char **argv) {
-	if (argc < 2) { fprintf(stderr, "usage: %s DIR [OPEN_POOL_MB] [OPEN_ALLOCS]\n", argv[0]); return 2; }
+	if (argc < 2) { fprintf(stderr, "usage: %s DIR [OPEN_POOL_MB] [OPEN_ALLOCS] | DIR load N\n", argv[0]); return 2; }
 	const char *dir = argv[1];
+	if (argc > 3 && strcmp(argv[2], "load") == 0) return load_mode(dir, atol(argv[3]));
 	size_t open_mb = argc > 2 ? (size_t)atol(argv[2]) : 1024;
 	long open_allocs = argc > 3 ? atol(argv[3]) : 1000000;
 	char path[4096];

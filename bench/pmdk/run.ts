@@ -26,6 +26,16 @@ const SOURCE = fileURLToPath(new URL('./pmdk-bench.c', import.meta.url));
  * test; 0 skips that test.
  */
 export function runPmdkBench(dir: string, openPoolMiB: number, openAllocs: number): PmdkOutcome {
+  const built = buildPmdkBench(dir);
+  if (!built.ok) return built;
+  return runBuilt(built.exe, [dir, String(openPoolMiB), String(openAllocs)]);
+}
+
+/** The compiled program, or why there is none (libpmemobj-dev missing, compile failure). */
+export type PmdkBuild = { readonly ok: true; readonly exe: string } | { readonly ok: false; readonly reason: string };
+
+/** Compiles pmdk-bench.c into `dir` (once; run it as often as needed with `runPmdkLoad`). */
+export function buildPmdkBench(dir: string): PmdkBuild {
   const probe = spawnSync('pkg-config', ['--exists', 'libpmemobj']);
   if (probe.status !== 0) {
     return { ok: false, reason: 'libpmemobj-dev is not installed (apt-get install -y libpmemobj-dev)' };
@@ -34,12 +44,26 @@ export function runPmdkBench(dir: string, openPoolMiB: number, openAllocs: numbe
   const flags = spawnSync('pkg-config', ['--cflags', '--libs', 'libpmemobj'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
   const cc = spawnSync('cc', ['-O2', '-o', exe, SOURCE, ...flags], { encoding: 'utf8' });
   if (cc.status !== 0) return { ok: false, reason: `compile failed: ${cc.stderr.split('\n')[0] ?? ''}` };
-  const run = spawnSync(exe, [dir, String(openPoolMiB), String(openAllocs)], {
+  return { ok: true, exe };
+}
+
+/**
+ * One run of the program's load mode (a user loading data, issue 21): `n` keys upserted into an
+ * empty map, one transaction each, then every key updated in place, one transaction each. Its
+ * pool lives in `dir`. `results` holds the two means (µs per operation), named
+ * `load 0 to <n> (upsert, 1 tx each)` and `update every key @<n> (1 tx each)`.
+ */
+export function runPmdkLoad(exe: string, dir: string, n: number): PmdkOutcome {
+  return runBuilt(exe, [dir, 'load', String(n)]);
+}
+
+function runBuilt(exe: string, args: string[]): PmdkOutcome {
+  const run = spawnSync(exe, args, {
     encoding: 'utf8',
     env: { ...process.env, PMEM_IS_PMEM_FORCE: '1' },
   });
   if (run.status !== 0) return { ok: false, reason: `it failed: ${run.stderr.split('\n')[0] ?? `status ${String(run.status)}`}` };
   const results = new Map<string, number>();
-  for (const m of run.stdout.matchAll(/^pmdk (.+): median ([0-9.]+) µs/gm)) results.set(m[1]!, Number(m[2]));
+  for (const m of run.stdout.matchAll(/^pmdk (.+): (?:median|mean) ([0-9.]+) µs/gm)) results.set(m[1]!, Number(m[2]));
   return { ok: true, run: { output: run.stdout, results } };
 }

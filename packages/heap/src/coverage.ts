@@ -36,6 +36,9 @@ export class RangeList {
   }
 }
 
+/** The discarded output of `Coverage.mark`. */
+const markScratch = new RangeList();
+
 /** Sorted disjoint intervals [v[0], v[1]), [v[2], v[3]), ... of one page; `n` numbers used. */
 interface PageList {
   v: number[];
@@ -52,20 +55,43 @@ export class Coverage {
   private readonly smallKeys = new Float64Array(SMALL);
   private readonly smallLists: PageList[] = Array.from({ length: SMALL }, () => ({ v: [0, 0], n: 0 }));
   private nSmall = 0;
+  /**
+   * The page found last (-1: none): a transaction's lookups come in runs on one page (a write's
+   * ranges, the header every write of a batch changes), and a big transaction's pages are in
+   * the Map, behind the SMALL scanned first.
+   */
+  private lastPage = -1;
+  private lastList: PageList | undefined = undefined;
 
   private lookup(page: number): PageList | undefined {
+    if (page === this.lastPage) return this.lastList;
     const keys = this.smallKeys;
-    for (let i = 0; i < this.nSmall; i++) if (keys[i] === page) return this.smallLists[i];
-    return this.nSmall < SMALL ? undefined : this.pages.get(page);
+    let list: PageList | undefined;
+    for (let i = 0; i < this.nSmall; i++) {
+      if (keys[i] === page) {
+        list = this.smallLists[i];
+        break;
+      }
+    }
+    if (list === undefined && this.nSmall === SMALL) list = this.pages.get(page);
+    if (list !== undefined) {
+      this.lastPage = page;
+      this.lastList = list;
+    }
+    return list;
   }
 
   private insert(page: number): PageList {
+    let list: PageList;
     if (this.nSmall < SMALL) {
       this.smallKeys[this.nSmall] = page;
-      return this.smallLists[this.nSmall++]!;
+      list = this.smallLists[this.nSmall++]!;
+    } else {
+      list = this.spare.pop() ?? { v: [0, 0], n: 0 };
+      this.pages.set(page, list);
     }
-    const list = this.spare.pop() ?? { v: [0, 0], n: 0 };
-    this.pages.set(page, list);
+    this.lastPage = page;
+    this.lastList = list;
     return list;
   }
 
@@ -118,6 +144,31 @@ export class Coverage {
     return true;
   }
 
+  /** Marks [offset, offset + length) covered (no output: for sets nothing is logged from). */
+  mark(offset: number, length: number): void {
+    const out = markScratch;
+    out.clear();
+    this.add(offset, length, out);
+  }
+
+  /** True when some byte of [offset, offset + length) is covered. */
+  overlaps(offset: number, length: number): boolean {
+    let a = offset;
+    const end = offset + length;
+    while (a < end) {
+      const page = Math.floor(a / PAGE);
+      const b = Math.min(end, (page + 1) * PAGE);
+      const list = this.lookup(page);
+      if (list !== undefined) {
+        for (let i = 0; i < list.n; i += 2) {
+          if (list.v[i]! < b && list.v[i + 1]! > a) return true;
+        }
+      }
+      a = b;
+    }
+    return false;
+  }
+
   get empty(): boolean {
     return this.nSmall === 0;
   }
@@ -147,6 +198,8 @@ export class Coverage {
 
   clear(): void {
     this.nSmall = 0;
+    this.lastPage = -1;
+    this.lastList = undefined;
     if (this.pages.size === 0) return;
     if (this.spare.length < 256) {
       for (const list of this.pages.values()) {

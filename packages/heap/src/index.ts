@@ -6,7 +6,7 @@ export { Pool } from './pool.js';
 export { setDebugChecks, debugChecks } from './debug.js';
 export type { PoolCreateOptions, PoolOpenOptions, PoolStats, ClassStats, DurabilityStats } from './pool.js';
 export { TransactionAbortedError } from './transaction.js';
-export type { Transaction } from './transaction.js';
+export type { DrainHook, Transaction } from './transaction.js';
 export type { CheckReport, CheckProblem } from './check.js';
 export { MAX_ALLOC } from './allocator.js';
 export { CLASS_SIZES, MAX_RUN_BLOCK } from './chunks.js';

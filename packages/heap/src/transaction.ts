@@ -79,10 +79,37 @@ export interface Transaction {
   /** Same for many ranges given as (offset, length) pairs, with one drain in total; one refused range refuses the call. */
   addRanges(ranges: ArrayLike<number>): void;
   /**
+   * `addRanges` without its drain, for a writer that batches its stores so that many writes of
+   * one transaction share a fence. Snapshots the ranges (same checks and errors), then returns
+   * true when no drain is owed for them — every range is covered by a snapshot already durable,
+   * by a block this transaction allocated or by a no-snapshot range — and the caller may store
+   * into them at once; or false when a snapshot of one of them is not durable yet, and then the
+   * caller must NOT store into these ranges until the transaction has drained: it keeps its
+   * stores and makes them from a hook registered with `afterDrain`. Reads of those bytes
+   * return the old contents until then.
+   */
+  logRanges(ranges: ArrayLike<number>): boolean;
+  /**
+   * Runs `hook.afterDrain()` right after the next drain of this transaction — the next
+   * addRange(s), a growth of its log, an allocation that must drain, `drain()`, or at the
+   * latest the commit, before it flushes anything — once (register again for a later drain).
+   * The hook makes the stores that `logRanges` made wait; it must not call the transaction.
+   * A rollback forgets the hooks without calling them. Register a hook once per drain.
+   */
+  afterDrain(hook: DrainHook): void;
+  /**
+   * Makes every snapshot taken so far durable now (one drain) and runs the `afterDrain` hooks;
+   * nothing when no drain is owed. For a batching writer that must read bytes whose stores it
+   * keeps, or that must store now.
+   */
+  drain(): void;
+  /**
    * Registers [offset, offset + length) to be flushed at commit WITHOUT snapshotting it (like
    * PMDK's POBJ_XADD_NO_SNAPSHOT): no log entry, no drain. At commit the bytes are durable
    * before the commit point; if the transaction rolls back (throw, abort, or a crash before the
-   * commit point) they are NOT restored and may hold any mix of old and new contents.
+   * commit point) they are NOT restored and may hold any mix of old and new contents. The
+   * bytes then count as covered, like a fresh block's: a later addRange of them in the same
+   * transaction logs nothing (no state a rollback restores reads them).
    *
    * Safe only when the range's old contents are meaningless in every state a rollback or
    * recovery can produce, i.e. in the state as it was when this transaction BEGAN: nothing
@@ -103,9 +130,17 @@ export interface Transaction {
    * zeroed when `options.zero`, otherwise unspecified. The block needs no addRange: it is
    * flushed at commit. May grow the pool (re-read `pool.bytes` afterwards). PoolFullError
    * (ENOSPC, the transaction is rolled back) when no space is left; ERANGE when `size`
-   * exceeds the largest allocation; EINVAL for a size that is not a positive integer.
+   * exceeds the largest allocation; EINVAL for a size that is not a positive integer, or for
+   * `zero` with `noFlush`.
+   *
+   * `options.noFlush` (PMDK: `POBJ_XALLOC_NO_FLUSH`): the block is NOT flushed at commit nor
+   * counted as written by this transaction. Declare each part you write with
+   * `addRangeNoSnapshot` before writing it (it is then flushed and sealed with the commit);
+   * the rest keeps whatever the free space held, and after a crash may hold anything. For a
+   * block whose parts become meaningful one at a time (a table whose slots are filled later);
+   * an `addRange` of its bytes logs them like any others.
    */
-  alloc(size: number, options?: { zero?: boolean }): number;
+  alloc(size: number, options?: { zero?: boolean; noFlush?: boolean }): number;
   /**
    * Frees a block allocated before (or in this transaction), atomic with it; its space is
    * reusable only after commit. EINVAL when `offset` is not an allocated block (or was
@@ -124,6 +159,12 @@ export interface Transaction {
   readonly serial: number;
   /** Runs `fn` after the transaction has been rolled back. */
   onAbort(fn: () => void): void;
+}
+
+/** The stores a batching writer keeps until the transaction drained (see `Transaction.logRanges`). */
+export interface DrainHook {
+  /** Makes the kept stores; called right after a drain made their snapshots durable. */
+  afterDrain(): void;
 }
 
 /** Thrown by `tx.abort()` and rethrown by `pool.transaction`; `reason` holds abort's argument. */
@@ -160,6 +201,12 @@ export class TxImpl implements Transaction, AllocTx {
   doomed: unknown = undefined;
   isDoomed = false;
   private readonly coverage = new Coverage();
+  /**
+   * The ranges logged since the last drain (their entries are not durable yet): a store into
+   * them must wait for the drain; a store into other covered bytes (durable entries, fresh
+   * blocks, no-snapshot ranges) may go at once (`logRanges`).
+   */
+  private readonly undurable = new Coverage();
   /** (offset, length) pairs to flush at commit: logged pieces and fresh blocks. */
   private readonly flushList = new RangeList();
   /**
@@ -233,6 +280,39 @@ export class TxImpl implements Transaction, AllocTx {
     this.drainAndApply();
   }
 
+  logRanges(ranges: ArrayLike<number>): boolean {
+    this.checkUsable();
+    if (ranges.length % 2 !== 0) throw new FerriteError('EINVAL', 'logRanges takes (offset, length) pairs');
+    for (let i = 0; i < ranges.length; i += 2) this.checkUserRange(ranges[i]!, ranges[i + 1]!);
+    for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1]! > 0) this.logRange(ranges[i]!, ranges[i + 1]!);
+    if (!this.undrained) {
+      // Every snapshot is durable: pending allocator changes (covered by durable snapshots) go
+      // in now, as a drain would apply them, and the caller stores at once.
+      if (this.nOps > 0) this.applyOps();
+      return true;
+    }
+    // A drain is owed, but perhaps not for these ranges: covered by entries drained before,
+    // by fresh blocks or by no-snapshot ranges, they may be stored into at once.
+    for (let i = 0; i < ranges.length; i += 2) {
+      if (ranges[i + 1]! > 0 && this.undurable.overlaps(ranges[i]!, ranges[i + 1]!)) return false;
+    }
+    return true;
+  }
+
+  afterDrain(hook: DrainHook): void {
+    this.checkUsable();
+    invariant(this.undrained, 'afterDrain hooks wait for a drain that is owed');
+    this.hooks.push(hook);
+  }
+
+  drain(): void {
+    this.checkUsable();
+    this.drainAndApply();
+  }
+
+  /** Hooks of batching writers, run after the next drain (`afterDrain`). */
+  private readonly hooks: DrainHook[] = [];
+
   addRangeNoSnapshot(offset: number, length: number): void {
     this.checkUsable();
     this.checkUserRange(offset, length);
@@ -240,23 +320,31 @@ export class TxImpl implements Transaction, AllocTx {
     // The caller stores into these bytes right after this call, without a drain: bytes the
     // previous (sealed) transaction changed must not change before its G is durable.
     if (this.host.mem.genUnfenced && this.touchesSealed(offset, length)) this.host.mem.drain();
-    // Flushed with the commit's data ranges; never logged, so no drain is owed. Not marked
-    // covered: a later addRange of these bytes still logs them (their contents then).
-    this.flushList.push(offset, length);
-    this.unlogged.push(offset, length);
+    // Flushed with the commit's data ranges; never logged, so no drain is owed. Marked covered,
+    // as a fresh block is: the caller vouched that no state a rollback can restore reads these
+    // bytes, so a later addRange of them in this transaction has nothing to keep either (and a
+    // table whose dead slots a transaction fills one by one logs none of them).
+    const fl = this.flushList;
+    const before = fl.n;
+    const n = this.coverage.add(offset, length, fl);
+    for (let i = before; i < before + n; i++) this.unlogged.push(fl.data[2 * i]!, fl.data[2 * i + 1]!);
     this.touched = true;
   }
 
-  alloc(size: number, options?: { zero?: boolean }): number {
+  alloc(size: number, options?: { zero?: boolean; noFlush?: boolean }): number {
     this.checkUsable();
+    const noFlush = options?.noFlush === true;
+    if (noFlush && options?.zero === true) throw new FerriteError('EINVAL', 'alloc: zero and noFlush together (the zeros would not be made durable)');
     let off: number;
     this.allocatorDepth++;
+    this.noFlushAlloc = noFlush;
     try {
       off = this.host.alloc.alloc(size, this);
     } catch (err) {
       if (err instanceof PoolFullError) this.rollbackAndDoom(err);
       throw err;
     } finally {
+      this.noFlushAlloc = false;
       this.allocatorDepth--;
     }
     if (this.mustDrain) this.drainAndApply();
@@ -328,7 +416,12 @@ export class TxImpl implements Transaction, AllocTx {
     if (n === 0) return;
     this.touched = true;
     // logPiece may append more pieces (log growth), so re-read `data` every time.
-    for (let i = before; i < before + n; i++) this.logPiece(list.data[2 * i]!, list.data[2 * i + 1]!);
+    for (let i = before; i < before + n; i++) {
+      const o = list.data[2 * i]!;
+      const l = list.data[2 * i + 1]!;
+      this.logPiece(o, l);
+      this.undurable.mark(o, l);
+    }
     this.undrained = true;
   }
 
@@ -458,7 +551,17 @@ export class TxImpl implements Transaction, AllocTx {
     return true;
   }
 
+  /** Set during an `alloc(size, { noFlush: true })`: the block is not registered as fresh. */
+  private noFlushAlloc = false;
+
   fresh(offset: number, length: number): void {
+    if (this.noFlushAlloc) {
+      // Not flushed nor covered: the caller declares what it writes (addRangeNoSnapshot, which
+      // itself drains first over a sealed predecessor's ranges). Still drain before handing
+      // the block out when it overlaps them: it is the same rule, kept where fresh blocks keep it.
+      if (this.host.mem.genUnfenced && this.touchesSealed(offset, length)) this.mustDrain = true;
+      return;
+    }
     const fl = this.flushList;
     const before = fl.n;
     const n = this.coverage.add(offset, length, fl);
@@ -480,12 +583,16 @@ export class TxImpl implements Transaction, AllocTx {
     return false;
   }
 
-  /** Makes pending snapshots durable (one drain), then applies the deferred metadata changes. */
+  /**
+   * Makes pending snapshots durable (one drain), then applies the deferred metadata changes and
+   * runs the hooks of batching writers (`afterDrain`).
+   */
   private drainAndApply(): void {
     const must = this.mustDrain;
     this.mustDrain = false;
     const mem = this.host.mem;
     if (!this.undrained && this.nOps === 0) {
+      invariant(this.hooks.length === 0, 'afterDrain hooks exist only while a drain is owed');
       if (must && mem.genUnfenced) mem.drain();
       return;
     }
@@ -496,11 +603,22 @@ export class TxImpl implements Transaction, AllocTx {
       mem.takeGenerationFlush(er); // a sealed predecessor's G: this drain makes it durable
       mem.persistLog(er.data, er.n);
       this.undrained = false;
+      this.undurable.clear();
     }
+    if (this.nOps > 0) this.applyOps();
+    const hooks = this.hooks;
+    if (hooks.length > 0) {
+      // A hook only stores (it never calls the transaction), so none is added meanwhile.
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.afterDrain();
+      hooks.length = 0;
+    }
+  }
+
+  /** Applies the deferred metadata changes (their snapshots are durable). */
+  private applyOps(): void {
     const ops = this.ops;
     const nOps = this.nOps;
-    if (nOps === 0) return;
-    const { bytes, view } = mem;
+    const { bytes, view } = this.host.mem;
     for (let i = 0; i < nOps; i += 3) {
       const op = ops[i]!;
       const off = ops[i + 1]!;
@@ -617,7 +735,9 @@ export class TxImpl implements Transaction, AllocTx {
   }
 
   private resetState(): void {
+    if (this.hooks.length > 0) this.hooks.length = 0;
     this.coverage.clear();
+    this.undurable.clear();
     this.flushList.clear();
     this.unlogged.clear();
     this.nOps = 0;

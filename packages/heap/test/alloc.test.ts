@@ -179,6 +179,42 @@ test('coverage set: emits exactly the uncovered pieces, merges neighbours', () =
   );
 });
 
+test('coverage set: overlaps and mark against a byte model, across clears (the last-page cache)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.tuple(fc.constant('mark' as const), fc.nat(60000), fc.integer({ min: 1, max: 9000 })),
+          fc.tuple(fc.constant('probe' as const), fc.nat(69000), fc.integer({ min: 1, max: 1000 })),
+          fc.tuple(fc.constant('clear' as const), fc.constant(0), fc.constant(0)),
+        ),
+        { maxLength: 80 },
+      ),
+      (ops) => {
+        const cov = new Coverage();
+        let model = new Uint8Array(70000);
+        for (const [k, o, l] of ops) {
+          if (k === 'mark') {
+            cov.mark(o, l);
+            model.fill(1, o, o + l);
+          } else if (k === 'clear') {
+            cov.clear();
+            model = new Uint8Array(70000);
+          } else {
+            let any = false;
+            for (let b = o; b < o + l; b++) if (model[b] === 1) any = true;
+            assert.equal(cov.overlaps(o, l), any, `overlaps(${o}, ${l})`);
+            let all = true;
+            for (let b = o; b < o + l; b++) if (model[b] !== 1) all = false;
+            assert.equal(cov.covers(o, l), all, `covers(${o}, ${l})`);
+          }
+        }
+      },
+    ),
+    { numRuns: 200, seed: 5 },
+  );
+});
+
 import { assertMatches, initRoot, opArb, runProgram, fillAndEmpty } from './helpers/program.js';
 
 test('long random workloads keep the model, check() and fill/empty (no crash)', () => {

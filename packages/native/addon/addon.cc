@@ -733,10 +733,54 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   // Nothing is fenced when the flushes failed (an exception is pending).
   Napi::Value PersistRanges(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    // The commit path's shape, (Float64Array, count) on a usable mapping, read with one N-API
+    // call per argument: the general path below costs about 120 ns more per call here (type
+    // tests and repeated reads of the array's info), on a call every transaction makes twice.
+    if (PersistFloat64Fast(env, info)) return Napi::Value();
     FlushRanges(info);
     if (env.IsExceptionPending()) return Napi::Value();
     if (flushes_ && line_granularity_) Fence();
     return Napi::Value();
+  }
+
+  // persistRanges for the common case: a Float64Array and an explicit count, on an open mapping
+  // with no fault, flushing cache lines. Returns false (having done nothing) for anything else,
+  // which then takes the general path with its checks and error messages. The pairs are
+  // checked as FlushPairs checks them, all before any flush.
+  bool PersistFloat64Fast(const Napi::Env& env, const Napi::CallbackInfo& info) {
+    if (closed_ || info.Length() != 2 || !flushes_ || !line_granularity_ || kFlushKind == FlushKind::kNone) return false;
+    if (guard::Faults(guard_slot_) != 0) return false;
+    napi_typedarray_type type;
+    size_t elements;
+    void* data;
+    if (napi_get_typedarray_info(env, info[0], &type, &elements, &data, nullptr, nullptr) != napi_ok) return false;
+    if (type != napi_float64_array) return false;
+    double count_d;
+    if (napi_get_value_double(env, info[1], &count_d) != napi_ok) return false;
+    if (!(count_d >= 0 && count_d <= static_cast<double>(elements / 2) && std::floor(count_d) == count_d)) return false;
+    const uint64_t count = static_cast<uint64_t>(count_d);
+    if (count > kMaxRangePairs) return false;
+    const double* doubles = static_cast<const double*>(data);
+    const uint64_t limit = length_;
+    // A Float64Array over a SharedArrayBuffer may change under us: each pair is read once into
+    // locals, validated, and only then used (a pair that does not validate sends the whole
+    // call to the general path, which throws, before anything was flushed).
+    for (uint64_t i = 0; i < count; i++) {
+      const double od = doubles[2 * i], ld = doubles[2 * i + 1];
+      if (!(od >= 0 && od <= kMaxSafeInteger && ld >= 0 && ld <= kMaxSafeInteger)) return false;
+      if (std::floor(od) != od || std::floor(ld) != ld) return false;
+      const uint64_t o = static_cast<uint64_t>(od), l = static_cast<uint64_t>(ld);
+      if (o > limit || l > limit - o) return false;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+      const double od = doubles[2 * i], ld = doubles[2 * i + 1];
+      if (!(od >= 0 && od <= kMaxSafeInteger && ld >= 0 && ld <= kMaxSafeInteger)) continue;
+      const uint64_t o = static_cast<uint64_t>(od), l = static_cast<uint64_t>(ld);
+      if (o > limit || l > limit - o) continue;
+      FlushLines(base_ + o, l);
+    }
+    Fence();
+    return true;
   }
 
   // flushRanges(ranges: Float64Array | number[], count?: number). All pairs are checked

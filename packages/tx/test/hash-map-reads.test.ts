@@ -182,7 +182,7 @@ test('PMap reads through the Store: aborted resizes and drops keep reads right (
   assert.deepEqual((reopened as unknown as PMap<string, number>).validate(), []);
 });
 
-test('PMap format: a format 1 map is refused with EVERSION, an unknown version with ECORRUPT', () => {
+test('PMap format: a format 1 map is refused with EVERSION, an unknown version with ECORRUPT, formats 2 and 3 read', () => {
   const region = new SimulatedRegion(1 << 20);
   const pool = Pool.create(region, { layout: 'format', size: 1 << 20 });
   const ctx = makeContext(pool, allocStructuresSlot(pool));
@@ -197,11 +197,59 @@ test('PMap format: a format 1 map is refused with EVERSION, an unknown version w
   };
   setVersion(1);
   assert.throws(() => new PMap(ctx, header), (e: unknown) => (e as { code?: string }).code === 'EVERSION');
-  setVersion(3);
+  setVersion(4);
   assert.throws(() => new PMap(ctx, header), (e: unknown) => (e as { code?: string }).code === 'ECORRUPT');
+  // Format 2 (before dead migration slots) and 3 are both read.
   setVersion(2);
   assert.equal(new PMap<string, number>(ctx, header).get('a'), 1);
+  setVersion(3);
+  assert.equal(new PMap<string, number>(ctx, header).get('a'), 1);
   pool.close();
+});
+
+test('PMap format: a format-2 map becomes format 3 with its first doubling, and reads the same before and after', () => {
+  const region = new SimulatedRegion(4 << 20);
+  const pool = Pool.create(region, { layout: 'format', size: 4 << 20 });
+  const ctx = makeContext(pool, allocStructuresSlot(pool));
+  const header = pool.transaction((tx) => PMap.create(ctx, tx));
+  const v2 = new PMap<string, number>(ctx, header);
+  for (let i = 0; i < 16; i++) v2.set(`k${i}`, i);
+  // What ferrite wrote before dead migration slots: the same bytes, version 2.
+  pool.transaction((tx) => {
+    tx.addRange(header + 4, 4);
+    pool.view.setUint32(header + 4, 2, true);
+  });
+  const map = new PMap<string, number>(ctx, header);
+  assert.deepEqual(map.validate(), []);
+  map.set('k1', 100); // no doubling: the version stays
+  assert.equal(pool.view.getUint32(header + 4, true), 2);
+  map.set('k16', 16); // the doubling
+  assert.equal(pool.view.getUint32(header + 4, true), 3);
+  for (let i = 17; i < 40; i++) map.set(`k${i}`, i);
+  assert.deepEqual(map.validate(), []);
+  for (let i = 0; i < 40; i++) assert.equal(map.get(`k${i}`), i === 1 ? 100 : i);
+  // A rolled-back doubling leaves version 2, and the next one upgrades it again.
+  const region2 = new SimulatedRegion(4 << 20);
+  const pool2 = Pool.create(region2, { layout: 'format', size: 4 << 20 });
+  const ctx2 = makeContext(pool2, allocStructuresSlot(pool2));
+  const h2 = pool2.transaction((tx) => PMap.create(ctx2, tx));
+  const m2 = new PMap<string, number>(ctx2, h2);
+  for (let i = 0; i < 16; i++) m2.set(`k${i}`, i);
+  pool2.transaction((tx) => {
+    tx.addRange(h2 + 4, 4);
+    pool2.view.setUint32(h2 + 4, 2, true);
+  });
+  const m2b = new PMap<string, number>(ctx2, h2);
+  assert.throws(() => pool2.transaction(() => {
+    m2b.set('k16', 16);
+    throw new Error('roll back');
+  }), /roll back/);
+  assert.equal(pool2.view.getUint32(h2 + 4, true), 2);
+  m2b.set('k16', 16);
+  assert.equal(pool2.view.getUint32(h2 + 4, true), 3);
+  assert.deepEqual(m2b.validate(), []);
+  pool.close();
+  pool2.close();
 });
 
 test('PMap slots: small entries of a grown map are mostly inline, and every place reads back', () => {

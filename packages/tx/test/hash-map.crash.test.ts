@@ -135,9 +135,11 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   },
   {
     // 16 -> 32 buckets, migration started (cursor 0), then the inline entries of old buckets
-    // 0-3 deleted (deletes take no step): the op inserts into an empty old slot that its own
-    // migration step moves, so the new inline entry moves with it in the same op.
-    name: 'PMap inline insert into an old slot its own migration step moves',
+    // 0-3 deleted (deletes take no step): the op inserts into an empty old slot of the next
+    // step's buckets, which takes no step (a step never moves the op's own bucket: it would
+    // have to read the op's kept stores); then, in the same transaction, an insert elsewhere
+    // takes the step and moves the new inline entry.
+    name: 'PMap inline insert into an old slot of the next step, which the next write moves',
     prefill: (m) => {
       fill(m, 17);
       for (let i = 0; i < 17; i++) {
@@ -148,25 +150,43 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
     op: (m) => {
       const { oldCap, cursor } = migration(m);
       assert.ok(oldCap > 0, 'migrating');
-      const key = pickKey(m, 'm', (p) => p.entry === 'absent' && p.slotEmpty && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
-      m.map.set(key, { i: 3 });
+      const inStep = (p: Place): boolean => (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4;
+      const key = pickKey(m, 'm', (p) => p.entry === 'absent' && p.slotEmpty && inStep(p));
+      const other = pickKey(m, 'o', (p) => p.entry === 'absent' && !inStep(p));
+      m.pool.transaction(() => {
+        m.map.set(key, { i: 3 });
+        assert.equal(migration(m).cursor, cursor, 'no step over the op\'s own bucket');
+        m.map.set(other, { i: 4 });
+      });
       assert.equal(migration(m).cursor, cursor + 4);
       assert.equal(placeOf(m, key).entry, 'inline');
     },
   },
   {
-    name: 'PMap inline entry outgrowing its slot while its step moves it',
+    name: 'PMap inline entry outgrowing its slot in the next step, then moved by it',
     prefill: (m) => {
-      // First an entry inline in old bucket 4-7 (the buckets the op's step moves), whatever
-      // the seed; then 17 more: the 17th insert starts the resize, the 18th moves buckets 0-3.
+      // First an entry inline in old bucket 4-7 (the next step's buckets), whatever the seed;
+      // then 17 more: the 17th insert starts the resize, the 18th moves buckets 0-3.
       m.map.set(pickKey(m, 'p', (p) => p.entry === 'absent' && ((p.hash & 15) >> 2) === 1), { i: 'inline' });
       fill(m, 17);
+      // The 18th key (or a later one, when its own bucket is in the step) moves buckets 0-3.
+      for (let i = 0; migration(m).cursor === 0; i++) {
+        assert.ok(i < 20, 'a step is taken');
+        m.map.set(pickKey(m, `s${i}-`, (p) => p.entry === 'absent' && (p.hash & 15) >= 4), i);
+      }
       assert.equal(migration(m).cursor, 4);
     },
     op: (m) => {
       const { oldCap, cursor } = migration(m);
-      const key = pickKey(m, 'p', (p) => p.entry === 'inline' && (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4);
-      m.map.set(key, 'w'.repeat(70));
+      const inStep = (p: Place): boolean => (p.hash & (oldCap - 1)) >= cursor && (p.hash & (oldCap - 1)) < cursor + 4;
+      const key = pickKey(m, 'p', (p) => p.entry === 'inline' && inStep(p));
+      const other = pickKey(m, 'q', (p) => p.entry === 'absent' && !inStep(p));
+      m.pool.transaction(() => {
+        m.map.set(key, 'w'.repeat(70));
+        assert.equal(migration(m).cursor, cursor);
+        m.map.set(other, 'q');
+      });
+      assert.equal(migration(m).cursor, cursor + 4);
       assert.equal(placeOf(m, key).entry, 'chain');
     },
   },
@@ -184,6 +204,60 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
         assert.equal(m.map.has(`k${i + 1}`), false);
       }
     }),
+  },
+  // Batches (issue 21): the writes of one transaction keep their stores to live words until
+  // the transaction drains (tx.logRanges), a write that reaches a kept bucket drains first, and
+  // migration steps write the dead slots of the new table at once.
+  {
+    name: 'PMap batch of inserts, in-place updates, relocations and deletes (kept stores)',
+    prefill: (m) => fill(m, 24),
+    op: (m) => m.pool.transaction(() => {
+      for (let i = 24; i < 34; i++) m.map.set(`k${i}`, { i, s: 'batch' });
+      for (let i = 0; i < 6; i++) m.map.set(`k${i}`, { i: i + 100, s: 'abcdefghijklmnopqrst' }); // same size
+      m.map.set('k7', 'r'.repeat(90)); // relocates
+      for (let i = 10; i < 14; i++) assert.equal(m.map.delete(`k${i}`), true);
+      m.map.set('k24', { again: true }); // a bucket this transaction wrote: drains first
+      m.map.set('k30', 'r'.repeat(70));
+      assert.equal(m.map.delete('k31'), true);
+    }),
+  },
+  {
+    name: 'PMap batch across a doubling and its whole migration',
+    prefill: (m) => fill(m, 14),
+    op: (m) => m.pool.transaction(() => {
+      for (let i = 14; i < 40; i++) m.map.set(`k${i}`, { i, s: 'grow' });
+      for (let i = 0; i < 40; i += 7) m.map.set(`k${i}`, 'v'.repeat(45)); // some outgrow their slot
+    }),
+  },
+  {
+    name: 'PMap batch with reads and an iterator step between the writes',
+    prefill: (m) => fill(m, 20),
+    op: (m) => m.pool.transaction(() => {
+      const it = m.map.keys();
+      for (let i = 20; i < 30; i++) {
+        m.map.set(`k${i}`, i);
+        assert.equal(m.map.get(`k${i}`), i);
+        assert.equal(m.map.size, i + 1);
+        it.next();
+      }
+      assert.equal(m.map.delete('k3'), true);
+      assert.equal(m.map.has('k3'), false);
+    }),
+  },
+  {
+    name: 'PMap batch rolled back (its kept stores are forgotten)',
+    prefill: (m) => fill(m, 20),
+    op: (m) => {
+      aborted(m.pool, () => {
+        for (let i = 20; i < 40; i++) m.map.set(`k${i}`, i);
+        assert.equal(m.map.delete('k2'), true);
+      });
+      // The map goes on from the rolled-back state, in a batch again.
+      m.pool.transaction(() => {
+        for (let i = 40; i < 46; i++) m.map.set(`k${i}`, i);
+        assert.equal(m.map.get('k2') !== undefined, true);
+      });
+    },
   },
   {
     name: 'PMap aborted transaction',
@@ -205,7 +279,9 @@ for (const name of [
   'PMap set new into an empty slot (inline)',
   'PMap rehash step',
   'PMap rehash final step',
-  'PMap inline insert into an old slot its own migration step moves',
+  'PMap inline insert into an old slot of the next step, which the next write moves',
+  'PMap batch of inserts, in-place updates, relocations and deletes (kept stores)',
+  'PMap batch across a doubling and its whole migration',
 ]) {
   const c = cases.find((x) => x.name === name)!;
   test(`${name}: every single torn word of a flushed line is caught by the seal`, () => {

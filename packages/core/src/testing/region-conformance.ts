@@ -155,10 +155,21 @@ export function regionConformanceSuite(name: string, factory: RegionFactory): vo
         }
         if (region.persistRanges) {
           expectCode(() => region.persistRanges!([0, 8, offset as number, length as number]), [code], `persistRanges${what}`);
+          if (typeof offset === 'number') {
+            // The commit path's shape (a Float64Array and a count), which a native region may
+            // read by a faster way: the same checks, before anything is flushed.
+            expectCode(() => region.persistRanges!(new Float64Array([0, 8, offset, length as number]), 2), [code],
+              `persistRanges(Float64Array, 2)${what}`);
+          }
         }
       }
       expectCode(() => region.flushRanges(new Float64Array([0, 8]), 2), ['EINVAL', 'ERANGE'], 'count beyond the pairs');
       expectCode(() => region.flushRanges(new Float64Array([0, 8]), -1), ['EINVAL', 'ERANGE'], 'negative count');
+      if (region.persistRanges) {
+        expectCode(() => region.persistRanges!(new Float64Array([0, 8]), 2), ['EINVAL', 'ERANGE'], 'persistRanges: count beyond the pairs');
+        expectCode(() => region.persistRanges!(new Float64Array([0, 8]), -1), ['EINVAL', 'ERANGE'], 'persistRanges: negative count');
+        expectCode(() => region.persistRanges!(new Float64Array([0, 8, 8, 8]), 1.5), ['EINVAL', 'ERANGE'], 'persistRanges: fractional count');
+      }
       // The region still works after all of that.
       region.bytes[0] = 1;
       region.persist(0, LENGTH);

@@ -15,7 +15,19 @@ export type Op =
   /** `raw`: when the block was allocated by this transaction, store without addRange (allowed). */
   | { k: 'write'; i: number; pos: number; v: number; raw?: boolean }
   | { k: 'fill'; i: number; byte: number }
-  | { k: 'root'; v: number };
+  | { k: 'root'; v: number }
+  /**
+   * The batching API: `tx.logRanges` of one word, stored at once when it answers true, else
+   * kept and stored by an `afterDrain` hook (issue 21). Only in `batchedOpArb` programs.
+   */
+  | { k: 'logwrite'; i: number; pos: number; v: number }
+  /** `tx.drain()`: the kept stores go in now. */
+  | { k: 'drain' }
+  /**
+   * `tx.alloc(size, { noFlush: true })`, then one word of it declared with addRangeNoSnapshot
+   * and stored (the rest of the block is never read: the model knows that word only).
+   */
+  | { k: 'nfalloc'; size: number; pos: number; v: number };
 
 export interface TxProgram {
   ops: Op[];
@@ -56,6 +68,32 @@ export function opArb(): fc.Arbitrary<Op> {
   );
 }
 
+/**
+ * `opArb` with the batching operations (logwrite, drain, nfalloc) mixed in, logwrite the most
+ * frequent: transactions of many kept stores, some of them reaching the same word again.
+ */
+export function batchedOpArb(): fc.Arbitrary<Op> {
+  return fc.oneof(
+    { weight: 8, arbitrary: opArb() },
+    {
+      weight: 8,
+      arbitrary: fc.record({ k: fc.constant('logwrite' as const), i: fc.nat(1000), pos: fc.nat(7), v: fc.nat(0xffffffff) }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('drain' as const) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({ k: fc.constant('nfalloc' as const), size: fc.constantFrom(64, 200, 4096, 5000), pos: fc.nat(1000), v: fc.nat(0xffffffff) }),
+    },
+  );
+}
+
+export function batchedProgramArb(maxTx = 4, maxOps = 24): fc.Arbitrary<TxProgram[]> {
+  return fc.array(
+    fc.record({ ops: fc.array(batchedOpArb(), { minLength: 1, maxLength: maxOps }), abort: fc.boolean() }),
+    { minLength: 1, maxLength: maxTx },
+  );
+}
+
 export function programArb(maxTx = 5, maxOps = 5): fc.Arbitrary<TxProgram[]> {
   return fc.array(
     fc.record({ ops: fc.array(opArb(), { minLength: 1, maxLength: maxOps }), abort: fc.boolean() }),
@@ -89,6 +127,15 @@ export function initRoot(pool: Pool): Model {
 export function runTx(pool: Pool, model: Model, p: TxProgram, deferred = false): Model {
   const next = cloneModel(model);
   const freshInTx = new Set<number>();
+  // The stores `logwrite` keeps until the transaction drains, and the hook that makes them.
+  const kept: [number, number][] = [];
+  let armed = false;
+  const hook = {
+    afterDrain(): void {
+      armed = false;
+      for (const [off, v] of kept.splice(0)) pool.writeU64(off, v);
+    },
+  };
   const run = (fn: (tx: Transaction) => void): void => {
     if (deferred) pool.transactionDeferred(fn).durable.catch(() => undefined);
     else pool.transaction(fn);
@@ -136,6 +183,35 @@ export function runTx(pool: Pool, model: Model, p: TxProgram, deferred = false):
             pool.writeU64(next.root, op.v);
             next.blocks.get(next.root)!.words.set(0, op.v);
             next.rootValue = op.v;
+            break;
+          }
+          case 'logwrite': {
+            if (live.length === 0) break;
+            const off = live[op.i % live.length]!;
+            const b = next.blocks.get(off)!;
+            const pos = (op.pos % Math.floor(b.size / 8)) * 8;
+            if (tx.logRanges([off + pos, 8])) {
+              pool.writeU64(off + pos, op.v);
+            } else {
+              kept.push([off + pos, op.v]);
+              if (!armed) {
+                armed = true;
+                tx.afterDrain(hook);
+              }
+            }
+            b.words.set(pos, op.v);
+            break;
+          }
+          case 'drain':
+            tx.drain();
+            break;
+          case 'nfalloc': {
+            const off = tx.alloc(op.size, { noFlush: true });
+            const pos = (op.pos % Math.floor(op.size / 8)) * 8;
+            tx.addRangeNoSnapshot(off + pos, 8);
+            pool.writeU64(off + pos, op.v);
+            // Not in freshInTx: a raw store into it (no declaration) would not be flushed.
+            next.blocks.set(off, { size: op.size, fill: undefined, words: new Map([[pos, op.v]]) });
             break;
           }
         }

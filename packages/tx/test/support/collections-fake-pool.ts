@@ -4,6 +4,9 @@
  * transaction semantics: undo of added ranges on throw, allocations/frees atomic with the
  * transaction, nested calls flattened, growth that replaces `bytes` (so stale arrays show).
  * It also counts `addRanges` calls per transaction, to check the one-snapshot-per-op rule.
+ * `logRanges` (the batching form) answers "store later" for a pseudo-random half of its calls
+ * (a fixed sequence per pool), so the collections' kept stores and their drain hooks are
+ * exercised against the models; the hooks run at the next addRange(s), `drain()` or commit.
  */
 import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
 
@@ -13,8 +16,11 @@ const BASE = 4096; // offsets below are never handed out (0 means "none")
 export interface FakeTransaction {
   addRange(offset: number, length: number): void;
   addRanges(ranges: ArrayLike<number>): void;
+  logRanges(ranges: ArrayLike<number>): boolean;
+  afterDrain(hook: { afterDrain(): void }): void;
+  drain(): void;
   addRangeNoSnapshot(offset: number, length: number): void;
-  alloc(size: number, options?: { zero?: boolean }): number;
+  alloc(size: number, options?: { zero?: boolean; noFlush?: boolean }): number;
   free(offset: number): void;
   abort(reason?: unknown): never;
   onCommit(fn: () => void): void;
@@ -33,13 +39,37 @@ class FakeTx implements FakeTransaction {
   readonly commitHooks: (() => void)[] = [];
   readonly abortHooks: (() => void)[] = [];
   addRangesCalls = 0;
+  logRangesCalls = 0;
   noSnapshotCalls = 0;
   constructor(private readonly pool: FakePool) {}
+  readonly hooks: { afterDrain(): void }[] = [];
+  /** A drain is owed: logRanges answered false and no drain has run since. */
+  owed = false;
   addRange(offset: number, length: number): void {
     this.addRanges([offset, length]);
   }
   addRanges(ranges: ArrayLike<number>): void {
     this.addRangesCalls++;
+    this.snapshot(ranges);
+    this.drain();
+  }
+  logRanges(ranges: ArrayLike<number>): boolean {
+    this.logRangesCalls++;
+    this.snapshot(ranges);
+    if (!this.owed && !this.pool.nextDeferral()) return true;
+    this.owed = true;
+    return false;
+  }
+  afterDrain(hook: { afterDrain(): void }): void {
+    invariant(this.owed, 'afterDrain hooks wait for a drain that is owed');
+    this.hooks.push(hook);
+  }
+  drain(): void {
+    this.owed = false;
+    const hooks = this.hooks.splice(0);
+    for (const h of hooks) h.afterDrain();
+  }
+  private snapshot(ranges: ArrayLike<number>): void {
     invariant(ranges.length % 2 === 0, 'pairs');
     for (let i = 0; i < ranges.length; i += 2) {
       const offset = ranges[i]!;
@@ -60,7 +90,7 @@ class FakeTx implements FakeTransaction {
     }
     this.noSnapshotCalls++;
   }
-  alloc(size: number, options?: { zero?: boolean }): number {
+  alloc(size: number, options?: { zero?: boolean; noFlush?: boolean }): number {
     const off = this.pool.allocBlock(size);
     this.allocated.push(off);
     const len = this.pool.usableSize(off);
@@ -102,8 +132,17 @@ export class FakePool {
   private top = BASE;
   private tx: FakeTx | undefined = undefined;
   transactions = 0;
-  /** addRanges calls of the last committed transaction. */
+  /** addRanges calls (each a drain) and logRanges calls (none) of the last committed transaction. */
   lastAddRangesCalls = 0;
+  lastLogRangesCalls = 0;
+  /** The pseudo-random sequence of `logRanges` answers (see the file's comment). */
+  private deferralState = 0x2545f491;
+
+  /** True when the next `logRanges` answers "store later" (about half the time). */
+  nextDeferral(): boolean {
+    this.deferralState = (Math.imul(this.deferralState, 1103515245) + 12345) >>> 0;
+    return (this.deferralState >>> 16) % 2 === 1;
+  }
 
   constructor(options: FakePoolOptions) {
     this.buf = new Uint8Array(options.size);
@@ -186,6 +225,7 @@ export class FakePool {
     this.tx = tx;
     try {
       const result = fn(tx);
+      tx.drain(); // the commit drains: kept stores go in before it
       this.tx = undefined;
       for (const off of tx.freed) {
         const size = this.blocks.get(off)!;
@@ -196,6 +236,7 @@ export class FakePool {
       }
       this.transactions++;
       this.lastAddRangesCalls = tx.addRangesCalls;
+      this.lastLogRangesCalls = tx.logRangesCalls;
       for (const h of tx.commitHooks) h();
       return result;
     } catch (err) {
