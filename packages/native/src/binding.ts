@@ -22,6 +22,7 @@ export interface NativeMapping {
   persist(offset: number, length: number): void;
   protect(offset: number, length: number, writable: boolean): void;
   grow(newLength: number): ArrayBuffer;
+  shrink(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
   info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };
@@ -35,6 +36,7 @@ export interface NativeFile {
   read(offset: number, dst: Uint8Array, dstOffset?: number, length?: number): void;
   sync(): void;
   grow(newLength: number): void;
+  truncate(newLength: number): void;
   close(): void;
   info(): { closed: boolean; length: number; readOnly: boolean; users: number };
   stats(): { writes: number; bytesWritten: number; reads: number; bytesRead: number; syncs: number; grows: number };
