@@ -399,7 +399,7 @@ export class Allocator {
   }
 
   /** Turns every run with no allocated block into a free chunk (logged). */
-  private reclaimEmptyRuns(tx: AllocTx): number {
+  reclaimEmptyRuns(tx: AllocTx): number {
     let n = 0;
     for (const [i, run] of this.runs) {
       if (run.nFree !== run.g.blocks) continue;
@@ -530,6 +530,38 @@ export class Allocator {
     if (!this.locate(offset)) throw new FerriteError('EINVAL', `usableSize(${offset}): not an allocated block`);
     const f = this.found;
     return f.run !== undefined ? f.run.g.blockSize : f.chunks * CHUNK_SIZE - EXTENT_DATA;
+  }
+
+  /**
+   * The first chunk of the free tail: chunks [result, nChunks) are all free (nChunks when the
+   * last chunk is in use, or a damaged header stopped the walk, whose tail is then unknown).
+   */
+  get freeTailStart(): number {
+    const last = this.freeStarts.length - 1;
+    if (last < 0 || this.usableChunks !== this.nChunks) return this.nChunks;
+    const start = this.freeStarts[last]!;
+    return start + this.freeLens[last]! === this.nChunks ? start : this.nChunks;
+  }
+
+  /**
+   * The pool's size dropped to `k` chunks (shrink.ts): every chunk from `k` on was free, and
+   * no span header before `k` reaches past it. Forgets the tail in the DRAM index.
+   */
+  cutTail(k: number): void {
+    invariant(k >= 1 && k <= this.nChunks && this.freeTailStart <= k, 'only a free tail is cut');
+    if (k === this.nChunks) return;
+    const last = this.freeStarts.length - 1;
+    const start = this.freeStarts[last]!;
+    if (start === k) {
+      this.freeStarts.pop();
+      this.freeLens.pop();
+    } else {
+      this.freeLens[last] = k - start;
+    }
+    for (const c of this.spanStarts) if (c >= k) this.spanStarts.delete(c);
+    this.dataFrom = this.dataFrom.slice(0, k);
+    this.nChunks = k;
+    this.usableChunks = k;
   }
 
   get freeChunks(): number {

@@ -5,6 +5,7 @@
 export { Pool } from './pool.js';
 export { setDebugChecks, debugChecks } from './debug.js';
 export type { PoolCreateOptions, PoolOpenOptions, PoolStats, ClassStats, DurabilityStats } from './pool.js';
+export type { ShrinkResult } from './shrink.js';
 export { TransactionAbortedError } from './transaction.js';
 export type { Transaction } from './transaction.js';
 export type { CheckReport, CheckProblem } from './check.js';
