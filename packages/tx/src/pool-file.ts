@@ -71,9 +71,15 @@ const NO_FILE: FileIO = {
  * The FileTarget of the pool file `path`. The shared mapping is made first: it takes the lock
  * (a second writer gets EBUSY) and fails for a file that is not a pool-sized regular file.
  */
-export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean }): FileTarget {
+export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lock?: 'exclusive' }): FileTarget {
   const readOnly = options.readOnly;
-  const shared = map(path, { protection: readOnly ? 'r' : 'rw', ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}) });
+  // `lock: 'exclusive'` on a read-only open: the writer's lock, taken to read a pool that no
+  // writer may change meanwhile (an in-place compaction replaces the file from what it read).
+  const shared = map(path, {
+    protection: readOnly ? 'r' : 'rw',
+    ...(options.forcePmem !== undefined ? { forcePmem: options.forcePmem } : {}),
+    ...(options.lock !== undefined ? { lock: options.lock } : {}),
+  });
   const opened: { close(): void }[] = [shared];
   try {
     const pool = openFile(path, { readOnly });
@@ -102,6 +108,13 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
       growPool(newLength: number): void {
         if (shared.grow === undefined) throw new FerriteError('EROFS', 'the pool file is open read-only');
         shared.grow(newLength);
+      },
+      shrinkPool(newLength: number): void {
+        if (shared.shrink === undefined) throw new FerriteError('EROFS', 'the pool file is open read-only');
+        // The shared mapping is remapped shorter and cuts the file (durably); the handle's
+        // length follows (a truncation to the length it has: one more fsync, nothing cut).
+        shared.shrink(newLength);
+        pool.truncate(newLength);
       },
       close(removeWal: boolean): void {
         try {
