@@ -559,20 +559,27 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
     return Napi::Value();
   }
 
-  // truncate(newLength): the file cut to `newLength` (at most its length) and fsync'd, so the
-  // new length is durable on return. Refused while a submitted program uses the file (its
-  // writes could land past the new end). A failure leaves the length as it was, or (an fsync
-  // failure after the cut) the file shorter and not yet durably so: the error says which.
+  // truncate(newLength): the file cut to `newLength` (at most its size) and fsync'd, so the
+  // new length is durable on return; the handle's length is `newLength` afterwards. The size
+  // is the file's own (fstat), not the handle's: a shared mapping may have grown or cut the
+  // file meanwhile (a pool file's mapping does). Refused while a submitted program uses the
+  // file (its writes could land past the new end). A failure leaves the length as it was, or
+  // (an fsync failure after the cut) the file shorter and not yet durably so: the error says.
   Napi::Value Truncate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "truncate";
     uint64_t new_length = 0;
     if (!CheckOpen(env, op) || !CheckWritable(env, op)) return Napi::Value();
     if (!ReadIndex(env, info[0], op, core_->path, "newLength", &new_length)) return Napi::Value();
-    const uint64_t length = core_->length.load(std::memory_order_relaxed);
-    if (new_length > length) {
+    struct stat st;
+    if (fstat(core_->fd, &st) != 0) {
+      ThrowErrno(env, op, core_->path, "fstat", errno);
+      return Napi::Value();
+    }
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (new_length > size) {
       ThrowCode(env, "EINVAL", Prefix(op, core_->path) + "newLength " + std::to_string(new_length) +
-                                   " is more than the length " + std::to_string(length) + " (grow it instead)");
+                                   " is more than the file's size " + std::to_string(size) + " (grow it instead)");
       return Napi::Value();
     }
     const uint32_t users = core_->users.load(std::memory_order_acquire);

@@ -142,11 +142,12 @@ export class FileHandle implements FileIO {
   }
 
   /**
-   * Makes the file `newLength` bytes long (at most `length`; equal does nothing but sync):
-   * ftruncate, then fsync, so the new length is durable when it returns. The bytes past the
-   * new end are gone; a later `grow` gives zeros there. A shared mapping of the file must not
-   * reach past the new end (`Mapping.shrink` first): a page there would fault.
-   * @throws FerriteError EINVAL (longer than `length`), EACCES (read-only), EBUSY (programs
+   * Makes the file `newLength` bytes long (at most its size on disk, which a shared mapping
+   * may have changed: `length` then follows; equal cuts nothing and syncs): ftruncate, then
+   * fsync, so the new length is durable when it returns. The bytes past the new end are gone;
+   * a later `grow` gives zeros there. A mapping of the file must not reach past the new end
+   * (`Mapping.shrink` first): a page there would fault.
+   * @throws FerriteError EINVAL (longer than the file), EACCES (read-only), EBUSY (programs
    *   submitted to an I/O queue use the file), ECLOSED, EIO from the file system.
    */
   truncate(newLength: number): void {

@@ -146,6 +146,14 @@ describe('FileHandle.truncate', () => {
       f.grow(4 * PAGE);
       f.write(0, new Uint8Array(4 * PAGE).fill(9));
       throwsCode(() => f.truncate(5 * PAGE), 'EINVAL', 'grow it instead');
+      // The file's own size counts, not the handle's: a mapping grew it behind the handle.
+      const m = map(path, { protection: 'rw', lock: 'none' });
+      m.grow?.(6 * PAGE);
+      m.close();
+      assert.equal(f.length, 4 * PAGE, 'the handle does not know');
+      f.truncate(5 * PAGE);
+      assert.equal(f.length, 5 * PAGE);
+      assert.equal(statSync(path).size, 5 * PAGE);
       f.truncate(PAGE);
       assert.equal(f.length, PAGE);
       assert.equal(statSync(path).size, PAGE);
