@@ -152,6 +152,37 @@ test('a region longer than the header says (a crash between the two steps) is cu
   assert.equal(r.fileAfter, reopened.size, 'the long file is cut');
 });
 
+test('blocks come from the lowest run with room: after deletes all over the heap, new blocks do not pin its free tail', () => {
+  const region = new SimulatedRegion(SIZE);
+  const pool = Pool.create(region, { size: SIZE, maxSize: MAX });
+  const blocks: number[] = [];
+  for (let t = 0; t < 20; t++) {
+    pool.transaction((tx) => {
+      for (let i = 0; i < 100; i++) blocks.push(tx.alloc(200));
+    });
+  }
+  const grown = pool.size;
+  // Free the upper half, and one block in ten of the lower half, in ascending order (the last
+  // freed run is the highest one).
+  const half = blocks.length / 2;
+  pool.transaction((tx) => {
+    for (let i = 0; i < blocks.length; i++) if (i >= half || i % 10 === 0) tx.free(blocks[i]!);
+  });
+  // New blocks fill the holes of the lower half, not a run of the upper one.
+  const fresh: number[] = [];
+  pool.transaction((tx) => {
+    for (let i = 0; i < 50; i++) fresh.push(tx.alloc(200));
+  });
+  const kept = [...blocks.slice(0, half).filter((_, i) => i % 10 !== 0), ...fresh];
+  const top = Math.max(...kept);
+  assert.ok(Math.max(...fresh) <= Math.max(...blocks.slice(0, half)), 'the new blocks went into the lower half');
+  const r = pool.shrink();
+  assert.ok(r.sizeAfter < grown * 0.75, `the upper half was given back (${r.sizeAfter} of ${grown})`);
+  assert.ok(r.sizeAfter > top);
+  assert.ok(pool.check().ok);
+  assert.deepEqual([...pool.allocations()].map((a) => a.offset).sort((a, b) => a - b), kept.sort((a, b) => a - b));
+});
+
 test('refusals: read-only (EROFS), inside a transaction (ETXSTATE), closed (ECLOSED)', () => {
   const region = new SimulatedRegion(SIZE);
   const pool = Pool.create(region, { size: SIZE });
