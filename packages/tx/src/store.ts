@@ -142,7 +142,8 @@ type AnyCollection = CollectionInternals & { readonly size?: number; readonly le
 export interface KindDef {
   readonly code: number;
   readonly kind: CollectionKind;
-  readonly create: (ctx: CollectionContext, tx: Transaction) => number;
+  /** `entries`: how many the new collection is about to receive (a hint; 0 when unknown). */
+  readonly create: (ctx: CollectionContext, tx: Transaction, entries: number) => number;
   readonly construct: (ctx: CollectionContext, header: number) => AnyCollection;
   readonly count: (c: AnyCollection) => number;
 }
@@ -150,7 +151,7 @@ export interface KindDef {
 const KINDS: readonly KindDef[] = [
   {
     code: 1, kind: 'map',
-    create: (ctx, tx) => PMap.create(ctx, tx),
+    create: (ctx, tx, entries) => PMap.create(ctx, tx, entries),
     construct: (ctx, header) => new PMap<Key, unknown>(ctx, header),
     count: (c) => (c as PMap<Key, unknown>).size,
   },
@@ -797,7 +798,15 @@ export class Store {
     return this.collection(name, 'queue') as unknown as PQueue<T>;
   }
 
-  private collection(name: string, kind: CollectionKind): AnyCollection {
+  /**
+   * @internal `map(name)`, created (when it does not exist) with its table sized for `entries`
+   * entries: a compaction rebuilds a map of known size without a table doubling (backup/rebuild.ts).
+   */
+  sizedMap(name: string, entries: number): PMap<Key, unknown> {
+    return this.collection(name, 'map', entries) as unknown as PMap<Key, unknown>;
+  }
+
+  private collection(name: string, kind: CollectionKind, entries = 0): AnyCollection {
     this.assertOpen();
     encodeName(name);
     const cached = this.open.get(name);
@@ -821,7 +830,7 @@ export class Store {
     return this.write((tx) => {
       const registry = this.registry;
       invariant(registry !== undefined, 'a writable store has a registry');
-      const header = def.create(ctx, tx);
+      const header = def.create(ctx, tx, entries);
       registry.add(tx, name, def.code, header);
       return this.remember(name, def, header, ctx).object;
     });

@@ -38,11 +38,12 @@ export function entriesOf(src: Store): number {
  */
 export function* rebuild(src: Store, dst: Store, progress: RebuildProgress): Generator<void, void, void> {
   invariant(dst.collections().length === 0, 'a rebuild writes into an empty store');
-  for (const { name, kind } of src.collections()) {
+  for (const { name, kind, size } of src.collections()) {
     progress.collections++;
     switch (kind) {
       case 'map':
-        yield* copyEntries(dst, src.map(name), dst.map(name), progress);
+        // Its table made at the size its entries need: no doubling, no old table left behind.
+        yield* copyEntries(dst, src.map(name), dst.sizedMap(name, size), progress);
         break;
       case 'sortedMap':
         yield* copyEntries(dst, src.sortedMap(name), dst.sortedMap(name), progress);
