@@ -7,6 +7,8 @@ export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, Collecti
 export { openPoolFile, createPoolFile, poolFileTarget, walPathOf } from './pool-file.js';
 export { backupPoolFile, BACKUP_FINAL_BYTES, BACKUP_MAX_ROUNDS, BACKUP_STEP_BYTES } from './backup.js';
 export type { BackupInfo, BackupOptions, BackupProgress } from './backup.js';
+export { compactPoolFile, compactTempPath } from './compact.js';
+export type { CompactInfo, CompactOptions } from './compact.js';
 export type { ShrinkResult } from '@ferrite/heap';
 export type { PoolFileOptions } from './pool-file.js';
 export { PQueue } from './collections/queue.js';
