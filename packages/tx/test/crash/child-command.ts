@@ -43,14 +43,15 @@ export interface ChildCommand {
   dispose(): void;
 }
 
-const TSX: ChildCommand = {
-  args: ['--conditions=ferrite-source', '--import', 'tsx', CHILD_SOURCE],
-  how: 'tsx',
-  dispose() {},
-};
+function viaTsx(source: string): ChildCommand {
+  return { args: ['--conditions=ferrite-source', '--import', 'tsx', source], how: 'tsx', dispose() {} };
+}
 
-/** Bundles the child once; returns how to run it. Falls back to tsx when bundling fails. */
-export function childCommand(): ChildCommand {
+/**
+ * Bundles the child once (the bank child, or the script at `source`); returns how to run it.
+ * Falls back to tsx when bundling fails.
+ */
+export function childCommand(source: string = CHILD_SOURCE): ChildCommand {
   let dir: string | undefined;
   try {
     const fromTsx = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'));
@@ -60,7 +61,7 @@ export function childCommand(): ChildCommand {
     symlinkSync(NATIVE_BUILD, join(dir, 'pkg', 'build'), 'dir');
     const outfile = join(dir, 'pkg', 'dist', 'child.mjs');
     esbuild.buildSync({
-      entryPoints: [CHILD_SOURCE],
+      entryPoints: [source],
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -82,6 +83,6 @@ export function childCommand(): ChildCommand {
     };
   } catch {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    return TSX;
+    return viaTsx(source);
   }
 }
