@@ -1327,6 +1327,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     out.Set("length", Napi::Number::New(env, static_cast<double>(length_)));
     out.Set("closed", Napi::Boolean::New(env, closed_));
     out.Set("published", Napi::Boolean::New(env, !(file_ && file_->pending.hidden)));
+    out.Set("hiddenPath", Napi::String::New(env, file_ && file_->pending.hidden ? file_->pending.temp_path : std::string()));
     out.Set("faults", Napi::Number::New(env, static_cast<double>(guard::Faults(guard_slot_))));
     out.Set("private", Napi::Boolean::New(env, cow_));
     return out;

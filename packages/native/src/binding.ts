@@ -25,7 +25,7 @@ export interface NativeMapping {
   shrink(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
-  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };
+  info(): { dax: boolean; length: number; closed: boolean; published: boolean; hiddenPath: string; faults: number; private: boolean };
   publish(): void;
   discard(offset: number, length: number): void;
 }

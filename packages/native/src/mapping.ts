@@ -172,6 +172,17 @@ export class Mapping implements Region {
   }
 
   /**
+   * The temporary name of a file made with `create.publishLater`, until `publish` gives it its
+   * own; undefined then, and for every other mapping. Another descriptor may be opened on it
+   * (`openFile`, read-only) to sync the file from an I/O queue's thread while it is being
+   * filled, so that `publish`'s fsync, on the calling thread, finds little left to write.
+   */
+  get hiddenPath(): string | undefined {
+    const p = this.#native.info().hiddenPath;
+    return p === '' ? undefined : p;
+  }
+
+  /**
    * Gives a file made with `create.publishLater` its name: fsync of the file, a link at
    * `path` that never replaces a file (renameat2 RENAME_NOREPLACE or link, for a named
    * temporary), fsync of the directory. Does nothing when the file has its name already.
