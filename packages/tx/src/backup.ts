@@ -24,7 +24,7 @@ import type { Pool } from '@ferrite/heap';
 import { MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
 import { MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
 import { Destination } from './backup/destination.js';
-import { PoolCopy } from './backup/pool-copy.js';
+import { DEST_GROWTH, PoolCopy } from './backup/pool-copy.js';
 import { entriesOf, rebuild } from './backup/rebuild.js';
 import type { RebuildProgress } from './backup/rebuild.js';
 import { Store } from './store.js';
@@ -70,8 +70,9 @@ export interface BackupInfo {
   /** Bytes of the pool copied, re-copies of ranges written meanwhile included. */
   readonly copiedBytes: number;
   /**
-   * The longest synchronous step, in milliseconds: the longest a write of the application
-   * waited (usually the last step; 0 for a backup of a pool no writer holds).
+   * The longest synchronous step of a live backup, in milliseconds: the longest it held the
+   * event loop, so the longest a write of the application waited for it (0 for a backup of a
+   * pool no writer holds, `backupPoolFile`, which is one synchronous call).
    */
   readonly maxPauseMs: number;
   readonly durationMs: number;
@@ -119,10 +120,15 @@ export function backupArguments(fn: string, path: unknown, options: unknown): { 
  */
 export async function backupLive(store: Store, path: string, compact: boolean, onProgress: ((p: BackupProgress) => void) | undefined, running: RunningBackup): Promise<BackupInfo> {
   const steps = backupSteps({ store, path, compact, onProgress, live: !store.readOnly, running });
+  // The longest step, measured here around each: everything a step does (making, growing and
+  // syncing the destination, the last copy, publishing) holds the event loop.
+  let maxPause = 0;
   for (;;) {
     await new Promise<void>((resolve) => setImmediate(resolve));
+    const t = performance.now();
     const r = steps.next();
-    if (r.done === true) return r.value;
+    maxPause = Math.max(maxPause, since(t));
+    if (r.done === true) return { ...r.value, maxPauseMs: maxPause };
   }
 }
 
@@ -180,10 +186,10 @@ function* backupSteps(job: Job): Generator<void, BackupInfo, void> {
   // A live compacting backup first takes a snapshot (a plain copy, never named) and rebuilds
   // from it: rebuilding from the live store would read a state that changes between steps.
   // An offline one rebuilds from the source itself, which no one changes.
-  if (job.compact && !job.live) return yield* compactSteps(job, store, pool.uuid, mode, t0, 0, 1, 0);
-  const snapshot = Destination.create(path, pool.size, { mode, pmem: false });
+  if (job.compact && !job.live) return yield* compactSteps(job, store, pool.uuid, mode, t0, 0, 1);
+  // Allocated as the copy reaches it (backup/pool-copy.ts): the first DEST_GROWTH bytes now.
+  const snapshot = Destination.create(path, Math.min(pool.size, DEST_GROWTH), { mode, pmem: false });
   const copy = new PoolCopy(pool, snapshot);
-  let maxPause = 0;
   let published = false;
   try {
     copy.start(job.live);
@@ -192,24 +198,20 @@ function* backupSteps(job: Job): Generator<void, BackupInfo, void> {
     while (copy.pending > (job.live ? BACKUP_FINAL_BYTES : 0) && copy.rounds <= BACKUP_MAX_ROUNDS) {
       yield;
       checkRunning(job);
-      const t = performance.now();
       copy.step(BACKUP_STEP_BYTES);
-      if (job.live) maxPause = Math.max(maxPause, since(t));
       report('copy', Math.max(0, copy.total - copy.pending), copy.total);
     }
     yield;
     checkRunning(job);
     // The last step: the copy becomes one committed state of the store, all at once.
-    const t = performance.now();
     if (job.live) pool.makeDurable();
     copy.finish();
     const collections = store.collections();
     const entries = collections.reduce((n, c) => n + c.size, 0);
-    if (job.live) maxPause = Math.max(maxPause, since(t));
     report('copy', copy.total, copy.total);
     if (job.compact) {
       // The store is free again: the rest reads the snapshot only.
-      const info = yield* compactFromSnapshot(job, snapshot, pool.uuid, mode, t0, copy, maxPause);
+      const info = yield* compactFromSnapshot(job, snapshot, pool.uuid, mode, t0, copy);
       return info;
     }
     const uuid = new Uint8Array(randomBytes(16));
@@ -219,7 +221,7 @@ function* backupSteps(job: Job): Generator<void, BackupInfo, void> {
     published = true;
     return {
       path, bytes, compact: false, uuid: heap.uuidString(uuid), sourceUuid: pool.uuid, collections: collections.length, entries,
-      rounds: copy.rounds, copiedBytes: copy.copiedBytes, maxPauseMs: maxPause, durationMs: since(t0),
+      rounds: copy.rounds, copiedBytes: copy.copiedBytes, maxPauseMs: 0, durationMs: since(t0),
     };
   } finally {
     copy.stop();
@@ -234,11 +236,11 @@ function checkRunning(job: Job): void {
 }
 
 /** The compacting half of a live backup: a read-only store over the snapshot, rebuilt. */
-function* compactFromSnapshot(job: Job, snapshot: Destination, sourceUuid: string, mode: number, t0: number, copy: PoolCopy, maxPause: number): Generator<void, BackupInfo, void> {
+function* compactFromSnapshot(job: Job, snapshot: Destination, sourceUuid: string, mode: number, t0: number, copy: PoolCopy): Generator<void, BackupInfo, void> {
   const frozen = heap.Pool.open(snapshot.region, { readOnly: true });
   const src = Store.fromPool(frozen, { maxKeySize: MAX_KEY_SIZE_LIMIT, maxValueSize: MAX_VALUE_SIZE_LIMIT });
   try {
-    return yield* compactSteps(job, src, sourceUuid, mode, t0, copy.copiedBytes, copy.rounds, maxPause);
+    return yield* compactSteps(job, src, sourceUuid, mode, t0, copy.copiedBytes, copy.rounds);
   } finally {
     src.close();
   }
@@ -249,7 +251,7 @@ function* compactFromSnapshot(job: Job, snapshot: Destination, sourceUuid: strin
  * undo log capacity of `src`'s pool, a new uuid; the file cut after its last used chunk, then
  * published.
  */
-function* compactSteps(job: Job, src: Store, sourceUuid: string, mode: number, t0: number, copiedBytes: number, rounds: number, maxPause: number): Generator<void, BackupInfo, void> {
+function* compactSteps(job: Job, src: Store, sourceUuid: string, mode: number, t0: number, copiedBytes: number, rounds: number): Generator<void, BackupInfo, void> {
   const built = yield* buildCompact(src, job.path, mode, job.onProgress);
   try {
     built.dest.publish();
@@ -259,7 +261,7 @@ function* compactSteps(job: Job, src: Store, sourceUuid: string, mode: number, t
   }
   return {
     path: job.path, bytes: built.bytes, compact: true, uuid: built.uuid, sourceUuid, collections: built.collections,
-    entries: built.entries, rounds, copiedBytes, maxPauseMs: maxPause, durationMs: since(t0),
+    entries: built.entries, rounds, copiedBytes, maxPauseMs: 0, durationMs: since(t0),
   };
 }
 
@@ -296,6 +298,7 @@ export function* buildCompact(src: Store, path: string, mode: number, onProgress
       onProgress?.({ phase: 'compact', done: 0, total: progress.total });
       for (const _ of rebuild(src, dst, progress)) {
         onProgress?.({ phase: 'compact', done: progress.entries, total: progress.total });
+        dest.writeBackLater();
         yield;
       }
       pool.shrink();

@@ -12,8 +12,8 @@ import { closeSync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FerriteError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
-import { map } from '@ferrite/native';
-import type { Mapping } from '@ferrite/native';
+import { createIoQueue, map, openFile } from '@ferrite/native';
+import type { FileHandle, Mapping, NativeIoQueue } from '@ferrite/native';
 
 /** Options of `Destination.create`. */
 export interface DestinationOptions {
@@ -29,6 +29,10 @@ export interface DestinationOptions {
 export class Destination {
   private published = false;
   private closed = false;
+  /** A second descriptor on the hidden file and a queue whose thread syncs it (`writeBackLater`). */
+  private syncer: { readonly handle: FileHandle; readonly queue: NativeIoQueue } | undefined = undefined;
+  private syncing = false;
+  private syncFailure: unknown = undefined;
 
   private constructor(
     /** The path the file gets at `publish`. */
@@ -70,19 +74,52 @@ export class Destination {
   }
 
   /**
-   * Starts writing [offset, offset + length) back to the disk now and waits for it (msync), so
-   * that little is left for the fsync of `publish`, which blocks the event loop.
+   * Starts an fdatasync of the file on a thread of its own, unless one is running already: the
+   * copy goes on meanwhile, and the kernel writes what was copied so far to the disk, so that
+   * little is left for the fsync of `publish`, which runs on the calling thread (the event
+   * loop). A failure is kept and thrown by `publish`.
    */
-  writeBack(offset: number, length: number): void {
-    if (length > 0) this.mapping.flush(offset, length);
+  writeBackLater(): void {
+    if (this.syncing || this.syncFailure !== undefined || this.closed) return;
+    if (this.syncer === undefined) {
+      const hidden = this.mapping.hiddenPath;
+      if (hidden === undefined) return;
+      this.syncer = { handle: openFile(hidden, { readOnly: true }), queue: createIoQueue() };
+    }
+    this.syncing = true;
+    this.syncer.queue.submit([{ op: 'sync', file: this.syncer.handle }]).then(
+      () => {
+        this.syncing = false;
+      },
+      (err: unknown) => {
+        this.syncing = false;
+        this.syncFailure = err;
+      },
+    );
+  }
+
+  /** Waits for a background sync and closes its descriptor; throws what it failed with. */
+  private stopSyncing(): void {
+    const s = this.syncer;
+    if (s === undefined) return;
+    this.syncer = undefined;
+    try {
+      s.queue.waitIdle();
+    } catch (err) {
+      this.syncFailure ??= err;
+    }
+    s.handle.close();
   }
 
   /**
    * fsync, then the file gets its name (never replacing a file: EEXIST when one appeared
    * there meanwhile, and the file stays hidden), then the directory's fsync. Unmaps it.
+   * @throws the failure of a background sync (EIO...), the file then unpublished
    */
   publish(): void {
     invariant(!this.closed && !this.published, 'a destination is published once');
+    this.stopSyncing();
+    if (this.syncFailure !== undefined) throw this.syncFailure;
     this.mapping.publish();
     this.published = true;
     this.close();
@@ -107,7 +144,11 @@ export class Destination {
 
   private close(): void {
     this.closed = true;
-    this.mapping.close();
+    try {
+      this.stopSyncing();
+    } finally {
+      this.mapping.close();
+    }
   }
 }
 

@@ -17,8 +17,9 @@
  * flushed). A stale one in the copy belongs to an older generation and carries no checksum, so
  * no recovery ever takes it for a pending transaction.
  *
- * Growth: when the pool grows, the destination grows with it and the new bytes are dirty. A
- * pool never shrinks while a copy runs (the store refuses `shrink` then).
+ * Growth: when the pool grows, its new bytes are dirty. The destination is allocated as the copy
+ * reaches it (DEST_GROWTH at a time). A pool never shrinks while a copy runs (the store
+ * refuses `shrink` then).
  */
 import { invariant } from '@ferrite/core';
 import type { Pool } from '@ferrite/heap';
@@ -27,6 +28,12 @@ import type { Destination } from './destination.js';
 /** Dirty tracking unit: 4 KiB (a page). */
 const UNIT_SHIFT = 12;
 const UNIT = 1 << UNIT_SHIFT;
+/**
+ * The destination is allocated this much at a time, as the copy reaches it (allocating a
+ * whole 1 GiB file at once would hold the event loop for as long as the file system takes
+ * to reserve it). A multiple of the pool's chunk size.
+ */
+export const DEST_GROWTH = 64 << 20;
 
 export class PoolCopy {
   /** One bit per unit of the pool: set = the destination may differ from the pool there. */
@@ -45,9 +52,7 @@ export class PoolCopy {
   constructor(
     private readonly pool: Pool,
     private readonly dest: Destination,
-  ) {
-    invariant(dest.length >= pool.size, 'the destination holds the pool');
-  }
+  ) {}
 
   /** Starts watching the pool's writes; every byte of it is to copy. */
   start(watch: boolean): void {
@@ -105,28 +110,31 @@ export class PoolCopy {
     this.dirty = grown;
   }
 
-  /** The pool grew: so does the destination, and the new bytes are to copy. */
+  /** The pool grew: its new bytes are to copy (the destination grows as the copy gets there). */
   private follow(): void {
     const size = this.pool.size;
     invariant(size >= this.length, 'a pool being copied does not shrink');
     if (size === this.length) return;
-    if (this.dest.length < size) this.dest.grow(size);
     this.mark(this.length, size - this.length);
     this.length = size;
   }
 
+  /** Makes the destination at least `end` bytes long: DEST_GROWTH more at a time, at most the pool. */
+  private reach(end: number): void {
+    if (this.dest.length >= end) return;
+    this.dest.grow(Math.min(this.length, Math.max(end, this.dest.length + DEST_GROWTH)));
+  }
+
   /**
    * One step: copies dirty units from the cursor on until `budget` bytes are copied or every
-   * unit was looked at, and writes them back to the destination's disk. Returns the bytes
-   * copied. Must not run inside a transaction.
+   * unit was looked at, and has the destination written back to its disk in the background.
+   * Returns the bytes copied. Must not run inside a transaction.
    */
   step(budget: number): number {
     invariant(!this.pool.inTransaction, 'a copy step runs between transactions');
     this.follow();
     const units = Math.ceil(this.length / UNIT);
     let copied = 0;
-    let low = Infinity;
-    let high = 0;
     // Each unit is looked at once at most per step: the loop ends.
     for (let seen = 0; seen < units && copied < budget && this.nDirty > 0; ) {
       if (this.cursor >= units) {
@@ -140,10 +148,8 @@ export class PoolCopy {
       const to = Math.min(this.length, (run.start + run.count) * UNIT);
       this.copy(from, to);
       copied += to - from;
-      if (from < low) low = from;
-      if (to > high) high = to;
     }
-    if (copied > 0) this.dest.writeBack(low, high - low);
+    if (copied > 0) this.dest.writeBackLater();
     return copied;
   }
 
@@ -177,6 +183,7 @@ export class PoolCopy {
   }
 
   private copy(from: number, to: number): void {
+    this.reach(to);
     this.dest.bytes.set(this.pool.bytes.subarray(from, to), from);
     this.copiedBytes += to - from;
   }
@@ -189,6 +196,7 @@ export class PoolCopy {
   finish(): void {
     invariant(!this.pool.inTransaction, 'a copy ends between transactions');
     this.follow();
+    this.reach(this.length);
     const units = Math.ceil(this.length / UNIT);
     this.cursor = 0;
     for (let guard = 0; this.nDirty > 0; guard++) {
@@ -202,5 +210,6 @@ export class PoolCopy {
     this.nDirty = 0;
     this.dirty.fill(0);
     this.stop();
+    invariant(this.dest.length === this.length, 'the destination is as long as the pool');
   }
 }
