@@ -790,8 +790,9 @@ export class Pool {
    * copies), then the file (the region) is cut there, durably, where the region can shrink
    * (`Region.shrink`, a FileTarget's `shrinkPool`; others keep their length). A file longer
    * than the header says (a crash after the header step) is cut too. Crash-safe at every step
-   * (shrink.ts). Chunks of the undo log's overflow segments and every allocated block stay
-   * where they are: only a free tail goes (compaction, in @ferrite/tx, moves data). The pool
+   * (shrink.ts). The undo log's overflow segments (chunks a big transaction linked) are freed
+   * first when that lengthens the tail; every allocated block stays where it is: only a free
+   * tail goes (compaction, in @ferrite/tx, moves data). The pool
    * keeps at least one chunk; `maxSize` is unchanged, and the pool grows again as it fills.
    * @throws EROFS read-only; ETXSTATE inside a transaction; ECLOSED; EIO from the file system
    *   (the pool then holds its new size, or its old one, whole).
@@ -803,6 +804,7 @@ export class Pool {
     const pool = this;
     return shrinkPool({
       alloc: this.alloc,
+      log: this.log,
       heapOffset: this.heapOffset,
       get size(): number {
         return pool.header.size;
@@ -813,6 +815,7 @@ export class Pool {
       transaction: (fn) => {
         this.transaction(() => fn(this.tx));
       },
+      reloadLog: () => this.log.load(this.header.size),
       setSize: (newSize) => this.setSize(newSize),
       truncate: (newLength) => {
         try {
@@ -828,6 +831,11 @@ export class Pool {
   /** Both header copies get `newSize`, durably (shrink's step 2; a commit on a staged region). */
   private setSize(newSize: number): void {
     const region = this.mem.region;
+    // The last transaction (shrink's own steps) may have sealed its commit with the generation
+    // word not yet durable: recovery would then still judge its log, whose entries name chunks
+    // of the tail, which a smaller size makes unrestorable (the scan stops there, the seal no
+    // longer matches, and a part of the transaction would be rolled back). Fence it first.
+    if (this.mem.genUnfenced) this.mem.drain();
     this.header = { ...this.header, size: newSize, seq: this.header.seq + 1 };
     const before = this.mem.drains;
     this.guard(() => writeHeader(region, this.header));

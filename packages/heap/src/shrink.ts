@@ -3,6 +3,11 @@
  * data leave the pool, and its file (or region) is cut there.
  *
  * Protocol, each step crash-safe on its own:
+ * 0. When the undo log has overflow segments (LOG chunks a transaction that outgrew the log's
+ *    area linked, kept for later big transactions) and freeing them lengthens the free tail, a
+ *    transaction unlinks and frees them: between transactions the log holds nothing. Its own
+ *    few undo entries lie in segment 0 (checked), so a crash in it is rolled back by a
+ *    recovery that follows the link as it is on the media, whether the store to it landed.
  * 1. A transaction turns empty runs into free chunks (what the allocator does before growing,
  *    `reclaimEmptyRuns`) when that lengthens the free tail, and, when the whole heap is free,
  *    splits its span so that chunk 0 (the one chunk a heap keeps) is a span of its own. After
@@ -21,8 +26,10 @@
  */
 import { invariant } from '@ferrite/core';
 import type { AllocTx, Allocator } from './allocator.js';
-import { freeSpanHeaders } from './allocator.js';
-import { CHUNK_SIZE } from './layout.js';
+import { freeSpanHeaders, OP_HEADER, OP_U64 } from './allocator.js';
+import { encodeLow, KIND_FREE } from './chunks.js';
+import { CHUNK_SIZE, ENTRY_HEADER, LOG_NEXT } from './layout.js';
+import type { UndoLog } from './undo-log.js';
 
 /** What `pool.shrink()` returns. */
 export interface ShrinkResult {
@@ -37,6 +44,7 @@ export interface ShrinkResult {
 /** What the protocol needs from the pool (pool.ts provides it). */
 export interface ShrinkHost {
   readonly alloc: Allocator;
+  readonly log: UndoLog;
   readonly heapOffset: number;
   /** The header's size now. */
   readonly size: number;
@@ -44,6 +52,8 @@ export interface ShrinkHost {
   readonly regionLength: number;
   /** Runs `fn` as one transaction of the pool (rolled back if it throws). */
   transaction(fn: (tx: AllocTx) => void): void;
+  /** Reads the undo log's segment chain from the pool again (after step 0 committed). */
+  reloadLog(): void;
   /** Step 2: both header copies say `newSize`, durably. */
   setSize(newSize: number): void;
   /** Step 3: the region (file) cut at `newLength`, durably, where it can be. */
@@ -64,19 +74,53 @@ function isFree(alloc: Allocator, c: number): boolean {
 }
 
 /**
- * Where the free tail would start once the empty runs are reclaimed: walks back over free
- * chunks and runs with no allocated block. At most nChunks steps.
+ * Where the free tail would start once the empty runs (and, with `logs`, the undo log's
+ * overflow segments) are freed: walks back over free chunks and those. At most nChunks steps.
  */
-function tailAfterReclaim(alloc: Allocator): number {
+function tailAfterReclaim(alloc: Allocator, logs: boolean): number {
   let k = alloc.freeTailStart;
   if (alloc.usableChunks !== alloc.nChunks) return k;
   while (k > 0) {
     const run = alloc.runs.get(k - 1);
-    if (run !== undefined && run.nFree === run.g.blocks) k--;
-    else if (isFree(alloc, k - 1)) k--;
-    else break;
+    if (run !== undefined && run.nFree === run.g.blocks) {
+      k--;
+      continue;
+    }
+    if (isFree(alloc, k - 1)) {
+      k--;
+      continue;
+    }
+    let segment = -1;
+    if (logs) for (const [i, n] of alloc.logs) if (i + n === k) segment = i;
+    if (segment < 0) break;
+    k = segment;
   }
   return k;
+}
+
+/**
+ * Step 0: unlinks and frees every overflow segment of the undo log, in the running transaction
+ * (which must have written nothing yet). Its undo entries — the link word and the segments'
+ * chunk headers — must all lie in segment 0: an entry written into a segment being freed would
+ * be missed by a recovery that finds the link already cleared.
+ */
+function releaseLogSegments(alloc: Allocator, log: UndoLog, tx: AllocTx): void {
+  const segments = [...alloc.logs];
+  if (segments.length === 0) return;
+  const entries = 1 + segments.length;
+  invariant(log.seg === 0 && log.fits(entries * (ENTRY_HEADER + 8)), "step 0's undo entries fit segment 0");
+  tx.reserveLog(entries, 8 * entries);
+  tx.snapshot(LOG_NEXT, 8);
+  tx.defer(OP_U64, LOG_NEXT, 0);
+  for (const [i, n] of segments) {
+    const off = alloc.chunkOffset(i);
+    tx.snapshot(off, 8);
+    tx.defer(OP_HEADER, off, encodeLow(KIND_FREE, n - 1));
+    alloc.logs.delete(i);
+    alloc.insertFree(i, n);
+    alloc.spanStarts.add(i);
+  }
+  invariant(log.seg === 0, "step 0's undo entries stayed in segment 0");
 }
 
 /** The shrink protocol (see the module comment). */
@@ -84,10 +128,17 @@ export function shrinkPool(host: ShrinkHost): ShrinkResult {
   const alloc = host.alloc;
   const sizeBefore = host.size;
   const fileBefore = host.regionLength;
+  // Step 0, only when freeing the log's segments gives more back, in a transaction of its own.
+  const log = host.log;
+  if (alloc.logs.size > 0 && log.damage.length === 0 && tailAfterReclaim(alloc, true) < tailAfterReclaim(alloc, false)) {
+    host.transaction((tx) => releaseLogSegments(alloc, log, tx));
+    host.reloadLog();
+    invariant(log.segments.length === 1 && alloc.logs.size === 0, 'the undo log is back to its segment 0');
+  }
   // Step 1, only when it gives more back than the tail already free, or the heap is all free.
-  if (tailAfterReclaim(alloc) < alloc.freeTailStart || alloc.freeTailStart === 0) {
+  if (tailAfterReclaim(alloc, false) < alloc.freeTailStart || alloc.freeTailStart === 0) {
     host.transaction((tx) => {
-      if (tailAfterReclaim(alloc) < alloc.freeTailStart) alloc.reclaimEmptyRuns(tx);
+      if (tailAfterReclaim(alloc, false) < alloc.freeTailStart) alloc.reclaimEmptyRuns(tx);
       const n = alloc.nChunks;
       if (alloc.freeTailStart === 0 && n > 1) {
         // Chunk 0 stays (a heap has at least one): its span must end where the pool will.
