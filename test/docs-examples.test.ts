@@ -72,6 +72,7 @@ test('docs/api.md has an example for every Store and collection method', () => {
     'Store.open', 'defaultPoolPath', 'store.transaction', 'store.map', 'store.collections', 'store.drop',
     'store.stats', 'store.check', 'store.close', '.range(', '.first()', '.push(', '.shift()', '.peek()',
     'compareKeys', 'isFerriteError', '.get(', '.set(', '.delete(', '.has(', 'store.transactionAsync', 'store.flushed',
+    'store.backup', 'store.shrink', 'backupPoolFile', 'compactPoolFile',
   ]) {
     assert.ok(api.some((b) => b.includes(name)), `an example uses ${name}`);
   }

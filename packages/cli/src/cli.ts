@@ -28,7 +28,7 @@ export function generalHelp(): string {
   return [
     'Usage: ferrite <command> [options]',
     '',
-    'Inspect, check and repair ferrite pool files.',
+    'Inspect, check, repair, back up and compact ferrite pool files.',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),

@@ -97,6 +97,13 @@ export interface FileTarget {
   openPrivate(): Region;
   /** Grows the pool file (allocated, durable length) and the shared view, if any. */
   growPool(newLength: number): void;
+  /**
+   * Optional: truncates the pool file to `newLength` (at most its length) and the shared
+   * view with it; the new length is durable when it returns. Private views must have been
+   * shrunk (or closed) first: a page of one past the new end of the file would fault.
+   * Targets whose pool file cannot shrink do not define it.
+   */
+  shrinkPool?(newLength: number): void;
   /** Closes both files and the views; `removeWal` deletes the (empty, checkpointed) redo log. */
   close(removeWal: boolean): void;
 

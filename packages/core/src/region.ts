@@ -79,6 +79,16 @@ export interface Region {
   grow?(newLength: number): void;
 
   /**
+   * Optional: makes the region shorter, giving its tail back (a pool file truncated). The
+   * bytes at `newLength` and after are gone, from memory and from the media; the new length is
+   * durable when it returns (a crash before leaves the old length, contents unchanged). After
+   * it returns `bytes` is a new array and the old one must not be used. The caller must hold
+   * nothing there it needs: the heap calls it only for a tail of free chunks that its header
+   * already no longer counts. Regions that cannot shrink do not define it.
+   */
+  shrink?(newLength: number): void;
+
+  /**
    * Releases the region (unmaps a mapping). Idempotent. Afterwards `bytes` is detached.
    */
   close(): void;

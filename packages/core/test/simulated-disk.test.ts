@@ -140,6 +140,56 @@ test('a sync makes its own file durable and no other', () => {
   assert.deepEqual([...seen].sort(), ['new', 'old', 'torn']);
 });
 
+test('truncate: durable on return; a crash at its sync leaves the old file or the cut one; EIO changes nothing; grown again: zeros', () => {
+  const disk = new SimulatedDisk({ f: 4 * 4096, g: 4096 });
+  const f = disk.file('f');
+  const g = disk.file('g');
+  g.grow(100);
+  g.write(0, new Uint8Array(100).fill(3));
+  f.grow(3 * 4096);
+  f.write(0, new Uint8Array(3 * 4096).fill(9));
+  f.sync();
+  const before = disk.region.events.drains;
+  f.truncate(4096);
+  assert.equal(disk.region.events.drains, before + 1, 'one drain event');
+  assert.equal(f.length, 4096);
+  assert.equal(disk.media('f').length, 4096, 'the new length is durable when truncate returns');
+  assert.ok(disk.media('f').every((x) => x === 9));
+  assert.equal(disk.media('g').length, 100, 'another file is untouched');
+  f.truncate(4096); // equal: no event
+  assert.equal(disk.region.events.drains, before + 1);
+  assert.throws(() => f.truncate(8192), isCode('EINVAL'));
+  assert.throws(() => disk.file('f', { readOnly: true }).truncate(0), isCode('EACCES'));
+  f.grow(2 * 4096);
+  assert.ok(contents(f).subarray(4096).every((x) => x === 0), 'grown again: zeros, not the cut bytes');
+  // A crash at the truncate's sync: the old length with the old bytes, or the new one.
+  f.write(0, new Uint8Array(2 * 4096).fill(4));
+  f.sync();
+  disk.region.crashAfter(1);
+  assert.throws(() => f.truncate(0), SimulatedCrash);
+  const seen = new Set<string>();
+  for (const mode of ['media', 'sectors', 'pages', 'live'] as const) {
+    for (let seed = 0; seed < 4; seed++) {
+      const h = reopen(disk, { seed, mode }).file('f');
+      const c = contents(h);
+      assert.ok(h.length === 0 || h.length === 2 * 4096, `length ${h.length}`);
+      assert.ok(c.every((x) => x === 4 || x === 0), 'the old bytes, or zeros of the cut');
+      seen.add(String(h.length));
+    }
+  }
+  assert.ok(seen.has('0') && seen.has(String(2 * 4096)), `both outcomes reached: ${[...seen].join(', ')}`);
+  // EIO from the sync: the file keeps its length and its bytes.
+  const d2 = new SimulatedDisk({ f: 8192 });
+  const h = d2.file('f');
+  h.grow(8192);
+  h.write(0, new Uint8Array(8192).fill(6));
+  h.sync();
+  d2.region.failFlushes(1);
+  assert.throws(() => h.truncate(10), isCode('EIO'));
+  assert.equal(h.length, 8192);
+  assert.ok(contents(h).every((x) => x === 6), 'a failed truncate leaves the bytes');
+});
+
 test('grow: zeros, durable on return; a crash at its sync leaves the old or the new length; EIO changes nothing', () => {
   const disk = new SimulatedDisk({ f: 3 * 4096 });
   const f = disk.file('f');

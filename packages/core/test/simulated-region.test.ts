@@ -344,6 +344,44 @@ test('grow keeps contents, media and pending lines; new bytes are durable zeros'
   assert.throws(() => r.grow(64), (e: unknown) => isFerriteError(e, 'EINVAL'));
 });
 
+test('shrink: one drain event; the tail is gone from live, pending and media; a crash before it leaves the region whole', () => {
+  for (const granularity of ['cache-line', 'page', 'file'] as const) {
+    const r = new SimulatedRegion(4096, { granularity });
+    r.bytes.fill(7, 0, 4096);
+    r.persist(0, 4096);
+    r.bytes[10] = 1; // flushed, not drained: stays pending
+    r.flush(0, 64);
+    r.bytes[3000] = 2; // pending in the tail: gone with it
+    r.flush(3000, 1);
+    const old = r.bytes;
+    const before = r.events;
+    r.shrink(1024);
+    assert.equal(r.events.drains, before.drains + 1, `${granularity}: one drain event`);
+    assert.equal(old.length, 0, 'the old array is detached');
+    assert.equal(r.length, 1024);
+    assert.equal(r.bytes[10], 1);
+    assert.equal(r.media().length, 1024);
+    assert.equal(r.crashImage({ seed: 1, mode: 'media' }).length, 1024);
+    assert.equal(r.crashImage({ seed: 1, mode: 'live' })[10], 1);
+    assert.ok(r.unpersisted().every((run) => run.offset + run.length <= 1024), 'nothing in flight past the end');
+    r.drain();
+    r.shrink(1024); // equal: no event
+    assert.equal(r.events.drains, before.drains + 2);
+    r.grow(2048);
+    assert.ok(r.bytes.subarray(1024).every((b) => b === 0), 'grown again: zeros');
+    assert.throws(() => r.shrink(4096), (e: unknown) => isFerriteError(e, 'EINVAL'));
+    assert.throws(() => r.shrink(100), (e: unknown) => isFerriteError(e, 'EINVAL'), 'a multiple of 8');
+  }
+  // A crash at the shrink's event: the region keeps its length and contents.
+  const c = new SimulatedRegion(2048);
+  c.bytes.fill(5);
+  c.persist(0, 2048);
+  c.crashAfter(1);
+  assert.throws(() => c.shrink(1024), SimulatedCrash);
+  assert.equal(c.crashImage({ seed: 0, mode: 'media' }).length, 2048);
+  assert.throws(() => c.shrink(1024), SimulatedCrash, 'a crashed region does not shrink');
+});
+
 test('close detaches bytes, refuses flushes, and still yields crash images', () => {
   const r = new SimulatedRegion(128);
   const b = r.bytes;

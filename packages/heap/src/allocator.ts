@@ -110,6 +110,13 @@ export class Allocator {
    * snapshot it: a rollback has to bring that header back for the chunk walk.
    */
   spanStarts = new Set<number>();
+  /**
+   * Runs of each class with a free block: a min-heap by chunk index, so a block is taken from
+   * the lowest such run. The heap then fills from its start and its free space gathers at the
+   * end, where `shrink` can give it back (after a map is cleared, say, its new small table is
+   * not placed in a run near the end that would pin the tail). Each change is O(log runs), and
+   * happens only when a run fills up or gets its first free block again.
+   */
   partial: Run[][] = CLASS_SIZES.map(() => []);
   damage: Damage[] = [];
   /** Chunks from here on are not used: a damaged header stopped the walk. */
@@ -242,7 +249,7 @@ export class Allocator {
 
   private pushPartial(run: Run): void {
     run.inPartial = true;
-    this.partial[run.cls]!.push(run);
+    heapPush(this.partial[run.cls]!, run);
   }
 
   usableSizeOfClass(cls: number): number {
@@ -267,7 +274,7 @@ export class Allocator {
 
   private allocBlock(cls: number, tx: AllocTx): number {
     const list = this.partial[cls]!;
-    let run = list.length > 0 ? list[list.length - 1]! : undefined;
+    let run = list.length > 0 ? list[0]! : undefined;
     if (run === undefined) run = this.newRun(cls, tx);
     // Room for the bitmap word's snapshot. Nothing below depends on the free chunk index, so
     // a log that grows here (taking free chunks) changes nothing this step has planned.
@@ -287,7 +294,8 @@ export class Allocator {
     run.hint = w;
     run.nFree--;
     if (run.nFree === 0) {
-      list.pop();
+      invariant(list[0] === run, 'the run a block came from is the lowest partial one');
+      heapRemove(list, 0);
       run.inPartial = false;
     }
     const block = w * 32 + bit;
@@ -399,7 +407,7 @@ export class Allocator {
   }
 
   /** Turns every run with no allocated block into a free chunk (logged). */
-  private reclaimEmptyRuns(tx: AllocTx): number {
+  reclaimEmptyRuns(tx: AllocTx): number {
     let n = 0;
     for (const [i, run] of this.runs) {
       if (run.nFree !== run.g.blocks) continue;
@@ -417,7 +425,7 @@ export class Allocator {
       this.dataFrom[i] = NO_DATA;
       if (run.inPartial) {
         const list = this.partial[run.cls]!;
-        list.splice(list.indexOf(run), 1);
+        heapRemove(list, list.indexOf(run));
         run.inPartial = false;
       }
       this.insertFree(i, 1);
@@ -532,6 +540,38 @@ export class Allocator {
     return f.run !== undefined ? f.run.g.blockSize : f.chunks * CHUNK_SIZE - EXTENT_DATA;
   }
 
+  /**
+   * The first chunk of the free tail: chunks [result, nChunks) are all free (nChunks when the
+   * last chunk is in use, or a damaged header stopped the walk, whose tail is then unknown).
+   */
+  get freeTailStart(): number {
+    const last = this.freeStarts.length - 1;
+    if (last < 0 || this.usableChunks !== this.nChunks) return this.nChunks;
+    const start = this.freeStarts[last]!;
+    return start + this.freeLens[last]! === this.nChunks ? start : this.nChunks;
+  }
+
+  /**
+   * The pool's size dropped to `k` chunks (shrink.ts): every chunk from `k` on was free, and
+   * no span header before `k` reaches past it. Forgets the tail in the DRAM index.
+   */
+  cutTail(k: number): void {
+    invariant(k >= 1 && k <= this.nChunks && this.freeTailStart <= k, 'only a free tail is cut');
+    if (k === this.nChunks) return;
+    const last = this.freeStarts.length - 1;
+    const start = this.freeStarts[last]!;
+    if (start === k) {
+      this.freeStarts.pop();
+      this.freeLens.pop();
+    } else {
+      this.freeLens[last] = k - start;
+    }
+    for (const c of this.spanStarts) if (c >= k) this.spanStarts.delete(c);
+    this.dataFrom = this.dataFrom.slice(0, k);
+    this.nChunks = k;
+    this.usableChunks = k;
+  }
+
   get freeChunks(): number {
     let n = 0;
     for (const l of this.freeLens) n += l;
@@ -543,6 +583,48 @@ export class Allocator {
     for (const l of this.freeLens) if (l > m) m = l;
     return m;
   }
+}
+
+// ---- the partial runs' min-heaps (by chunk index) ----
+
+function heapPush(h: Run[], run: Run): void {
+  h.push(run);
+  siftUp(h, h.length - 1);
+}
+
+/** Removes the element at `at` (0 is the lowest run). */
+function heapRemove(h: Run[], at: number): void {
+  invariant(at >= 0 && at < h.length, 'a run removed from its heap is in it');
+  const last = h.pop()!;
+  if (at === h.length) return;
+  h[at] = last;
+  siftDown(h, at);
+  siftUp(h, at);
+}
+
+function siftUp(h: Run[], at: number): void {
+  const run = h[at]!;
+  while (at > 0) {
+    const parent = (at - 1) >> 1;
+    if (h[parent]!.chunk <= run.chunk) break;
+    h[at] = h[parent]!;
+    at = parent;
+  }
+  h[at] = run;
+}
+
+function siftDown(h: Run[], at: number): void {
+  const run = h[at]!;
+  const n = h.length;
+  for (;;) {
+    let child = 2 * at + 1;
+    if (child >= n) break;
+    if (child + 1 < n && h[child + 1]!.chunk < h[child]!.chunk) child++;
+    if (h[child]!.chunk >= run.chunk) break;
+    h[at] = h[child]!;
+    at = child;
+  }
+  h[at] = run;
 }
 
 /** FREE headers that describe a free span of `len` chunks (one per MAX_SPAN + 1 chunks). */

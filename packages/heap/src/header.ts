@@ -176,6 +176,24 @@ export function chooseHeader(bytes: Uint8Array, layout: string | undefined, opti
   return { fields: chosen, version, repair };
 }
 
+/**
+ * Gives the pool image `bytes` (a copy of a pool: a backup) the identity `uuid`: both header
+ * copies are rewritten from the chosen one (`chooseHeader`), with its seq, as format 3. Not
+ * persisted: the caller syncs the file the image lives in. A pool's redo log names its pool
+ * by uuid, so a copy with a uuid of its own is never taken for its source by a log the source
+ * left (a backup restored where the source's `<pool>.wal` still lies).
+ * @throws as `chooseHeader` (ECORRUPT, EBADMAGIC, EVERSION) when no copy is valid; EINVAL
+ *   for a uuid that is not 16 bytes.
+ */
+export function stampUuid(bytes: Uint8Array, uuid: Uint8Array): void {
+  if (!(uuid instanceof Uint8Array) || uuid.length !== 16) throw new FerriteError('EINVAL', 'stampUuid: a uuid is 16 bytes');
+  const fields = chooseHeader(bytes, undefined).fields;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const h: HeaderFields = { ...fields, uuid: uuid.slice() };
+  writeHeaderCopy(bytes, view, HEADER_A, h);
+  writeHeaderCopy(bytes, view, HEADER_B, h);
+}
+
 export function uuidString(uuid: Uint8Array): string {
   const h = Array.from(uuid, (x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

@@ -28,6 +28,14 @@ export class Mem {
    * word are then never flushed: `persistLog` and a persist of the generation word do nothing.
    */
   readonly scratchLog: boolean;
+  /**
+   * When set, told of every range the heap flushes or persists (before the region call): a
+   * backup in progress tracks what changed since it copied it (@ferrite/tx backup.ts). Every
+   * durable change of a transaction passes here, fresh blocks included. Not told: header
+   * writes (header.ts writes through the region directly) and, on a scratch log, the undo
+   * entries, which are never flushed; a watcher copies [0, heapOffset) again at its end.
+   */
+  watcher: ((offset: number, length: number) => void) | undefined = undefined;
 
   constructor(region: Region, options: { scratchLog?: boolean } = {}) {
     this.region = region;
@@ -45,6 +53,7 @@ export class Mem {
   flush(offset: number, length: number): void {
     if (length <= 0) return;
     this.flushes += lines(offset, length);
+    if (this.watcher !== undefined) this.watcher(offset, length);
     this.region.flush(offset, length);
   }
 
@@ -54,7 +63,14 @@ export class Mem {
     let n = 0;
     for (let i = 0; i < count; i++) n += lines(ranges[2 * i]!, ranges[2 * i + 1]!);
     this.flushes += n;
+    if (this.watcher !== undefined) this.tell(ranges, count);
     this.region.flushRanges(ranges, count);
+  }
+
+  /** Tells the watcher of the first `count` pairs of `ranges`. */
+  private tell(ranges: ArrayLike<number>, count: number): void {
+    const watcher = this.watcher!;
+    for (let i = 0; i < count; i++) if (ranges[2 * i + 1]! > 0) watcher(ranges[2 * i]!, ranges[2 * i + 1]!);
   }
 
   /**
@@ -109,6 +125,7 @@ export class Mem {
     for (let i = 0; i < count; i++) n += lines(ranges[2 * i]!, ranges[2 * i + 1]!);
     this.flushes += n;
     this.drains++;
+    if (this.watcher !== undefined) this.tell(ranges, count);
     region.persistRanges(ranges, count);
     if (inBatch) this.genUnflushed = false;
     this.genUnfenced = false;
@@ -138,6 +155,7 @@ export class Mem {
     if (!isGeneration) this.flushGeneration();
     this.flushes += lines(offset, length);
     this.drains++;
+    if (this.watcher !== undefined && length > 0) this.watcher(offset, length);
     this.region.persist(offset, length);
     if (isGeneration) this.genUnflushed = false;
     this.genUnfenced = false;

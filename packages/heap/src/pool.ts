@@ -33,6 +33,8 @@ import { bumpGeneration, inspectLog, pendingEntries, readGeneration, rollBack, U
 import { CommitSeq, wordsOf } from './commit-seq.js';
 import { LiveReader } from './live-reader.js';
 import type { ReaderPool, ReaderSource } from './live-reader.js';
+import { shrinkPool } from './shrink.js';
+import type { ShrinkResult } from './shrink.js';
 
 export interface PoolCreateOptions {
   /** Layout name (≤ 64 UTF-8 bytes, no NUL); default 'ferrite'. */
@@ -975,6 +977,68 @@ export class Pool {
     this.mem.drains = before + 2;
     this.alloc.addChunks(cur, want);
     return true;
+  }
+
+  // ---- shrink ----
+
+  /**
+   * Gives back the free chunks at the end of the pool: empty runs there become free chunks
+   * (one transaction), the header's size drops to the last chunk in use (durably, both
+   * copies), then the file (the region) is cut there, durably, where the region can shrink
+   * (`Region.shrink`, a FileTarget's `shrinkPool`; others keep their length). A file longer
+   * than the header says (a crash after the header step) is cut too. Crash-safe at every step
+   * (shrink.ts). The undo log's overflow segments (chunks a big transaction linked) are freed
+   * first when that lengthens the tail; every allocated block stays where it is: only a free
+   * tail goes (compaction, in @ferrite/tx, moves data). The pool
+   * keeps at least one chunk; `maxSize` is unchanged, and the pool grows again as it fills.
+   * @throws EROFS read-only; ETXSTATE inside a transaction; ECLOSED; EIO from the file system
+   *   (the pool then holds its new size, or its old one, whole).
+   */
+  shrink(): ShrinkResult {
+    this.checkOpen();
+    if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.shrink inside a transaction');
+    const pool = this;
+    return shrinkPool({
+      alloc: this.alloc,
+      log: this.log,
+      heapOffset: this.heapOffset,
+      get size(): number {
+        return pool.header.size;
+      },
+      get regionLength(): number {
+        return pool.mem.region.length;
+      },
+      transaction: (fn) => {
+        this.transaction(() => fn(this.tx));
+      },
+      reloadLog: () => this.log.load(this.header.size),
+      setSize: (newSize) => this.setSize(newSize),
+      truncate: (newLength) => {
+        try {
+          if (this.fileTarget?.shrinkPool !== undefined) this.fileTarget.shrinkPool(newLength);
+          else this.mem.region.shrink?.(newLength);
+        } finally {
+          this.mem.refresh();
+        }
+      },
+    });
+  }
+
+  /** Both header copies get `newSize`, durably (shrink's step 2; a commit on a staged region). */
+  private setSize(newSize: number): void {
+    const region = this.mem.region;
+    // The last transaction (shrink's own steps) may have sealed its commit with the generation
+    // word not yet durable: recovery would then still judge its log, whose entries name chunks
+    // of the tail, which a smaller size makes unrestorable (the scan stops there, the seal no
+    // longer matches, and a part of the transaction would be rolled back). Fence it first.
+    if (this.mem.genUnfenced) this.mem.drain();
+    this.header = { ...this.header, size: newSize, seq: this.header.seq + 1 };
+    const before = this.mem.drains;
+    this.guard(() => writeHeader(region, this.header));
+    this.mem.drains = before + 2;
+    // A staged region (a pool file): the header change becomes one commit of the redo log.
+    if (region.commit !== undefined) this.guard(() => region.commit!());
   }
 
   // ---- blocks, check, stats ----

@@ -232,6 +232,32 @@ export class StagedRegion implements Region {
     this.view.grow(newLength);
   }
 
+  /**
+   * Gives the pool file's tail back (the heap's header no longer counts it, durably, before
+   * this is called: shrink.ts). Every commit so far is made durable and applied, and the log
+   * starts a new epoch (a checkpoint): no record an open could replay names the tail any more
+   * (a replay past the end would grow the file again, and a read-only open would refuse it).
+   * Then the private view is cut, and the pool file with the shared view. Nothing is cut when
+   * a copy into the file failed earlier (the log is then the only copy of some commits), or
+   * when the view or the target cannot shrink: the file keeps its length, which is harmless.
+   */
+  shrink(newLength: number): void {
+    this.checkUsable();
+    invariant(newLength <= this.view.length, 'a staged region shrinks, never grows, here');
+    if (newLength === this.view.length) return;
+    this.commit();
+    try {
+      if (this.applyFailure !== undefined) return;
+      if (this.tail > RECORDS_START) this.checkpointNow();
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
+    if (this.view.shrink === undefined || this.target.shrinkPool === undefined) return;
+    this.view.shrink(newLength);
+    this.target.shrinkPool(newLength);
+  }
+
   // ---- commits ----
 
   /** Makes every transaction ended so far durable: ONE log sync (plus a checkpoint's, rarely). */

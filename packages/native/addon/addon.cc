@@ -278,6 +278,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                            InstanceMethod<&NativeMapping::Protect>("protect"),
                            InstanceMethod<&NativeMapping::Grow>("grow"),
                            InstanceMethod<&NativeMapping::Remap>("remap"),
+                           InstanceMethod<&NativeMapping::Shrink>("shrink"),
                            InstanceMethod<&NativeMapping::Unmap>("unmap"),
                            InstanceMethod<&NativeMapping::Buffer>("buffer"),
                            InstanceMethod<&NativeMapping::Info>("info"),
@@ -1238,6 +1239,135 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     return fresh;
   }
 
+  // shrink(newLength) -> the new ArrayBuffer; the old one is detached. Gives the mapping's tail
+  // back. A shared mapping is mapped afresh at the new length (never a moment without a valid
+  // mapping, as in Grow), then the file is truncated there and fsync'd: the new length is
+  // durable on return. A private mapping (copyOnWrite) only shortens its view (mremap in
+  // place; the pages past the end are dropped), and leaves the file to its owner, who must
+  // truncate it only after every private view of it is this short (a page of a view past the
+  // end of its file would fault). Refused while a submitted program writes from the bytes.
+  // If the truncation itself fails, the mapping is short already and the file keeps its old
+  // length (harmless: nothing maps its tail any more); the error says so.
+  Napi::Value Shrink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "shrink";
+    uint64_t new_length;
+    if (!CheckOpen(env, op) || !ReadIndex(env, info[0], op, path_, "newLength", &new_length)) return Napi::Value();
+    if (!writable_) {
+      ThrowCode(env, "EACCES", Prefix(op, path_) + "only a 'rw' mapping (shared or private) can shrink");
+      return Napi::Value();
+    }
+    if (!CheckUnpinned(env, op, 0, 0, true)) return Napi::Value();
+    if (new_length == 0 || new_length > length_ || new_length % kPageSize != 0) {
+      ThrowCode(env, "EINVAL", Prefix(op, path_) + "newLength " + std::to_string(new_length) +
+                                   " must be a positive multiple of the page size and at most the current length " +
+                                   std::to_string(length_));
+      return Napi::Value();
+    }
+    // A fresh mapping would drop the pages the fault guard made private: refuse instead.
+    if (!CheckFaults(env, op)) return Napi::Value();
+    if (new_length == length_) return buffer_.Value();
+    if (cow_) return ShrinkPrivate(env, new_length);
+
+    const int fd = file_->fd;
+    bool dax = false;
+    void* address = MapFile(fd, file_offset_, RoundUpToPage(new_length), /*try_sync=*/dax_, &dax);
+    if (address == MAP_FAILED) {
+      ThrowErrno(env, op, path_, "mmap", errno);
+      return Napi::Value();
+    }
+    std::shared_ptr<Span> old_span = span_;
+    const int old_slot = guard_slot_;
+    uint8_t* const old_base = base_;
+    const uint64_t old_length = length_;
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
+    auto restore = [&]() {
+      span_ = old_span;  // drops the new span: unregistered and unmapped
+      guard_slot_ = old_slot;
+      base_ = old_base;
+      length_ = old_length;
+    };
+    if (!GuardSpan(env, op)) {
+      restore();
+      return Napi::Value();
+    }
+    base_ = span_->address;
+    length_ = new_length;
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) {
+      restore();
+      return Napi::Value();
+    }
+    RetireBuffer(env, old_span);
+    buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
+    // Nothing of ours maps the tail now: cut the file there, and make the length durable.
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      ThrowErrno(env, op, path_, "fstat", errno);
+      return Napi::Value();
+    }
+    const uint64_t end = file_offset_ + new_length;
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > end) {
+      int r;
+      do {
+        r = ftruncate(fd, static_cast<off_t>(end));
+      } while (r != 0 && errno == EINTR);
+      if (r != 0) {
+        ThrowErrno(env, op, path_, "ftruncate (the mapping is shorter already; the file keeps its length)", errno);
+        return Napi::Value();
+      }
+      if (fsync(fd) != 0) {
+        ThrowErrno(env, op, path_, "fsync (the mapping is shorter already)", errno);
+        return Napi::Value();
+      }
+    }
+    return fresh;
+  }
+
+  // shrink of a writer's private mapping (checked by Shrink): mremap shortens it in place (a
+  // shrinking mremap never moves), dropping the pages past the end. The new buffer is made
+  // first, so a failure leaves everything as it was.
+  Napi::Value ShrinkPrivate(const Napi::Env& env, uint64_t new_length) {
+    const char* op = "shrink";
+    const uint64_t old_length = length_;
+    const uint64_t old_span = span_->length;
+    const uint64_t new_span = RoundUpToPage(new_length);
+    length_ = new_length;
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) {
+      length_ = old_length;
+      return Napi::Value();
+    }
+    if (new_span < old_span) {
+      void* p = mremap(base_, old_span, new_span, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        length_ = old_length;
+        if (err == EFAULT) {
+          ThrowCode(env, "EINVAL", Prefix(op, path_) + "mremap: pages protected 'r' split the mapping; make every "
+                                       "page 'rw' (protect) before shrinking it");
+        } else {
+          ThrowErrno(env, op, path_, "mremap", err);
+        }
+        return Napi::Value();  // `fresh` is dropped; its owner keeps the span, which is intact
+      }
+      span_->length = new_span;  // the old buffer's owner shares this span: it unmaps the new span
+      guard::Update(guard_slot_, span_->address, span_->length);
+    }
+    if (!buffer_.IsEmpty()) {
+      Napi::ArrayBuffer stale = buffer_.Value();
+      if (!stale.IsDetached()) stale.Detach();
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        (void)e;
+      }
+    }
+    buffer_ = Napi::Persistent(fresh);
+    RegisterMappedRange(&pins_, base_, length_);
+    return fresh;
+  }
+
   // discard(offset, length): madvise(MADV_DONTNEED) of the pages of a private mapping. They
   // drop what was stored into them and read the file again (its page cache): the writer
   // calls it once those pages were written to the file, so its memory stays bounded.
@@ -1309,6 +1439,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     out.Set("length", Napi::Number::New(env, static_cast<double>(length_)));
     out.Set("closed", Napi::Boolean::New(env, closed_));
     out.Set("published", Napi::Boolean::New(env, !(file_ && file_->pending.hidden)));
+    out.Set("hiddenPath", Napi::String::New(env, file_ && file_->pending.hidden ? file_->pending.temp_path : std::string()));
     out.Set("faults", Napi::Number::New(env, static_cast<double>(guard::Faults(guard_slot_))));
     out.Set("private", Napi::Boolean::New(env, cow_));
     return out;

@@ -330,6 +330,7 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
                            InstanceMethod<&NativeFile::Read>("read"),
                            InstanceMethod<&NativeFile::Sync>("sync"),
                            InstanceMethod<&NativeFile::Grow>("grow"),
+                           InstanceMethod<&NativeFile::Truncate>("truncate"),
                            InstanceMethod<&NativeFile::Close>("close"),
                            InstanceMethod<&NativeFile::Info>("info"),
                            InstanceMethod<&NativeFile::Stats>("stats"),
@@ -555,6 +556,52 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
     }
     core_->length.store(new_length, std::memory_order_relaxed);
     core_->grows.fetch_add(1, std::memory_order_relaxed);
+    return Napi::Value();
+  }
+
+  // truncate(newLength): the file cut to `newLength` (at most its size) and fsync'd, so the
+  // new length is durable on return; the handle's length is `newLength` afterwards. The size
+  // is the file's own (fstat), not the handle's: a shared mapping may have grown or cut the
+  // file meanwhile (a pool file's mapping does). Refused while a submitted program uses the
+  // file (its writes could land past the new end). A failure leaves the length as it was, or
+  // (an fsync failure after the cut) the file shorter and not yet durably so: the error says.
+  Napi::Value Truncate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "truncate";
+    uint64_t new_length = 0;
+    if (!CheckOpen(env, op) || !CheckWritable(env, op)) return Napi::Value();
+    if (!ReadIndex(env, info[0], op, core_->path, "newLength", &new_length)) return Napi::Value();
+    struct stat st;
+    if (fstat(core_->fd, &st) != 0) {
+      ThrowErrno(env, op, core_->path, "fstat", errno);
+      return Napi::Value();
+    }
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (new_length > size) {
+      ThrowCode(env, "EINVAL", Prefix(op, core_->path) + "newLength " + std::to_string(new_length) +
+                                   " is more than the file's size " + std::to_string(size) + " (grow it instead)");
+      return Napi::Value();
+    }
+    const uint32_t users = core_->users.load(std::memory_order_acquire);
+    if (users > 0) {
+      ThrowCode(env, "EBUSY", Prefix(op, core_->path) + std::to_string(users) +
+                                  " submitted I/O program(s) still use this file: wait for them first");
+      return Napi::Value();
+    }
+    const int fd = core_->fd;
+    int r;
+    do {
+      r = ftruncate(fd, static_cast<off_t>(new_length));
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) {
+      ThrowErrno(env, op, core_->path, "ftruncate", errno);
+      return Napi::Value();
+    }
+    core_->length.store(new_length, std::memory_order_relaxed);
+    if (fsync(fd) != 0) {
+      ThrowErrno(env, op, core_->path, "fsync (the file is cut already; its new length may not be durable)", errno);
+      return Napi::Value();
+    }
     return Napi::Value();
   }
 

@@ -23,9 +23,10 @@ export interface NativeMapping {
   protect(offset: number, length: number, writable: boolean): void;
   grow(newLength: number): ArrayBuffer;
   remap(newLength: number): ArrayBuffer;
+  shrink(newLength: number): ArrayBuffer;
   unmap(): void;
   buffer(): ArrayBuffer;
-  info(): { dax: boolean; length: number; closed: boolean; published: boolean; faults: number; private: boolean };
+  info(): { dax: boolean; length: number; closed: boolean; published: boolean; hiddenPath: string; faults: number; private: boolean };
   publish(): void;
   discard(offset: number, length: number): void;
 }
@@ -36,6 +37,7 @@ export interface NativeFile {
   read(offset: number, dst: Uint8Array, dstOffset?: number, length?: number): void;
   sync(): void;
   grow(newLength: number): void;
+  truncate(newLength: number): void;
   close(): void;
   info(): { closed: boolean; length: number; readOnly: boolean; users: number };
   stats(): { writes: number; bytesWritten: number; reads: number; bytesRead: number; syncs: number; grows: number };

@@ -142,6 +142,24 @@ export class FileHandle implements FileIO {
   }
 
   /**
+   * Makes the file `newLength` bytes long (at most its size on disk, which a shared mapping
+   * may have changed: `length` then follows; equal cuts nothing and syncs): ftruncate, then
+   * fsync, so the new length is durable when it returns. The bytes past the new end are gone;
+   * a later `grow` gives zeros there. A mapping of the file must not reach past the new end
+   * (`Mapping.shrink` first): a page there would fault.
+   * @throws FerriteError EINVAL (longer than the file), EACCES (read-only), EBUSY (programs
+   *   submitted to an I/O queue use the file), ECLOSED, EIO from the file system.
+   */
+  truncate(newLength: number): void {
+    try {
+      this.#native.truncate(newLength);
+    } finally {
+      // An fsync that failed after the cut leaves the file short: its length says so.
+      if (!this.#closed) this.#length = this.#native.info().length;
+    }
+  }
+
+  /**
    * Closes the descriptor. Idempotent. Refused while a program submitted to an I/O queue
    * that names this file has not finished: closing under it would either lose its writes or
    * let them land after `close` returned.

@@ -5,7 +5,7 @@
  * fdatasync, programs of them run in order off the event loop). See README.md for guarantees
  * and limits.
  */
-export { map, unmap, sync, flush, flushRanges, drain, protect, grow, Mapping, MAX_MAPPING_LENGTH, maxMappingLength } from './mapping.js';
+export { map, unmap, sync, flush, flushRanges, drain, protect, grow, shrink, Mapping, MAX_MAPPING_LENGTH, maxMappingLength } from './mapping.js';
 export type { MapOptions, CreateOptions, Protection } from './mapping.js';
 export { mediumOf, isTmpfs, defaultPoolDir, cpuFlushInstruction, pageSize } from './medium.js';
 export type { Medium } from './medium.js';

@@ -122,6 +122,10 @@ export class Mapping implements Region {
    *   `maxMappingLength()`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program reads the bytes).
    */
   readonly remap?: (newLength: number) => void;
+  /**
+   * Present on 'rw' mappings (shared or private) only: see `shrink`.
+   */
+  readonly shrink?: (newLength: number) => void;
 
   #native: NativeMapping;
   #bytes: Uint8Array;
@@ -143,6 +147,9 @@ export class Mapping implements Region {
     if (protection === 'rw') {
       this.grow = (newLength: number): void => {
         this.#bytes = new Uint8Array(this.#native.grow(newLength));
+      };
+      this.shrink = (newLength: number): void => {
+        this.#bytes = new Uint8Array(this.#native.shrink(newLength));
       };
     } else if (!copyOnWrite) {
       this.remap = (newLength: number): void => {
@@ -175,6 +182,17 @@ export class Mapping implements Region {
    */
   get published(): boolean {
     return this.#native.info().published;
+  }
+
+  /**
+   * The temporary name of a file made with `create.publishLater`, until `publish` gives it its
+   * own; undefined then, and for every other mapping. Another descriptor may be opened on it
+   * (`openFile`, read-only) to sync the file from an I/O queue's thread while it is being
+   * filled, so that `publish`'s fsync, on the calling thread, finds little left to write.
+   */
+  get hiddenPath(): string | undefined {
+    const p = this.#native.info().hiddenPath;
+    return p === '' ? undefined : p;
   }
 
   /**
@@ -399,6 +417,31 @@ export function drain(mapping: Mapping): void {
 /** `mapping.protect(offset, length, protection)`. */
 export function protect(mapping: Mapping, offset: number, length: number, protection: Protection): void {
   mapping.protect(offset, length, protection);
+}
+
+/**
+ * Shrinks a 'rw' mapping to `newLength` bytes (a positive multiple of the page size, at most
+ * the current length): the tail is given back; `mapping.bytes` becomes a new array and the old
+ * one is detached. Offsets below `newLength` stay valid and their contents are kept.
+ *
+ * - Shared: the file is mapped afresh at the new length, then truncated there and fsync'd (the
+ *   new length is durable on return). Nothing else may map the file's tail: another mapping of
+ *   it (a private view, another process's) would fault past the new end.
+ * - Private (copyOnWrite): only the view shrinks (mremap in place); the pages past the end are
+ *   dropped, whatever was stored into them. The file is left as it is: truncate it (through
+ *   its shared mapping or `FileHandle.truncate`) after every private view of it is short.
+ *
+ * @throws FerriteError EACCES (a read-only mapping), EINVAL (bad length; a private mapping
+ *   split by `protect`), ENOSPC / EIO (a page faulted earlier, see `faults`), EBUSY (a
+ *   submitted I/O program writes from the mapping's bytes), ECLOSED, and the file system's
+ *   errors from ftruncate or fsync (the mapping is shorter already; the file may keep its
+ *   length: nothing maps its tail any more).
+ */
+export function shrink(mapping: Mapping, newLength: number): void {
+  if (mapping.shrink === undefined) {
+    throw new FerriteError('EACCES', `shrink(${mapping.path}): only a 'rw' mapping (shared or private) can shrink`);
+  }
+  mapping.shrink(newLength);
 }
 
 /**

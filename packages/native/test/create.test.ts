@@ -63,10 +63,12 @@ describe('publishLater', () => {
     assert.match(temps[0]!, TEMP);
     assert.ok(temps[0]!.startsWith('.p.pool.'), temps[0]);
     assert.equal(statSync(join(dir, temps[0]!)).size, 4 * PAGE, 'sized before it is published');
+    assert.equal(m.hiddenPath, join(dir, temps[0]!), 'the temporary name, to open another descriptor on');
     m.bytes.set([7, 8, 9], PAGE);
     m.persist(PAGE, 3);
     m.publish();
     assert.equal(m.published, true);
+    assert.equal(m.hiddenPath, undefined);
     assert.deepEqual(readdirSync(dir), ['p.pool']);
     assert.deepEqual([...readFileSync(path).subarray(PAGE, PAGE + 3)], [7, 8, 9]);
     m.publish(); // nothing to do

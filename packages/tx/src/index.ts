@@ -5,6 +5,11 @@
 export { Store, defaultPoolPath, DEFAULT_POOL_SIZE, DEFAULT_LAYOUT } from './store.js';
 export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
 export { openPoolFile, createPoolFile, poolFileTarget, walPathOf } from './pool-file.js';
+export { backupPoolFile, BACKUP_FINAL_BYTES, BACKUP_MAX_ROUNDS, BACKUP_STEP_BYTES } from './backup.js';
+export type { BackupInfo, BackupOptions, BackupProgress } from './backup.js';
+export { compactPoolFile, compactTempPath } from './compact.js';
+export type { CompactInfo, CompactOptions } from './compact.js';
+export type { ShrinkResult } from '@ferrite/heap';
 export type { PoolFileOptions } from './pool-file.js';
 export { PQueue } from './collections/queue.js';
 export { PMap } from './collections/hash-map.js';

@@ -83,9 +83,13 @@ const NO_FILE: FileIO = {
  * pool grew, and a writable mapping of the first page for pause requests (when the file's
  * permissions allow it).
  */
-export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lockTimeout?: number }): FileTarget {
+export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lockTimeout?: number; lock?: 'exclusive' }): FileTarget {
   const readOnly = options.readOnly;
-  const shared = mapLocked(path, readOnly, options.forcePmem, options.lockTimeout ?? 0);
+  // `lock: 'exclusive'` on a read-only open: the writer's lock, taken to read a pool that no
+  // writer may change meanwhile (an in-place compaction replaces the file from what it read).
+  // Such a store is not a live reader: no writer can be there to follow.
+  const exclusive = readOnly && options.lock === 'exclusive';
+  const shared = mapLocked(path, readOnly, options.forcePmem, options.lockTimeout ?? 0, exclusive);
   const opened: { close(): void }[] = [shared];
   try {
     const pool = openFile(path, { readOnly });
@@ -97,7 +101,7 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
     opened.push(wal);
     const queue = createIoQueue();
     const views: Region[] = [];
-    const reader = readOnly ? readerParts(path, shared) : undefined;
+    const reader = readOnly && !exclusive ? readerParts(path, shared) : undefined;
     if (reader !== undefined) opened.push(reader);
     const target: FileTarget = {
       ...(reader !== undefined ? {
@@ -133,6 +137,13 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
         if (shared.grow === undefined) throw new FerriteError('EROFS', 'the pool file is open read-only');
         shared.grow(newLength);
       },
+      shrinkPool(newLength: number): void {
+        if (shared.shrink === undefined) throw new FerriteError('EROFS', 'the pool file is open read-only');
+        // The shared mapping is remapped shorter and cuts the file (durably); the handle's
+        // length follows (a truncation to the length it has: one more fsync, nothing cut).
+        shared.shrink(newLength);
+        pool.truncate(newLength);
+      },
       close(removeWal: boolean): void {
         try {
           queue.waitIdle();
@@ -158,8 +169,8 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
 }
 
 /** The shared mapping: a writer's locked (waiting up to `lockTimeout` ms for another to let go), a reader's unlocked. */
-function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefined, lockTimeout: number): Mapping {
-  const options = { protection: readOnly ? 'r' : 'rw', lock: readOnly ? 'none' : 'exclusive', ...(forcePmem !== undefined ? { forcePmem } : {}) } as const;
+function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefined, lockTimeout: number, exclusive: boolean): Mapping {
+  const options = { protection: readOnly ? 'r' : 'rw', lock: readOnly && !exclusive ? 'none' : 'exclusive', ...(forcePmem !== undefined ? { forcePmem } : {}) } as const;
   const deadline = Date.now() + lockTimeout;
   let step = 1;
   for (;;) {

@@ -16,7 +16,7 @@ import { isFileTarget } from '@ferrite/core';
 import type { FileTarget, Region } from '@ferrite/core';
 // A namespace import: the module links even while the heap package is being built.
 import * as heap from '@ferrite/heap';
-import type { DurabilityStats, LiveReader, LiveReaderStats, Pool, PoolStats, ReadOp, Transaction, CheckReport } from '@ferrite/heap';
+import type { DurabilityStats, LiveReader, LiveReaderStats, Pool, PoolStats, ReadOp, ShrinkResult, Transaction, CheckReport } from '@ferrite/heap';
 import { OrderedKeyCodec, DEFAULT_MAX_KEY_SIZE } from './codec/keys.js';
 import type { Key } from './codec/keys.js';
 import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
@@ -30,6 +30,8 @@ import { PSortedMap } from './collections/sorted-map.js';
 import { HEADER_STAMP } from './internal/context.js';
 import type { CollectionContext, CollectionInternals, KeyCodec, Limits, TxOp, ValueCodec } from './internal/context.js';
 import { openPoolFile } from './pool-file.js';
+import { backupArguments, backupLive } from './backup.js';
+import type { BackupInfo, BackupOptions, RunningBackup } from './backup.js';
 
 const ROOT_SIZE = 64;
 const R_MAGIC = 0;
@@ -164,7 +166,8 @@ type AnyCollection = CollectionInternals & { readonly size?: number; readonly le
 export interface KindDef {
   readonly code: number;
   readonly kind: CollectionKind;
-  readonly create: (ctx: CollectionContext, tx: Transaction) => number;
+  /** `entries`: how many the new collection is about to receive (a hint; 0 when unknown). */
+  readonly create: (ctx: CollectionContext, tx: Transaction, entries: number) => number;
   readonly construct: (ctx: CollectionContext, header: number) => AnyCollection;
   readonly count: (c: AnyCollection) => number;
 }
@@ -172,7 +175,7 @@ export interface KindDef {
 const KINDS: readonly KindDef[] = [
   {
     code: 1, kind: 'map',
-    create: (ctx, tx) => PMap.create(ctx, tx),
+    create: (ctx, tx, entries) => PMap.create(ctx, tx, entries),
     construct: (ctx, header) => new PMap<Key, unknown>(ctx, header),
     count: (c) => (c as PMap<Key, unknown>).size,
   },
@@ -343,6 +346,8 @@ export class Store {
   private lastDurable: Promise<void> = Promise.resolve();
   /** Deferred transactions run inside a running transaction: settled when it is durable or rolled back. */
   private nestedDeferred: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** The backup running on this store (backup.ts), if any. */
+  private runningBackup: RunningBackup | undefined = undefined;
 
   /**
    * @internal Where new hash maps get their hash seed (a u32): random; tests replace it so that
@@ -572,8 +577,59 @@ export class Store {
     if (this.encoding()) throw writeDuringEncoding('store.close()');
     if (this.tx !== undefined) throw new FerriteError('ETXSTATE', 'close() inside a transaction');
     this.closed = true;
+    if (this.runningBackup !== undefined) this.runningBackup.aborted = new FerriteError('ECLOSED', 'the store was closed during its backup');
     this.open.clear();
     this.pool.close();
+  }
+
+  /**
+   * Copies the whole store into the new file `path` while the application keeps reading and
+   * writing (see docs/api.md, "Backup, compaction and shrink"): the copy is one committed
+   * state of the store — the one at the backup's last step, every transaction committed
+   * before it included (deferred ones are made durable in this store first) — written under
+   * a hidden name, synced and then named, so a failed or killed backup leaves no file at
+   * `path`. Each step is a short synchronous copy between two event-loop turns; writes wait
+   * only for the step running when they are issued. `compact: true` writes only the live data
+   * (collections rebuilt into a fresh pool, cut after its last chunk). Restore: `Store.open`
+   * of the copy. The copy gets a uuid of its own.
+   *
+   * Errors (the promise rejects; the store is unchanged and `path` holds no file): EINVAL (bad
+   * arguments), EEXIST (`path` exists), ENOSPC (no room at `path`), EBUSY (a backup of this
+   * store is running), ECLOSED (the store was closed before the backup's last step), EACCES,
+   * ENOENT and the file system's errors.
+   */
+  backup(path: string, options?: BackupOptions): Promise<BackupInfo> {
+    try {
+      this.assertOpen();
+      const a = backupArguments('store.backup', path, options);
+      if (this.runningBackup !== undefined) throw new FerriteError('EBUSY', 'a backup of this store is running; wait for it to settle');
+      const running: RunningBackup = { aborted: undefined };
+      this.runningBackup = running;
+      return backupLive(this, a.path, a.compact, a.onProgress, running).finally(() => {
+        if (this.runningBackup === running) this.runningBackup = undefined;
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Gives the free space at the end of the pool back to the file system: the pool's size drops
+   * to its last chunk in use (empty runs there reclaimed first), durably, then the file is cut
+   * there (`pool.shrink()` of @ferrite/heap; crash-safe at every step). Blocks in use are never
+   * moved: space freed in the middle stays in the pool, reused before the pool grows (compact
+   * with `backup(path, { compact: true })` or `ferrite compact` to get it back too). Returns the
+   * pool's size and the file's length before and after.
+   * @throws EROFS (read-only), ETXSTATE (inside a transaction, or from code run while a value
+   *   is being encoded), EBUSY (a backup is running), ECLOSED, EIO.
+   */
+  shrink(): ShrinkResult {
+    this.assertOpen();
+    if (this.readOnly) throw new FerriteError('EROFS', 'the store is open read-only');
+    if (this.encoding()) throw writeDuringEncoding('store.shrink()');
+    if (this.tx !== undefined) throw new FerriteError('ETXSTATE', 'store.shrink() inside a transaction');
+    if (this.runningBackup !== undefined) throw new FerriteError('EBUSY', 'a backup of this store is running; shrink once it settled');
+    return this.pool.shrink();
   }
 
   /**
@@ -879,7 +935,15 @@ export class Store {
     return this.collection(name, 'queue') as unknown as PQueue<T>;
   }
 
-  private collection(name: string, kind: CollectionKind): AnyCollection {
+  /**
+   * @internal `map(name)`, created (when it does not exist) with its table sized for `entries`
+   * entries: a compaction rebuilds a map of known size without a table doubling (backup/rebuild.ts).
+   */
+  sizedMap(name: string, entries: number): PMap<Key, unknown> {
+    return this.collection(name, 'map', entries) as unknown as PMap<Key, unknown>;
+  }
+
+  private collection(name: string, kind: CollectionKind, entries = 0): AnyCollection {
     this.assertOpen();
     encodeName(name);
     const reader = this.pool.reader;
@@ -905,7 +969,7 @@ export class Store {
     return this.write((tx) => {
       const registry = this.registry;
       invariant(registry !== undefined, 'a writable store has a registry');
-      const header = def.create(ctx, tx);
+      const header = def.create(ctx, tx, entries);
       // A fresh block of this transaction: a rollback frees it, no snapshot needed.
       this.pool.writeU64(header + HEADER_STAMP, this.collectionStamps());
       registry.add(tx, name, def.code, header);

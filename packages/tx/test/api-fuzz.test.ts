@@ -236,6 +236,7 @@ type Call =
   | { k: 'collection'; kind: 'map' | 'sortedMap' | 'queue'; name: Arg }
   | { k: 'drop'; name: Arg }
   | { k: 'listing' }
+  | { k: 'shrink' }
   | { k: 'open'; target: () => unknown; options: () => unknown }
   | { k: 'fromPool'; pool: () => unknown }
   | { k: 'txFn'; fn: 'async' | 'generator' | 'promise' | Arg }
@@ -255,6 +256,7 @@ const leafCall: fc.Arbitrary<Call> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('collection' as const), kind: fc.constantFrom('map' as const, 'sortedMap' as const, 'queue' as const), name: anyName }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('drop' as const), name: anyName }) },
   { weight: 1, arbitrary: fc.constant({ k: 'listing' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'shrink' as const }) },
   { weight: 1, arbitrary: hostileOpen.map((o) => ({ k: 'open' as const, ...o })) },
   { weight: 1, arbitrary: fc.constantFrom<() => unknown>(() => undefined, () => ({}), () => 5, () => ({ transaction: 1 })).map((pool) => ({ k: 'fromPool' as const, pool })) },
   { weight: 1, arbitrary: fc.oneof(fc.constantFrom<'async' | 'generator' | 'promise'>('async', 'generator', 'promise'), hostileCallback).map((fn) => ({ k: 'txFn' as const, fn })) },
@@ -487,6 +489,11 @@ function runOne(w: World, model: Model, c: Call): void {
         assert.deepEqual(w.store.collections().map((x) => `${x.name}:${x.kind}`).sort(), want);
         assert.equal(w.store.stats().collections.total, want.length);
       });
+      return;
+    case 'shrink':
+      // Gives a free tail back; changes no data. Inside a transaction: ETXSTATE.
+      shouldFail = inTransaction > 0;
+      attempt(() => void w.store.shrink());
       return;
     case 'open':
       shouldFail = true;

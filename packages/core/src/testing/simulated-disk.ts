@@ -383,6 +383,26 @@ export class SimulatedFile implements FileIO {
     setLength(this.disk, this.index, newLength);
   }
 
+  /**
+   * Truncates the file to `newLength` bytes (ftruncate + fsync): the bytes past it are gone,
+   * and the new length is durable when it returns — one sync of the length word and of the
+   * discarded bytes, zeroed (one 'drain' event; a crash there leaves the old length and
+   * contents, or the new ones). A later `grow` gives zeros there again. Truncating to the
+   * current length does nothing (no event).
+   * @throws ECLOSED when closed; EACCES on a read-only handle; EINVAL for a length that is not
+   *   an integer or above the current one; EIO from the sync (`failFlushes`), the file unchanged.
+   */
+  truncate(newLength: number): void {
+    this.checkOpen('truncate');
+    this.checkWritable('truncate');
+    const old = this.length;
+    if (!Number.isSafeInteger(newLength) || newLength < 0 || newLength > old) {
+      throw new FerriteError('EINVAL', `truncate: the length must be an integer from 0 to ${old} ('${this.name}'), got ${String(newLength)}`);
+    }
+    if (newLength === old) return;
+    setLength(this.disk, this.index, newLength);
+  }
+
   /** Closes this handle: further calls throw ECLOSED. Makes nothing durable. Idempotent. */
   close(): void {
     this.closed = true;
@@ -424,10 +444,10 @@ export class SimulatedFile implements FileIO {
  * growth does not promise. The page cache past the old length is zeroed anyway, so bytes a
  * test stored straight into the region there do not show through the file.
  *
- * Removing (newLength 0) zeroes the file's bytes and syncs them with the length word: the
- * blocks of a deleted file are not the next file's contents.
+ * Removing (newLength 0) or truncating zeroes the bytes given up and syncs them with the
+ * length word: the blocks of a deleted or cut file are not what a later growth reads.
  *
- * A failed sync restores the old length; after a crash nothing runs any more.
+ * A failed sync restores the old length (and a cut's bytes); after a crash nothing runs any more.
  */
 function setLength(state: DiskState, i: number, newLength: number): void {
   const { region, entries, lengths } = state;
@@ -436,17 +456,20 @@ function setLength(state: DiskState, i: number, newLength: number): void {
   const bytes = region.bytes;
   const view = viewOf(bytes);
   const removing = newLength < old;
-  invariant(!removing || newLength === 0, 'files only grow or are removed');
-  if (removing) bytes.fill(0, entry.offset, entry.offset + old);
+  invariant(newLength <= entry.maxLength, 'a file stays inside its extent');
+  // What a failed sync must put back (the page cache of a cut that did not happen).
+  const cut = removing ? bytes.slice(entry.offset + newLength, entry.offset + old) : undefined;
+  if (removing) bytes.fill(0, entry.offset + newLength, entry.offset + old);
   else bytes.fill(0, entry.offset + old, entry.offset + newLength);
   view.setBigUint64(entry.lengthAt, BigInt(newLength), true);
   lengths[i] = newLength;
   try {
-    region.persistRanges(removing ? [entry.offset, old, entry.lengthAt, 8] : [entry.lengthAt, 8]);
+    region.persistRanges(removing ? [entry.offset + newLength, old - newLength, entry.lengthAt, 8] : [entry.lengthAt, 8]);
   } catch (err) {
     if (!isSimulatedCrash(err)) {
       lengths[i] = old;
       viewOf(region.bytes).setBigUint64(entry.lengthAt, BigInt(old), true);
+      if (cut !== undefined) region.bytes.set(cut, entry.offset + newLength);
     }
     throw err;
   }

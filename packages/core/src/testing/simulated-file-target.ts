@@ -99,6 +99,17 @@ export class SimulatedFileTarget implements FileTarget {
   }
 
   /**
+   * Truncates the pool file to `newLength` (its length durable on return, one 'drain' event;
+   * `SimulatedFile.truncate`) and the shared view with it.
+   * @throws as `SimulatedFile.truncate` (EACCES read-only, EINVAL above the length).
+   */
+  shrinkPool(newLength: number): void {
+    this.checkOpen('shrinkPool');
+    this.pool.truncate(newLength);
+    this.shared?.refresh();
+  }
+
+  /**
    * Closes both files and the shared view. With `removeWal` the redo log is removed first
    * (`disk.remove`: empty, durably; one 'drain' event). Idempotent. Makes nothing else durable.
    * @throws EACCES for `removeWal` on a read-only target (nothing is closed).
@@ -214,7 +225,8 @@ export class SharedFileView implements Region {
 /**
  * A private view of a simulated pool file (`openPrivate`): plain memory. Flushes, drains and
  * persists validate their ranges and do nothing (no event: none of it is I/O); `grow` keeps
- * the contents, zero-fills and detaches the old array; `close` detaches `bytes`.
+ * the contents, zero-fills and detaches the old array, `shrink` keeps a head of them; `close`
+ * detaches `bytes`.
  */
 class PrivateFileView implements Region {
   readonly granularity: Granularity = 'page';
@@ -270,6 +282,17 @@ class PrivateFileView implements Region {
     grown.set(this.array);
     retireArray(this.array);
     this.array = grown;
+  }
+
+  /** Keeps the first `newLength` bytes; the old array is detached. */
+  shrink(newLength: number): void {
+    this.check('shrink');
+    if (!Number.isSafeInteger(newLength) || newLength < 0 || newLength > this.array.length) {
+      throw new FerriteError('EINVAL', `shrink: new length ${String(newLength)} is not an integer from 0 to ${this.array.length}`);
+    }
+    const kept = this.array.slice(0, newLength);
+    retireArray(this.array);
+    this.array = kept;
   }
 
   close(): void {

@@ -466,6 +466,43 @@ export class SimulatedRegion implements Region {
   }
 
   /**
+   * Truncates the region to `newLength` bytes (a multiple of 8, at most the current length),
+   * as ftruncate followed by fsync gives a file's tail back. One 'drain' event: a crash that
+   * strikes it leaves the region as it was; once it returns, the bytes past `newLength` are
+   * gone from the live bytes, the pending lines and the media alike (a crash image is
+   * `newLength` bytes long). The old `bytes` array is detached, as `grow` does. Truncating to
+   * the current length does nothing (no event).
+   */
+  shrink(newLength: number): void {
+    this.checkOpen('shrink');
+    if (this.crashState !== undefined) throw this.crashState; // a dead machine makes no progress
+    checkLength('shrink', newLength);
+    if (newLength > this._length) {
+      throw new FerriteError('EINVAL', `shrink: new length ${newLength} is above the current ${this._length}`);
+    }
+    if (newLength === this._length) return;
+    this.event('drain');
+    const live = takeArray(newLength, false);
+    live.set(this.live.subarray(0, newLength));
+    const media = takeArray(newLength, false);
+    media.set(this.mediaBytes.subarray(0, newLength));
+    let pending: Uint8Array = NO_PENDING;
+    if (this.pending.length > 0) {
+      pending = takeArray(newLength, false);
+      pending.set(this.pending.subarray(0, newLength));
+      const lines = Math.ceil(newLength / CACHE_LINE);
+      this.pendingFlags = this.pendingFlags.slice(0, lines);
+      // Lines past the end are gone with their pending copies; a line cut in two keeps its head.
+      this.pendingList = this.pendingList.filter((line) => line < lines);
+    }
+    retireArray(this.live);
+    recycleArray(this.mediaBytes, true);
+    recycleArray(this.pending, true);
+    this.setArrays(live, media, pending);
+    this._bytes = live;
+  }
+
+  /**
    * Closes the region: `bytes` is detached and flush/drain/persist/grow throw ECLOSED.
    * Nothing becomes durable by closing (as with munmap on pmem); `crashImage`, `media`
    * and `unpersisted` keep working, so a test may crash a region its code closed.

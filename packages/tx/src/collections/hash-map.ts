@@ -379,13 +379,25 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
 
   /**
    * Allocates and initialises an empty map's blocks inside `tx`; returns the header offset.
-   * The map exists once `tx` commits.
+   * The map exists once `tx` commits. `entries`: how many it is about to receive (a compaction
+   * rebuilding a map): its table is then made at the size those entries need, every segment
+   * allocated, so that filling it never doubles the table (no migration, no old table freed
+   * behind it: a dense copy). Default 0: the smallest table.
    * @internal Store plumbing, not API.
    */
-  static create(ctx: CollectionContext, tx: Transaction): number {
+  static create(ctx: CollectionContext, tx: Transaction, entries = 0): number {
+    // The table doubles once count exceeds its buckets: 2^capLog2 >= entries needs none.
+    let capLog2 = INITIAL_CAP_LOG2;
+    while (capLog2 < MAX_CAP_LOG2 && 2 ** capLog2 < entries) capLog2++;
+    const segShift = segShiftOf(capLog2);
+    const nSegs = 2 ** (capLog2 - segShift);
     const header = tx.alloc(HEADER_SIZE, { zero: true });
-    const dir = tx.alloc(8, { zero: true });
-    const seg = tx.alloc(SLOT_SIZE << INITIAL_CAP_LOG2, { zero: true });
+    const dir = tx.alloc(8 * nSegs, { zero: true });
+    const seg = tx.alloc(SLOT_SIZE << segShift, { zero: true });
+    for (let s = 1; s < nSegs; s++) {
+      const more = tx.alloc(SLOT_SIZE << segShift, { zero: true });
+      writeU64(ctx.pool.view, dir + 8 * s, more); // re-read: an allocation may grow the pool
+    }
     const view = ctx.pool.view;
     view.setUint32(header + H_MAGIC, MAGIC, true);
     view.setUint32(header + H_VERSION, VERSION, true);
@@ -393,7 +405,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     view.setUint32(header + H_SEED, seed >>> 0, true);
     writeU64(view, header + H_COUNT, 0);
     writeU64(view, header + H_TABLE, dir);
-    writeU64(view, header + H_CAPLOG, INITIAL_CAP_LOG2);
+    writeU64(view, header + H_CAPLOG, capLog2);
     writeU64(view, header + H_OLD, 0);
     writeU64(view, header + H_CURSOR, 0);
     writeU64(view, dir, seg);

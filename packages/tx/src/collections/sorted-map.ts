@@ -890,7 +890,10 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
       else items.splice(pos, 0, newRec);
       ws.snapshot(this.header + H_MUTABLE, H_MUTABLE_LEN);
       if (!this.found) ws.u64(this.header + H_COUNT, readU64(view, this.header + H_COUNT) + 1);
-      this.planRewrite(tx, this.height - 1, items);
+      // A new largest key (an append: keys written in order, a compaction's rebuild): the
+      // full leaf stays full and the new key starts the next one.
+      const append = !this.found && pos === n && readU64(view, leaf + N_NEXT) === 0;
+      this.planRewrite(tx, this.height - 1, items, append);
     }
     // Frees go before the snapshot so their allocator snapshots share its drain. The slow path
     // allocated (a split), which may have grown the pool: the old view is detached then.
@@ -903,9 +906,11 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
    * Plans writing `items` as the new contents of the node at `depth` of the current path:
    * rebuilt in place when they fit, else split in two with the separator inserted into the
    * parent (recursively; a new root when the root splits). The header range must be
-   * snapshotted by the caller.
+   * snapshotted by the caller. `append`: the last item is new and larger than every key of
+   * the map (the node is on the rightmost path): a split then keeps every old item on the
+   * left, so keys written in order fill their nodes instead of leaving them half full.
    */
-  private planRewrite(tx: Transaction, depth: number, items: Uint8Array[]): void {
+  private planRewrite(tx: Transaction, depth: number, items: Uint8Array[], append = false): void {
     const pool = this.ctx.pool;
     const ws = this.ws;
     const node = this.path[depth]!;
@@ -918,12 +923,18 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
       ws.bytes(node, this.image(leaf ? LEAF : INTERNAL, items, link0, link1));
       return;
     }
-    // Split by bytes: left gets the longest prefix within half of the total.
-    const total = PSortedMap.needed(items);
+    // Split by bytes: left gets the longest prefix within half of the total. An append keeps
+    // the old items on the left (they fitted the node): the new one alone goes right (in an
+    // internal node the one before it moves up as the separator).
     let m = 0;
-    let acc = N_SLOTS;
-    while (m < items.length - 1 && acc + items[m]!.length + 2 <= total / 2) acc += items[m++]!.length + 2;
-    if (m === 0) m = 1;
+    if (append && items.length >= (leaf ? 2 : 3)) {
+      m = leaf ? items.length - 1 : items.length - 2;
+    } else {
+      const total = PSortedMap.needed(items);
+      let acc = N_SLOTS;
+      while (m < items.length - 1 && acc + items[m]!.length + 2 <= total / 2) acc += items[m++]!.length + 2;
+      if (m === 0) m = 1;
+    }
     const right = tx.alloc(this.nodeSize);
     view = pool.view;
     ws.fresh(right, this.nodeSize);
@@ -979,7 +990,7 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
     }
     const pitems = this.records(parent, true);
     pitems.splice(at, 0, sepRec);
-    this.planRewrite(tx, depth - 1, pitems);
+    this.planRewrite(tx, depth - 1, pitems, append && at === pn);
   }
 
   private deleteIn(tx: Transaction, key: K): boolean {

@@ -48,7 +48,7 @@ function viaTsx(source: string): ChildCommand {
 }
 
 /**
- * Bundles the child once (the bank child, or the script `source`); returns how to run it.
+ * Bundles the child once (the bank child, or the script at `source`); returns how to run it.
  * Falls back to tsx when bundling fails.
  */
 export function childCommand(source: string = CHILD_SOURCE): ChildCommand {
