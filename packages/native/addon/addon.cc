@@ -1077,7 +1077,10 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return Napi::Value();
     }
     if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
-    if (new_length == length_) return buffer_.Value();
+    // The same length is mapped afresh too when the fault guard diverted pages of this one (a
+    // read reached past an end the writer cut): those pages are private zeros, and the file
+    // may hold data there again.
+    if (new_length == length_ && guard::Faults(guard_slot_) == 0) return buffer_.Value();
     struct stat st;
     if (fstat(file_->fd, &st) != 0) {
       ThrowErrno(env, op, path_, "fstat", errno);

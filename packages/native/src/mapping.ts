@@ -116,8 +116,10 @@ export class Mapping implements Region {
   /**
    * Present on read-only shared mappings ('r', not copyOnWrite) only: maps the file again at
    * `newLength` bytes (a positive multiple of the page size, within the file), larger or
-   * smaller — how a reader follows a pool its writer grew. `bytes` becomes a new array and the
-   * old one is detached; the pages are the file's either way.
+   * smaller — how a reader follows a pool its writer grew or cut. `bytes` becomes a new array
+   * and the old one is detached; the pages are the file's either way. At the same length it is
+   * a no-op, unless the fault guard diverted pages of this mapping (`faults` > 0: a read
+   * reached past an end the writer cut), which a fresh mapping drops.
    * @throws FerriteError EINVAL (length), ERANGE (past the end of the file; longer than
    *   `maxMappingLength()`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program reads the bytes).
    */

@@ -1,10 +1,11 @@
 /**
  * A mapping's life in one process: flushes of every form, protect, grow, copy-on-write,
- * read-only mappings, unmap and use after unmap, and the medium helpers.
+ * read-only mappings and a reader's remap (it follows a file another process grows or cuts),
+ * unmap and use after unmap, and the medium helpers.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -247,6 +248,48 @@ describe('copy-on-write and read-only mappings', () => {
     c.close();
     assert.ok(readFileSync(path).every((b) => b === 3));
   });
+});
+
+describe('remap of a read-only shared mapping (a reader following its writer)', () => {
+  for (const [base, dir] of [['tmpfs', shmDir], ['disk', diskDir]] as const) {
+    it(`follows the file as it grows and shrinks; refuses a length past its end (${base})`, () => {
+      const path = fresh(dir);
+      writeFileSync(path, new Uint8Array(2 * PAGE).fill(1));
+      const r = map(path, { protection: 'r', lock: 'none' });
+      assert.ok(r.remap !== undefined && r.grow === undefined);
+      writeFileSync(path, new Uint8Array(4 * PAGE).fill(2));
+      const before = r.bytes;
+      r.remap!(4 * PAGE);
+      assert.equal(r.length, 4 * PAGE);
+      assert.equal(before.length, 0, 'the old array is detached');
+      assert.equal(r.bytes[4 * PAGE - 1], 2);
+      r.remap!(PAGE);
+      assert.equal(r.length, PAGE);
+      throwsCode(() => r.remap!(8 * PAGE), 'ERANGE', 'past the end of the file');
+      throwsCode(() => r.remap!(PAGE + 1), 'EINVAL');
+      assert.equal(r.length, PAGE, 'a refused remap keeps the mapping');
+      r.close();
+      throwsCode(() => r.remap!(PAGE), 'ECLOSED');
+      const w = map(path, { protection: 'rw' });
+      assert.equal(w.remap, undefined, "a writer's mapping grows instead");
+      w.close();
+    });
+
+    it(`a read past an end cut under it faults into a private page, and a remap at the same length drops it (${base})`, () => {
+      const path = fresh(dir);
+      writeFileSync(path, new Uint8Array(3 * PAGE).fill(5));
+      const r = map(path, { protection: 'r', lock: 'none' });
+      truncateSync(path, PAGE); // the writer cut the file
+      assert.equal(r.bytes[2 * PAGE], 0, 'the fault guard gave the read a zero page');
+      assert.equal(r.faults, 1);
+      writeFileSync(path, new Uint8Array(3 * PAGE).fill(9)); // and wrote data there again
+      assert.equal(r.bytes[2 * PAGE], 0, 'the diverted page is private: stale');
+      r.remap!(3 * PAGE);
+      assert.equal(r.faults, 0);
+      assert.equal(r.bytes[2 * PAGE], 9, 'the fresh mapping reads the file');
+      r.close();
+    });
+  }
 });
 
 describe('medium helpers', () => {
