@@ -89,6 +89,13 @@ export interface Region {
   shrink?(newLength: number): void;
 
   /**
+   * Optional: pages of the region a fault (SIGBUS) diverted to private memory (a native
+   * mapping's guard; see @ferrite/native `Mapping.faults`). A reader whose mapping reached past
+   * a truncated end maps the file again rather than keep such pages.
+   */
+  readonly faults?: number;
+
+  /**
    * Releases the region (unmaps a mapping). Idempotent. Afterwards `bytes` is detached.
    */
   close(): void;

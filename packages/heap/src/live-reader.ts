@@ -255,7 +255,11 @@ export class LiveReader {
   private refresh(): void {
     const size = this.pool.rereadHeader();
     // Reading the shared view (live, or left consistent by a dead writer): follow its size.
-    if (this.snapshot?.region === undefined && size !== this.source.shared.length) {
+    // A mapping with diverted pages (an overtaken read reached past a tail the writer cut: the
+    // fault guard gave it a private page there) is mapped again too, so no stale page survives
+    // into a state where the file holds data there again.
+    const shared = this.source.shared;
+    if (this.snapshot?.region === undefined && (size !== shared.length || (shared.faults ?? 0) > 0)) {
       this.source.follow(size);
       this.stats.remaps++;
       this.pool.readFrom(this.source.shared);

@@ -1013,13 +1013,26 @@ export class Pool {
         this.transaction(() => fn(this.tx));
       },
       reloadLog: () => this.log.load(this.header.size),
-      setSize: (newSize) => this.setSize(newSize),
+      setSize: (newSize) => {
+        // Readers see the header change (persistent memory: here; a pool file: its commit).
+        this.seq?.enter();
+        try {
+          this.setSize(newSize);
+        } finally {
+          this.seq?.leave();
+        }
+      },
       truncate: (newLength) => {
+        // Readers see a change while the file is cut, so each one reads the header again
+        // and maps the pool at its new length; a read overtaken by the cut is run again.
+        const seq = this.seqForStats;
+        seq?.enter();
         try {
           if (this.fileTarget?.shrinkPool !== undefined) this.fileTarget.shrinkPool(newLength);
           else this.mem.region.shrink?.(newLength);
         } finally {
           this.mem.refresh();
+          seq?.leave();
         }
       },
     });

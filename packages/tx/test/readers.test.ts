@@ -244,6 +244,55 @@ for (const forcePmem of [true, false]) {
     }
   });
 
+  test(`${medium}: a worker thread reads while the writer fills, clears and shrinks the pool: it follows every cut, and every read is one committed state`, async () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, maxSize: 64 << 20, forcePmem });
+    setUpBank(writer);
+    const BALLAST = 192;
+    const ballast = writer.map<number, { gen: number; pad: string }>('ballast');
+    const prng = new Prng(11);
+    const rand = (): number => prng.nextU32() / 4294967296;
+    const until = Date.now() + 5000;
+    const worker = new Worker(new URL('./support/reader-worker.mjs', import.meta.url), {
+      workerData: { path: p, until, ballast: BALLAST },
+      execArgv: ['--conditions=ferrite-source'],
+    });
+    let settled = false;
+    const result = new Promise<{ reads: number; seq: number; error?: string; stats?: { remaps: number } }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }).finally(() => {
+      settled = true;
+    });
+    let cuts = 0;
+    let rounds = 0;
+    try {
+      while (!settled && Date.now() < until + 30_000) {
+        const gen = rounds++;
+        // ~0.8 MiB of values past the bank's data: the pool grows, then the tail is free again.
+        writer.transaction(() => {
+          for (let i = 0; i < BALLAST; i++) ballast.set(i, { gen, pad: String(i).padStart(8, '0').repeat(512) });
+        });
+        for (let i = 0; i < 10; i++) transfer(writer, rand);
+        await turn();
+        ballast.clear();
+        const r = writer.shrink();
+        if (r.fileAfter < r.fileBefore) cuts++;
+        await turn();
+      }
+      const r = await result;
+      assert.equal(r.error, undefined, r.error);
+      assert.ok(r.reads > 0, 'the worker read');
+      assert.ok(cuts > 0, 'the writer cut the pool file at least once');
+      assert.ok((r.stats?.remaps ?? 0) > 0, 'the reader mapped the pool again after the writer changed its size');
+      assert.deepStrictEqual(writer.check().problems, []);
+      console.log(`# ${medium}: ${rounds} fill/clear/shrink rounds (${cuts} cut the file), the worker made ${r.reads} consistent reads, ${r.stats?.remaps ?? 0} remaps`);
+    } finally {
+      await worker.terminate();
+      writer.close();
+    }
+  });
+
   test(`${medium}: a second writer is EBUSY at once, or waits lockTimeout for the first to let go`, async () => {
     const p = path();
     Store.open(p, { create: true, size: 1 << 20, forcePmem }).close();

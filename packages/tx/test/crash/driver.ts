@@ -118,6 +118,9 @@ export function runStep(store: Store, step: Step, reopenRegion: () => Region): S
         store.close();
         return { store: openStore(reopenRegion()), full: false };
       }
+      case 'shrink':
+        store.shrink();
+        return { store, full: false };
     }
   } catch (err) {
     if (isFerriteError(err, 'ENOSPC')) return { store, full: true };

@@ -38,12 +38,14 @@ export type Op =
 /**
  * One step of a program. `tx` runs its ops in one `store.transaction` (and throws at the end
  * when `abort`, which must roll everything back); `single` is one write outside a
- * transaction (its own transaction); `reopen` closes the store cleanly and opens it again.
+ * transaction (its own transaction); `reopen` closes the store cleanly and opens it again;
+ * `shrink` gives the pool's free tail back (`store.shrink()`), which changes no value.
  */
 export type Step =
   | { kind: 'tx'; ops: Op[]; abort: boolean }
   | { kind: 'single'; op: Op }
-  | { kind: 'reopen' };
+  | { kind: 'reopen' }
+  | { kind: 'shrink' };
 
 export function emptyModel(): Model {
   const m: Model = { maps: new Map(), sorted: new Map(), queues: new Map() };
@@ -99,7 +101,7 @@ export function applyOp(m: Model, op: Op): void {
 
 /** The state after `step`, given the state before it (a new model; `before` is untouched). */
 export function applyStep(before: Model, step: Step): Model {
-  if (step.kind === 'reopen') return before;
+  if (step.kind === 'reopen' || step.kind === 'shrink') return before;
   if (step.kind === 'tx' && step.abort) return before;
   const after = cloneModel(before);
   if (step.kind === 'single') applyOp(after, step.op);

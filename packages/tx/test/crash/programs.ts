@@ -21,6 +21,8 @@ export interface ProgramShape {
   bigWeight: number;
   /** Include `reopen` steps. */
   reopen: boolean;
+  /** Include `shrink` steps (`store.shrink()` after deletes gives a free tail back). */
+  shrink?: boolean;
   /**
    * Longest run of consecutive keys one bulk transaction writes (default 36), and the longest
    * value it writes to a hash map (default 60 characters). Long runs of big values make one
@@ -148,6 +150,7 @@ export function stepArb(shape: ProgramShape): fc.Arbitrary<Step[]> {
     { weight: 2, arbitrary: bulkArb(shape) },
   ];
   if (shape.reopen) options.push({ weight: 1, arbitrary: fc.constant([{ kind: 'reopen' as const }]) });
+  if (shape.shrink === true) options.push({ weight: 1, arbitrary: fc.constant([{ kind: 'shrink' as const }]) });
   return fc.oneof(...options);
 }
 

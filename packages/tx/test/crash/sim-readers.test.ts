@@ -2,7 +2,8 @@
  * Readers interleaved with a writer on the simulated region (the heap's commit-seq.ts and
  * live-reader.ts): a reader store is opened over the very bytes a writer store changes, and
  * at every flush and drain event of every step of a generated program (single writes,
- * multi-collection transactions, aborts, drops, reopens, values that grow the pool):
+ * multi-collection transactions, aborts, drops, reopens, values that grow the pool, shrinks
+ * that give a free tail back):
  *
  * - when the commit sequence is even there, the bytes readers see are exactly the last
  *   committed state: the reader, reading through every read path (`observe`), sees the
@@ -137,6 +138,8 @@ interface Tally {
   even: number;
   torn: number;
   tornErrors: number;
+  /** Shrink steps that cut the pool (its region or file got shorter). */
+  cuts: number;
 }
 
 function checkProgram(program: readonly Step[], kind: 'pmem' | 'file', seed: number, tally: Tally): void {
@@ -168,6 +171,9 @@ function checkProgram(program: readonly Step[], kind: 'pmem' | 'file', seed: num
         // The writer closes and opens again (a new session: recovery under an odd sequence).
         writer.close();
         writer = s.reopen();
+      } else if (step.kind === 'shrink') {
+        const r = writer.shrink();
+        if (r.fileAfter < r.fileBefore) tally.cuts++;
       } else {
         full = runStep(writer, step, () => s.events).full;
       }
@@ -186,10 +192,10 @@ function checkProgram(program: readonly Step[], kind: 'pmem' | 'file', seed: num
 
 for (const kind of ['pmem', 'file'] as const) {
   test(`readers interleaved at every event of a writer's programs see only committed states, and torn reads end (${kind})`, () => {
-    const tally: Tally = { events: 0, even: 0, torn: 0, tornErrors: 0 };
+    const tally: Tally = { events: 0, even: 0, torn: 0, tornErrors: 0, cuts: 0 };
     const seed = suiteSeed(kind === 'pmem' ? 0x5ead_0001 : 0x5ead_0002);
     fc.assert(
-      fc.property(programArb({ maxSteps: 8, maxOps: 5, bigValue: 3000, bigWeight: 1, reopen: true }), fc.integer(), (program, s) => {
+      fc.property(programArb({ maxSteps: 8, maxOps: 5, bigValue: 3000, bigWeight: 1, reopen: true, shrink: true }), fc.integer(), (program, s) => {
         try {
           checkProgram(program, kind, s, tally);
         } catch (err) {
@@ -198,7 +204,8 @@ for (const kind of ['pmem', 'file'] as const) {
       }),
       { numRuns: budget(40), seed },
     );
-    console.log(`# readers (${kind}): ${tally.events} events (${tally.even} with the sequence even), ${tally.torn} torn reads (${tally.tornErrors} ended in an error)`);
+    console.log(`# readers (${kind}): ${tally.events} events (${tally.even} with the sequence even), ${tally.torn} torn reads (${tally.tornErrors} ended in an error), ${tally.cuts} shrinks that cut the pool`);
     assert.ok(tally.torn > 0, 'torn reads were tried');
+    assert.ok(tally.cuts > 0, 'some shrink gave a tail back while a reader read');
   });
 }
