@@ -16,7 +16,7 @@
  * copy gets a uuid of its own (a pool's redo log names its pool by uuid: see `stampUuid`).
  */
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FerriteError, booleanOption, invalidArgument, invariant, readOptions } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
@@ -28,6 +28,7 @@ import { DEST_GROWTH, PoolCopy } from './backup/pool-copy.js';
 import { entriesOf, rebuild } from './backup/rebuild.js';
 import type { RebuildProgress } from './backup/rebuild.js';
 import { Store } from './store.js';
+import { poolFileTarget } from './pool-file.js';
 
 /** Options of `store.backup` and `backupPoolFile`. */
 export interface BackupOptions {
@@ -144,7 +145,10 @@ export async function backupLive(store: Store, path: string, compact: boolean, o
 export function backupPoolFile(src: string, dest: string, options: BackupOptions = {}): BackupInfo {
   const a = backupArguments('backupPoolFile', dest, options);
   if (typeof src !== 'string' || src.length === 0) throw invalidArgument('backupPoolFile', 'src', 'a non-empty file path', src);
-  const store = Store.open(src, { readOnly: true, maxKeySize: MAX_KEY_SIZE_LIMIT, maxValueSize: MAX_VALUE_SIZE_LIMIT });
+  if (!existsSync(src)) throw new FerriteError('ENOENT', `no pool at ${src}`);
+  // Not a live reader (which a writer could change under the copy): a shared lock keeps
+  // writers out until the copy is whole.
+  const store = Store.open(poolFileTarget(src, { readOnly: true, lock: 'shared' }), { readOnly: true, maxKeySize: MAX_KEY_SIZE_LIMIT, maxValueSize: MAX_VALUE_SIZE_LIMIT });
   try {
     const steps = backupSteps({ store, path: a.path, compact: a.compact, onProgress: a.onProgress, live: false, running: { aborted: undefined } });
     for (;;) {

@@ -57,7 +57,7 @@ export function compactTempPath(path: string): string {
  * Compacts the pool file `path` in place (see the module comment): every collection rebuilt
  * densely into a new file that replaces it atomically; the new pool has a uuid of its own.
  * Synchronous; needs room for the compacted copy beside the pool while it runs.
- * @throws ENOENT, EBUSY (a writer or reader holds the pool), EBADMAGIC / EVERSION / ECORRUPT
+ * @throws ENOENT, EBUSY (a writer, or an offline backup, holds the pool), EBADMAGIC / EVERSION / ECORRUPT
  *   (not a readable pool), ENOSPC (no room for the copy: the pool is untouched), EIO; EINVAL.
  */
 export function compactPoolFile(path: string, options: CompactOptions = {}): CompactInfo {

@@ -83,13 +83,14 @@ const NO_FILE: FileIO = {
  * pool grew, and a writable mapping of the first page for pause requests (when the file's
  * permissions allow it).
  */
-export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lockTimeout?: number; lock?: 'exclusive' }): FileTarget {
+export function poolFileTarget(path: string, options: { readOnly: boolean; forcePmem?: boolean; lockTimeout?: number; lock?: 'exclusive' | 'shared' }): FileTarget {
   const readOnly = options.readOnly;
-  // `lock: 'exclusive'` on a read-only open: the writer's lock, taken to read a pool that no
-  // writer may change meanwhile (an in-place compaction replaces the file from what it read).
-  // Such a store is not a live reader: no writer can be there to follow.
-  const exclusive = readOnly && options.lock === 'exclusive';
-  const shared = mapLocked(path, readOnly, options.forcePmem, options.lockTimeout ?? 0, exclusive);
+  // A lock on a read-only open keeps writers out while the pool is read (EBUSY while one has
+  // it): 'exclusive', the writer's own lock (an in-place compaction replaces the file from what
+  // it read; no one else may open it meanwhile), or 'shared' (an offline backup: several may
+  // copy at once). Such a store is not a live reader: no writer can be there to follow.
+  const offline = readOnly ? options.lock : undefined;
+  const shared = mapLocked(path, readOnly, options.forcePmem, options.lockTimeout ?? 0, offline);
   const opened: { close(): void }[] = [shared];
   try {
     const pool = openFile(path, { readOnly });
@@ -101,7 +102,7 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
     opened.push(wal);
     const queue = createIoQueue();
     const views: Region[] = [];
-    const reader = readOnly && !exclusive ? readerParts(path, shared) : undefined;
+    const reader = readOnly && offline === undefined ? readerParts(path, shared) : undefined;
     if (reader !== undefined) opened.push(reader);
     const target: FileTarget = {
       ...(reader !== undefined ? {
@@ -169,8 +170,8 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
 }
 
 /** The shared mapping: a writer's locked (waiting up to `lockTimeout` ms for another to let go), a reader's unlocked. */
-function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefined, lockTimeout: number, exclusive: boolean): Mapping {
-  const options = { protection: readOnly ? 'r' : 'rw', lock: readOnly && !exclusive ? 'none' : 'exclusive', ...(forcePmem !== undefined ? { forcePmem } : {}) } as const;
+function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefined, lockTimeout: number, offline: 'exclusive' | 'shared' | undefined): Mapping {
+  const options = { protection: readOnly ? 'r' : 'rw', lock: readOnly ? offline ?? 'none' : 'exclusive', ...(forcePmem !== undefined ? { forcePmem } : {}) } as const;
   const deadline = Date.now() + lockTimeout;
   let step = 1;
   for (;;) {

@@ -595,7 +595,8 @@ export class Store {
    *
    * Errors (the promise rejects; the store is unchanged and `path` holds no file): EINVAL (bad
    * arguments), EEXIST (`path` exists), ENOSPC (no room at `path`), EBUSY (a backup of this
-   * store is running), ECLOSED (the store was closed before the backup's last step), EACCES,
+   * store is running, or this is a read-only store following a live writer: back up from the
+   * writer), ECLOSED (the store was closed before the backup's last step), EACCES,
    * ENOENT and the file system's errors.
    */
   backup(path: string, options?: BackupOptions): Promise<BackupInfo> {
@@ -603,6 +604,12 @@ export class Store {
       this.assertOpen();
       const a = backupArguments('store.backup', path, options);
       if (this.runningBackup !== undefined) throw new FerriteError('EBUSY', 'a backup of this store is running; wait for it to settle');
+      const reader = this.pool.reader;
+      if (reader !== undefined && !reader.frozen) {
+        // Its writer changes the bytes under a copy that takes many steps: one committed state
+        // is the writer's to copy.
+        throw new FerriteError('EBUSY', 'this read-only store follows a live writer, which changes the pool under a copy: call backup() on the writer\'s store, or back the file up once the writer closed it');
+      }
       const running: RunningBackup = { aborted: undefined };
       this.runningBackup = running;
       return backupLive(this, a.path, a.compact, a.onProgress, running).finally(() => {

@@ -314,12 +314,17 @@ test('refusals leave no file: EINVAL, EEXIST, EBUSY (a backup running), ECLOSED 
   });
 });
 
-test('backupPoolFile: the offline copy of a closed pool (plain and compact); EBUSY while a writer holds it', async () => {
-  await inDir('disk', (dir) => {
+test('backupPoolFile: the offline copy of a closed pool (plain and compact); EBUSY while a writer holds it, and for a reader following it', async () => {
+  await inDir('disk', async (dir) => {
     const src = join(dir, 'app.pool');
     const store = Store.open(src, { create: true, size: 1 << 20, maxSize: 32 << 20 });
     fillFixture(store);
     assert.throws(() => backupPoolFile(src, join(dir, 'x.pool')), code('EBUSY'));
+    // A read-only store beside the writer follows it: the copy is the writer's to take.
+    const reader = Store.open(src, { readOnly: true });
+    await assert.rejects(reader.backup(join(dir, 'r.pool')), code('EBUSY'));
+    reader.close();
+    assert.equal(existsSync(join(dir, 'x.pool')) || existsSync(join(dir, 'r.pool')), false);
     store.close();
     const plain = backupPoolFile(src, join(dir, 'plain.pool'));
     const compact = backupPoolFile(src, join(dir, 'compact.pool'), { compact: true });
