@@ -40,6 +40,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -1024,17 +1025,29 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return Napi::Value();
     }
     // A fresh range first, then retire the old one: never a moment without a valid mapping.
+    return AdoptSpan(env, op, address, RoundUpToPage(new_length), new_length, [&]() {
+      if (extends) UndoExtend(fd, old_size, new_size);
+    });
+  }
+
+  // Makes the fresh mapping at `address` (span_length bytes, of which new_length are the
+  // mapping's) this mapping's range: guarded, a new ArrayBuffer over it, then the old buffer
+  // detached and its range retired (grow, remap and shrink: never a moment without a valid
+  // mapping). On failure everything is as before, the new range unmapped, and `undo` has run;
+  // returns an empty value with the exception pending.
+  Napi::Value AdoptSpan(const Napi::Env& env, const char* op, void* address, uint64_t span_length, uint64_t new_length,
+                        const std::function<void()>& undo) {
     std::shared_ptr<Span> old_span = span_;
     const int old_slot = guard_slot_;
     uint8_t* const old_base = base_;
     const uint64_t old_length = length_;
-    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
+    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), span_length);
     auto restore = [&]() {
       span_ = old_span;  // drops the new span: unregistered and unmapped
       guard_slot_ = old_slot;
       base_ = old_base;
       length_ = old_length;
-      if (extends) UndoExtend(fd, old_size, new_size);
+      undo();
     };
     if (!GuardSpan(env, op)) {
       restore();
@@ -1097,30 +1110,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       ThrowErrno(env, op, path_, "mmap", errno);
       return Napi::Value();
     }
-    std::shared_ptr<Span> old_span = span_;
-    const int old_slot = guard_slot_;
-    uint8_t* const old_base = base_;
-    const uint64_t old_length = length_;
-    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), new_length);
-    if (!GuardSpan(env, op)) {
-      span_ = old_span;
-      guard_slot_ = old_slot;
-      return Napi::Value();
-    }
-    base_ = span_->address;
-    length_ = new_length;
-    Napi::ArrayBuffer fresh = NewBuffer(env);
-    if (env.IsExceptionPending()) {
-      span_ = old_span;
-      guard_slot_ = old_slot;
-      base_ = old_base;
-      length_ = old_length;
-      return Napi::Value();
-    }
-    RetireBuffer(env, old_span);
-    buffer_ = Napi::Persistent(fresh);
-    RegisterMappedRange(&pins_, base_, length_);
-    return fresh;
+    return AdoptSpan(env, op, address, new_length, new_length, [] {});
   }
 
   // grow of a writer's private mapping (checked by Grow). The pages it stored into exist only
@@ -1279,31 +1269,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       ThrowErrno(env, op, path_, "mmap", errno);
       return Napi::Value();
     }
-    std::shared_ptr<Span> old_span = span_;
-    const int old_slot = guard_slot_;
-    uint8_t* const old_base = base_;
-    const uint64_t old_length = length_;
-    span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(new_length));
-    auto restore = [&]() {
-      span_ = old_span;  // drops the new span: unregistered and unmapped
-      guard_slot_ = old_slot;
-      base_ = old_base;
-      length_ = old_length;
-    };
-    if (!GuardSpan(env, op)) {
-      restore();
-      return Napi::Value();
-    }
-    base_ = span_->address;
-    length_ = new_length;
-    Napi::ArrayBuffer fresh = NewBuffer(env);
-    if (env.IsExceptionPending()) {
-      restore();
-      return Napi::Value();
-    }
-    RetireBuffer(env, old_span);
-    buffer_ = Napi::Persistent(fresh);
-    RegisterMappedRange(&pins_, base_, length_);
+    Napi::Value fresh = AdoptSpan(env, op, address, RoundUpToPage(new_length), new_length, [] {});
+    if (fresh.IsEmpty()) return fresh;
     // Nothing of ours maps the tail now: cut the file there, and make the length durable.
     struct stat st;
     if (fstat(fd, &st) != 0) {
