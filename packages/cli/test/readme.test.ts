@@ -4,7 +4,7 @@
  * copies, repair), and what each command prints is compared with what the block shows. UUIDs
  * are compared as "some UUID". A ```ts block marked `<!-- readme-test: run -->` is run where
  * it stands (with `Math.random` seeded, so the hash map's seed and so every layout number is
- * the same on every run); `<!-- readme-test: setup NAME -->` before a block makes the state its
+ * the same on every run; `ferrite` commands run seeded too); `<!-- readme-test: setup NAME -->` before a block makes the state its
  * prose describes (a copy caught mid-transaction, a leaked block).
  *
  * Commands: `ferrite ARGS` runs `main` in-process (`| grep WORD` keeps the lines holding WORD);
@@ -101,7 +101,16 @@ function runCommand(command: string, last: { code: number }): string {
   if (line.startsWith('ferrite ')) {
     let out = '';
     const write = (s: string) => (out += s);
-    last.code = main(line.slice('ferrite '.length).split(/\s+/), { stdout: { write, isTTY: false }, stderr: { write, isTTY: false } });
+    // Seeded as the ts blocks are: a compaction makes new hash maps, whose seeds decide which
+    // entries share a bucket and so, by a chunk, the compacted file's size.
+    const saved = Math.random;
+    const rng = new Prng(0x5eed);
+    Math.random = () => rng.nextU32() / 0x100000000;
+    try {
+      last.code = main(line.slice('ferrite '.length).split(/\s+/), { stdout: { write, isTTY: false }, stderr: { write, isTTY: false } });
+    } finally {
+      Math.random = saved;
+    }
     if (grep) out = out.split('\n').filter((l) => l.includes(grep[1]!)).map((l) => `${l}\n`).join('');
     return out;
   }
