@@ -6,7 +6,9 @@
  *   and lmdb-js's `get` in the same run as the anchor;
  * - gets per second of two reader threads against one (target: at least 1.6× on two cores);
  * - the writer's durable insert while two reader threads read flat out, against without
- *   (target: at most 1.2×).
+ *   (target: at most 1.2×), and while one does; lmdb-js's durable put (`putSync`) with two and
+ *   one lmdb-js reader threads, the anchor: on a machine of two cores, a writer and two readers
+ *   flat out are three threads on two cores, whatever the store.
  *
  * Prints `name: median X µs (n samples)` lines and the ratios. FERRITE_BENCH_QUICK=1 shortens
  * the throughput runs.
@@ -66,11 +68,11 @@ interface ReaderThreads {
 }
 
 /** Starts `n` reader threads on `path`, ready (sources compiled, store open) on return. */
-async function readerThreads(path: string, n: number): Promise<ReaderThreads> {
+async function readerThreads(path: string, n: number, engine: 'ferrite' | 'lmdb' = 'ferrite'): Promise<ReaderThreads> {
   const control = new SharedArrayBuffer(8);
   const flags = new Int32Array(control);
   const workers = Array.from({ length: n }, () => new Worker(new URL('./support/get-worker.mjs', import.meta.url), {
-    workerData: { path, keys: KEYS, control },
+    workerData: { path, keys: KEYS, control, engine },
     execArgv: ['--conditions=ferrite-source'],
   }));
   const results = workers.map((w) => new Promise<number>((resolve, reject) => {
@@ -166,7 +168,35 @@ async function medium(label: string, dir: string, forcePmem: boolean): Promise<v
   t.start();
   const withReaders = line(`durable insert, two reader threads reading flat out (${label})`, insertSamples());
   const gets = await t.stop();
-  console.log(`durable insert (${label}): with two readers / without ${(withReaders / alone).toFixed(2)}× (target ≤ 1.2×); the readers made ${gets.toLocaleString('en')} gets meanwhile; writer paused for readers ${writer.stats().pool.readerPauses.count} times`);
+  const t1 = await readerThreads(path, 1);
+  t1.start();
+  const withOne = line(`durable insert, one reader thread reading flat out (${label})`, insertSamples());
+  await t1.stop();
+  console.log(`durable insert (${label}): with two readers / without ${(withReaders / alone).toFixed(2)}× (target ≤ 1.2×), with one ${(withOne / alone).toFixed(2)}×; the two readers made ${gets.toLocaleString('en')} gets meanwhile; writer paused for readers ${writer.stats().pool.readerPauses.count} times`);
+
+  // 3b. The anchor: lmdb-js's durable put with lmdb-js reader threads.
+  let lnext = KEYS;
+  const lmdbSamples = (): number[] => {
+    const out: number[] = [];
+    for (let s = -1; s < (forcePmem ? SAMPLES : 9); s++) {
+      const per = forcePmem ? PER_SAMPLE : 100;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < per; i++, lnext++) lmdb.putSync(keyOf(lnext), valueOf(lnext));
+      const us = Number(process.hrtime.bigint() - t0) / 1000 / per;
+      if (s >= 0) out.push(us);
+    }
+    return out;
+  };
+  const lAlone = line(`lmdb-js putSync, no readers (${label})`, lmdbSamples());
+  const lt = await readerThreads(lmdbDir, 2, 'lmdb');
+  lt.start();
+  const lTwo = line(`lmdb-js putSync, two lmdb-js reader threads reading flat out (${label})`, lmdbSamples());
+  await lt.stop();
+  const lt1 = await readerThreads(lmdbDir, 1, 'lmdb');
+  lt1.start();
+  const lOne = line(`lmdb-js putSync, one lmdb-js reader thread reading flat out (${label})`, lmdbSamples());
+  await lt1.stop();
+  console.log(`lmdb-js putSync (${label}): with two readers / without ${(lTwo / lAlone).toFixed(2)}×, with one ${(lOne / lAlone).toFixed(2)}× (the anchor for the ratios above)`);
 
   reader.close();
   writer.close();

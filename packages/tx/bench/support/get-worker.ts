@@ -1,14 +1,26 @@
 /**
- * A reader thread of readers.bench.ts: opens the pool read-only, says `ready`, waits for the
- * start word, then gets random keys flat out until the stop word; posts how many it did.
+ * A reader thread of readers.bench.ts: opens the pool read-only (or, with `engine: 'lmdb'`,
+ * the lmdb-js database at `path`), says `ready`, waits for the start word, then gets random
+ * keys flat out until the stop word; posts how many it did.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { open as openLmdb } from 'lmdb';
 import { Store } from '../../src/index.js';
 
-const { path, keys, control } = workerData as { path: string; keys: number; control: SharedArrayBuffer };
+const { path, keys, control, engine } = workerData as { path: string; keys: number; control: SharedArrayBuffer; engine?: 'ferrite' | 'lmdb' };
 const flags = new Int32Array(control); // [0]: 1 = go, [1]: 1 = stop
-const store = Store.open(path, { readOnly: true });
-const map = store.map<string, unknown>('bench');
+let get: (key: string) => unknown;
+let close: () => unknown;
+if (engine === 'lmdb') {
+  const db = openLmdb({ path, compression: false, readOnly: true });
+  get = (k) => db.get(k);
+  close = () => db.close();
+} else {
+  const store = Store.open(path, { readOnly: true });
+  const map = store.map<string, unknown>('bench');
+  get = (k) => map.get(k);
+  close = () => store.close();
+}
 parentPort?.postMessage({ ready: true });
 Atomics.wait(flags, 0, 0);
 let gets = 0;
@@ -16,9 +28,9 @@ let x = 12345;
 while (Atomics.load(flags, 1) === 0) {
   for (let i = 0; i < 256; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
-    if (map.get(`key${String(x % keys).padStart(9, '0')}`) === undefined) throw new Error('a present key read as absent');
+    if (get(`key${String(x % keys).padStart(9, '0')}`) === undefined) throw new Error('a present key read as absent');
   }
   gets += 256;
 }
-parentPort?.postMessage({ gets, stats: store.stats().reader });
-store.close();
+parentPort?.postMessage({ gets });
+await close();
