@@ -1,7 +1,8 @@
 /**
  * What only other processes and threads can show: data synced in one process is read by
  * another, locks conflict across processes, a store into a protected page kills only the
- * child, the garbage collector unmaps a forgotten mapping, and the addon loads in workers.
+ * child, the garbage collector unmaps a forgotten mapping, the addon loads in workers, and a
+ * worker terminated in the middle of a native throw does not take the process down.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -128,6 +129,13 @@ describe('worker threads', () => {
     assert.ok(message !== undefined, 'the worker posted its result before exiting');
     return message;
   }
+
+  it('a worker terminated while it throws from native code flat out ends cleanly: the process never aborts', () => {
+    const child = runFixture('terminate-throws-main.ts', ['25']);
+    assert.equal(child.signal, null, `the process died: ${child.stderr.slice(0, 400)}`);
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { terminated: 25 });
+  });
 
   it('the addon loads and maps in several workers at once, and in the main thread alongside', async () => {
     const here = map(fresh(), { create: { size: 65536 } });
