@@ -1023,16 +1023,21 @@ export class Pool {
         }
       },
       truncate: (newLength) => {
-        // Readers see a change while the file is cut, so each one reads the header again
-        // and maps the pool at its new length; a read overtaken by the cut is run again.
-        const seq = this.seqForStats;
+        // Readers see a change while the file is cut, so each one reads the header again and
+        // maps the pool at its new length; a read overtaken by the cut is run again. On
+        // persistent memory the sequence is ours; a staged region (an ordinary file) first
+        // commits what is deferred, which enters its own sequence, and brackets only its cut.
+        const seq = this.seq;
         seq?.enter();
         try {
           if (this.fileTarget?.shrinkPool !== undefined) this.fileTarget.shrinkPool(newLength);
           else this.mem.region.shrink?.(newLength);
         } finally {
-          this.mem.refresh();
-          seq?.leave();
+          try {
+            this.mem.refresh();
+          } finally {
+            seq?.leave();
+          }
         }
       },
     });

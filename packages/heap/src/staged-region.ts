@@ -255,7 +255,14 @@ export class StagedRegion implements Region {
     }
     if (this.view.shrink === undefined || this.target.shrinkPool === undefined) return;
     this.view.shrink(newLength);
-    this.target.shrinkPool(newLength);
+    // Readers of the shared view see the cut as a change (commit-seq.ts): they map the pool
+    // again at its new length.
+    this.commitSeq?.enter();
+    try {
+      this.target.shrinkPool(newLength);
+    } finally {
+      this.commitSeq?.leave();
+    }
   }
 
   // ---- commits ----

@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isFerriteError, type ErrorCode } from '@ferrite/core';
 import { Prng } from '@ferrite/core/testing';
@@ -294,4 +294,41 @@ test('store.shrink: refusals (read-only EROFS, in a transaction ETXSTATE, closed
     assert.throws(() => ro.shrink(), code('EROFS'));
     ro.close();
   });
+});
+
+test('store.shrink with deferred commits pending (groupCommit), on a file longer than its header: every commit reaches the file, and readers see them', async () => {
+  const dir = mkdtempSync(join(diskDir(), 'ferrite-compact-'));
+  try {
+    const path = join(dir, 'g.pool');
+    const first = Store.open(path, { create: true, size: 1 << 20, maxSize: 64 << 20 });
+    first.map<number, string>('m').set(0, 'zero');
+    first.shrink(); // the pool ends at its last chunk in use
+    first.close();
+    // A file longer than its header says (what a crash after a growth, before its commit, leaves).
+    truncateSync(path, statSync(path).size + (2 << 20));
+    const store = Store.open(path, { groupCommit: true });
+    const reader = Store.open(path, { readOnly: true });
+    try {
+      const m = store.map<number, string>('m');
+      m.set(1, 'one'); // deferred: durable at the end of this turn
+      const r = store.shrink();
+      assert.ok(r.fileAfter < r.fileBefore, `the tail was cut (${r.fileBefore} -> ${r.fileAfter})`);
+      for (let i = 2; i < 50; i++) m.set(i, `v${i}`);
+      await store.flushed();
+      assert.equal(reader.map<number, string>('m').size, 50, 'a reader sees every commit (they reached the pool file)');
+      assert.equal(reader.map<number, string>('m').get(49), 'v49');
+    } finally {
+      reader.close();
+      store.close();
+    }
+    const again = Store.open(path, { readOnly: true });
+    try {
+      assert.equal(again.map<number, string>('m').size, 50);
+      assert.ok(again.check().ok);
+    } finally {
+      again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
