@@ -529,3 +529,54 @@ test('crash: a two-value PQueue.push with re-entrant getters and new structures,
   }));
   assert.ok(n > 0);
 });
+
+// Found in review: a refused `map.clear()` dropped the map's header mirror while stores of the
+// transaction's earlier writes were still kept (applied at the next drain from that mirror),
+// so the count (or a doubling's header words) read again from the pool went back, and a
+// corrupt map was committed. Two shapes: a plain count, and a doubling started in the
+// transaction. The getter's value uses a structure recorded before (a new one would drain
+// and hide the bug).
+for (const prefill of [1, 15]) {
+  test(`a refused map.clear() in a getter, between writes of one transaction, loses none of their header words (${prefill} entries before)`, () => {
+    const region = new SimulatedRegion(1 << 20);
+    let store = Store.open(region, { create: true, size: 1 << 20 });
+    try {
+      const m = store.map<string, unknown>('m');
+      const other = store.map<string, unknown>('other');
+      for (let i = 0; i < prefill; i++) m.set(`base${i}`, i);
+      other.set('y', { v: 0 });
+      let refused = 0;
+      store.transaction(() => {
+        m.set('a', 1);
+        m.set('b', 2);
+        other.set('x', {
+          get v() {
+            try {
+              m.clear();
+            } catch (err) {
+              if (isRefusal(err)) refused++;
+              else throw err;
+            }
+            return 1;
+          },
+        });
+        m.set('c', 3);
+        assert.equal(m.size, prefill + 3);
+      });
+      assert.equal(refused, 1, 'the clear was refused');
+      const expect = prefill + 3;
+      assert.equal(m.size, expect);
+      assert.equal([...m.keys()].length, expect);
+      assert.deepEqual(m.validate(), []);
+      assert.deepEqual(store.check().problems, []);
+      store.close();
+      store = Store.open(region, {});
+      const again = store.map<string, unknown>('m');
+      assert.equal(again.size, expect);
+      assert.deepEqual(again.validate(), []);
+      assert.deepEqual(store.check().problems, []);
+    } finally {
+      store.close();
+    }
+  });
+}

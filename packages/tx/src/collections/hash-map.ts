@@ -417,7 +417,13 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.ctx.assertOpen();
     const r = this.ctx.reader;
     if (r !== undefined) return r.section(this.sizeOp);
-    if (this.keptHeader !== 0) return this.st.count; // the count word is kept (see keptSlots)
+    if (this.keptHeader !== 0) {
+      // The count word is kept (see keptSlots): the mirror has it, while its transaction
+      // lives; one the heap rolled back already (doomed) took the kept stores with it.
+      if (this.ctx.pool.currentTransaction !== undefined && this.hookArmed) return this.st.count;
+      this.dropKept();
+      this.stValid = false;
+    }
     return readU64(this.ctx.pool.view, this.header + H_COUNT);
   }
 
@@ -508,9 +514,15 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.ctx.assertOpen();
     try {
       this.ctx.write((tx) => this.clearIn(tx));
-    } finally {
-      this.stValid = false;
+    } catch (err) {
+      // As set and delete: a refusal before anything was written keeps the mirror and the
+      // kept stores of the transaction's earlier writes (dropping the mirror alone would
+      // apply those stores from a header read again from the pool: a corrupt count).
+      this.afterFailedWrite(err);
+      throw err;
     }
+    // clearIn wrote the header words into the pool itself: the mirror reads them again.
+    this.stValid = false;
   }
 
   /** Lazy iterator over the keys; valid across writes, as `entries`. */
@@ -604,6 +616,9 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
 
   private readState(): void {
     if (this.stValid) return;
+    // Kept header words are written from the mirror: reading the header again under them would
+    // lose them (every path that drops the mirror applies or drops the kept stores first).
+    invariant(this.nKept === 0 && this.keptHeader === 0, 'the hash map header is read again only without kept stores');
     const view = this.ctx.pool.view;
     const h = this.header;
     const st = this.st;
