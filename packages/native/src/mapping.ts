@@ -151,7 +151,14 @@ export class Mapping implements Region {
         this.#bytes = new Uint8Array(this.#native.grow(newLength));
       };
       this.shrink = (newLength: number): void => {
-        this.#bytes = new Uint8Array(this.#native.shrink(newLength));
+        try {
+          this.#bytes = new Uint8Array(this.#native.shrink(newLength));
+        } catch (err) {
+          // The cut of the file can fail after the mapping was made shorter (its old buffer
+          // detached): take whichever buffer the mapping holds now, so `bytes` stays usable.
+          this.#bytes = new Uint8Array(this.#native.buffer());
+          throw err;
+        }
       };
     } else if (!copyOnWrite) {
       this.remap = (newLength: number): void => {

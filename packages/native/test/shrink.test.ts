@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { createIoQueue, map, openFile, pageSize, shrink } from '../src/index.js';
 import { poolDirs, throwsCode } from './helpers.js';
@@ -73,6 +74,49 @@ describe('shrink: refusals leave the mapping and the file as they were', () => {
       throwsCode(() => shrink(r, PAGE), 'EACCES');
     } finally {
       r.close();
+    }
+  });
+
+  it('a cut the file refuses (a memfd sealed against shrinking): the error, and the mapping stays usable at its new length', async (t) => {
+    // A memfd with F_SEAL_SHRINK: it maps shared and writable, and ftruncate to a shorter
+    // length fails (EPERM) — after the mapping was made shorter. Found in review: `bytes` was
+    // left detached. Node cannot make a memfd: a python3 process holds one, we open it by path.
+    const holder = spawn('python3', ['-c', [
+      'import os, fcntl, sys',
+      'fd = os.memfd_create("ferrite-shrink-test", os.MFD_ALLOW_SEALING)',
+      `os.ftruncate(fd, ${4 * PAGE})`,
+      'fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)',
+      'print(f"/proc/{os.getpid()}/fd/{fd}", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string | undefined>((resolve) => {
+        holder.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+        holder.once('error', () => resolve(undefined));
+        holder.once('exit', () => resolve(undefined));
+      });
+      if (line === undefined || !line.startsWith('/proc/')) {
+        t.skip('python3 with os.memfd_create is not available here');
+        return;
+      }
+      const m = map(line, { protection: 'rw', lock: 'none' });
+      try {
+        m.bytes[10] = 7;
+        assert.throws(() => shrink(m, 2 * PAGE), (err: unknown) => {
+          assert.ok(err instanceof Error && /ftruncate/.test(err.message), String(err));
+          return true;
+        });
+        assert.equal(m.length, 2 * PAGE, 'the mapping is shorter already');
+        assert.equal(m.bytes.length, 2 * PAGE, 'bytes is the mapping as it is now, not a detached array');
+        assert.equal(m.bytes[10], 7);
+        m.bytes[11] = 8;
+        m.persist(0, PAGE);
+        assert.equal(statSync(line).size, 4 * PAGE, 'the file keeps its length');
+      } finally {
+        m.close();
+      }
+    } finally {
+      holder.kill();
     }
   });
 
