@@ -595,8 +595,8 @@ export class Store {
    *
    * Errors (the promise rejects; the store is unchanged and `path` holds no file): EINVAL (bad
    * arguments), EEXIST (`path` exists), ENOSPC (no room at `path`), EBUSY (a backup of this
-   * store is running, or this is a read-only store following a live writer: back up from the
-   * writer), ECLOSED (the store was closed before the backup's last step), EACCES,
+   * store is running, or this is a read-only store of a pool file, which follows its writer:
+   * back up from the writer's store, or with backupPoolFile), ECLOSED (the store was closed before the backup's last step), EACCES,
    * ENOENT and the file system's errors.
    */
   backup(path: string, options?: BackupOptions): Promise<BackupInfo> {
@@ -608,7 +608,7 @@ export class Store {
       if (reader !== undefined && !reader.frozen) {
         // Its writer changes the bytes under a copy that takes many steps: one committed state
         // is the writer's to copy.
-        throw new FerriteError('EBUSY', 'this read-only store follows a live writer, which changes the pool under a copy: call backup() on the writer\'s store, or back the file up once the writer closed it');
+        throw new FerriteError('EBUSY', 'a read-only store of a pool file follows its writer, which may change the pool under a copy: call backup() on the writer\'s store, or use backupPoolFile (it keeps writers out while it copies)');
       }
       const running: RunningBackup = { aborted: undefined };
       this.runningBackup = running;

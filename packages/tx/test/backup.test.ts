@@ -314,7 +314,7 @@ test('refusals leave no file: EINVAL, EEXIST, EBUSY (a backup running), ECLOSED 
   });
 });
 
-test('backupPoolFile: the offline copy of a closed pool (plain and compact); EBUSY while a writer holds it, and for a reader following it', async () => {
+test('backupPoolFile: the offline copy of a closed pool (plain and compact); EBUSY while a writer holds it, and for a read-only store of the file', async () => {
   await inDir('disk', async (dir) => {
     const src = join(dir, 'app.pool');
     const store = Store.open(src, { create: true, size: 1 << 20, maxSize: 32 << 20 });
@@ -326,6 +326,11 @@ test('backupPoolFile: the offline copy of a closed pool (plain and compact); EBU
     reader.close();
     assert.equal(existsSync(join(dir, 'x.pool')) || existsSync(join(dir, 'r.pool')), false);
     store.close();
+    // Even with no writer now: one could open while the copy runs (backupPoolFile keeps them out).
+    const alone = Store.open(src, { readOnly: true });
+    await assert.rejects(alone.backup(join(dir, 'r.pool')), code('EBUSY'));
+    alone.close();
+    assert.equal(existsSync(join(dir, 'r.pool')), false);
     const plain = backupPoolFile(src, join(dir, 'plain.pool'));
     const compact = backupPoolFile(src, join(dir, 'compact.pool'), { compact: true });
     assert.equal(plain.maxPauseMs, 0);
