@@ -587,8 +587,14 @@ export class Pool {
         probe.log.load(header.size);
         if (!probe.hasPendingLog()) return undefined;
       }
-      const copy = new PrivateRegion(shared.bytes.subarray(0, Math.min(shared.length, end)), end);
-      scan((r) => copy.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset));
+      let copy = new PrivateRegion(shared.bytes.subarray(0, Math.min(shared.length, end)), end);
+      const into = copy;
+      scan((r) => into.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset));
+      // A replayed growth names a size whose new tail no record need write (a free span is one
+      // header at its start): the copy takes the size its header says now, as a writable open's
+      // recovery grows the file.
+      const replayed = chooseHeader(copy.bytes, undefined, { anyLength: true }).fields.size;
+      if (replayed > copy.length) copy = new PrivateRegion(copy.bytes, replayed);
       const inner = Pool.openRegion(copy, undefined, undefined, false, null);
       inner.detach();
       return copy;

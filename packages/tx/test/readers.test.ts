@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
@@ -366,3 +366,48 @@ function findHeader(store: Store, name: string): number {
   assert.ok(e !== undefined);
   return e.header;
 }
+
+// Found in review: a reader's recovered copy (no writer alive, a redo log left behind) was sized
+// by the records it replays, not by the header they leave, so a replayed growth whose new tail
+// no record writes made the copy shorter than its header: ECORRUPT, where a writable open
+// recovers. The state is a crash after a growing commit's log sync, before its copy into the
+// pool file: the pool file as it was before that commit but already extended (a growth extends
+// the file durably before its commit), the log as it was after it.
+test('a read-only open of a pool a crash left with a growing commit only in its redo log reads the recovered state', () => {
+  const dir = mkdtempSync(join(diskDir(), 'ferrite-readers-'));
+  try {
+    const path = join(dir, 'g.pool');
+    const writer = Store.open(path, { create: true, size: 1 << 20, maxSize: 64 << 20 });
+    const m = writer.map<number, string>('m');
+    m.set(0, 'zero');
+    const before = join(dir, 'before.pool');
+    copyFileSync(path, before);
+    writer.transaction(() => {
+      for (let i = 1; i <= 300; i++) m.set(i, String(i).padStart(8, '0').repeat(500));
+    });
+    assert.ok(writer.stats().pool.size > 1 << 20, 'the commit grew the pool');
+    const crashed = join(dir, 'crashed.pool');
+    copyFileSync(before, crashed);
+    truncateSync(crashed, statSync(path).size);
+    copyFileSync(`${path}.wal`, `${crashed}.wal`);
+    writer.close();
+    const reader = Store.open(crashed, { readOnly: true });
+    try {
+      const rm = reader.map<number, string>('m');
+      assert.equal(rm.size, 301);
+      assert.equal(rm.get(300), '00000300'.repeat(500));
+      assert.ok(reader.check().ok);
+      assert.equal(statSync(crashed).size, statSync(path).size, 'a reader writes nothing');
+    } finally {
+      reader.close();
+    }
+    const again = Store.open(crashed, {}); // and the writable open recovers the same
+    try {
+      assert.equal(again.map<number, string>('m').size, 301);
+    } finally {
+      again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
