@@ -162,7 +162,14 @@ export class CommitSeq {
     invariant(!this.odd, 'commit sequence entered twice');
     const w = this.w();
     const d = Atomics.load(w, PAUSE_INDEX);
-    if (d !== 0 && untilMs(d, clockMs()) > 0) this.honourPause(w);
+    if (d !== 0) {
+      // A reader asks for at most MAX_WRITER_PAUSE_MS. A deadline that passed, or that lies
+      // further away (one a dead reader left, read across the wrap of the 2^31 ms clock), is
+      // cleared: it would otherwise look a few days ahead again every 24.8 days.
+      const left = untilMs(d, clockMs());
+      if (left > 0 && left <= MAX_WRITER_PAUSE_MS) this.honourPause(w);
+      else Atomics.compareExchange(w, PAUSE_INDEX, d, 0);
+    }
     Atomics.add(w, SEQ_INDEX, 1);
     this.odd = true;
     if (this.changing !== undefined) this.changing.n++;
@@ -188,7 +195,11 @@ export class CommitSeq {
     for (;;) {
       const d = Atomics.load(w, PAUSE_INDEX);
       const now = clockMs();
-      if (d === 0 || untilMs(d, now) <= 0 || untilMs(now, start) >= MAX_WRITER_PAUSE_MS) break;
+      if (d === 0) break;
+      if (untilMs(d, now) <= 0 || untilMs(now, start) >= MAX_WRITER_PAUSE_MS) {
+        Atomics.compareExchange(w, PAUSE_INDEX, d, 0); // over: a reader still starved asks again
+        break;
+      }
       sleepMs(step);
       step = Math.min(step * 2, 0.25);
     }

@@ -152,6 +152,17 @@ test('a starved reader asks the writer to pause, clears the request once it read
   const c = writer.stats().readerPauses.count;
   put(writer, root, 2);
   assert.equal(writer.stats().readerPauses.count, c, 'no wait for a request whose deadline passed');
+  assert.equal(w[PAUSE_WORD / 4], 0, 'and the writer cleared it');
+  // Found in review: a request left by a dead reader looks ~12 days ahead once ~12 days passed
+  // (the clock word wraps at 2^31 ms), and the writer waited a second before every change.
+  // No reader asks for more than a second: a deadline further away is cleared, not honoured.
+  for (const ahead of [5_000, 12.5 * 24 * 3600 * 1000]) {
+    w[PAUSE_WORD / 4] = ((Date.now() + ahead) % 0x7fffffff) + 1;
+    const k = writer.stats().readerPauses.count;
+    put(writer, root, 3);
+    assert.equal(writer.stats().readerPauses.count, k, `no wait for a deadline ${ahead} ms away`);
+    assert.equal(w[PAUSE_WORD / 4], 0, 'cleared');
+  }
 });
 
 test('a live writer inside one change past readTimeout: EBUSY', () => {
