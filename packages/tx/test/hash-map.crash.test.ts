@@ -46,6 +46,12 @@ function migration(m: Maps): { oldCap: number; cursor: number } {
   return { oldCap: 2 ** (m.pool.readU64(h + 32) - 1), cursor: m.pool.readU64(h + 48) };
 }
 
+/** An absent key's place outside the next migration step's buckets (a write there takes the step). */
+function outsideStep(m: Maps): (p: Place) => boolean {
+  const { oldCap, cursor } = migration(m);
+  return (p) => p.entry === 'absent' && (oldCap === 0 || (p.hash & (oldCap - 1)) < cursor || (p.hash & (oldCap - 1)) >= cursor + 4);
+}
+
 const fill = (m: Maps, n: number, from = 0): void => {
   m.pool.transaction(() => {
     for (let i = from; i < from + n; i++) m.map.set(`k${i}`, { i, s: 'abcdefghijklmnopqrst' });
@@ -67,9 +73,18 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
   // 1041st insert) finishes old segment 0 and frees it.
   {
     name: 'PMap rehash step freeing an old segment',
-    prefill: (m) => fill(m, 1040),
+    prefill: (m) => {
+      fill(m, 1040);
+      // Writes into the next step's buckets take no step: bring the cursor to 60 whatever the seed.
+      for (let i = 0; migration(m).cursor < 60; i++) {
+        assert.ok(i < 20, 'steps are taken');
+        m.map.set(pickKey(m, `p${i}-`, outsideStep(m)), i);
+      }
+      assert.equal(migration(m).cursor, 60);
+    },
     op: (m) => {
-      m.map.set('k1040', 1040);
+      // A key outside the step's buckets (a write into them takes no step), whatever the seed.
+      m.map.set(pickKey(m, 'f', outsideStep(m)), 1040);
       assert.equal(m.pool.readU64(header(m) + 48), 64, 'the migration cursor reached the end of old segment 0');
     },
   },
@@ -257,6 +272,42 @@ const cases: { name: string; prefill: (m: Maps) => void; op: (m: Maps) => void }
         for (let i = 40; i < 46; i++) m.map.set(`k${i}`, i);
         assert.equal(m.map.get('k2') !== undefined, true);
       });
+    },
+  },
+  {
+    // Found in review: a map an older ferrite wrote (format 2) mid-migration, whose first step
+    // here upgrades it to format 3. A crash before the commit must leave the format-2 map as it
+    // was: unmigrated new buckets empty, unentered directory words zero (the upgrade's steps
+    // write the new table the format-2 way: snapshotted, zeroed segments).
+    name: 'PMap format-2 map mid-migration, the first step upgrades it (and a second in the same transaction)',
+    prefill: (m) => {
+      m.pool.transaction(() => {
+        for (let i = 0; i < 17; i++) m.map.set(`k${i}`, i); // 17 > 16 buckets: a doubling starts
+      });
+      m.map.set(pickKey(m, 's', outsideStep(m)), 17); // one step: cursor 4
+      const h = (m.map as unknown as { header: number }).header;
+      assert.equal(m.pool.readU64(h + 48), 4, 'cursor 4 after one step');
+      // The bytes an older ferrite leaves: the same, with version 2.
+      m.pool.transaction((tx) => {
+        tx.addRange(h + 4, 4);
+        m.pool.view.setUint32(h + 4, 2, true);
+      });
+      (m.map as unknown as { invalidateCache(): void }).invalidateCache();
+    },
+    op: (m) => {
+      const h = (m.map as unknown as { header: number }).header;
+      assert.equal(m.pool.view.getUint32(h + 4, true), 2, 'format 2 before the op');
+      assert.deepEqual(m.map.validate(), [], 'a sound format-2 map before the op');
+      // Keys outside the buckets of the two steps (4-7, then 8-11 of 16 old buckets), picked
+      // before the transaction (inside it the header's cursor may still be a kept store).
+      const first = pickKey(m, 'u', (p) => p.entry === 'absent' && ((p.hash & 15) < 4 || (p.hash & 15) >= 8));
+      const second = pickKey(m, 'v', (p) => p.entry === 'absent' && ((p.hash & 15) < 8 || (p.hash & 15) >= 12));
+      m.pool.transaction(() => {
+        m.map.set(first, 18);
+        m.map.set(second, 19);
+      });
+      assert.equal(m.pool.readU64(h + 48), 12, 'the op took two steps');
+      assert.equal(m.pool.view.getUint32(h + 4, true), 3, 'and upgraded the map to format 3');
     },
   },
   {

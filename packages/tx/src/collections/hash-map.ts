@@ -325,6 +325,13 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly linkSlots: number[] = [];
   /** Scratch for a migration step: new segments to hook into the directory (dirWord, segment pairs). */
   private readonly newSegs: number[] = [];
+  /**
+   * The transaction that upgraded this map from format 2 (its serial), or -1. Its steps write
+   * the new table the format-2 way (zeroed segments, snapshotted slots and directory words): a
+   * rollback makes the map format 2 again, which needs unmigrated new buckets empty and
+   * unentered directory words zero.
+   */
+  private upgradedIn = -1;
   /** Scratch: blocks a write frees once it has stored everything (it may still read them). */
   private readonly pendingFrees: number[] = [];
 
@@ -1142,6 +1149,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.applyMigration(tx, view, stepEnd);
     if (upgrade) {
       this.format = FORMAT_DEAD_SLOTS;
+      this.upgradedIn = tx.serial;
       this.putHeader(HEADER_VERSION);
     }
   }
@@ -1439,11 +1447,15 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       const halves = (1 << segShift) > oldCap ? 1 : 2;
       for (let half = 0; half < halves; half++) {
         const dirWord = st.table + ((st.cursor + half * oldCap) >>> segShift) * 8;
-        const seg = tx.alloc(SLOT_SIZE << segShift, { noFlush: true });
-        // Dead bytes, neither flushed nor declared: filling them only brings their lines into
-        // the cache, where the next steps' stores find them (a store into a line the CPU does
-        // not hold waits for it: 8 such waits a step otherwise; 7-12% of a migrating insert).
-        this.ctx.pool.bytes.fill(0, seg, seg + (SLOT_SIZE << segShift));
+        let seg: number;
+        if (this.stepsAsFormat2(tx)) seg = tx.alloc(SLOT_SIZE << segShift, { zero: true });
+        else {
+          seg = tx.alloc(SLOT_SIZE << segShift, { noFlush: true });
+          // Dead bytes, neither flushed nor declared: filling them only brings their lines into
+          // the cache, where the next steps' stores find them (a store into a line the CPU does
+          // not hold waits for it: 8 such waits a step otherwise; 7-12% of a migrating insert).
+          this.ctx.pool.bytes.fill(0, seg, seg + (SLOT_SIZE << segShift));
+        }
         newSegs.push(dirWord, seg);
       }
     }
@@ -1484,11 +1496,25 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     if (end < 0) return;
     const st = this.st;
     const oldCap = 2 ** (st.capLog2 - 1);
+    const n = end - st.cursor;
+    if (this.stepsAsFormat2(tx)) {
+      // Snapshotted (their old bytes are zeros a format-2 map relies on; the segments are
+      // fresh zeroed blocks): one transaction per map that was format 2 pays this once.
+      const ranges: number[] = [];
+      for (let i = 0; i < this.newSegs.length; i += 2) ranges.push(this.newSegs[i]!, 8);
+      ranges.push(this.targetSlot(view, st.cursor), n * SLOT_SIZE, this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
+      tx.addRanges(ranges);
+      return;
+    }
     for (let i = 0; i < this.newSegs.length; i += 2) tx.addRangeNoSnapshot(this.newSegs[i]!, 8);
     // The new slots of the step: two runs of consecutive slots (one per half, each in one segment).
-    const n = end - st.cursor;
     tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor), n * SLOT_SIZE);
     tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
+  }
+
+  /** Whether a step in `tx` writes the new table as format 2 did (see `upgradedIn`). */
+  private stepsAsFormat2(tx: Transaction): boolean {
+    return this.format < FORMAT_DEAD_SLOTS || this.upgradedIn === tx.serial;
   }
 
   /**
