@@ -17,7 +17,7 @@
  * writable open starts it over. (Deleting it here could race with a writer that opened the new
  * pool already.)
  */
-import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FerriteError, invalidArgument, readOptions } from '@ferrite/core';
@@ -57,7 +57,7 @@ export function compactTempPath(path: string): string {
  * Compacts the pool file `path` in place (see the module comment): every collection rebuilt
  * densely into a new file that replaces it atomically; the new pool has a uuid of its own.
  * Synchronous; needs room for the compacted copy beside the pool while it runs.
- * @throws ENOENT, EBUSY (a writer, or an offline backup, holds the pool), EBADMAGIC / EVERSION / ECORRUPT
+ * @throws ENOENT, EBUSY (a writer, or an offline backup, holds the pool), EINVAL (a symbolic link), EBADMAGIC / EVERSION / ECORRUPT
  *   (not a readable pool), ENOSPC (no room for the copy: the pool is untouched), EIO; EINVAL.
  */
 export function compactPoolFile(path: string, options: CompactOptions = {}): CompactInfo {
@@ -70,6 +70,11 @@ export function compactPoolFile(path: string, options: CompactOptions = {}): Com
   }
   const onProgress = o.onProgress as ((p: BackupProgress) => void) | undefined;
   if (!existsSync(path)) throw new FerriteError('ENOENT', `no pool at ${path}`);
+  // The rename would replace a symbolic link itself and leave the file it names as it was;
+  // and a pool's redo log is named after the path its writer opened. The pool's own path, then.
+  if (lstatSync(path).isSymbolicLink()) {
+    throw invalidArgument('compactPoolFile', 'path', "the pool file's own path, not a symbolic link", path);
+  }
   const t0 = performance.now();
   const target = poolFileTarget(path, { readOnly: true, lock: 'exclusive' });
   const src = Store.open(target, { readOnly: true, maxKeySize: MAX_KEY_SIZE_LIMIT, maxValueSize: MAX_VALUE_SIZE_LIMIT });

@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isFerriteError, type ErrorCode } from '@ferrite/core';
 import { Prng } from '@ferrite/core/testing';
@@ -214,7 +214,7 @@ test('compactPoolFile of a pool a crash left with a redo log: the log is replaye
   });
 });
 
-test('compactPoolFile: EBUSY while a writer holds the pool (nothing changed), ENOENT, a killed compaction\'s temporary removed', () => {
+test('compactPoolFile: EBUSY while a writer holds the pool (nothing changed), ENOENT, EINVAL for a symbolic link, a killed compaction\'s temporary removed', () => {
   withDir((dir) => {
     const path = join(dir, 'p.pool');
     const store = Store.open(path, { create: true, size: 1 << 20 });
@@ -226,6 +226,11 @@ test('compactPoolFile: EBUSY while a writer holds the pool (nothing changed), EN
     store.close();
     assert.throws(() => compactPoolFile(join(dir, 'none.pool')), code('ENOENT'));
     assert.throws(() => compactPoolFile(''), code('EINVAL'));
+    // A symbolic link is refused (a rename would replace the link, not the pool it names).
+    symlinkSync(path, join(dir, 'link.pool'));
+    assert.throws(() => compactPoolFile(join(dir, 'link.pool')), code('EINVAL'));
+    assert.equal(statSync(path).ino, before.ino);
+    rmSync(join(dir, 'link.pool'));
     writeFileSync(compactTempPath(path), 'left by a compaction killed after publishing');
     compactPoolFile(path);
     assert.deepEqual(readdirSync(dir), ['p.pool']);

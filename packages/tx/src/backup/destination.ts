@@ -131,9 +131,25 @@ export class Destination {
    * between the two leaves the complete temporary file, which the next compaction removes.
    */
   publishOver(finalPath: string): void {
-    this.publish();
-    renameSync(this.path, finalPath);
-    syncDirectory(finalPath);
+    invariant(!this.closed && !this.published, 'a destination is published once');
+    this.stopSyncing();
+    if (this.syncFailure !== undefined) throw this.syncFailure;
+    this.mapping.publish();
+    this.published = true;
+    try {
+      // Still mapped, so still locked (the lock follows the file through the rename): no
+      // writer opens the new pool until its name is durable. One that committed to it before
+      // the directory's fsync could lose those commits to a power loss that brings the old
+      // pool back under the name.
+      try {
+        renameSync(this.path, finalPath);
+      } catch (err) {
+        throw fileSystemError(`rename of ${this.path} over ${finalPath}`, err);
+      }
+      syncDirectory(finalPath);
+    } finally {
+      this.close();
+    }
   }
 
   /** Removes the file (unpublished) and unmaps it; idempotent. */
@@ -150,6 +166,13 @@ export class Destination {
       this.mapping.close();
     }
   }
+}
+
+/** A file system call's error as a FerriteError (its code where ferrite has one, else EIO). */
+function fileSystemError(what: string, err: unknown): FerriteError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const mapped = code === 'ENOENT' || code === 'EACCES' || code === 'ENOSPC' || code === 'EEXIST' ? code : code === 'EPERM' || code === 'EROFS' ? 'EACCES' : 'EIO';
+  return new FerriteError(mapped, `${what} failed: ${(err as Error).message}`, { cause: err });
 }
 
 /** fsync of the directory holding `path` (a rename in it is durable after this). */
