@@ -188,6 +188,8 @@ export class Pool {
   private seq: CommitSeq | undefined = undefined;
   /** The commit sequence this writer keeps, wherever (here or in its StagedRegion): for stats. */
   private seqForStats: CommitSeq | undefined = undefined;
+  /** The durability of the last deferred transaction that wrote (a pool file's group commit). */
+  private lastDeferred: Promise<void> = RESOLVED;
   /**
    * A pool opened read-only that follows a writer (a pool file's reader, or `openLive`): its
    * sections, in which every read of the pool must run (live-reader.ts). Undefined for a
@@ -869,8 +871,12 @@ export class Pool {
     // A staged region (a pool file): the commit above changed only its private view; this makes
     // it durable (one log sync), or joins this turn's group.
     if (tx.lastTouched && region.commit !== undefined) {
-      if (deferred && region.commitLater !== undefined) durable = region.commitLater();
+      if (deferred && region.commitLater !== undefined) durable = this.lastDeferred = region.commitLater();
       else this.guard(() => region.commit!());
+    } else if (deferred && region.commitLater !== undefined) {
+      // Wrote nothing, but may have read what earlier deferred transactions wrote: durable
+      // with them (a resolved promise here let `flushed()` resolve before they were).
+      durable = this.lastDeferred;
     }
     this.debugCheckAfterGrowth();
     return { result, durable };

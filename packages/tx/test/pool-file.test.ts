@@ -145,3 +145,34 @@ test('groupCommit: lone writes join the group; flushed() waits for them', async 
   assert.ok(s.stats().durability.syncs - before >= 1 && s.stats().durability.syncs - before <= 2);
   s.close();
 });
+
+// Found in review: a deferred transaction that wrote nothing (a delete of a missing key, a
+// transactionAsync that only reads) resolved at once and took the place of the pending group's
+// promise, so flushed() resolved before the writes before it were durable (a SIGKILL then lost
+// them).
+test('groupCommit: a write that changes nothing does not let flushed() (or its own promise) resolve before the pending group is durable', async () => {
+  const p = path(true);
+  const s = Store.open(p, { create: true, size: 4 << 20, forcePmem: false, groupCommit: true });
+  try {
+    const m = s.map<string, number>('m');
+    await s.flushed();
+    const records = s.stats().durability.records;
+    m.set('a', 1); // deferred to this turn's group
+    assert.equal(m.delete('no-such-key'), false); // deferred too, writes nothing
+    const readOnly = s.transactionAsync(() => m.get('a'));
+    let flushed = false;
+    let read = false;
+    void s.flushed().then(() => { flushed = true; });
+    void readOnly.then(() => { read = true; });
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(s.stats().durability.records, records, 'the group is not written yet');
+    assert.equal(flushed, false, 'flushed() waits for the pending group');
+    assert.equal(read, false, 'a transactionAsync that read a pending write waits for it');
+    await s.flushed();
+    assert.equal(await readOnly, 1);
+    assert.ok(s.stats().durability.records > records, 'the group reached the log before flushed() resolved');
+  } finally {
+    s.close();
+  }
+});
