@@ -23,7 +23,7 @@ import {
 import { debugChecks } from './debug.js';
 import { FileRegion } from './file-region.js';
 import { StagedRegion } from './staged-region.js';
-import { RECORDS_START, encodeWalHeader, scanWal } from './wal.js';
+import { RECORDS_START, encodeWalHeader, readWalHeader, scanWal } from './wal.js';
 import type { ReplayRange } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
@@ -391,8 +391,7 @@ export class Pool {
         recovery.drain(); // the shared view: a page the file system could not give is EIO/ENOSPC here
         target.pool.sync();
       }
-      epoch = scan.epoch + 1;
-      startWal(target, uuid, epoch);
+      epoch = startWal(target, uuid, scan.epoch + 1);
       const inner = Pool.openRegion(recovery, layout, wantedMaxSize, false, seq ?? null);
       header = inner.headerFields;
       recovered = inner.recovered;
@@ -1186,10 +1185,25 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * The redo log of a pool file starts (again) at `epoch`: its header written and synced, before
  * any record of that epoch may be (wal.ts says why).
  */
-function startWal(target: FileTarget, uuid: Uint8Array, epoch: number): void {
-  if (target.wal.length < RECORDS_START) target.wal.grow(RECORDS_START);
-  target.wal.write(0, encodeWalHeader(uuid, epoch));
-  target.wal.sync();
+/**
+ * Starts the log over for pool `uuid` (header written and synced; returns the epoch used):
+ * at `next` when the log is this pool's (its epochs only grow, so `next` is above every record
+ * it holds). A log of another pool, or one whose header cannot be read, may hold records of any
+ * epoch that pool reached, and records do not name their pool: the new epoch is above the other
+ * pool's (its header's + 1), or, with no header to go by, far above what checkpoints reach (a
+ * random one from 2^32). Starting at 1 let a new pool replay another pool's records of epoch 1.
+ */
+function startWal(target: FileTarget, uuid: Uint8Array, next: number): number {
+  const wal = target.wal;
+  const h = readWalHeader(wal, uuid);
+  let epoch = next;
+  if (h.state === 'other-pool') epoch = Math.max(next, h.epoch + 1);
+  else if (h.state === 'none' && wal.length > RECORDS_START) epoch = 2 ** 32 + Math.floor(Math.random() * 2 ** 40);
+  invariant(h.state !== 'ok' || epoch > h.epoch, 'a new epoch of a log is above its current one');
+  if (wal.length < RECORDS_START) wal.grow(RECORDS_START);
+  wal.write(0, encodeWalHeader(uuid, epoch));
+  wal.sync();
+  return epoch;
 }
 
 function isThenable(x: unknown): boolean {

@@ -26,8 +26,10 @@
  * is rewritten with epoch + 1 and SYNCED before any record of the new epoch is written over the
  * old ones. Otherwise a crash could leave the old header with the old epoch's first records
  * intact and its later ones overwritten: replaying that shortened chain would put older bytes
- * back over newer ones. Records of another epoch, another pool (uuid) or out of sequence end the
- * replay. A torn header is harmless: it is only ever rewritten right after a checkpoint, when
+ * back over newer ones. Records of another epoch or out of sequence end the replay. Records do
+ * not name their pool: a log started over for a pool (at create, or at an open that found another
+ * pool's log or an unreadable header) starts at an epoch above any its old records may carry
+ * (pool.ts, startWal), so none of them is ever in sequence. A torn header is harmless: it is only ever rewritten right after a checkpoint, when
  * the pool file holds everything, so a log whose header does not verify holds nothing to replay.
  */
 import { CorruptionError, FerriteError, crc32c, invariant } from '@ferrite/core';

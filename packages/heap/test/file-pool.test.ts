@@ -277,3 +277,39 @@ test('a big block allocated on a file is not logged whole: only the pages that c
   assert.ok(again.check().ok);
   again.close();
 });
+
+// Found in review: records do not name their pool, and a log started over for a new pool (or a
+// pool whose log another pool left at its path) began at epoch 1 — so after the new pool's
+// first records, the other pool's epoch-1 records that followed them in the file were
+// replayed into it at the next open.
+test("a log another pool left at the path: the new pool's log starts above its epochs, and none of its records is ever replayed", () => {
+  const files = memFiles();
+  // Pool X: five commits of 8 bytes each at its root, then a crash (the log stays).
+  const x = Pool.create(memTarget(files), { layout: 'file', size: 1 * MB, maxSize: 64 * MB });
+  const rootX = x.root(64);
+  for (let v = 1; v <= 5; v++) {
+    x.transaction((tx) => {
+      tx.addRange(rootX, 8);
+      x.writeU64(rootX, 100 + v);
+    });
+  }
+  const logX = files.wal.data.slice();
+  // Pool Y made at the same path (X's log still there): the same shape of commits.
+  files.pool.data = new Uint8Array(0);
+  files.wal.data = logX;
+  const y = Pool.create(memTarget(files), { layout: 'file', size: 1 * MB, maxSize: 64 * MB });
+  const rootY = y.root(64);
+  assert.equal(rootY, rootX, 'the same layout: the records line up');
+  y.transaction((tx) => {
+    tx.addRange(rootY, 8);
+    y.writeU64(rootY, 7);
+  });
+  const uuidY = new Uint8Array(files.pool.data.subarray(16, 32));
+  const h = readWalHeader(files.wal, uuidY);
+  assert.ok(h.state === 'ok' && h.epoch > 1, 'the new log starts above the epochs of the one it found');
+  // A crash now: the next open replays Y's records, and only Y's.
+  const again = Pool.open(memTarget(files), { layout: 'file' });
+  assert.equal(again.readU64(rootY), 7, "none of X's records was replayed into Y");
+  assert.ok(again.check().ok);
+  again.close();
+});
