@@ -314,7 +314,17 @@ export class StagedRegion implements Region {
       this.openWaiter = w;
     }
     w.serial = serial;
-    if (this.dirtyBytes >= this.groupBytes) this.capture();
+    if (this.dirtyBytes >= this.groupBytes) {
+      try {
+        this.capture();
+      } catch (err) {
+        // The transaction is in the view already: a failure here (the log could not grow) must
+        // stop the pool, as a failed commit does, or it would become durable with a later one
+        // while its caller was told it failed.
+        this.fail(err);
+        throw err;
+      }
+    }
     this.schedule();
     return w.promise;
   }
@@ -483,7 +493,9 @@ export class StagedRegion implements Region {
    */
   reserve(bytes: number, ranges: number): void {
     this.checkUsable();
-    const bound = RECORD_HEADER + (this.nDirty + ranges) * (RANGE_ENTRY + 8) + this.dirtyBytes + bytes;
+    // Per range: its entry, its padding, and the gap `mergeGaps` may join to it (a joined gap is
+    // logged as data: counting only entries and padding let a record outgrow its room).
+    const bound = RECORD_HEADER + (this.nDirty + ranges) * (RANGE_ENTRY + 8 + GAP_JOIN) + this.dirtyBytes + bytes;
     // Capped: a large fresh block is counted whole here, yet logged only where it changed
     // (elideUnchanged). A record that outgrows the room reserved still grows the log when it
     // is captured; only then can a full file system fail the commit after the fact.

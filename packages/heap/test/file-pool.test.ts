@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isFerriteError } from '@ferrite/core';
+import { FerriteError, isFerriteError } from '@ferrite/core';
 import { Pool } from '../src/index.js';
 import { LOG_GENERATION } from '../src/layout.js';
 import { readGeneration } from '../src/undo-log.js';
@@ -311,5 +311,44 @@ test("a log another pool left at the path: the new pool's log starts above its e
   const again = Pool.open(memTarget(files), { layout: 'file' });
   assert.equal(again.readU64(rootY), 7, "none of X's records was replayed into Y");
   assert.ok(again.check().ok);
+  again.close();
+});
+
+// Found in review: the room a commit reserves in the log counted each range's entry and
+// padding but not the gap `mergeGaps` may join to it, which is logged as data: a commit of many
+// ranges 48 bytes apart outgrew its room, and a nearly full file system then failed it AFTER
+// it happened in memory (the pool broken, EIO), instead of refusing it before.
+test('a commit whose record cannot fit in the log is refused before it happens (ENOSPC): rolled back, the pool usable', () => {
+  const files = memFiles();
+  let limit = 1 * MB;
+  const grow = files.wal.grow.bind(files.wal);
+  files.wal.grow = (n: number): void => {
+    if (n > limit) throw new FerriteError('ENOSPC', `no room for ${n} bytes of log`);
+    grow(n);
+  };
+  const pool = Pool.create(memTarget(files), { layout: 'file', size: 8 * MB, maxSize: 8 * MB });
+  const n = 20_000;
+  const block = pool.transaction((tx) => tx.alloc(64 * n, { noFlush: true })); // nothing of it logged
+  assert.throws(() => pool.transaction((tx) => {
+    // 16 changed bytes every 64: ranges that mergeGaps joins across their 48-byte gaps.
+    for (let i = 0; i < n; i++) {
+      tx.addRange(block + 64 * i, 16);
+      pool.bytes.fill(7, block + 64 * i, block + 64 * i + 16);
+    }
+  }), (err: unknown) => isFerriteError(err, 'ENOSPC'));
+  assert.equal(pool.bytes[block], 0, 'rolled back');
+  // The rollback's restores are recorded like any change: until the log can grow, commits are
+  // refused the same way (typed, rolled back); once there is room, the pool goes on.
+  limit = 64 * MB;
+  pool.transaction((tx) => {
+    tx.addRange(block, 8);
+    pool.writeU64(block, 1);
+  });
+  assert.equal(pool.readU64(block), 1, 'the pool goes on');
+  assert.ok(pool.check().ok);
+  pool.close();
+  const again = Pool.open(memTarget(files), { layout: 'file' });
+  assert.equal(again.readU64(block), 1);
+  assert.equal(again.bytes[block + 64], 0, 'nothing of the refused commit');
   again.close();
 });
