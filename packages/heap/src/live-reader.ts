@@ -71,8 +71,12 @@ export interface ReadOp<T> {
 /** Thrown inside a nested section whose state changed: ends the outer attempt early. */
 const RETRY: unique symbol = Symbol('ferrite.retry');
 
-/** `sectionSeq` of a section reading a recovered private copy (it never changes). */
-const SNAPSHOT = -2;
+/**
+ * `sectionSeq` of a section reading a private copy (recovered, or frozen): it never changes.
+ * Above every value of the 32-bit sequence word, so never mistaken for one (a sentinel inside
+ * its range, -2, was one after 2^31 transactions).
+ */
+const SNAPSHOT = 2 ** 40;
 /** Spins on an odd sequence before the first sleep. */
 const SPINS = 64;
 /** Writer liveness is checked this often while the sequence stays odd (ms). */
@@ -240,7 +244,13 @@ export class LiveReader {
 
   /** True when the state a section noted is no longer the pool's (never, for a snapshot). */
   private changed(s: number): boolean {
-    return s !== SNAPSHOT && Atomics.load(this.w(), SEQ_INDEX) !== s;
+    if (s === SNAPSHOT) return false;
+    const w = this.w();
+    if (Atomics.load(w, SEQ_INDEX) !== s) return true;
+    // The shared bytes a dead writer left consistent, read with the sequence odd: a new writer
+    // bumps EPOCH before it writes, while the sequence may stay the same odd value.
+    const snap = this.snapshot;
+    return snap !== undefined && snap.region === undefined && Atomics.load(w, EPOCH_INDEX) !== snap.epoch;
   }
 
   private failed<T>(op: ReadOp<T>, t0: number): void {
@@ -275,7 +285,11 @@ export class LiveReader {
    */
   private begin(attempt: number, started: number): number {
     if (this.snapshot !== undefined) {
-      if (this.snapshot.frozen || Atomics.load(this.w(), EPOCH_INDEX) === this.snapshot.epoch) return SNAPSHOT;
+      if (this.snapshot.frozen || Atomics.load(this.w(), EPOCH_INDEX) === this.snapshot.epoch) {
+        // A private copy never changes; the shared bytes of a dead writer are read at the
+        // sequence they hold, checked with the epoch (`changed`).
+        return this.snapshot.region !== undefined ? SNAPSHOT : Atomics.load(this.w(), SEQ_INDEX);
+      }
       this.leaveSnapshot();
     }
     if (attempt >= PAUSE_AFTER) this.requestPause();
@@ -293,7 +307,9 @@ export class LiveReader {
       const now = clockMs();
       if (untilMs(now, nextLiveness) >= 0 || nextLiveness === 0) {
         nextLiveness = now + LIVENESS_MS;
-        if (!this.source.writerAlive() && this.enterSnapshot()) return SNAPSHOT;
+        if (!this.source.writerAlive() && this.enterSnapshot()) {
+          return this.snapshot?.region !== undefined ? SNAPSHOT : Atomics.load(this.w(), SEQ_INDEX);
+        }
       }
       if (untilMs(now, started) > this.readTimeoutMs) {
         this.endPause();

@@ -221,3 +221,67 @@ test('a reader of a pool that grew reads the new bytes (the region object grows 
   reader.close();
   writer.close();
 });
+
+/** Two words at `root` written in one transaction (a reader must see them agree). */
+function put2(pool: Pool, root: number, a: number, b: number): void {
+  pool.transaction((tx) => {
+    tx.addRange(root, 16);
+    pool.writeU64(root, a);
+    pool.writeU64(root + 8, b);
+  });
+}
+
+// Found in review: a writer that died with the sequence odd and nothing to recover left readers
+// reading the shared bytes under the snapshot marker, which no commit ever invalidated: a new
+// writer's commits during a section were accepted, torn.
+test('a dead writer left the sequence odd with nothing to recover: a new writer committing during a section makes it run again', () => {
+  const region = new SimulatedRegion(SIZE);
+  const writer = Pool.create(region, { size: SIZE });
+  const root = writer.root(64);
+  put2(writer, root, 50, 50);
+  Atomics.or(words(region), SEQ_WORD / 4, 1); // died inside a change that wrote nothing
+  const state = { alive: false };
+  const reader = Pool.openLive(regionReaderSource(region, () => state.alive), undefined, undefined, 1000);
+  const r = reader.reader!;
+  let next: Pool | undefined;
+  const seen = r.section({
+    run: () => {
+      const a = reader.readU64(root);
+      if (next === undefined) {
+        next = Pool.open(region);
+        state.alive = true;
+        put2(next, root, 10, 90);
+        put2(next, root, 0, 0);
+      }
+      return { a, b: reader.readU64(root + 8) };
+    },
+  });
+  assert.ok(seen.a + seen.b === 100 || seen.a + seen.b === 0, `a committed state: ${JSON.stringify(seen)}`);
+  assert.ok(r.stats.retries > 0, 'the overtaken attempt ran again');
+  reader.close();
+  next?.close();
+});
+
+// Found in review: the snapshot marker was -2, a value the 32-bit sequence itself reaches after
+// 2^31 transactions; a section noting it was never checked.
+test('a sequence at any 32-bit value, -2 included, is checked like any other', () => {
+  const { region, writer, reader, root } = setup();
+  Atomics.store(words(region), SEQ_WORD / 4, -6);
+  put2(writer, root, 50, 50);
+  put2(writer, root, 50, 50);
+  assert.equal(Atomics.load(words(region), SEQ_WORD / 4), -2);
+  const r = reader.reader!;
+  let n = 0;
+  const seen = r.section({
+    run: () => {
+      const a = reader.readU64(root);
+      if (n++ === 0) {
+        put2(writer, root, 10, 90);
+        put2(writer, root, 0, 0);
+      }
+      return { a, b: reader.readU64(root + 8) };
+    },
+  });
+  assert.deepEqual(seen, { a: 0, b: 0 });
+  assert.ok(r.stats.retries > 0);
+});
