@@ -131,3 +131,26 @@ test('more shapes than the shared-structure limit still round-trip', () => {
   const reopened = new PoolValueCodec(pool as unknown as Pool, slot);
   encoded.forEach((e, i) => assert.deepEqual(reopened.decode(e, 0, e.length), values[i]));
 });
+
+// Found in review: msgpackr checks the end it is given only once a value is complete, and was
+// handed the whole pool: a count read from bytes that are not a value (a reader's overtaken
+// attempt) made it decode on past the value's end, through the rest of the pool (an 8 MiB pool
+// took 4 s and 700 MB; a 64 MiB one killed the process). It gets only the value's bytes now.
+test("a value's decode never reads past its end: an array count larger than its bytes is ECORRUPT", () => {
+  // A pool that must not be read: a decode that reached past the value's end into a record
+  // reference would load the structures from it.
+  const codec = new PoolValueCodec({} as Pool, 0);
+  const bytes = new Uint8Array(4096);
+  // [start, end): an array32 header announcing 3 elements, and no element; right after end,
+  // bytes that belong to something else (a record reference first).
+  bytes.set([0xdd, 0, 0, 0, 3], 100);
+  bytes.set([0x40, 0x02, 0x03], 105);
+  assert.throws(() => codec.decode(bytes, 100, 105), (err: unknown) => {
+    assert.ok(isFerriteError(err, 'ECORRUPT'), String(err));
+    assert.match(err.message, /Unexpected end/, 'stopped at the end of the value, nothing past it read');
+    return true;
+  });
+  bytes.set([0x01], 105);
+  // The same bytes with the elements inside the value decode as usual.
+  assert.deepEqual(codec.decode(bytes, 100, 108), [1, 2, 3]);
+});

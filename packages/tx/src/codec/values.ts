@@ -260,10 +260,13 @@ export class PoolValueCodec implements ValueCodec {
     const fast = this.records.read(bytes, start, end, this.structures());
     if (fast !== MISS) return fast;
     const o = this.unpackOptions;
-    // Past 4 GiB msgpackr reads a copy (extract-limit.ts).
-    const source = pastExtractLimit(bytes, end) ? bytes.slice(start, end) : bytes;
-    o.start = source === bytes ? start : 0;
-    o.end = source === bytes ? end : end - start;
+    // msgpackr is handed only the value's bytes: it checks `end` only once a value is complete,
+    // so a count read from damaged bytes (a reader's overtaken attempt) made it read on through
+    // the rest of the pool, building arrays until the process ran out of memory. Past 4 GiB it
+    // reads a copy (extract-limit.ts).
+    const source = pastExtractLimit(bytes, end) ? bytes.slice(start, end) : bytes.subarray(start, end);
+    o.start = 0;
+    o.end = end - start;
     try {
       return this.packr.unpack(source, o);
     } catch (err) {
