@@ -125,6 +125,9 @@ export class LiveReader {
   /** The sequence the caches were filled at (a validated section); -1: none. */
   private validSeq = -1;
   private depth = 0;
+  /** The outer attempt running now (a new number for each), and what to undo if it fails. */
+  private attemptNo = 0;
+  private readonly attemptUndo: (() => void)[] = [];
   private sectionSeq = 0;
   /**
    * Reading a recovered private copy (or the shared bytes a dead writer left consistent) until
@@ -158,6 +161,28 @@ export class LiveReader {
   /** True once `freeze` made reads go to a private copy for good. */
   get frozen(): boolean {
     return this.snapshot?.frozen === true;
+  }
+
+  /**
+   * Inside a section (`store.read`): the number of the attempt running, new for each attempt.
+   * Undefined outside one.
+   */
+  get attempt(): number | undefined {
+    return this.depth > 0 ? this.attemptNo : undefined;
+  }
+
+  /**
+   * Inside a section: `undo` runs if the running attempt fails (before it runs again), so state
+   * that reads of the attempt advanced goes back to where the attempt found it.
+   */
+  onAttemptFailed(undo: () => void): void {
+    invariant(this.depth > 0, 'an attempt hook is registered inside a section');
+    this.attemptUndo.push(undo);
+  }
+
+  /** True for the signal a nested read throws to end an overtaken attempt (not an error of its own). */
+  static isRetry(err: unknown): boolean {
+    return err === RETRY;
   }
 
   /** The commit sequence now: a later value differs once a writer changed the pool (or opened). */
@@ -210,6 +235,8 @@ export class LiveReader {
       const s = this.begin(attempt, started);
       const t0 = attempt >= PAUSE_AFTER - 1 ? clockMs() : 0;
       this.depth = 1;
+      this.attemptNo++;
+      if (this.attemptUndo.length !== 0) this.attemptUndo.length = 0;
       this.sectionSeq = s;
       let r: T;
       try {
@@ -219,6 +246,7 @@ export class LiveReader {
         this.depth = 0;
         if (err !== RETRY && !this.changed(s)) {
           this.endPause();
+          this.attemptUndo.length = 0;
           throw err;
         }
         this.failed(op, t0);
@@ -230,6 +258,7 @@ export class LiveReader {
         continue;
       }
       this.validSeq = s;
+      if (this.attemptUndo.length !== 0) this.attemptUndo.length = 0;
       if (this.pauseDeadline !== 0) this.endPause();
       return r;
     }
@@ -254,6 +283,11 @@ export class LiveReader {
   }
 
   private failed<T>(op: ReadOp<T>, t0: number): void {
+    // State that reads nested in the attempt advanced (iterators stepped inside store.read)
+    // goes back to where the attempt found it, latest first.
+    const undo = this.attemptUndo;
+    for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+    undo.length = 0;
     this.stats.retries++;
     this.validSeq = -1;
     if (t0 !== 0) this.lastAttemptMs = untilMs(clockMs(), t0);

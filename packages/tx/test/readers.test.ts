@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { isFerriteError } from '@ferrite/core';
-import { Prng } from '@ferrite/core/testing';
+import { Prng, SimulatedRegion } from '@ferrite/core/testing';
+import { Pool, regionReaderSource } from '@ferrite/heap';
 import { Store } from '../src/index.js';
 import { setUpBank, transfer } from './crash/bank.js';
 import { diskDir } from './crash/kill-loop.js';
@@ -411,3 +412,57 @@ test('a read-only open of a pool a crash left with a growing commit only in its 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Found in review: an iterator made outside `store.read` and stepped inside it ended silently
+// when a commit overtook the attempt (the step's retry signal finished it, and the rerun got
+// done). Now the attempt's steps are undone with it: the rerun goes on from where the attempt
+// began, and every key comes exactly once, for each kind of iterator.
+for (const kind of ['sortedMap', 'map', 'queue'] as const) {
+  test(`an iterator stepped in batches inside store.read, with commits overtaking the batches, returns every entry once (${kind})`, () => {
+    const region = new SimulatedRegion(1 << 20);
+    const writer = Store.open(region, { create: true, size: 1 << 20 });
+    const reader = Store.fromPool(Pool.openLive(regionReaderSource(region, () => true), undefined, undefined, 1000));
+    try {
+      const fill = (): void => {
+        writer.transaction(() => {
+          if (kind === 'sortedMap') for (let i = 0; i < 10; i++) writer.sortedMap<number, number>('c').set(i, i);
+          else if (kind === 'map') for (let i = 0; i < 10; i++) writer.map<number, number>('c').set(i, i);
+          else for (let i = 0; i < 10; i++) writer.queue<number>('c').push(i);
+        });
+      };
+      fill();
+      const touch = (n: number): void => {
+        // A commit to another collection: the reader's attempt is overtaken, the entries stay.
+        writer.map<number, number>('other').set(n, n);
+      };
+      const it = kind === 'sortedMap' ? reader.sortedMap<number, number>('c').keys()
+        : kind === 'map' ? reader.map<number, number>('c').keys()
+          : reader.queue<number>('c').values();
+      const seen: number[] = [];
+      let batch = 0;
+      let attempts = 0;
+      for (;;) {
+        batch++;
+        const got = reader.read(() => {
+          attempts++;
+          const out: number[] = [];
+          for (let i = 0; i < 3; i++) {
+            const r = it.next();
+            if (r.done === true) break;
+            out.push(r.value as number);
+            if (i === 0 && attempts % 2 === 1) touch(batch); // overtakes every first attempt
+          }
+          return out;
+        });
+        if (got.length === 0) break;
+        seen.push(...got);
+        assert.ok(batch < 20, 'the iteration ends');
+      }
+      assert.deepEqual([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.ok(attempts > batch, 'attempts were overtaken and run again');
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+}

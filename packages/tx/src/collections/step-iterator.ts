@@ -17,6 +17,10 @@ export abstract class StepIterator<T> implements IterableIterator<T> {
   private finished = false;
   private readonly reader: LiveReader | undefined;
   private liveOp: ReadOp<IteratorResult<T, undefined>> | undefined = undefined;
+  private nestedOp: ReadOp<IteratorResult<T, undefined>> | undefined = undefined;
+  /** The outer attempt (store.read) whose start this iterator's state was saved at, for its undo. */
+  private savedAttempt = -1;
+  private finishedAtAttempt = false;
 
   constructor(reader: LiveReader | undefined) {
     this.reader = reader;
@@ -33,8 +37,25 @@ export abstract class StepIterator<T> implements IterableIterator<T> {
     if (this.finished) return DONE;
     try {
       let r: IteratorResult<T, undefined>;
+      const attempt = this.reader?.attempt;
       if (this.reader === undefined) {
         r = this.step();
+      } else if (attempt !== undefined) {
+        // Stepped inside a section (store.read): a commit that overtakes the attempt runs the
+        // whole function again, so the iterator goes back to where the attempt found it (its
+        // state saved at the attempt's first step; the steps of the failed attempt are undone).
+        if (this.savedAttempt !== attempt) {
+          this.savedAttempt = attempt;
+          this.save();
+          this.finishedAtAttempt = this.finished;
+          this.reader.onAttemptFailed(() => {
+            this.restore();
+            this.finished = this.finishedAtAttempt;
+            this.savedAttempt = -1;
+          });
+        }
+        this.nestedOp ??= { run: () => this.step() };
+        r = this.reader.section(this.nestedOp);
       } else {
         this.liveOp ??= {
           run: () => {
