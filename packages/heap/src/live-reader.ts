@@ -221,7 +221,18 @@ export class LiveReader {
     const epoch = Atomics.load(w, EPOCH_INDEX);
     if (this.source.writerAlive()) return;
     const odd = (Atomics.load(w, SEQ_INDEX) & 1) === 1;
-    const copy = this.source.recover();
+    let copy: Region | undefined;
+    try {
+      copy = this.source.recover();
+    } catch (err) {
+      // A writer opening meanwhile changes the pool under the copy: read it live instead.
+      if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) return;
+      throw err;
+    }
+    if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) {
+      copy?.close();
+      return;
+    }
     if (copy === undefined && !odd) return;
     this.adopt(copy, epoch);
   }
@@ -341,7 +352,14 @@ export class LiveReader {
       const now = clockMs();
       if (untilMs(now, nextLiveness) >= 0 || nextLiveness === 0) {
         nextLiveness = now + LIVENESS_MS;
-        if (!this.source.writerAlive() && this.enterSnapshot()) {
+        let entered = false;
+        try {
+          entered = !this.source.writerAlive() && this.enterSnapshot();
+        } catch (err) {
+          this.endPause();
+          throw err;
+        }
+        if (entered) {
           return this.snapshot?.region !== undefined ? SNAPSHOT : Atomics.load(this.w(), SEQ_INDEX);
         }
       }

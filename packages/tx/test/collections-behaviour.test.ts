@@ -284,3 +284,17 @@ test('keys(), values(), forEach and for..of agree with entries(); sorted ones ar
   assert.deepEqual(tree.last()?.[0], 299);
   assert.throws(() => tree.range({ limit: -1 }), (e) => isFerriteError(e, 'EINVAL'));
 });
+
+// Found in review: walks are bounded by counts read from the pool, and a count a reader's
+// overtaken attempt read mid-change (or damage) could be anything up to 2^64: a looping chain
+// then ran practically for ever. A count above what the pool can hold is ECORRUPT now.
+test('a hash map whose count exceeds what the pool can hold is ECORRUPT at its next read, not a bound for walks', () => {
+  const { pool, map, mh } = fresh();
+  map.set('a', 1);
+  pool.transaction((tx) => {
+    tx.addRange(mh + 16, 8);
+    pool.writeU64(mh + 16, 2 ** 50);
+  });
+  (map as unknown as { invalidateCache(): void }).invalidateCache();
+  assert.throws(() => map.get('a'), (err: unknown) => isFerriteError(err, 'ECORRUPT') && /exceeds what the pool holds/.test((err as Error).message));
+});

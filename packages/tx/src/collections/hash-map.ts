@@ -630,6 +630,9 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const h = this.header;
     const st = this.st;
     st.count = readU64(view, h + H_COUNT);
+    // Every entry takes a 64-byte slot or block: a larger count is damage (or a reader's
+    // attempt reading mid-change), and walks bounded by it must stay bounded.
+    if (st.count > view.byteLength / SLOT_SIZE) throw new CorruptionError('ECORRUPT', `hash map at ${h}: count ${st.count} exceeds what the pool holds`);
     this.format = view.getUint32(h + H_VERSION, true);
     if (this.format !== 2 && this.format !== VERSION) throw new CorruptionError('ECORRUPT', `hash map at ${h}: unknown format version`);
     st.capLog2 = readU64(view, h + H_CAPLOG);

@@ -312,7 +312,8 @@ export class PQueue<T = unknown> implements Iterable<T> {
     if (it.index >= shifted + length) return { done: true, value: undefined };
     let s = this.segment(it.seg);
     // Past the end of a segment: the next one (non-empty, unless the queue is damaged).
-    const segments = pool.readU64(this.header + H_SEGMENTS);
+    // Bounded by what the pool could hold too (a count read mid-change by a reader's attempt).
+    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), pool.view.byteLength / 64);
     for (let hops = 0; it.pos >= s.used; hops++) {
       if (hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
       it.seg = s.next;
@@ -333,7 +334,7 @@ export class PQueue<T = unknown> implements Iterable<T> {
     let seg = pool.readU64(this.header + H_HEAD);
     let pos = pool.readU64(this.header + H_HEAD_POS);
     if (length === 0) return [seg, pos];
-    const segments = pool.readU64(this.header + H_SEGMENTS);
+    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), pool.view.byteLength / 64);
     let s = this.segment(seg);
     let hops = 0;
     for (let i = 0; i < k; i++) {

@@ -622,7 +622,7 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
       }
       it.at = this.version;
       it.steps = 0;
-      it.maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+      it.maxSteps = 2 * boundedCount(view, this.header + H_COUNT) + 4;
       it.started = true;
     } else {
       // The step after the one that returned the record at `pos`.
@@ -639,7 +639,7 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
         it.pos = reverse ? this.pos - 1 : this.pos + (this.found ? 1 : 0);
         it.resumed = true;
         it.steps = 0;
-        it.maxSteps = 2 * readU64(view, this.header + H_COUNT) + 4;
+        it.maxSteps = 2 * boundedCount(view, this.header + H_COUNT) + 4;
       }
       if (++it.steps > it.maxSteps) throw new CorruptionError('ECORRUPT', `sorted map at ${this.header}: leaf chain longer than the map`);
       const n = this.nodeCount(view, it.leaf);
@@ -1235,4 +1235,13 @@ export class PSortedMap<K extends Key, V> implements Iterable<[K, V]> {
       if (readU64(view, l + N_NEXT) !== (i === leaves.length - 1 ? 0 : leaves[i + 1])) problems.push(`leaf ${l}: next link wrong`);
     }
   }
+}
+
+/**
+ * A count word, at most what the pool could hold (one record per 8 bytes): a bound for walks
+ * that a damaged count, or one a reader's overtaken attempt read mid-change, must not stretch
+ * into a loop of practically no end.
+ */
+function boundedCount(view: DataView, at: number): number {
+  return Math.min(readU64(view, at), Math.floor(view.byteLength / 8));
 }
