@@ -1217,19 +1217,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       guard::Update(guard_slot_, span_->address, span_->length);
       return Napi::Value();
     }
-    // The old buffer is detached; its memory (the span it shares when grown in place, or the
-    // zero pages left where it was) goes when it is collected.
-    if (!buffer_.IsEmpty()) {
-      Napi::ArrayBuffer stale = buffer_.Value();
-      if (!stale.IsDetached()) stale.Detach();
-      if (env.IsExceptionPending()) {
-        Napi::Error e = env.GetAndClearPendingException();
-        (void)e;
-      }
-    }
-    buffer_ = Napi::Persistent(fresh);
-    RegisterMappedRange(&pins_, base_, length_);
-    return fresh;
+    return ReplaceBufferInPlace(env, fresh);
   }
 
   // shrink(newLength) -> the new ArrayBuffer; the old one is detached. Gives the mapping's tail
@@ -1325,6 +1313,13 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       span_->length = new_span;  // the old buffer's owner shares this span: it unmaps the new span
       guard::Update(guard_slot_, span_->address, span_->length);
     }
+    return ReplaceBufferInPlace(env, fresh);
+  }
+
+  // The end of a private mapping's grow or shrink in place: the old buffer is detached (its
+  // memory, the span it shares when resized in place, goes when it is collected) and `fresh`,
+  // over the same span, becomes the mapping's.
+  Napi::Value ReplaceBufferInPlace(const Napi::Env& env, Napi::ArrayBuffer fresh) {
     if (!buffer_.IsEmpty()) {
       Napi::ArrayBuffer stale = buffer_.Value();
       if (!stale.IsDetached()) stale.Detach();
