@@ -180,11 +180,6 @@ export class LiveReader {
     this.attemptUndo.push(undo);
   }
 
-  /** True for the signal a nested read throws to end an overtaken attempt (not an error of its own). */
-  static isRetry(err: unknown): boolean {
-    return err === RETRY;
-  }
-
   /** The commit sequence now: a later value differs once a writer changed the pool (or opened). */
   sequence(): number {
     return Atomics.load(this.w(), SEQ_INDEX);

@@ -1182,11 +1182,8 @@ function checkTarget(fn: string, target: unknown): void {
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
- * The redo log of a pool file starts (again) at `epoch`: its header written and synced, before
- * any record of that epoch may be (wal.ts says why).
- */
-/**
- * Starts the log over for pool `uuid` (header written and synced; returns the epoch used):
+ * Starts the log over for pool `uuid`: its header written and synced, before any record of the
+ * new epoch may be (wal.ts says why); returns the epoch used:
  * at `next` when the log is this pool's (its epochs only grow, so `next` is above every record
  * it holds). A log of another pool, or one whose header cannot be read, may hold records of any
  * epoch that pool reached, and records do not name their pool: the new epoch is above the other
