@@ -29,7 +29,8 @@ export interface HeaderFields {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a name that begins with U+FEFF keeps it (the default decoder drops a leading BOM).
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** Validates a layout name and returns its UTF-8 bytes (EINVAL when too long or with a NUL). */
 export function encodeLayout(layout: string): Uint8Array {

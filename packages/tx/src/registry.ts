@@ -31,7 +31,8 @@ export interface RegistryEntry {
 
 const utf8Encoder = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name that begins with U+FEFF keeps it (the default decoder drops a leading BOM).
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Validates a collection name: a non-empty, well-formed string of at most MAX_NAME_BYTES bytes. */
 export function encodeName(name: unknown): Uint8Array {

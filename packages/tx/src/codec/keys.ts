@@ -374,7 +374,9 @@ function readPayload(bytes: Uint8Array, r: { pos: number }, end: number, nested:
   return out;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a key that begins with U+FEFF keeps it (the default decoder drops a leading BOM,
+// which read back a different key: iteration, ranges and compaction saw 'id' for '\uFEFFid').
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function decodeUtf8(bytes: Uint8Array): string {
   // Short ASCII strings are the common case; avoid TextDecoder's call overhead for them.
