@@ -5,6 +5,7 @@
  * (docs/api.md, "Values", has the table.) Issue 17, item 4.
  */
 import { test } from 'node:test';
+import vm from 'node:vm';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isFerriteError } from '@ferrite/core';
@@ -180,6 +181,10 @@ const REFUSED: [string, () => unknown, string, RegExp][] = [
   ['a detached ArrayBuffer', () => detachedBytes().buffer, 'value', /detached/],
   ['a resizable ArrayBuffer', () => new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(8, { maxByteLength: 16 }), 'value', /resizable/],
   ['an Error subclass', () => new (class MyError extends Error {})('x'), 'value', /instance of MyError/],
+  // Found in review: a Date subclass (and a Date of another realm) inherits Date's toJSON and was
+  // stored as a string, an invalid one as null.
+  ['a Date subclass', () => ({ at: new (class Stamp extends Date {})(5) }), 'value.at', /instance of Stamp/],
+  ['a Date of another realm', () => vm.runInNewContext('new Date(5)') as object, 'value', /Date/],
   ['nesting deeper than 1000', () => deep(1001), `value${'[0]'.repeat(1000)}`, /nested too deep/],
   ['a toJSON that returns the object itself', () => itself, 'value', /instance of Self.*toJSON returns the object itself/],
   ...(Float16 === undefined ? [] : [['a Float16Array', () => new Float16(2), 'value', /Float16Array/] as [string, () => unknown, string, RegExp]]),

@@ -329,7 +329,12 @@ export class ValueWalk {
       this.grow(abByteLength.call(v));
       return abSlice.call(v, 0); // a copy: nothing of the user's object is read while packing
     }
-    if (types.isDate(v) && proto === Date.prototype) return new Date(dateGetTime.call(v));
+    if (types.isDate(v)) {
+      if (proto === Date.prototype) return new Date(dateGetTime.call(v));
+      // A subclass, or a Date of another realm (vm): refused as other built-ins' are; the toJSON
+      // rule below would store it as a string (or null), silently.
+      return this.refuse(kindOf(v, proto), depth, 'subclasses of Date and Dates of another realm are not stored (store new Date(d.getTime()))');
+    }
     if (types.isMap(v) && proto === Map.prototype) return this.map(v as Map<unknown, unknown>, depth);
     if (types.isSet(v) && proto === Set.prototype) return this.set(v as Set<unknown>, depth);
     if (types.isRegExp(v) && proto === RegExp.prototype) {
