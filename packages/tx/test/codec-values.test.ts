@@ -154,3 +154,26 @@ test("a value's decode never reads past its end: an array count larger than its 
   // The same bytes with the elements inside the value decode as usual.
   assert.deepEqual(codec.decode(bytes, 100, 108), [1, 2, 3]);
 });
+
+// Found in review: a deep value read from deep in the caller's own stack ran msgpackr out of
+// stack, and the RangeError was reported as damage (ECORRUPT) of a sound value.
+test('a deep value read from deep in the call stack is ERANGE (not damage), and reads fine from a shallow one', () => {
+  const { pool, codec } = setup();
+  let v: unknown = 1;
+  for (let i = 0; i < 1000; i++) v = [v];
+  const copy = encodeIn(pool, codec, v);
+  const under = (frames: number, f: () => unknown): unknown => (frames === 0 ? f() : under(frames - 1, f));
+  let seen: unknown;
+  for (let frames = 1000; frames < 100_000; frames += 1000) {
+    try {
+      under(frames, () => codec.decode(copy, 0, copy.length));
+    } catch (err) {
+      if (err instanceof RangeError) break; // our own recursion ran out first: nothing to learn
+      seen = err;
+      break;
+    }
+  }
+  assert.ok(seen !== undefined, 'a decode ran out of stack at some depth');
+  assert.ok(isFerriteError(seen, 'ERANGE'), `ERANGE, got ${String(seen)}`);
+  assert.deepEqual(codec.decode(copy, 0, copy.length), v);
+});

@@ -270,8 +270,12 @@ export class PoolValueCodec implements ValueCodec {
     try {
       return this.packr.unpack(source, o);
     } catch (err) {
-      // The bytes came from the pool: msgpackr failing on them means they are damaged.
+      // The bytes came from the pool: msgpackr failing on them means they are damaged; except
+      // the call stack running out (a deep value read from deep in the caller's own stack).
       if (isFerriteError(err)) throw err;
+      if (err instanceof RangeError && /call stack/i.test(err.message)) {
+        throw new FerriteError('ERANGE', `value bytes [${start}, ${end}) are nested too deeply to decode from this deep in the call stack (the value is not damaged: read it from a shallower call)`, { cause: err });
+      }
       throw new CorruptionError('ECORRUPT', `value bytes [${start}, ${end}) do not decode: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
