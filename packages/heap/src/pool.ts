@@ -1082,6 +1082,9 @@ export class Pool {
   /** Every allocated block (the root included; the undo log's own chunks excluded), in offset order. */
   *allocations(): Iterable<{ offset: number; size: number }> {
     this.checkOpen();
+    // Inside a transaction a run made by it is in the DRAM index before its bitmap is zeroed (at
+    // the next drain): whatever the chunk held would be listed as blocks (as check() refuses).
+    if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.allocations() inside a transaction');
     this.ensureIndex();
     const a = this.alloc;
     const idx = [...a.runs.keys(), ...a.extents.keys()].sort((x, y) => x - y);
