@@ -9,7 +9,7 @@
  *            the same time, `store.backup(dest)`; keep transferring after it returned
  *   compact  `compactPoolFile(pool)` (the pool closed; dest unused)
  */
-import { writeSync } from 'node:fs';
+import { writeLine } from './write-line.js';
 import { Prng } from '@ferrite/core/testing';
 import { Store, compactPoolFile } from '@ferrite/tx';
 import { transfer } from './bank.js';
@@ -21,21 +21,7 @@ if (path === undefined || dest === undefined || (mode !== 'backup' && mode !== '
 }
 const prng = new Prng(Number(seedText ?? '1'));
 const rand = (): number => prng.nextU32() / 4294967296;
-const nap = new Int32Array(new SharedArrayBuffer(4));
 
-/** Writes `line` to stdout completely, waiting out EAGAIN (a full non-blocking pipe). */
-function writeLine(line: string): void {
-  const bytes = Buffer.from(line);
-  let done = 0;
-  for (let attempt = 0; done < bytes.length; attempt++) {
-    try {
-      done += writeSync(1, bytes, done, bytes.length - done);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt > 100_000) throw err;
-      Atomics.wait(nap, 0, 0, 1);
-    }
-  }
-}
 
 if (mode === 'compact') {
   writeLine('ready\n');

@@ -10,7 +10,7 @@
  * Usage: node --conditions=ferrite-source --import tsx bank-child.ts <pool> <pmem|msync|async> <seed>
  * ('async': an ordinary file, transfers by transactionAsync in batches of one turn each.)
  */
-import { writeSync } from 'node:fs';
+import { writeLine } from './write-line.js';
 import { Prng } from '@ferrite/core/testing';
 import { Store } from '@ferrite/tx';
 import { transfer, transferAsync, type Transfer } from './bank.js';
@@ -21,21 +21,7 @@ if (path === undefined || (mode !== 'pmem' && mode !== 'msync' && mode !== 'asyn
   process.exit(2);
 }
 const prng = new Prng(Number(seedText ?? '1'));
-const nap = new Int32Array(new SharedArrayBuffer(4));
 
-/** Writes `line` to stdout completely, waiting out EAGAIN (a full non-blocking pipe). */
-function writeLine(line: string): void {
-  const bytes = Buffer.from(line);
-  let done = 0;
-  for (let attempt = 0; done < bytes.length; attempt++) {
-    try {
-      done += writeSync(1, bytes, done, bytes.length - done);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt > 100_000) throw err;
-      Atomics.wait(nap, 0, 0, 1); // 1 ms: the parent drains the pipe meanwhile
-    }
-  }
-}
 const rand = (): number => prng.nextU32() / 4294967296;
 
 // "opening" lets the parent aim some kills at the open itself (recovery of the last kill).
