@@ -22,7 +22,7 @@ import { Store, compactPoolFile } from '../../src/index.js';
 import { checkBank, setUpBank, type Transfer } from './bank.js';
 import { budget, suiteSeed } from './budget.js';
 import { childCommand, type ChildCommand } from './child-command.js';
-import { diskDir } from './kill-loop.js';
+import { diskDir, parseTransfer } from './kill-loop.js';
 
 const CHILD = fileURLToPath(new URL('./backup-child.ts', import.meta.url));
 /** Values in the pool besides the bank: the copy takes many steps. */
@@ -80,12 +80,6 @@ function makeBank(path: string): void {
     for (let i = 0; i < FILLER_VALUES; i++) filler.set(i, `${i}`.padEnd(3000, 'f'));
   });
   store.close();
-}
-
-function parseTransfer(line: string): Transfer {
-  const m = /^C (\d+) (\d+) (\d+) (\d+)$/.exec(line);
-  assert.ok(m, `unexpected line from the child: ${JSON.stringify(line)}`);
-  return { seq: Number(m[1]), from: Number(m[2]), to: Number(m[3]), amount: Number(m[4]) };
 }
 
 /** Hidden temporaries of creates of `name` in `dir`. */

@@ -95,7 +95,8 @@ function runChild(command: ChildCommand, opts: KillLoopOptions, childSeed: numbe
   });
 }
 
-function parseTransfer(line: string): Transfer {
+/** A child's `C seq from to amount` line (a transfer it saw commit). */
+export function parseTransfer(line: string): Transfer {
   const m = /^C (\d+) (\d+) (\d+) (\d+)$/.exec(line);
   assert.ok(m, `unexpected line from the child: ${JSON.stringify(line)}`);
   return { seq: Number(m[1]), from: Number(m[2]), to: Number(m[3]), amount: Number(m[4]) };
