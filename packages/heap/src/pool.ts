@@ -24,7 +24,7 @@ import { debugChecks } from './debug.js';
 import { FileRegion } from './file-region.js';
 import { StagedRegion } from './staged-region.js';
 import { RECORDS_START, encodeWalHeader, readWalHeader, scanWal } from './wal.js';
-import type { ReplayRange } from './wal.js';
+import type { ReplayRange, WalScan } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import { TxImpl } from './transaction.js';
@@ -378,15 +378,7 @@ export class Pool {
       const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
       if (seq !== undefined) seq.uuid = uuidString(uuid);
       seq?.beginSession();
-      const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
-        const end = r.offset + r.length;
-        if (end > recovery.length) {
-          invariant(recovery.grow !== undefined, 'a recovery view can grow');
-          recovery.grow(Math.ceil(end / CHUNK_SIZE) * CHUNK_SIZE);
-        }
-        recovery.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
-        if (recovery !== target.shared) recovery.flush(r.offset, r.length);
-      });
+      const scan = replayWal(target, uuid, recovery, recovery !== target.shared);
       if (scan.records > 0) {
         recovery.drain(); // the shared view: a page the file system could not give is EIO/ENOSPC here
         target.pool.sync();
@@ -436,15 +428,7 @@ export class Pool {
     const uuid = chooseHeader(shared.bytes, layout).fields.uuid;
     const seq = new CommitSeq(shared, uuidString(uuid));
     seq.beginSession();
-    const scan = scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
-      const end = r.offset + r.length;
-      if (end > shared.length) {
-        invariant(shared.grow !== undefined, 'a writable shared view can grow');
-        shared.grow(Math.ceil(end / CHUNK_SIZE) * CHUNK_SIZE);
-      }
-      shared.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
-      shared.flush(r.offset, r.length);
-    });
+    const scan = replayWal(target, uuid, shared, true);
     if (scan.records > 0) {
       shared.drain();
       target.pool.sync();
@@ -1183,6 +1167,22 @@ function checkTarget(fn: string, target: unknown): void {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * Replays the redo log of `target` (pool `uuid`) into `region`, grown to what the records
+ * reach; with `flush`, each range is flushed as it lands (the caller drains and syncs).
+ */
+function replayWal(target: FileTarget, uuid: Uint8Array, region: Region, flush: boolean): WalScan {
+  return scanWal(target.wal, uuid, MAX_POOL_SIZE, (r) => {
+    const end = r.offset + r.length;
+    if (end > region.length) {
+      invariant(region.grow !== undefined, 'a region a redo log is replayed into can grow');
+      region.grow(Math.ceil(end / CHUNK_SIZE) * CHUNK_SIZE);
+    }
+    region.bytes.set(r.data.subarray(r.at, r.at + r.length), r.offset);
+    if (flush) region.flush(r.offset, r.length);
+  });
+}
 
 /**
  * Starts the log over for pool `uuid`: its header written and synced, before any record of the
