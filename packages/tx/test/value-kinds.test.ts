@@ -134,6 +134,34 @@ test('a stored Float64Array holds exactly its own bytes: nothing else of process
   assert.deepEqual([...encoded], [0xc7, 17, 0x74, 8, ...payload]);
 });
 
+test('properties added to arrays, Maps, Sets, Dates, RegExps, binary values and boxed primitives are not stored (docs/api.md)', () => {
+  const h = fresh();
+  const kinds: [string, () => object][] = [
+    ['array', () => [1, 2]],
+    ['Map', () => new Map([[1, 2]])],
+    ['Set', () => new Set([1])],
+    ['Date', () => new Date(5)],
+    ['RegExp', () => /x/g],
+    ['Uint8Array', () => new Uint8Array([1, 2])],
+    ['Float64Array', () => new Float64Array([0.5])],
+    ['ArrayBuffer', () => new Uint8Array([3]).buffer],
+    ['boxed number', () => Object(5) as object],
+    ['boxed string', () => Object('st') as object],
+    ['boxed bigint', () => Object(7n) as object],
+  ];
+  const expected: [string, unknown][] = [];
+  for (const [name, make] of kinds) {
+    const tagged = Object.assign(make(), { tag: 'x' });
+    writeEverywhere(h.store, name, tagged);
+    expected.push([name, make()]);
+    const back = h.store.map<string, object>('m').get(name);
+    assert.ok(back !== undefined && !Object.hasOwn(back, 'tag'), `${name}: the added property is not stored`);
+  }
+  assertHolds(h.store, expected, 'written');
+  assertHolds(h.reopen(), expected, 'reopened');
+  h.store.close();
+});
+
 // ---------------------------------------------------------------- kinds that are refused
 
 class Point {
