@@ -8,7 +8,9 @@
  * - the writer's durable insert while two reader threads read flat out, against without
  *   (target: at most 1.2×), and while one does; lmdb-js's durable put (`putSync`) with two and
  *   one lmdb-js reader threads, the anchor: on a machine of two cores, a writer and two readers
- *   flat out are three threads on two cores, whatever the store.
+ *   flat out are three threads on two cores, whatever the store. The control: the writer's
+ *   insert next to two threads as busy as readers that read no store (a JavaScript Map of the
+ *   same keys), which parts the writer's loss into the cores' share and what reading adds;
  *
  * Prints `name: median X µs (n samples)` lines and the ratios. FERRITE_BENCH_QUICK=1 shortens
  * the throughput runs.
@@ -68,7 +70,7 @@ interface ReaderThreads {
 }
 
 /** Starts `n` reader threads on `path`, ready (sources compiled, store open) on return. */
-async function readerThreads(path: string, n: number, engine: 'ferrite' | 'lmdb' = 'ferrite'): Promise<ReaderThreads> {
+async function readerThreads(path: string, n: number, engine: 'ferrite' | 'lmdb' | 'busy' = 'ferrite'): Promise<ReaderThreads> {
   const control = new SharedArrayBuffer(8);
   const flags = new Int32Array(control);
   const workers = Array.from({ length: n }, () => new Worker(new URL('./support/get-worker.mjs', import.meta.url), {
@@ -172,7 +174,14 @@ async function medium(label: string, dir: string, forcePmem: boolean): Promise<v
   t1.start();
   const withOne = line(`durable insert, one reader thread reading flat out (${label})`, insertSamples());
   await t1.stop();
+  // The control: two threads as busy as readers that never touch the pool. What the writer
+  // loses to them is the share of two cores three busy threads leave it, whatever the store.
+  const tb = await readerThreads(path, 2, 'busy');
+  tb.start();
+  const withBusy = line(`durable insert, two busy threads that read no store (${label})`, insertSamples());
+  await tb.stop();
   console.log(`durable insert (${label}): with two readers / without ${(withReaders / alone).toFixed(2)}× (target ≤ 1.2×), with one ${(withOne / alone).toFixed(2)}×; the two readers made ${gets.toLocaleString('en')} gets meanwhile; writer paused for readers ${writer.stats().pool.readerPauses.count} times`);
+  console.log(`durable insert (${label}): with two busy threads that read no store / without ${(withBusy / alone).toFixed(2)}× (the cores' share, the control); two readers against two busy threads ${(withReaders / withBusy).toFixed(2)}× (what reading the pool adds)`);
 
   // 3b. The anchor: lmdb-js's durable put with lmdb-js reader threads.
   let lnext = KEYS;

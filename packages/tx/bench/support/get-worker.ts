@@ -2,16 +2,25 @@
  * A reader thread of readers.bench.ts: opens the pool read-only (or, with `engine: 'lmdb'`,
  * the lmdb-js database at `path`), says `ready`, waits for the start word, then gets random
  * keys flat out until the stop word; posts how many it did.
+ *
+ * With `engine: 'busy'` it reads no store at all: the same loop over a JavaScript Map of the
+ * same keys, so the thread keeps a core as busy as a reader does without touching the pool.
+ * The bench's control: what the writer loses to a busy thread whatever that thread does.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { open as openLmdb } from 'lmdb';
 import { Store } from '../../src/index.js';
 
-const { path, keys, control, engine } = workerData as { path: string; keys: number; control: SharedArrayBuffer; engine?: 'ferrite' | 'lmdb' };
+const { path, keys, control, engine } = workerData as { path: string; keys: number; control: SharedArrayBuffer; engine?: 'ferrite' | 'lmdb' | 'busy' };
 const flags = new Int32Array(control); // [0]: 1 = go, [1]: 1 = stop
 let get: (key: string) => unknown;
 let close: () => unknown;
-if (engine === 'lmdb') {
+if (engine === 'busy') {
+  const local = new Map<string, number>();
+  for (let i = 0; i < keys; i++) local.set(`key${String(i).padStart(9, '0')}`, i);
+  get = (k) => local.get(k);
+  close = () => undefined;
+} else if (engine === 'lmdb') {
   const db = openLmdb({ path, compression: false, readOnly: true });
   get = (k) => db.get(k);
   close = () => db.close();
