@@ -20,9 +20,12 @@ export function fileIdentity(path: string): FileIdentity {
 
 /**
  * The pids holding a flock on the file `id`, or undefined when /proc/locks cannot be read
- * (not Linux, or hidden): then nobody can tell. Never throws.
+ * (not Linux, or hidden): then nobody can tell. Never throws. `kind` 'exclusive' lists only
+ * holders of an exclusive lock (`WRITE` in /proc/locks): a pool's writer holds one; a shared
+ * lock (`READ`) is an offline reader — a backup, a read-only mapping — which keeps writers out
+ * and is no writer itself.
  */
-export function flockHoldersOf(id: FileIdentity): number[] | undefined {
+export function flockHoldersOf(id: FileIdentity, kind: 'any' | 'exclusive' = 'any'): number[] | undefined {
   let text: string;
   try {
     text = readFileSync('/proc/locks', 'utf8');
@@ -37,6 +40,7 @@ export function flockHoldersOf(id: FileIdentity): number[] | undefined {
     const fields = line.trim().split(/\s+/);
     // Waiters are listed as `id: -> FLOCK ...`; only holders count.
     if (fields.length < 6 || fields[1] !== 'FLOCK') continue;
+    if (kind === 'exclusive' && fields[3] !== 'WRITE') continue;
     const f = fields[5]!.split(':');
     if (f.length !== 3) continue;
     try {

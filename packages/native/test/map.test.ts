@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { map, pageSize } from '../src/index.js';
+import { fileIdentity, flockHolders, flockHoldersOf, map, pageSize } from '../src/index.js';
 import type { Mapping } from '../src/index.js';
 import { fixtureCommand, runFixture, runShell, scratchDir, shmBase, throwsCode } from './helpers.js';
 
@@ -235,5 +235,31 @@ describe('map: error codes', () => {
     assert.equal(outcome.ok, false);
     assert.equal(outcome.code, 'ENOMEM');
     assert.ok(outcome.message?.includes('mmap'));
+  });
+});
+
+describe('flockHolders', () => {
+  it('lists the holders of a lock; kind "exclusive" only those of an exclusive one (a writer), not a shared one', () => {
+    const path = fresh('locks');
+    map(path, { create: { size: PAGE } }).close();
+    const id = fileIdentity(path);
+    assert.deepEqual(flockHolders(path), []);
+    assert.deepEqual(flockHoldersOf(id, 'exclusive'), []);
+    const shared = map(path, { protection: 'r', lock: 'shared' });
+    try {
+      assert.deepEqual(flockHolders(path), [process.pid]);
+      assert.deepEqual(flockHoldersOf(id), [process.pid]);
+      assert.deepEqual(flockHoldersOf(id, 'exclusive'), [], 'a shared lock is no writer');
+    } finally {
+      shared.close();
+    }
+    const writer = map(path, { protection: 'rw' });
+    try {
+      assert.deepEqual(flockHoldersOf(id, 'exclusive'), [process.pid]);
+      assert.deepEqual(flockHoldersOf(id, 'any'), [process.pid]);
+    } finally {
+      writer.close();
+    }
+    assert.deepEqual(flockHolders(path), []);
   });
 });

@@ -200,8 +200,10 @@ function readerParts(path: string, shared: Mapping): { writerAlive(): boolean; p
   return {
     writerAlive(): boolean {
       // Unknown (no /proc/locks) counts as alive: a reader then waits, never recovers a copy
-      // of a pool a live writer is changing.
-      const holders = flockHoldersOf(id);
+      // of a pool a live writer is changing. Only an exclusive lock is a writer: a shared one
+      // (an offline backup) keeps writers out, and a reader must not wait for, or read the pool
+      // file past, a writer that is not there.
+      const holders = flockHoldersOf(id, 'exclusive');
       return holders === undefined || holders.length > 0;
     },
     pauseWords(): Int32Array | undefined {

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { isFerriteError } from '@ferrite/core';
 import { Prng, SimulatedRegion } from '@ferrite/core/testing';
 import { Pool, regionReaderSource } from '@ferrite/heap';
+import { map } from '@ferrite/native';
 import { Store } from '../src/index.js';
 import { setUpBank, transfer } from './crash/bank.js';
 import { diskDir } from './crash/kill-loop.js';
@@ -374,31 +375,42 @@ function findHeader(store: Store, name: string): number {
 // recovers. The state is a crash after a growing commit's log sync, before its copy into the
 // pool file: the pool file as it was before that commit but already extended (a growth extends
 // the file durably before its commit), the log as it was after it.
+/**
+ * Makes, in `dir`, `crashed.pool`: the state a crash leaves after a growing commit's log sync,
+ * before its copy into the pool file (see the test below). Its durable state holds 301 entries
+ * in map 'm'; the pool file alone holds 1.
+ */
+function crashedAfterLogSync(dir: string): string {
+  const path = join(dir, 'g.pool');
+  const writer = Store.open(path, { create: true, size: 1 << 20, maxSize: 64 << 20 });
+  const m = writer.map<number, string>('m');
+  m.set(0, 'zero');
+  const before = join(dir, 'before.pool');
+  copyFileSync(path, before);
+  writer.transaction(() => {
+    for (let i = 1; i <= 300; i++) m.set(i, String(i).padStart(8, '0').repeat(500));
+  });
+  assert.ok(writer.stats().pool.size > 1 << 20, 'the commit grew the pool');
+  const crashed = join(dir, 'crashed.pool');
+  copyFileSync(before, crashed);
+  truncateSync(crashed, statSync(path).size);
+  copyFileSync(`${path}.wal`, `${crashed}.wal`);
+  writer.close();
+  return crashed;
+}
+
 test('a read-only open of a pool a crash left with a growing commit only in its redo log reads the recovered state', () => {
   const dir = mkdtempSync(join(diskDir(), 'ferrite-readers-'));
   try {
-    const path = join(dir, 'g.pool');
-    const writer = Store.open(path, { create: true, size: 1 << 20, maxSize: 64 << 20 });
-    const m = writer.map<number, string>('m');
-    m.set(0, 'zero');
-    const before = join(dir, 'before.pool');
-    copyFileSync(path, before);
-    writer.transaction(() => {
-      for (let i = 1; i <= 300; i++) m.set(i, String(i).padStart(8, '0').repeat(500));
-    });
-    assert.ok(writer.stats().pool.size > 1 << 20, 'the commit grew the pool');
-    const crashed = join(dir, 'crashed.pool');
-    copyFileSync(before, crashed);
-    truncateSync(crashed, statSync(path).size);
-    copyFileSync(`${path}.wal`, `${crashed}.wal`);
-    writer.close();
+    const crashed = crashedAfterLogSync(dir);
+    const size = statSync(crashed).size;
     const reader = Store.open(crashed, { readOnly: true });
     try {
       const rm = reader.map<number, string>('m');
       assert.equal(rm.size, 301);
       assert.equal(rm.get(300), '00000300'.repeat(500));
       assert.ok(reader.check().ok);
-      assert.equal(statSync(crashed).size, statSync(path).size, 'a reader writes nothing');
+      assert.equal(statSync(crashed).size, size, 'a reader writes nothing');
     } finally {
       reader.close();
     }
@@ -407,6 +419,34 @@ test('a read-only open of a pool a crash left with a growing commit only in its 
       assert.equal(again.map<number, string>('m').size, 301);
     } finally {
       again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Found in review: a shared lock on the pool file (an offline backup, a read-only mapping of the
+// native layer) counted as a writer alive. A reader of a crashed pool then read the pool file
+// as it was, without the commit its log holds (a commit the dead writer had returned from), or
+// waited for that writer until its readTimeout. Only an exclusive lock is a writer.
+test('a shared lock on a crashed pool (an offline backup) is not a writer: a reader still reads the recovered state', () => {
+  const dir = mkdtempSync(join(diskDir(), 'ferrite-readers-'));
+  try {
+    const crashed = crashedAfterLogSync(dir);
+    const holder = map(crashed, { protection: 'r', lock: 'shared' });
+    try {
+      assert.throws(() => Store.open(crashed, {}), (e: unknown) => isFerriteError(e, 'EBUSY'), 'the shared lock keeps writers out');
+      const reader = Store.open(crashed, { readOnly: true, readTimeout: 2000 });
+      try {
+        const rm = reader.map<number, string>('m');
+        assert.equal(rm.size, 301, 'the commit in the log is read');
+        assert.equal(rm.get(300), '00000300'.repeat(500));
+        assert.equal(reader.read(() => rm.size), 301);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      holder.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
