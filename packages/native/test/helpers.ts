@@ -43,9 +43,9 @@ export const diskBase = tmpdir();
 export const shmBase = '/dev/shm';
 
 /** Runs `fixtures/<name>` in a child node with tsx, the given node flags and arguments. */
-export function runFixture(name: string, args: string[], nodeFlags: string[] = []): SpawnSyncReturns<string> {
+export function runFixture(name: string, args: string[], nodeFlags: string[] = [], node = process.execPath): SpawnSyncReturns<string> {
   return spawnSync(
-    process.execPath,
+    node,
     [...nodeFlags, '--conditions=ferrite-source', '--import', 'tsx', join(fixtures, name), ...args],
     { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, FERRITE_FORCE_PMEM: '' } },
   );

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { node24, runWithNode24 } from '../../native/test/support/node24.js';
+import { node24, runWithNode } from '../../native/test/support/node24.js';
 
 const CHILD = fileURLToPath(new URL('./support/big-pool-child.ts', import.meta.url));
 const n24 = node24();
@@ -21,7 +21,7 @@ function scenario(name: string): Record<string, unknown> {
   if ('skip' in n24) throw new Error(n24.skip);
   const dir = mkdtempSync(join(tmpdir(), `ferrite-${name}-`));
   try {
-    const child = runWithNode24(n24.bin, CHILD, [name, dir]);
+    const child = runWithNode(n24.bin, CHILD, [name, dir]);
     assert.equal(child.signal, null, `the child died with ${String(child.signal)}: ${child.stderr}`);
     assert.equal(child.status, 0, child.stderr);
     return JSON.parse(child.stdout) as Record<string, unknown>;
