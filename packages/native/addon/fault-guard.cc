@@ -1,12 +1,13 @@
-// See fault-guard.h. The handler uses only mmap, sigaction and raise (system calls; mmap is
-// not on POSIX's async-signal-safe list, but on Linux it is a plain system call with no lock
-// in user space) and lock-free reads of the slot table.
+// See fault-guard.h. The handler uses only mmap, fstat, sigaction and raise (system calls;
+// mmap is not on POSIX's async-signal-safe list, but on Linux it is a plain system call with no
+// lock in user space) and lock-free reads of the slot table.
 
 #include "fault-guard.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -70,6 +71,25 @@ bool Divert(Slot& s, uintptr_t page, uintptr_t start, int fd, int prot, uint64_t
   return p != MAP_FAILED;
 }
 
+// True when the file behind the slot ends at or before `offset` (a page that faults there has
+// no page in the file, nor has any page after it).
+bool PastEnd(int fd, uint64_t offset) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return false;
+  return static_cast<uint64_t>(st.st_size) <= offset;
+}
+
+// A page past the end of the file: the rest of the range, [page, end), is past it too (another
+// program cut the file, or a shrink overtook a reader), and becomes private zeros in ONE
+// mapping. Diverted one fault at a time, each page would split the range's mapping in three, and
+// a walk over the tail (check() reading every chunk header) would pass vm.max_map_count: the
+// kernel then refuses the diversion and the process dies. False when mmap failed.
+bool DivertTail(uintptr_t page, uintptr_t end, int prot) {
+  const uintptr_t last = (end + kPage - 1) & ~(kPage - 1);
+  void* p = mmap(reinterpret_cast<void*>(page), last - page, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  return p != MAP_FAILED;
+}
+
 void OnSigbus(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
   // BUS_ADRERR: the kernel could not provide the page (no space, no page past the end, an
@@ -91,7 +111,9 @@ void OnSigbus(int sig, siginfo_t* info, void* context) {
       const uintptr_t page = addr & ~(kPage - 1);
       // The second fault of one page (its private copy could not be read) is not counted.
       const bool again = s.copied_page.load(std::memory_order_relaxed) == page;
-      if (Divert(s, page, start, fd, prot, file_offset)) {
+      const bool diverted = PastEnd(fd, file_offset + (page - start)) ? DivertTail(page, end, prot)
+                                                                       : Divert(s, page, start, fd, prot, file_offset);
+      if (diverted) {
         if (!again && s.faults.fetch_add(1, std::memory_order_relaxed) == 0) {
           s.first_fault.store(page - start, std::memory_order_relaxed);
         }

@@ -11,8 +11,10 @@
 // The guard catches SIGBUS in the ranges registered here and replaces the faulting page, in
 // place, with a private copy of the file's page (MAP_PRIVATE|MAP_FIXED: the store lands in
 // this process's memory and the instruction completes), or with a private zero page when the
-// file has no page to copy (past its end, or a hole the file system cannot fill). The range
-// counts the page; the mapping checks the count before every flush, persist, drain and grow
+// file has no page to copy (a hole the file system cannot fill). A page past the end of the
+// file takes the rest of the range with it: everything from it to the range's end becomes
+// private zeros in one mapping (a page at a time, a walk over a long cut tail would need more
+// mappings than the kernel allows). The range counts the fault; the mapping checks the count before every flush, persist, drain and grow
 // and throws a FerriteError from then on, so nothing stored after the fault is ever reported
 // durable. Faults outside registered ranges, and hardware memory errors, go to the previous
 // handler (by default: the process dies, as without the guard).

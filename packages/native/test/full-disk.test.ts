@@ -149,6 +149,21 @@ describe('the fault guard: a store or load the file system cannot serve', () => 
   });
 });
 
+describe('a long tail cut away by another program (a heap walk over it)', () => {
+  // Found in review: every faulting page became a mapping of its own, and a walk over a tail
+  // of more than ~32,000 pages reached vm.max_map_count: the process died with SIGBUS.
+  it('reads zeros from every page past the cut with a handful of mappings, and the next persist throws', () => {
+    const seen = scenario('truncated-walk', '/dev/shm');
+    for (const protection of ['rw', 'r']) {
+      assert.equal(seen[`${protection}.sum`], 0, `${protection}: zeros past the cut`);
+      assert.equal(seen[`${protection}.firstPageKept`], true, `${protection}: the page before the cut is the file's`);
+      assert.ok((seen[`${protection}.faults`] as number) >= 1, `${protection}: the fault is counted`);
+      assert.ok((seen[`${protection}.mappings`] as number) < 5000, `${protection}: ${String(seen[`${protection}.mappings`])} mappings`);
+    }
+    assert.equal(seen.persist, 'EIO');
+  });
+});
+
 describe('mappings above the runtime\'s largest ArrayBuffer (Node 20: 4 GiB)', () => {
   // Node 20's limit: these run there, whichever Node runs the suite.
   const n20 = bufferConstants.MAX_LENGTH <= 2 ** 32 ? { bin: process.execPath } : node20();

@@ -222,3 +222,42 @@ describe('a pool above the runtime\'s largest ArrayBuffer (Node 20: 4 GiB)', () 
     }
   });
 });
+
+// Found in review: a pool file cut short by another program killed the process (SIGBUS) as soon
+// as check() walked the chunk headers of the missing tail, the fault guard diverting one page
+// per fault until the kernel's mapping limit; the same from a reader whose check() a shrink
+// overtook. The guard now diverts a missing tail whole (@ferrite/native fault-guard.h).
+describe('a pool file another program cut short', () => {
+  for (const who of ['writer', 'reader'] as const) {
+    it(`check() of the ${who}'s store reports the damage or throws a typed error; the process lives`, () => {
+      const dir = mkdtempSync(join('/dev/shm', 'ferrite-cut-'));
+      try {
+        const path = join(dir, 'cut.pool');
+        const child = spawnSync(process.execPath, ['--conditions=ferrite-source', '--import', 'tsx', '-e',
+          `import { truncateSync } from 'node:fs';
+           import { Store } from '@ferrite/tx';
+           const path = ${JSON.stringify(path)};
+           const w = Store.open(path, { create: true, size: 600 << 20, forcePmem: true });
+           w.transaction(() => { for (let i = 0; i < 200; i++) w.map('m').set(i, 'x'.repeat(8000)); });
+           let s = w;
+           if (${JSON.stringify(who)} === 'reader') s = Store.open(path, { readOnly: true });
+           truncateSync(path, 1 << 20);
+           let outcome;
+           try { const r = s.check(); outcome = { ok: r.ok, problems: r.problems.length }; }
+           catch (e) { outcome = { code: e.code }; }
+           console.log(JSON.stringify(outcome));`], {
+          cwd: join(ROOT, 'packages', 'tx'),
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        assert.equal(child.signal, null, `the child died with ${String(child.signal)}: ${child.stderr}`);
+        assert.equal(child.status, 0, child.stderr);
+        const seen = JSON.parse(child.stdout) as { ok?: boolean; problems?: number; code?: string };
+        if (seen.code !== undefined) assert.match(seen.code, /^E[A-Z]+$/, 'a typed error');
+        else assert.equal(seen.ok, false, 'the damage is reported');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
