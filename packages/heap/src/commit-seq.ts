@@ -72,18 +72,28 @@ export function sleepMs(ms: number): void {
 // One counter per pool uuid a writer of this thread has used, kept for the thread's life (a
 // few bytes per pool): a writer holds its counter and bumps it around each change, where a map
 // lookup, set and delete per transaction cost a measurable part of a small durable insert.
-const changingHere = new Map<string, { n: number }>();
+// `made` counts the changes begun, for `changesMadeInThisThread`.
+const changingHere = new Map<string, { n: number; made: number }>();
 
 /** True when a writer of the pool `uuid` in this thread is inside a change. */
 export function changingInThisThread(uuid: string): boolean {
   return (changingHere.get(uuid)?.n ?? 0) > 0;
 }
 
+/**
+ * How many changes of the pool `uuid` a writer in this thread has begun so far. A reader's
+ * `store.read` function that moved it wrote through this thread's writer: its own commit
+ * overtook the read, and running it again would do the same, forever (live-reader.ts).
+ */
+export function changesMadeInThisThread(uuid: string): number {
+  return changingHere.get(uuid)?.made ?? 0;
+}
+
 /** The counter of `uuid` in this thread. */
-function changingCounter(uuid: string): { n: number } {
+function changingCounter(uuid: string): { n: number; made: number } {
   let c = changingHere.get(uuid);
   if (c === undefined) {
-    c = { n: 0 };
+    c = { n: 0, made: 0 };
     changingHere.set(uuid, c);
   }
   return c;
@@ -110,7 +120,7 @@ export class CommitSeq {
   pausedMs = 0;
 
   /** This thread's counter of changes to the pool `uuid` (see `changingInThisThread`). */
-  private changing: { n: number } | undefined;
+  private changing: { n: number; made: number } | undefined;
   private uuidValue: string | undefined;
 
   /** The pool's uuid (see `changingInThisThread`); undefined before it is known. */
@@ -154,7 +164,10 @@ export class CommitSeq {
     Atomics.add(w, EPOCH_INDEX, 1);
     if ((Atomics.load(w, SEQ_INDEX) & 1) === 0) Atomics.add(w, SEQ_INDEX, 1);
     this.odd = true;
-    if (this.changing !== undefined) this.changing.n++;
+    if (this.changing !== undefined) {
+      this.changing.n++;
+      this.changing.made++;
+    }
   }
 
   /** The writer is about to change what readers see: waits for a reader's pause, makes SEQ odd. */
@@ -172,7 +185,10 @@ export class CommitSeq {
     }
     Atomics.add(w, SEQ_INDEX, 1);
     this.odd = true;
-    if (this.changing !== undefined) this.changing.n++;
+    if (this.changing !== undefined) {
+      this.changing.n++;
+      this.changing.made++;
+    }
   }
 
   /** The change is complete: SEQ even again. Not called when the change failed half way. */

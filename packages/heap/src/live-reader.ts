@@ -28,7 +28,7 @@
  */
 import { FerriteError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
-import { changingInThisThread, clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
+import { changesMadeInThisThread, changingInThisThread, clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
 import { PrivateRegion } from './private-region.js';
 
 /** Where a live reader's pool comes from (made by the opener: a pool file, or a Region in tests). */
@@ -86,6 +86,13 @@ const LIVENESS_MS = 20;
  * overtaken a few times is cheaper to run again than a pause is to the writer.
  */
 const PAUSE_AFTER = 6;
+/**
+ * Attempts in a row overtaken by a commit of this thread's own writer (the section's function
+ * writes through it) after which a section gives up with ETXSTATE: a function that writes in
+ * every attempt can never read one committed state. Below PAUSE_AFTER: a pause request would
+ * make this thread's writer wait for this thread's reader.
+ */
+const MAX_SELF_OVERTAKEN = 3;
 /** The longest pause a reader asks for (ms); the writer caps it too (MAX_WRITER_PAUSE_MS). */
 const MAX_PAUSE_REQUEST_MS = 1000;
 /** Default of `readTimeout` (ms). */
@@ -237,6 +244,8 @@ export class LiveReader {
     if (this.closed) throw new FerriteError('ECLOSED', 'the pool is closed');
     if (this.depth > 0) return this.nested(op);
     const started = clockMs();
+    const uuid = this.uuid;
+    let selfOvertaken = 0; // attempts in a row overtaken by a commit of this thread's own writer
     for (let attempt = 0; ; attempt++) {
       const s = this.begin(attempt, started);
       const t0 = attempt >= PAUSE_AFTER - 1 ? clockMs() : 0;
@@ -244,6 +253,7 @@ export class LiveReader {
       this.attemptNo++;
       if (this.attemptUndo.length !== 0) this.attemptUndo.length = 0;
       this.sectionSeq = s;
+      const mine = uuid === undefined ? 0 : changesMadeInThisThread(uuid);
       let r: T;
       try {
         if (s !== this.validSeq) this.refresh();
@@ -256,11 +266,15 @@ export class LiveReader {
           throw err;
         }
         this.failed(op, t0);
+        selfOvertaken = uuid !== undefined && changesMadeInThisThread(uuid) !== mine ? selfOvertaken + 1 : 0;
+        if (selfOvertaken >= MAX_SELF_OVERTAKEN) throw this.wroteInSection();
         continue;
       }
       this.depth = 0;
       if (this.changed(s)) {
         this.failed(op, t0);
+        selfOvertaken = uuid !== undefined && changesMadeInThisThread(uuid) !== mine ? selfOvertaken + 1 : 0;
+        if (selfOvertaken >= MAX_SELF_OVERTAKEN) throw this.wroteInSection();
         continue;
       }
       this.validSeq = s;
@@ -268,6 +282,16 @@ export class LiveReader {
       if (this.pauseDeadline !== 0) this.endPause();
       return r;
     }
+  }
+
+  /**
+   * The function of a section wrote through this thread's writer of the pool in each of
+   * MAX_SELF_OVERTAKEN attempts in a row: its own commit overtook every one, and it would go on
+   * doing so forever.
+   */
+  private wroteInSection(): FerriteError {
+    this.endPause();
+    return new FerriteError('ETXSTATE', "a read section's function wrote through this thread's writer of the pool: its own commit changed the state it was reading (the write was made; read and write through the writer's store instead, or write after the read)");
   }
 
   /** Inside a section (`store.read`): runs `op`; a change of state ends the outer attempt. */

@@ -134,7 +134,10 @@ test('a starved reader asks the writer to pause, clears the request once it read
     run: () => {
       n++;
       if (w[PAUSE_WORD / 4] !== 0) requested++;
-      if (n <= 8) put(writer, root, n); // past PAUSE_AFTER (6) overtaken attempts
+      // Past PAUSE_AFTER (6) overtaken attempts, by a writer of ANOTHER thread: its commits are
+      // the sequence moving by two (this thread's writer committing in every attempt is a
+      // function that writes, which a section refuses after three: the test below).
+      if (n <= 8) Atomics.add(w, SEQ_WORD / 4, 2);
       return reader.readU64(root);
     },
   });
@@ -284,4 +287,29 @@ test('a sequence at any 32-bit value, -2 included, is checked like any other', (
   });
   assert.deepEqual(seen, { a: 0, b: 0 });
   assert.ok(r.stats.retries > 0);
+});
+
+test("a section whose function commits through this thread's writer in every attempt ends with ETXSTATE after three; one that does so in some attempts runs again", () => {
+  const { writer, reader, root } = setup();
+  const r = reader.reader!;
+  let n = 0;
+  assert.throws(() => r.section({
+    run: () => {
+      n++;
+      put(writer, root, 100 + n);
+      return reader.readU64(root);
+    },
+  }), (e: unknown) => isFerriteError(e, 'ETXSTATE'));
+  assert.equal(n, 3);
+  assert.equal(reader.readU64(root), 103, 'the writes were made');
+  let m = 0;
+  const got = r.section({
+    run: () => {
+      m++;
+      if (m <= 2) put(writer, root, 200 + m); // two attempts in a row, then none
+      return reader.readU64(root);
+    },
+  });
+  assert.equal(m, 3);
+  assert.equal(got, 202);
 });
