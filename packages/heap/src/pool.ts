@@ -369,13 +369,16 @@ export class Pool {
    */
   private static openFiles(target: FileTarget, layout: string | undefined, wantedMaxSize: number | undefined, checkpointBytes: number | undefined): Pool {
     const recovery: Region = target.shared ?? new FileRegion(target);
-    // Readers map the file too: the recovery below changes what they see (commit-seq.ts).
-    const seq = target.shared !== undefined ? new CommitSeq(target.shared) : undefined;
     let header: HeaderFields;
     let recovered: boolean;
     let epoch: number;
+    let seq: CommitSeq | undefined;
     try {
+      // The header first: a file too short or not a pool is ECORRUPT / EBADMAGIC before
+      // anything reads the reader words inside it.
       const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
+      // Readers map the file too: the recovery below changes what they see (commit-seq.ts).
+      seq = target.shared !== undefined ? new CommitSeq(target.shared) : undefined;
       if (seq !== undefined) seq.uuid = uuidString(uuid);
       seq?.beginSession();
       const scan = replayWal(target, uuid, recovery, recovery !== target.shared);

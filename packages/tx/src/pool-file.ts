@@ -12,7 +12,7 @@
  * Creating is atomic (see @ferrite/native `create.publishLater`): the file is formatted under a
  * temporary name and gets its name only once the pool is complete and durable.
  */
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { FerriteError, isFerriteError } from '@ferrite/core';
 import type { FileIO, FileTarget, Region } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
@@ -97,6 +97,9 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
     opened.push(pool);
     const walPath = walPathOf(path);
     let wal: FileIO = NO_FILE;
+    // A log this open creates and nothing writes (the open failed before its header: not a
+    // pool, a damaged one) is removed at close: a failed open leaves no file behind.
+    const walCreated = !readOnly && !existsSync(walPath);
     if (!readOnly) wal = openFile(walPath, { create: true });
     else if (existsSync(walPath)) wal = openFile(walPath, { readOnly: true });
     opened.push(wal);
@@ -153,6 +156,13 @@ export function poolFileTarget(path: string, options: { readOnly: boolean; force
         }
         for (const v of views) v.close();
         for (const o of opened.reverse()) o.close();
+        if (!removeWal && walCreated) {
+          try {
+            removeWal = statSync(walPath).size === 0;
+          } catch {
+            // Gone already.
+          }
+        }
         if (removeWal && !readOnly) {
           try {
             unlinkSync(walPath);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFerriteError } from '@ferrite/core';
@@ -176,3 +176,28 @@ test('groupCommit: a write that changes nothing does not let flushed() (or its o
     s.close();
   }
 });
+
+// Found in review: a writable open of a file shorter than a pool header on an ordinary file
+// system failed with a raw invariant Error (the reader words were read before the header), and
+// every failed writable open of a file that is not a pool left an empty `<path>.wal` beside it.
+for (const [medium, base] of [['an ordinary file', undefined], ['tmpfs', '/dev/shm']] as const) {
+  test(`${medium}: opening a file that is not a pool fails with ECORRUPT / EBADMAGIC and leaves nothing behind`, () => {
+    const dir = mkdtempSync(join(base ?? tmpdir(), 'ferrite-notpool-'));
+    try {
+      writeFileSync(join(dir, 'small'), 'hello');
+      writeFileSync(join(dir, 'random'), new Uint8Array(8192).map((_, i) => (i * 131) & 0xff));
+      for (const [name, code] of [['small', 'ECORRUPT'], ['random', 'EBADMAGIC']] as const) {
+        for (const readOnly of [false, true]) {
+          assert.throws(() => Store.open(join(dir, name), { readOnly }), (e: unknown) => isFerriteError(e, code), `${name}, readOnly ${readOnly}`);
+        }
+      }
+      assert.deepEqual(readdirSync(dir).sort(), ['random', 'small'], 'no redo log left beside them');
+      // A log that was there before a failed open stays.
+      writeFileSync(join(dir, 'small.wal'), 'a log of another pool');
+      assert.throws(() => Store.open(join(dir, 'small')), (e: unknown) => isFerriteError(e, 'ECORRUPT'));
+      assert.equal(readFileSync(join(dir, 'small.wal'), 'utf8'), 'a log of another pool');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
