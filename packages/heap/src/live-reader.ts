@@ -71,6 +71,11 @@ export interface ReadOp<T> {
 /** Thrown inside a nested section whose state changed: ends the outer attempt early. */
 const RETRY: unique symbol = Symbol('ferrite.retry');
 
+/** The store was closed by the function of a section: its mapping is gone, so what it read cannot be checked. */
+function closedInside(): FerriteError {
+  return new FerriteError('ECLOSED', 'the store was closed inside its own read section: what the function read can no longer be checked against one committed state');
+}
+
 /**
  * `sectionSeq` of a section reading a private copy (recovered, or frozen): it never changes.
  * Above every value of the 32-bit sequence word, so never mistaken for one (a sentinel inside
@@ -260,6 +265,7 @@ export class LiveReader {
         r = op.run();
       } catch (err) {
         this.depth = 0;
+        if (this.closed) throw closedInside();
         if (err !== RETRY && !this.changed(s)) {
           this.endPause();
           this.attemptUndo.length = 0;
@@ -271,6 +277,7 @@ export class LiveReader {
         continue;
       }
       this.depth = 0;
+      if (this.closed) throw closedInside();
       if (this.changed(s)) {
         this.failed(op, t0);
         selfOvertaken = uuid !== undefined && changesMadeInThisThread(uuid) !== mine ? selfOvertaken + 1 : 0;
@@ -297,6 +304,7 @@ export class LiveReader {
   /** Inside a section (`store.read`): runs `op`; a change of state ends the outer attempt. */
   private nested<T>(op: ReadOp<T>): T {
     const r = op.run();
+    if (this.closed) throw closedInside();
     if (this.changed(this.sectionSeq)) throw RETRY;
     return r;
   }

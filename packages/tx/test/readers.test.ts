@@ -543,3 +543,35 @@ for (const [medium, forcePmem] of [['persistent memory', true], ['an ordinary fi
     }
   });
 }
+
+// Found in review: closing a read-only store inside its own store.read threw a raw TypeError
+// (an Atomics.load on the detached mapping, validating the attempt). It is ECLOSED now, also
+// when the close happens in a read nested in the section.
+test('closing a reader inside its own read section is ECLOSED, not a raw TypeError', () => {
+  for (const base of ['/dev/shm', diskDir()]) {
+    for (const nestedRead of [false, true]) {
+      const dir = mkdtempSync(join(base, 'ferrite-readers-'));
+      try {
+        const path = join(dir, 'c.pool');
+        const writer = Store.open(path, { create: true, size: 1 << 20 });
+        writer.map<string, number>('m').set('a', 1);
+        const reader = Store.open(path, { readOnly: true });
+        const m = reader.map<string, number>('m');
+        assert.throws(() => reader.read(() => {
+          if (nestedRead) {
+            const it = m.keys();
+            reader.close();
+            return it.next();
+          }
+          const v = m.get('a');
+          reader.close();
+          return v;
+        }), (e: unknown) => isFerriteError(e, 'ECLOSED'), `${base}, nested ${nestedRead}`);
+        assert.throws(() => m.get('a'), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+        writer.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+});
