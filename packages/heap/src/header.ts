@@ -33,8 +33,24 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** Validates a layout name and returns its UTF-8 bytes (EINVAL when too long or with a NUL). */
+/** True when `s` holds no lone surrogate. */
+function isWellFormed(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c > 0xdbff || i + 1 >= s.length) return false;
+    const d = s.charCodeAt(i + 1);
+    if (d < 0xdc00 || d > 0xdfff) return false;
+    i++;
+  }
+  return true;
+}
+
 export function encodeLayout(layout: string): Uint8Array {
   if (typeof layout !== 'string') throw new FerriteError('EINVAL', 'layout must be a string');
+  // UTF-8 has no code for a lone surrogate (U+FFFD is written instead): a layout created with
+  // one would never match itself at the next open.
+  if (!isWellFormed(layout)) throw new FerriteError('EINVAL', 'layout name must be well-formed Unicode (it holds a lone surrogate, which UTF-8 cannot store)');
   const bytes = encoder.encode(layout);
   if (bytes.length > MAX_LAYOUT_BYTES) {
     throw new FerriteError('EINVAL', `layout name is ${bytes.length} bytes; the limit is ${MAX_LAYOUT_BYTES}`);

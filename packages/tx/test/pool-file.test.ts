@@ -201,3 +201,21 @@ for (const [medium, base] of [['an ordinary file', undefined], ['tmpfs', '/dev/s
     }
   });
 }
+
+// Found in review: a layout with a lone surrogate was written as U+FFFD, so the create made the
+// pool and its own open then failed with ELAYOUT, leaving the file; every later open the same.
+test('a layout name with a lone surrogate is EINVAL and creates nothing; a well-formed one round-trips', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrite-layout-'));
+  try {
+    const path = join(dir, 'l.pool');
+    for (const layout of ['app\ud800', '\udc00x', 'a\ud800\ud800']) {
+      assert.throws(() => Store.open(path, { create: true, size: 1 << 20, layout }), (e: unknown) => isFerriteError(e, 'EINVAL') && /lone surrogate/.test((e as Error).message));
+      assert.deepEqual(readdirSync(dir), [], 'nothing created');
+    }
+    const s = Store.open(path, { create: true, size: 1 << 20, layout: 'app \ud83d\ude00' });
+    s.close();
+    Store.open(path, { layout: 'app \ud83d\ude00' }).close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
