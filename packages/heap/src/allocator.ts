@@ -341,12 +341,24 @@ export class Allocator {
         if (l[k]! < n) continue;
         const start = s[k]!;
         const len = l[k]!;
-        const inner = this.innerSpanStarts(start, n);
+        // The chunks taken, [at, at + n): the range's first ones, or its last ones (a log
+        // segment whose snapshots would not fit at the start, see below).
+        let at = start;
+        let inner = this.innerSpanStarts(at, n);
         // Snapshots of this step: the inner span headers, the first chunk's header, and the
-        // FREE headers of what is left of the range.
-        const entries = inner.length + 1 + freeSpanHeaders(len - n);
+        // FREE headers of what is left of the range after the window (and before it).
+        let entries = inner.length + 1 + freeSpanHeaders(len - n);
         // A log segment's snapshots (and the link, one more) must fit the segment's reserve.
-        if (kind === KIND_LOG && entries + 1 > RESERVE_ENTRIES) continue;
+        // Chunks freed one at a time keep a FREE header each, too many to snapshot there; the
+        // chunks a growth appends are few spans, at the range's end. Skipped instead, the range
+        // stayed too fragmented after every growth (the new chunks join it), and the pool grew
+        // to its maxSize before the log failed with ENOSPC.
+        if (kind === KIND_LOG && entries + 1 > RESERVE_ENTRIES) {
+          at = start + len - n;
+          inner = this.innerSpanStarts(at, n);
+          entries = inner.length + 1 + freeSpanHeaders(len - n);
+          if (entries + 1 > RESERVE_ENTRIES) continue;
+        }
         if (tx.reserveLog(entries, 8 * entries)) {
           relook = true; // the log took chunks: the range may be gone or split
           break;
@@ -359,21 +371,29 @@ export class Allocator {
           this.spanStarts.delete(c);
         }
         if (inner.length > 0) tx.needDrain();
-        this.spanStarts.delete(start);
+        this.spanStarts.delete(at);
         invariant(s[k] === start && l[k] === len, 'the free range did not change while it was split');
-        if (len === n) {
+        const left = at - start;
+        const right = start + len - (at + n);
+        invariant(left === 0 || right === 0, 'a window at the start or the end of the range');
+        if (left > 0) {
+          l[k] = left;
+        } else if (right === 0) {
           s.splice(k, 1);
           l.splice(k, 1);
         } else {
-          s[k] = start + n;
-          l[k] = len - n;
+          s[k] = at + n;
+          l[k] = right;
         }
-        const off = this.chunkOffset(start);
+        const off = this.chunkOffset(at);
         tx.snapshot(off, 8);
         tx.defer(OP_HEADER, off, encodeLow(kind, kind === KIND_RUN ? cls : n));
-        if (len > n) this.writeFreeSpan(start + n, len - n, tx);
-        invariant(this.freeStarts === s && (k >= s.length || s[k]! >= start + n), 'the split left the free index ordered');
-        return start;
+        if (right > 0) this.writeFreeSpan(at + n, right, tx);
+        // What is left before the window: FREE headers that end at it (the range's spans may
+        // run past `at`; a chunk walk must find the window's header).
+        if (left > 0) this.writeFreeSpan(start, left, tx);
+        invariant(this.freeStarts === s && (k + 1 >= s.length || s[k + 1]! >= at + n), 'the split left the free index ordered');
+        return at;
       }
       if (relook) continue;
       if (reclaim && this.reclaimEmptyRuns(tx) > 0) continue;
