@@ -18,6 +18,7 @@
  * pool already.)
  */
 import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FerriteError, invalidArgument, readOptions } from '@ferrite/core';
@@ -48,6 +49,16 @@ export interface CompactInfo {
   readonly durationMs: number;
 }
 
+/** lstat of `path`, or undefined when nothing is there. */
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** The temporary name an in-place compaction of `path` builds under (same directory). */
 export function compactTempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.ferrite-compact`);
@@ -57,7 +68,7 @@ export function compactTempPath(path: string): string {
  * Compacts the pool file `path` in place (see the module comment): every collection rebuilt
  * densely into a new file that replaces it atomically; the new pool has a uuid of its own.
  * Synchronous; needs room for the compacted copy beside the pool while it runs.
- * @throws ENOENT, EBUSY (a writer, or an offline backup, holds the pool), EINVAL (a symbolic link), EBADMAGIC / EVERSION / ECORRUPT
+ * @throws ENOENT, EBUSY (a writer, or an offline backup, holds the pool), EINVAL (a symbolic link), EEXIST (its temporary name is taken by something other than a file), EBADMAGIC / EVERSION / ECORRUPT
  *   (not a readable pool), ENOSPC (no room for the copy: the pool is untouched), EIO; EINVAL.
  */
 export function compactPoolFile(path: string, options: CompactOptions = {}): CompactInfo {
@@ -83,7 +94,12 @@ export function compactPoolFile(path: string, options: CompactOptions = {}): Com
     const temp = compactTempPath(path);
     // A temporary of a compaction that was killed after publishing it: ours to remove (we
     // hold the pool's lock, and only a compaction of this pool makes it).
-    if (existsSync(temp)) unlinkSync(temp);
+    const left = lstatOrUndefined(temp);
+    if (left !== undefined) {
+      // Only a file a compaction left is ours: anything else at that name is someone's.
+      if (!left.isFile()) throw new FerriteError('EEXIST', `compactPoolFile: ${temp} (the temporary name of a compaction of ${path}) is taken by something that is not a file; move it away`);
+      unlinkSync(temp);
+    }
     const steps = buildCompact(src, temp, before.mode & 0o777, onProgress);
     let r = steps.next();
     while (r.done !== true) r = steps.next();

@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isFerriteError, type ErrorCode } from '@ferrite/core';
 import { Prng } from '@ferrite/core/testing';
@@ -333,6 +333,34 @@ test('store.shrink with deferred commits pending (groupCommit), on a file longer
     } finally {
       again.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Found in review: a directory at the compaction's temporary name made compactPoolFile throw
+// Node's raw EISDIR (it unlinked whatever was there). Only a file a compaction left is removed.
+test('a compaction whose temporary name is taken by a directory is EEXIST; the pool and the directory are untouched', () => {
+  const dir = mkdtempSync(join(diskDir(), 'ferrite-compact-'));
+  try {
+    const path = join(dir, 'app.pool');
+    const s = Store.open(path, { create: true, size: 1 << 20 });
+    s.map<number, number>('m').set(1, 1);
+    s.close();
+    const before = readFileSync(path);
+    mkdirSync(compactTempPath(path));
+    writeFileSync(join(compactTempPath(path), 'mine'), 'x');
+    assert.throws(() => compactPoolFile(path), (e: unknown) => isFerriteError(e, 'EEXIST'));
+    assert.deepEqual(readFileSync(path), before, 'the pool is unchanged');
+    assert.deepEqual(readdirSync(compactTempPath(path)), ['mine']);
+    // A file left there by a killed compaction is removed, and the compaction runs.
+    rmSync(compactTempPath(path), { recursive: true });
+    writeFileSync(compactTempPath(path), 'left by a killed compaction');
+    compactPoolFile(path);
+    assert.equal(existsSync(compactTempPath(path)), false);
+    const again = Store.open(path, {});
+    assert.equal(again.map<number, number>('m').get(1), 1);
+    again.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
