@@ -578,7 +578,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   // Registers span_ with the fault guard; ENOMEM when its table is full.
   bool GuardSpan(const Napi::Env& env, const char* op) {
     const int prot = (writable_ || cow_) ? (PROT_READ | PROT_WRITE) : PROT_READ;
-    span_->guard_slot = guard::Register(span_->address, span_->length, file_->fd, file_offset_, prot);
+    span_->guard_slot = guard::Register(span_->address, span_->length, file_->fd, file_offset_, prot, !cow_);
     guard_slot_ = span_->guard_slot;
     if (guard_slot_ < 0) {
       ThrowCode(env, "ENOMEM", Prefix(op, path_) + "more than " + std::to_string(guard::kMaxGuarded) +

@@ -26,6 +26,7 @@ struct Slot {
   std::atomic<uintptr_t> end{0};
   std::atomic<int> fd{-1};
   std::atomic<int> prot{0};
+  std::atomic<bool> shared{false};
   std::atomic<uint64_t> file_offset{0};
   // The page last replaced by a private copy of the file's page: a second fault there means
   // the file has no page to copy, and the page becomes a private zero page.
@@ -90,6 +91,34 @@ bool DivertTail(uintptr_t page, uintptr_t end, int prot) {
   return p != MAP_FAILED;
 }
 
+// A fault inside the file of a shared mapping: the aligned window of kWindow bytes around the
+// page (clipped to [start, end)) becomes private memory holding what the file holds there.
+// False when mmap failed.
+constexpr uintptr_t kWindow = 2 * 1024 * 1024;
+bool DivertWindow(uintptr_t page, uintptr_t start, uintptr_t end, int fd, int prot, uint64_t file_offset) {
+  uintptr_t from = page & ~(kWindow - 1);
+  if (from < start) from = start;
+  uintptr_t to = (page & ~(kWindow - 1)) + kWindow;
+  const uintptr_t last = (end + kPage - 1) & ~(kPage - 1);
+  if (to > last) to = last;
+  void* p = mmap(reinterpret_cast<void*>(from), to - from, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) return false;
+  // What the file holds (its page cache, this process's own stores included); a hole reads as
+  // zeros, and a short read (the end of the file) leaves zeros.
+  uint8_t* at = reinterpret_cast<uint8_t*>(from);
+  uint64_t off = file_offset + (from - start);
+  size_t left = to - from;
+  while (left > 0) {
+    const ssize_t n = pread(fd, at, left, static_cast<off_t>(off));
+    if (n <= 0) break;
+    at += n;
+    off += static_cast<uint64_t>(n);
+    left -= static_cast<size_t>(n);
+  }
+  if (prot != (PROT_READ | PROT_WRITE)) mprotect(reinterpret_cast<void*>(from), to - from, prot);
+  return true;
+}
+
 void OnSigbus(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
   // BUS_ADRERR: the kernel could not provide the page (no space, no page past the end, an
@@ -105,6 +134,7 @@ void OnSigbus(int sig, siginfo_t* info, void* context) {
       const uintptr_t end = s.end.load(std::memory_order_relaxed);
       const int fd = s.fd.load(std::memory_order_relaxed);
       const int prot = s.prot.load(std::memory_order_relaxed);
+      const bool shared = s.shared.load(std::memory_order_relaxed);
       const uint64_t file_offset = s.file_offset.load(std::memory_order_relaxed);
       if (s.seq.load(std::memory_order_acquire) != seq) continue;
       if (start == 0 || addr < start || addr >= end) continue;
@@ -112,7 +142,8 @@ void OnSigbus(int sig, siginfo_t* info, void* context) {
       // The second fault of one page (its private copy could not be read) is not counted.
       const bool again = s.copied_page.load(std::memory_order_relaxed) == page;
       const bool diverted = PastEnd(fd, file_offset + (page - start)) ? DivertTail(page, end, prot)
-                                                                       : Divert(s, page, start, fd, prot, file_offset);
+                            : shared && fd >= 0                    ? DivertWindow(page, start, end, fd, prot, file_offset)
+                                                                   : Divert(s, page, start, fd, prot, file_offset);
       if (diverted) {
         if (!again && s.faults.fetch_add(1, std::memory_order_relaxed) == 0) {
           s.first_fault.store(page - start, std::memory_order_relaxed);
@@ -137,7 +168,7 @@ void Install() {
 
 }  // namespace
 
-int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot) {
+int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot, bool shared) {
   std::call_once(install_once, Install);
   for (int i = 0; i < kMaxGuarded; i++) {
     Slot& s = slots[i];
@@ -149,6 +180,7 @@ int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int 
     s.end.store(a + static_cast<uintptr_t>(length), std::memory_order_relaxed);
     s.fd.store(fd, std::memory_order_relaxed);
     s.prot.store(prot, std::memory_order_relaxed);
+    s.shared.store(shared, std::memory_order_relaxed);
     s.file_offset.store(file_offset, std::memory_order_relaxed);
     s.copied_page.store(0, std::memory_order_relaxed);
     s.faults.store(0, std::memory_order_relaxed);

@@ -14,7 +14,11 @@
 // file has no page to copy (a hole the file system cannot fill). A page past the end of the
 // file takes the rest of the range with it: everything from it to the range's end becomes
 // private zeros in one mapping (a page at a time, a walk over a long cut tail would need more
-// mappings than the kernel allows). The range counts the fault; the mapping checks the count before every flush, persist, drain and grow
+// mappings than the kernel allows). In a shared mapping, a fault inside the file (a hole the
+// file system cannot fill) diverts the aligned 2 MiB window around it likewise: private
+// memory holding what the file holds there (read with pread, which reads a hole as zeros
+// without needing space), so a walk over many punched holes makes one mapping per window,
+// not two per page. The range counts the fault; the mapping checks the count before every flush, persist, drain and grow
 // and throws a FerriteError from then on, so nothing stored after the fault is ever reported
 // durable. Faults outside registered ranges, and hardware memory errors, go to the previous
 // handler (by default: the process dies, as without the guard).
@@ -34,8 +38,10 @@ namespace guard {
 constexpr int kMaxGuarded = 65536;
 
 // Installs the handler (once per process) and registers [start, start + length), mapped from
-// `fd` at `file_offset` with protection `prot`. Returns the slot, or -1 when all are taken.
-int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot);
+// `fd` at `file_offset` with protection `prot`, shared (MAP_SHARED: the file's pages are what
+// the range shows) or private (copy-on-write: the range may hold this process's own pages,
+// which a diversion must not replace). Returns the slot, or -1 when all are taken.
+int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot, bool shared);
 
 // Forgets the slot (before its range is unmapped or replaced). Ignores -1.
 void Unregister(int slot);
