@@ -905,6 +905,14 @@ export class Store {
     }
     this.registry?.reload();
     for (const c of this.dropped) {
+      // Only a collection that existed before the transaction is back (its header is the
+      // registry's again); one made and dropped inside it stays dropped. A name dropped, made
+      // again and dropped again lists both: the one that existed must win, whatever the order,
+      // or the user's object of it would be left working but unknown to the store.
+      const entry = this.registry?.get(c.ctx.name);
+      if (entry === undefined || entry.header !== c.header) continue;
+      const other = this.open.get(c.ctx.name);
+      if (other !== undefined && other !== c) other.ctx.dropped = true;
       c.ctx.dropped = false;
       this.open.set(c.ctx.name, c);
     }

@@ -252,3 +252,49 @@ test('inside a transaction the heap rolled back (ENOSPC caught), a map reads wha
   assert.deepEqual([...m.keys()], ['base']);
   assert.ok(store.check().ok);
 });
+
+// Found in review: a transaction that dropped a collection, made the name again and dropped that
+// one too, then rolled back, put the second object in the store's place of the first. The user's
+// object of the first was left working but unknown to the store: after a later (committed)
+// drop it did not throw ECLOSED and wrote into the dropped collection's freed header, which the
+// next collection of that name reused (a hash map then held an entry under a wrong hash).
+for (const kind of ['map', 'sortedMap', 'queue'] as const) {
+  test(`a rolled-back drop, re-create and drop of one name gives the original ${kind} back; a later drop closes it (ECLOSED)`, () => {
+    const h = openHarness({});
+    const s = h.store;
+    const make = (): { write(v: string): void; read(): unknown[] } => {
+      if (kind === 'map') {
+        const m = s.map<number, string>('c');
+        return { write: (v) => m.set(m.size, v), read: () => [...m.values()] };
+      }
+      if (kind === 'sortedMap') {
+        const m = s.sortedMap<number, string>('c');
+        return { write: (v) => m.set(m.size, v), read: () => [...m.values()] };
+      }
+      const q = s.queue<string>('c');
+      return { write: (v) => q.push(v), read: () => [...q] };
+    };
+    const original = kind === 'map' ? s.map('c') : kind === 'sortedMap' ? s.sortedMap('c') : s.queue('c');
+    const old = make();
+    old.write('old');
+    assert.throws(() => s.transaction(() => {
+      s.drop('c');
+      make().write('made in the rolled-back transaction');
+      s.drop('c');
+      throw new Error('roll back');
+    }), /roll back/);
+    const again = kind === 'map' ? s.map('c') : kind === 'sortedMap' ? s.sortedMap('c') : s.queue('c');
+    assert.equal(again, original, 'the same object for the same name');
+    assert.deepEqual(old.read(), ['old']);
+    s.drop('c');
+    assert.throws(() => old.write('through the dropped object'), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+    assert.throws(() => old.read(), (e: unknown) => isFerriteError(e, 'ECLOSED'));
+    const fresh = make();
+    fresh.write('new');
+    assert.deepEqual(fresh.read(), ['new']);
+    assert.ok(s.check().ok, JSON.stringify(s.check().problems));
+    const reopened = h.reopen();
+    assert.ok(reopened.check().ok);
+    reopened.close();
+  });
+}
