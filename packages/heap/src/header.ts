@@ -32,7 +32,6 @@ const encoder = new TextEncoder();
 // ignoreBOM: a name that begins with U+FEFF keeps it (the default decoder drops a leading BOM).
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
-/** Validates a layout name and returns its UTF-8 bytes (EINVAL when too long or with a NUL). */
 /** True when `s` holds no lone surrogate. */
 function isWellFormed(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -46,6 +45,7 @@ function isWellFormed(s: string): boolean {
   return true;
 }
 
+/** Validates a layout name and returns its UTF-8 bytes (EINVAL when too long, with a NUL or a lone surrogate). */
 export function encodeLayout(layout: string): Uint8Array {
   if (typeof layout !== 'string') throw new FerriteError('EINVAL', 'layout must be a string');
   // UTF-8 has no code for a lone surrogate (U+FFFD is written instead): a layout created with

@@ -1,6 +1,6 @@
-// See fault-guard.h. The handler uses only mmap, fstat, sigaction and raise (system calls;
-// mmap is not on POSIX's async-signal-safe list, but on Linux it is a plain system call with no
-// lock in user space) and lock-free reads of the slot table.
+// See fault-guard.h. The handler uses only mmap, mprotect, fstat, pread, sigaction and raise
+// (system calls; mmap and mprotect are not on POSIX's async-signal-safe list, but on Linux they
+// are plain system calls with no lock in user space) and lock-free reads of the slot table.
 
 #include "fault-guard.h"
 
