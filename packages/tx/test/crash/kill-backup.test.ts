@@ -4,9 +4,9 @@
  * while it compacts a pool in place. After every kill:
  *   - the source is intact: it opens, its bank invariants hold, every transfer the child
  *     reported is there (at most the one in flight besides), and check() is clean;
- *   - the backup's destination path holds no file unless the backup had returned (then it is
- *     a complete copy: a committed state of the bank, check() clean); a compacted pool holds
- *     exactly what it held before;
+ *   - the backup's destination path holds no file unless the backup had published it (its
+ *     return follows, but a kill can land between the two): a complete copy, a committed state
+ *     of the bank, check() clean; a compacted pool holds exactly what it held before;
  *   - a temporary the kill left (the hidden file of an unpublished create, a compaction's
  *     published copy not yet renamed) is removed by the next backup to the same path, or the
  *     next compaction of the pool.
@@ -100,6 +100,7 @@ test('SIGKILL during a live backup: the source is intact, and no file is left at
     let lastSeq = 0;
     let midway = 0;
     let leftBehind = 0;
+    let publishedUnreported = 0;
     for (let k = 0; k < kills; k++) {
       const run = await runChild(command, ['backup', pool, dest, String(prng.nextU32())], prng.below(120));
       const where = `kill ${k} (${command.how})`;
@@ -120,8 +121,11 @@ test('SIGKILL during a live backup: the source is intact, and no file is left at
       } finally {
         source.close();
       }
-      if (run.finished) {
-        // The backup had returned: a complete copy, one committed state of the bank.
+      // A copy at the destination is complete: the backup had returned, or the kill struck
+      // between its publication (the rename) and its return (no `D` printed yet).
+      if (run.finished || existsSync(dest)) {
+        if (!run.finished) publishedUnreported++;
+        // One committed state of the bank.
         const copy = Store.open(dest, { readOnly: true });
         try {
           assert.ok(copy.check().ok, `${where}: the finished copy checks clean`);
@@ -133,12 +137,11 @@ test('SIGKILL during a live backup: the source is intact, and no file is left at
         rmSync(dest);
       } else {
         midway++;
-        assert.equal(existsSync(dest), false, `${where}: a killed backup left a file at its destination`);
         if (leftovers(dir, 'copy.pool').length > 0) leftBehind++;
       }
       for (const s of reported.keys()) if (s < lastSeq - 100) reported.delete(s);
     }
-    console.log(`# backup kills: ${kills} (${midway} during the copy, ${leftBehind} left a hidden temporary)`);
+    console.log(`# backup kills: ${kills} (${midway} during the copy, ${leftBehind} left a hidden temporary, ${publishedUnreported} after the copy was published but before the backup returned)`);
     assert.ok(midway > 0, 'some kills struck during the copy');
     // The next backup to the same path removes what the killed ones left.
     const store = Store.open(pool);
