@@ -81,12 +81,13 @@ export function changingInThisThread(uuid: string): boolean {
 }
 
 /**
- * How many changes of the pool `uuid` a writer in this thread has begun so far. A reader's
+ * This thread's counter of the changes its writers of the pool `uuid` have begun (`made`), the
+ * same object for the thread's life: a reader holds it and reads it per attempt, no lookup. A
  * `store.read` function that moved it wrote through this thread's writer: its own commit
  * overtook the read, and running it again would do the same, forever (live-reader.ts).
  */
-export function changesMadeInThisThread(uuid: string): number {
-  return changingHere.get(uuid)?.made ?? 0;
+export function changesInThisThread(uuid: string): { readonly made: number } {
+  return changingCounter(uuid);
 }
 
 /** The counter of `uuid` in this thread. */

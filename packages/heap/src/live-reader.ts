@@ -28,7 +28,7 @@
  */
 import { FerriteError, invariant } from '@ferrite/core';
 import type { Region } from '@ferrite/core';
-import { changesMadeInThisThread, changingInThisThread, clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
+import { changesInThisThread, changingInThisThread, clockMs, EPOCH_INDEX, PAUSE_INDEX, SEQ_INDEX, sleepMs, untilMs, wordsOf } from './commit-seq.js';
 import { PrivateRegion } from './private-region.js';
 
 /** Where a live reader's pool comes from (made by the opener: a pool file, or a Region in tests). */
@@ -132,6 +132,8 @@ export class LiveReader {
   private readonly readTimeoutMs: number;
   /** The pool's uuid: a writer of it in this thread inside a change cannot be waited for. */
   private readonly uuid: string | undefined;
+  /** This thread's count of changes its writer of the pool began (undefined: uuid unknown). */
+  private readonly changesHere: { readonly made: number } | undefined;
   private words: Int32Array;
   private wordsSource: Uint8Array;
   /** The sequence the caches were filled at (a validated section); -1: none. */
@@ -156,6 +158,7 @@ export class LiveReader {
     this.source = source;
     this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.uuid = options.uuid;
+    this.changesHere = options.uuid === undefined ? undefined : changesInThisThread(options.uuid);
     this.wordsSource = source.shared.bytes;
     this.words = wordsOf(this.wordsSource);
   }
@@ -249,7 +252,7 @@ export class LiveReader {
     if (this.closed) throw new FerriteError('ECLOSED', 'the pool is closed');
     if (this.depth > 0) return this.nested(op);
     const started = clockMs();
-    const uuid = this.uuid;
+    const here = this.changesHere;
     let selfOvertaken = 0; // attempts in a row overtaken by a commit of this thread's own writer
     for (let attempt = 0; ; attempt++) {
       const s = this.begin(attempt, started);
@@ -258,7 +261,7 @@ export class LiveReader {
       this.attemptNo++;
       if (this.attemptUndo.length !== 0) this.attemptUndo.length = 0;
       this.sectionSeq = s;
-      const mine = uuid === undefined ? 0 : changesMadeInThisThread(uuid);
+      const mine = here === undefined ? 0 : here.made;
       let r: T;
       try {
         if (s !== this.validSeq) this.refresh();
@@ -272,7 +275,7 @@ export class LiveReader {
           throw err;
         }
         this.failed(op, t0);
-        selfOvertaken = uuid !== undefined && changesMadeInThisThread(uuid) !== mine ? selfOvertaken + 1 : 0;
+        selfOvertaken = here !== undefined && here.made !== mine ? selfOvertaken + 1 : 0;
         if (selfOvertaken >= MAX_SELF_OVERTAKEN) throw this.wroteInSection();
         continue;
       }
@@ -280,7 +283,7 @@ export class LiveReader {
       if (this.closed) throw closedInside();
       if (this.changed(s)) {
         this.failed(op, t0);
-        selfOvertaken = uuid !== undefined && changesMadeInThisThread(uuid) !== mine ? selfOvertaken + 1 : 0;
+        selfOvertaken = here !== undefined && here.made !== mine ? selfOvertaken + 1 : 0;
         if (selfOvertaken >= MAX_SELF_OVERTAKEN) throw this.wroteInSection();
         continue;
       }
