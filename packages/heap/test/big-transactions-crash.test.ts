@@ -9,71 +9,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { crashProperty, forEveryCrashPoint, SimulatedRegion } from '@ferrite/core/testing';
-import { Pool } from '../src/index.js';
+import { crashProperty, forEveryCrashPoint } from '@ferrite/core/testing';
 import { CHUNK_SIZE } from '../src/layout.js';
-import { assertBigMatches, assertCheckClean, BigModel, bigMatches, bigProgramArb, runBigTx } from './helpers/big-program.js';
+import { bigCrashScenario } from './helpers/big-crash-scenario.js';
+import { assertCheckClean, bigProgramArb, runBigTx } from './helpers/big-program.js';
 import type { BigTx } from './helpers/big-program.js';
 
 const SOAK = process.env.FERRITE_SOAK === '1';
 const LAYOUT = 'big-crash';
 
-interface State {
-  pool: Pool;
-  model: BigModel;
-  /** Transactions that returned before the crash. */
-  done: number;
-}
-
-/** `prefix`: transactions run (uncrashed) before the program, e.g. to make blocks it writes to. */
+/** The big-program crash scenario on `size` bytes growing to `maxSize`; a recovered pool then allocates across the heap. */
 function scenarioFor(program: BigTx[], size: number, maxSize: number, prefix: BigTx[] = []) {
-  // Reference run: the committed model after every transaction.
-  const ref = Pool.create(new SimulatedRegion(size), { layout: LAYOUT, size, maxSize });
-  const root = ref.root(64);
-  const extra = new Set([root]);
-  const start = new BigModel();
-  for (const p of prefix) runBigTx(ref, start, p);
-  const history: BigModel[] = [start.clone()];
-  const m = start.clone();
-  for (const p of program) {
-    runBigTx(ref, m, p);
-    history.push(m.clone());
-  }
-  return {
-    history,
-    grew: { pool: ref.size > size, log: ref.stats().logOverflow > 0 },
-    scenario: {
-      setup(): { region: SimulatedRegion; state: State } {
-        const region = new SimulatedRegion(size);
-        const pool = Pool.create(region, { layout: LAYOUT, size, maxSize });
-        assert.equal(pool.root(64), root, 'the root lands where the reference run put it');
-        const model = new BigModel();
-        for (const p of prefix) runBigTx(pool, model, p);
-        return { region, state: { pool, model, done: 0 } };
-      },
-      run(_region: SimulatedRegion, state: State): void {
-        for (const p of program) {
-          runBigTx(state.pool, state.model, p);
-          state.done++;
-        }
-      },
-      recover(region: SimulatedRegion): Pool {
-        return Pool.open(region, { layout: LAYOUT, maxSize });
-      },
-      check(pool: Pool, ctx: { state: State; crashed: boolean }): void {
-        assertCheckClean(pool, 'recovered pool');
-        const k = ctx.state.done;
-        const candidates = ctx.crashed ? [history[k]!, history[k + 1]].filter((x) => x !== undefined) : [history[program.length]!];
-        const match = candidates.find((c) => bigMatches(pool, c!, extra));
-        if (match === undefined) assertBigMatches(pool, candidates[0]!, extra); // throws with the difference
-        // The recovered pool keeps working: a transaction that allocates across the heap.
-        const after = match!.clone();
-        runBigTx(pool, after, { abort: false, ops: Array.from({ length: 40 }, (_, i) => ({ k: 'alloc' as const, size: 1 + ((i * 2971) % 30_000), byte: 7 })) });
-        assertCheckClean(pool, 'recovered pool after more allocations');
-      },
-      recoveryCrashDepth: 2,
+  return bigCrashScenario(program, {
+    layout: LAYOUT,
+    size,
+    maxSize,
+    prefix,
+    afterRecovery(pool, after) {
+      runBigTx(pool, after, { abort: false, ops: Array.from({ length: 40 }, (_, i) => ({ k: 'alloc' as const, size: 1 + ((i * 2971) % 30_000), byte: 7 })) });
+      assertCheckClean(pool, 'recovered pool after more allocations');
     },
-  };
+  });
 }
 
 test('every crash point of a transaction whose allocations grow the log and the pool', () => {
