@@ -65,6 +65,27 @@ test('a fast answer is exactly msgpackr\'s answer, key order included', () => {
   assert.ok(hits > 500, `the fast path was taken (${hits} times)`);
 });
 
+test('an ASCII string field of every length 0..31 and every unit decodes on the fast path as msgpackr does', () => {
+  // Each length has its own String.fromCharCode call (record-reader.ts): check each one, with
+  // every unit 0..127 at every position across the lengths.
+  const packr = packer();
+  const reader = new RecordReader(MAX_SHARED_STRUCTURES);
+  for (let len = 0; len <= 31; len++) {
+    for (let shift = 0; shift < 128; shift += 7) {
+      let s = '';
+      for (let i = 0; i < len; i++) s += String.fromCharCode((shift + i * 13) % 128);
+      const bytes = packr.pack({ s, n: len });
+      const fast = reader.read(bytes, 0, bytes.length, packr.structures);
+      assert.notEqual(fast, MISS, `fast path for a ${len}-byte string`);
+      assertSame(fast, { s, n: len });
+      assertSame(fast, packr.unpack(bytes));
+    }
+  }
+  // 32 bytes is a str8, not a fixstr: msgpackr's.
+  const bytes = packr.pack({ s: 'x'.repeat(32), n: 32 });
+  assert.equal(reader.read(bytes, 0, bytes.length, packr.structures), MISS);
+});
+
 test('every record of identifier keys and scalar fields takes the fast path', () => {
   fc.assert(
     fc.property(fc.array(fastRecord, { minLength: 1, maxLength: MAX_SHARED_STRUCTURES }), (records) => {
