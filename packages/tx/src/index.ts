@@ -3,7 +3,7 @@
  * map, queue) with durable, synchronous transactions. See docs/api.md.
  */
 export { Store, defaultPoolPath, DEFAULT_POOL_SIZE, DEFAULT_LAYOUT } from './store.js';
-export type { StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
+export type { MapOptions, StoreOptions, StoreStats, StoreCheckReport, CheckProblem, CollectionInfo, CollectionKind } from './store.js';
 export { openPoolFile, createPoolFile, poolFileTarget, walPathOf } from './pool-file.js';
 export { backupPoolFile, BACKUP_FINAL_BYTES, BACKUP_MAX_ROUNDS, BACKUP_STEP_BYTES } from './backup.js';
 export type { BackupInfo, BackupOptions, BackupProgress } from './backup.js';
@@ -12,7 +12,7 @@ export type { CompactInfo, CompactOptions } from './compact.js';
 export type { ShrinkResult } from '@ferrite/heap';
 export type { PoolFileOptions } from './pool-file.js';
 export { PQueue } from './collections/queue.js';
-export { PMap } from './collections/hash-map.js';
+export { PMap, MAX_EXPECTED_SIZE } from './collections/hash-map.js';
 export { PSortedMap } from './collections/sorted-map.js';
 export type { RangeOptions } from './collections/sorted-map.js';
 // The key codec class and its byte comparison are the store's own: users compare keys with compareKeys.

@@ -25,7 +25,7 @@ import { MAX_COLLECTIONS, Registry, encodeName } from './registry.js';
 import { leftPoolUntouched, rejection } from './internal/rejection.js';
 import { writeDuringEncoding } from './internal/encoding-guard.js';
 import { PQueue } from './collections/queue.js';
-import { PMap } from './collections/hash-map.js';
+import { MAX_EXPECTED_SIZE, PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
 import { HEADER_STAMP } from './internal/context.js';
 import type { CollectionContext, CollectionInternals, KeyCodec, Limits, TxOp, ValueCodec } from './internal/context.js';
@@ -48,6 +48,16 @@ export const DEFAULT_LAYOUT = 'ferrite';
 
 /** The kinds of collection a store holds. */
 export type CollectionKind = 'map' | 'sortedMap' | 'queue';
+
+/** Options of `store.map(name, options)`. */
+export interface MapOptions {
+  /**
+   * Entries the map is expected to hold: a map created by this call gets a table of at least
+   * that many buckets at once, so a load of that many entries makes no table doubling. An
+   * integer in [0, MAX_EXPECTED_SIZE]; ignored when the map already exists. Default 0 (16 buckets).
+   */
+  expectedSize?: number;
+}
 
 /** Options of `Store.open`. */
 export interface StoreOptions {
@@ -931,10 +941,18 @@ export class Store {
    * The hash map named `name`, created (empty) on first use. Keys are numbers, strings,
    * Uint8Arrays or arrays of those; values anything msgpackr encodes. Returns the same object
    * for the same name. EKIND when `name` holds another kind; EROFS when it must be created in
-   * a read-only store; EINVAL for a bad name (empty, or over 112 UTF-8 bytes).
+   * a read-only store; EINVAL for a bad name (empty, or over 112 UTF-8 bytes) or bad options.
+   * `options.expectedSize`: when the map is created here, its table is made for that many
+   * entries at once (no doubling until it holds more; ENOSPC, nothing created, when the pool
+   * cannot hold the table); ignored when the map exists.
    */
-  map<K extends Key = Key, V = unknown>(name: string): PMap<K, V> {
-    return this.collection(name, 'map') as unknown as PMap<K, V>;
+  map<K extends Key = Key, V = unknown>(name: string, options?: MapOptions): PMap<K, V> {
+    let entries = 0;
+    if (options !== undefined) {
+      const o = readOptions('store.map', options, ['expectedSize'] as const);
+      entries = integerOption('store.map', 'option expectedSize', o.expectedSize, 0, MAX_EXPECTED_SIZE, 0);
+    }
+    return this.collection(name, 'map', entries) as unknown as PMap<K, V>;
   }
 
   /**
@@ -948,14 +966,6 @@ export class Store {
   /** The FIFO queue named `name`, created on first use. Same rules as `map`. */
   queue<T = unknown>(name: string): PQueue<T> {
     return this.collection(name, 'queue') as unknown as PQueue<T>;
-  }
-
-  /**
-   * @internal `map(name)`, created (when it does not exist) with its table sized for `entries`
-   * entries: a compaction rebuilds a map of known size without a table doubling (backup/rebuild.ts).
-   */
-  sizedMap(name: string, entries: number): PMap<Key, unknown> {
-    return this.collection(name, 'map', entries) as unknown as PMap<Key, unknown>;
   }
 
   private collection(name: string, kind: CollectionKind, entries = 0): AnyCollection {

@@ -125,7 +125,7 @@ test('a rebuilt hash map gets its table at its final size: filling it never doub
       const s = Store.open(join(dir, `m${String(presized)}.pool`), { create: true, size: 1 << 20, maxSize: 1 << 28 });
       const segments = (): number => s.stats().pool.perClass.find((c) => c.size === 4096)!.allocated;
       try {
-        const m = presized ? s.sizedMap('m', 10_000) : s.map('m');
+        const m = presized ? s.map('m', { expectedSize: 10_000 }) : s.map('m');
         const segmentsCreated = segments();
         s.transaction(() => {
           for (let i = 0; i < 10_000; i++) m.set(i, i);

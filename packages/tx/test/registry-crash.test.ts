@@ -92,3 +92,15 @@ test('one transaction across collections: create, write, drop', () => {
     }),
   ));
 });
+
+test('creating a map with expectedSize (a table of many segments at once) and filling it, in one transaction', () => {
+  // 300 entries: 512 buckets, 8 segments of 64 slots, each allocated and zeroed by the create.
+  forEveryCrashPoint(scenario(
+    (s) => { s.map('m').set('x', 1); },
+    (s) => s.transaction(() => {
+      const big = s.map<number, number>('big', { expectedSize: 300 });
+      for (let i = 0; i < 40; i++) big.set(i, i * i);
+      s.map('m').set('y', 2);
+    }),
+  ));
+});

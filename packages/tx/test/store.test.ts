@@ -298,3 +298,46 @@ for (const kind of ['map', 'sortedMap', 'queue'] as const) {
     reopened.close();
   });
 }
+
+test('store.map expectedSize: the table made for that many entries at once; checked; ignored for an existing map; ENOSPC creates nothing', () => {
+  const h = openHarness({ size: 1 << 20, maxSize: 8 << 20 });
+  const { store } = h;
+  const segments = (): number => store.stats().pool.perClass.find((c) => c.size === 4096)?.allocated ?? 0;
+  // Wrong arguments: EINVAL, nothing created.
+  for (const bad of [-1, 1.5, NaN, '10', 2 ** 28 + 1, null]) {
+    assert.throws(() => store.map('m', { expectedSize: bad as number }), code('EINVAL'), String(bad));
+  }
+  assert.throws(() => store.map('m', { expectedsize: 10 } as never), code('EINVAL'));
+  assert.throws(() => store.map('m', 10 as never), code('EINVAL'));
+  assert.deepEqual(store.collections(), []);
+
+  // 5,000 entries need 8,192 buckets: 128 segments of 64 slots, made at once and never replaced.
+  const m = store.map<number, number>('m', { expectedSize: 5000 });
+  assert.equal(segments(), 128);
+  store.transaction(() => {
+    for (let i = 0; i < 5000; i++) m.set(i, i);
+  });
+  assert.equal(segments(), 128, 'filling it to its expected size made no doubling');
+  assert.deepEqual(m.validate(), []);
+  // An existing map: the option is checked, then ignored (same object, same table).
+  assert.equal(store.map<number, number>('m', { expectedSize: 1_000_000 }), m);
+  assert.throws(() => store.map('m', { expectedSize: -5 }), code('EINVAL'));
+  assert.equal(segments(), 128);
+
+  // A table the pool cannot hold (2^20 buckets of 64 bytes = 64 MiB > maxSize): ENOSPC, nothing created.
+  assert.throws(() => store.map('huge', { expectedSize: 1 << 20 }), code('ENOSPC'));
+  assert.deepEqual(store.collections().map((c) => c.name), ['m']);
+  assert.ok(store.check().ok);
+  const after = store.map<string, string>('huge');
+  after.set('k', 'v');
+  assert.equal(after.get('k'), 'v');
+
+  // After reopen the data is there; a read-only store checks the option and ignores it.
+  const again = h.reopen({ readOnly: true });
+  assert.throws(() => again.map('m', { expectedSize: -1 }), code('EINVAL'));
+  const m2 = again.map<number, number>('m', { expectedSize: 10 });
+  assert.equal(m2.size, 5000);
+  assert.equal(m2.get(4999), 4999);
+  assert.throws(() => again.map('new', { expectedSize: 10 }), code('EROFS'));
+  assert.ok(again.check().ok);
+});

@@ -14,6 +14,7 @@
 import { invariant } from '@ferrite/core';
 import type { Key } from '../codec/keys.js';
 import type { Store } from '../store.js';
+import { MAX_EXPECTED_SIZE } from '../collections/hash-map.js';
 
 /** Entries written per transaction of the destination. */
 const BATCH = 512;
@@ -43,7 +44,7 @@ export function* rebuild(src: Store, dst: Store, progress: RebuildProgress): Gen
     switch (kind) {
       case 'map':
         // Its table made at the size its entries need: no doubling, no old table left behind.
-        yield* copyEntries(dst, src.map(name), dst.sizedMap(name, size), progress);
+        yield* copyEntries(dst, src.map(name), dst.map(name, { expectedSize: Math.min(size, MAX_EXPECTED_SIZE) }), progress);
         break;
       case 'sortedMap':
         yield* copyEntries(dst, src.sortedMap(name), dst.sortedMap(name), progress);

@@ -92,6 +92,11 @@ const INITIAL_CAP_LOG2 = 4;
 /** Tables stop doubling at 2^28 buckets; chains get longer beyond ~268M entries. */
 const MAX_CAP_LOG2 = 28;
 /**
+ * Largest `expectedSize` of `store.map(name, { expectedSize })`: the largest table's buckets.
+ * A map grows past it all the same (its chains get longer); the hint only sizes the first table.
+ */
+export const MAX_EXPECTED_SIZE = 2 ** MAX_CAP_LOG2;
+/**
  * At most 2^6 slots (4 KiB) per segment block: the heap's largest run class, so segments come
  * from runs (3 per 16 KiB chunk, 64-byte aligned) rather than from whole-chunk extents. The
  * directory then holds one word per 64 buckets (128 KiB for a million entries).
