@@ -162,6 +162,31 @@ test('properties added to arrays, Maps, Sets, Dates, RegExps, binary values and 
   h.store.close();
 });
 
+// Found in review: the walk copied arrays with Array.prototype.slice, which makes its result with
+// `a.constructor[Symbol.species]`: an own `constructor` turned an array into an ArrayBuffer or a
+// RegExp, or threw a raw TypeError.
+test('an array with an own constructor property is stored as the array (the property is not stored)', () => {
+  const h = fresh();
+  const ctors: [string, unknown][] = [
+    ['ArrayBuffer', ArrayBuffer], ['RegExp', RegExp], ['Map', Map], ['Uint8Array', Uint8Array],
+    ['Float64Array', Float64Array], ['a string', 'x'], ['an object', {}], ['null', null],
+  ];
+  const expected: [string, unknown][] = [];
+  for (const [name, ctor] of ctors) {
+    // eslint-disable-next-line no-sparse-arrays
+    const a: unknown[] = [7, 'z', , { n: 1 }];
+    Object.defineProperty(a, 'constructor', { value: ctor, enumerable: false, configurable: true, writable: true });
+    writeEverywhere(h.store, `array, constructor ${name}`, a);
+    // eslint-disable-next-line no-sparse-arrays
+    expected.push([`array, constructor ${name}`, [7, 'z', , { n: 1 }]]);
+    writeEverywhere(h.store, `nested, constructor ${name}`, { list: Object.assign([1.5, -0], { constructor: ctor }) });
+    expected.push([`nested, constructor ${name}`, { list: [1.5, -0] }]);
+  }
+  assertHolds(h.store, expected, 'written');
+  assertHolds(h.reopen(), expected, 'reopened');
+  h.store.close();
+});
+
 // ---------------------------------------------------------------- kinds that are refused
 
 class Point {

@@ -89,7 +89,6 @@ const dateGetTime = Date.prototype.getTime;
 const mapEntries = Map.prototype.entries;
 const setValues = Set.prototype.values;
 const hasOwn = Object.prototype.hasOwnProperty;
-const arraySlice = Array.prototype.slice;
 /** `String.prototype.isWellFormed` (ES2024; Node 20 has it, the project's TypeScript lib does not). */
 const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
@@ -289,8 +288,12 @@ export class ValueWalk {
       throw new TooBigError(`an array of length ${n} does not fit maxValueSize (${this.limit} bytes); nothing was written`);
     }
     // A copy read once (element getters and Proxy traps run here), holes kept; elements are
-    // replaced below only where they change.
-    const out = arraySlice.call(a) as unknown[];
+    // replaced below only where they change. Not Array.prototype.slice: it makes its result
+    // with `a.constructor[Symbol.species]`, so an array with an own `constructor` (an extra
+    // property, which is not stored) came back as an ArrayBuffer, a RegExp..., or threw a raw
+    // TypeError (found in review). `in` is slice's own test for a hole.
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) if (i in a) out[i] = a[i];
     const path = this.keys;
     this.kinds[depth] = STEP_INDEX;
     let holes = false;
