@@ -138,3 +138,31 @@ test('corrupt encodings are ECORRUPT, never a crash', () => {
     { numRuns: 2000 },
   );
 });
+
+// Found in review: the codec read `bytes.length` from the user's object, so an own `length`
+// shadowing the built-in getter changed the key (a 10-byte key stored as 2 bytes) or threw a
+// raw RangeError (a 2,000-byte key whose `length` said 10).
+test('a Uint8Array key with an own length (or byteLength, buffer) property is the key of its real bytes', () => {
+  const lying = (n: number, props: Record<string, unknown>): Uint8Array => {
+    const k = new Uint8Array(n).map((_, i) => i + 1);
+    for (const [name, value] of Object.entries(props)) Object.defineProperty(k, name, { value });
+    return k;
+  };
+  for (const nested of [false, true]) {
+    for (const props of [{ length: 2 }, { length: 0 }, { byteLength: 0, buffer: new ArrayBuffer(0) }, { length: 1e9 }]) {
+      const k = lying(10, props);
+      const real = new Uint8Array(10).map((_, i) => i + 1);
+      const a = nested ? [1, k] : k;
+      const b = nested ? [1, real] : real;
+      assert.deepEqual(enc(a), enc(b), JSON.stringify({ nested, props }));
+      assert.equal(compareKeys(a, b), 0);
+      assert.ok(compareKeys(a, nested ? [1, real.subarray(0, 2)] : real.subarray(0, 2)) > 0);
+    }
+  }
+  const small = new OrderedKeyCodec(64);
+  assert.throws(() => small.encode(lying(2000, { length: 10 })), (e: unknown) => isFerriteError(e, 'ETOOBIG'));
+  // A Buffer is a Uint8Array; a typed array of another kind dressed as one is not a key.
+  assert.deepEqual(enc(Buffer.from([1, 2, 3])), enc(new Uint8Array([1, 2, 3])));
+  const dressed = Object.setPrototypeOf(new Int8Array([1, -1]), Uint8Array.prototype) as Uint8Array;
+  assert.throws(() => codec.encode(dressed), (e: unknown) => isFerriteError(e, 'EINVAL'));
+});

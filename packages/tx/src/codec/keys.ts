@@ -28,7 +28,8 @@
 import { FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { KeyCodec } from '../internal/context.js';
 import { leftUntouched, rejection } from '../internal/rejection.js';
-import { isDetached } from './value-walk.js';
+import { types } from 'node:util';
+import { isDetached, typedArrayBuffer, typedArrayLength } from './value-walk.js';
 
 /** A key: a number, a string, bytes, or an array of keys (composite key). */
 export type Key = number | string | Uint8Array | readonly Key[];
@@ -178,12 +179,15 @@ export class OrderedKeyCodec implements KeyCodec {
       this.writeString(key, nested);
     } else if (typeof key === 'number') {
       this.writeNumber(key);
-    } else if (key instanceof Uint8Array && ArrayBuffer.isView(key)) {
+    } else if (types.isUint8Array(key)) {
+      // Its length by the built-in getter: an own `length` of the user's object (found in
+      // review: a 10-byte key stored as 2 bytes) must not change the key.
+      const length = typedArrayLength(key);
       // A detached buffer reads as empty: refused rather than taken for the empty key.
-      if (key.byteLength === 0 && isDetached(key.buffer)) throw rejection(new FerriteError('EINVAL', 'a key is a Uint8Array whose buffer was detached'));
+      if (length === 0 && isDetached(typedArrayBuffer(key))) throw rejection(new FerriteError('EINVAL', 'a key is a Uint8Array whose buffer was detached'));
       this.reserve(1);
       this.scratch[this.pos++] = TAG_BYTES;
-      this.writeBytes(key, nested);
+      this.writeBytes(key, length, nested);
     } else if (Array.isArray(key)) {
       if (depth >= MAX_KEY_DEPTH) throw rejection(new FerriteError('EINVAL', `key arrays nest deeper than ${MAX_KEY_DEPTH}`));
       this.reserve(1);
@@ -212,15 +216,16 @@ export class OrderedKeyCodec implements KeyCodec {
     this.pos = p;
   }
 
-  private writeBytes(bytes: Uint8Array, nested: boolean): void {
+  /** `length`: the element count by the built-in getter (`bytes.length` may be an own property). */
+  private writeBytes(bytes: Uint8Array, length: number, nested: boolean): void {
     const out = this.scratch;
     if (!nested) {
-      this.reserve(bytes.length);
+      this.reserve(length);
       out.set(bytes, this.pos);
-      this.pos += bytes.length;
+      this.pos += length;
       return;
     }
-    for (let i = 0; i < bytes.length; i++) {
+    for (let i = 0; i < length; i++) {
       const b = bytes[i]!;
       if (b === 0) {
         this.reserve(2);
@@ -413,7 +418,7 @@ export function compareBytes(
 function typeRank(k: Key): number {
   if (typeof k === 'number') return 1;
   if (typeof k === 'string') return 2;
-  if (k instanceof Uint8Array) return 3;
+  if (types.isUint8Array(k)) return 3;
   return 4;
 }
 
@@ -445,9 +450,9 @@ export function compareKeys(a: Key, b: Key): number {
     return a < bn ? -1 : a > bn ? 1 : 0;
   }
   if (typeof a === 'string') return compareStrings(a, b as string);
-  if (a instanceof Uint8Array) {
+  if (types.isUint8Array(a)) {
     const bb = b as Uint8Array;
-    return compareBytes(a, 0, a.length, bb, 0, bb.length);
+    return compareBytes(a, 0, typedArrayLength(a), bb, 0, typedArrayLength(bb));
   }
   const aa = a as readonly Key[];
   const ba = b as readonly Key[];

@@ -93,6 +93,14 @@ const hasOwn = Object.prototype.hasOwnProperty;
 const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
 
+/** A typed array's element count and buffer by the built-in getters (own properties of `v` shadowing them are not read). */
+export function typedArrayLength(v: ArrayBufferView): number {
+  return taLength.call(v);
+}
+export function typedArrayBuffer(v: ArrayBufferView): ArrayBufferLike {
+  return taBuffer.call(v);
+}
+
 /** True when `buffer` was detached (transferred): its views read as empty. */
 export function isDetached(buffer: ArrayBufferLike): boolean {
   if (abDetached !== undefined && types.isArrayBuffer(buffer)) return abDetached.call(buffer);
