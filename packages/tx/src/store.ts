@@ -733,7 +733,9 @@ export class Store {
         throw rejection(new FerriteError('ETXSTATE', 'store.transactionAsync: fn must be synchronous (its promise is the durability); an async or generator function was given and not run'));
       }
       if (this.encoding()) throw writeDuringEncoding('store.transactionAsync()');
-      if (this.readOnly) return Promise.resolve(fn());
+      // As `transaction` on a read-only store: `read(fn)`, one committed state (found in review:
+      // fn ran outside a read section, so its reads could mix several commits).
+      if (this.readOnly) return Promise.resolve(this.read(fn));
       if (this.tx !== undefined) {
         const r = this.transaction(fn);
         return new Promise<T>((resolve, reject) => this.nestedDeferred.push({ resolve: () => resolve(r), reject }));

@@ -197,6 +197,41 @@ for (const forcePmem of [true, false]) {
     }
   });
 
+  // Found in review: on a read-only store transactionAsync ran fn outside a read section, so
+  // its reads could mix several commits (transaction(fn) is read(fn) there).
+  test(`${medium}: a reader's transactionAsync reads one committed state, as its transaction does`, async () => {
+    const p = path();
+    const writer = Store.open(p, { create: true, size: 1 << 20, forcePmem });
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const m = writer.map<string, number>('m');
+      writer.transaction(() => {
+        m.set('a', 100);
+        m.set('b', 100);
+      });
+      const rm = reader.map<string, number>('m');
+      for (const via of ['transactionAsync', 'transaction'] as const) {
+        let runs = 0;
+        const fn = (): number => {
+          runs++;
+          const a = rm.get('a')!;
+          // A transfer commits between fn's two reads, in its first run only.
+          if (runs === 1) writer.transaction(() => {
+            m.set('a', m.get('a')! - 10);
+            m.set('b', m.get('b')! + 10);
+          });
+          return a + rm.get('b')!;
+        };
+        const total = via === 'transactionAsync' ? await reader.transactionAsync(fn) : reader.transaction(fn);
+        assert.equal(total, 200, `${via}: one committed state`);
+        assert.equal(runs, 2, `${via}: the overtaken run was run again`);
+      }
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+
   test(`${medium}: a reader of a pool that has no store yet sees the collections once the writer makes them`, () => {
     const p = path();
     Store.open(p, { create: true, size: 1 << 20, forcePmem }).close();
