@@ -232,14 +232,17 @@ export class LiveReader {
     if (this.source.writerAlive()) return;
     const odd = (Atomics.load(w, SEQ_INDEX) & 1) === 1;
     let copy: Region | undefined;
+    // The words again after `recover()`, never `w`: a recovery that finds the pool grown remaps
+    // the shared view, and `w` is then a view of a detached buffer (found in review: a raw
+    // TypeError from Atomics.load).
     try {
       copy = this.source.recover();
     } catch (err) {
       // A writer opening meanwhile changes the pool under the copy: read it live instead.
-      if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) return;
+      if (Atomics.load(this.w(), EPOCH_INDEX) !== epoch || this.source.writerAlive()) return;
       throw err;
     }
-    if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) {
+    if (Atomics.load(this.w(), EPOCH_INDEX) !== epoch || this.source.writerAlive()) {
       copy?.close();
       return;
     }
@@ -411,14 +414,15 @@ export class LiveReader {
     const epoch = Atomics.load(w, EPOCH_INDEX);
     if (this.source.writerAlive()) return false;
     let copy: Region | undefined;
+    // The words again after `recover()`, never `w` (see `start`: it may remap the view).
     try {
       copy = this.source.recover();
     } catch (err) {
       // A new writer changing the pool under the copy; else the pool cannot be recovered.
-      if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) return false;
+      if (Atomics.load(this.w(), EPOCH_INDEX) !== epoch || this.source.writerAlive()) return false;
       throw err;
     }
-    if (Atomics.load(w, EPOCH_INDEX) !== epoch || this.source.writerAlive()) {
+    if (Atomics.load(this.w(), EPOCH_INDEX) !== epoch || this.source.writerAlive()) {
       copy?.close();
       return false;
     }

@@ -9,10 +9,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setImmediate as turn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { isFerriteError } from '@ferrite/core';
@@ -229,6 +230,37 @@ for (const forcePmem of [true, false]) {
     } finally {
       reader.close();
       writer.close();
+    }
+  });
+
+  // Found in review: a reader kept its view of the reader words across its recovery, which remaps
+  // the view when the pool grew: Atomics.load on a detached buffer threw a raw TypeError.
+  test(`${medium}: a reader whose writer grew the pool, then died inside a transaction, reads the recovered state`, () => {
+    const p = path();
+    const w = Store.open(p, { create: true, size: 1 << 20, maxSize: 64 << 20, forcePmem });
+    w.map<number, number>('m').set(1, 1);
+    w.close();
+    const reader = Store.open(p, { readOnly: true });
+    try {
+      const m = reader.map<number, number>('m');
+      assert.equal(m.get(1), 1);
+      const mapped = reader.stats().pool.size;
+      const child = spawnSync(process.execPath, ['--conditions=ferrite-source', '--import', 'tsx',
+        fileURLToPath(new URL('./support/grow-and-die-child.ts', import.meta.url)), p, forcePmem ? '1' : '0'], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(child.signal, 'SIGKILL', child.stderr);
+      assert.ok(Number(child.stdout) > mapped, `the writer grew the pool past the reader's view (${child.stdout.trim()} > ${mapped})`);
+      assert.equal(m.get(1), 1);
+      assert.equal(m.get(2), undefined, 'the killed transaction is not seen');
+      assert.equal(reader.map<number, string>('big').get(19)?.length, 200_000, 'the growing commit is');
+    } finally {
+      reader.close();
+    }
+    const again = Store.open(p, { forcePmem });
+    try {
+      assert.equal(again.map<number, number>('m').get(2), undefined);
+      assert.equal(again.map<number, string>('big').size, 20);
+    } finally {
+      again.close();
     }
   });
 
