@@ -148,3 +148,29 @@ test('a plausible offset written over the root record: reported as a root proble
   assert.equal(c.code, 1);
   assert.ok(c.kinds.includes('root'), c.text);
 });
+
+// Found in review: zeroing the 8-byte root pointer (or the root block) made a store of many
+// entries look empty: `check` reported only leaks, `check --repair` freed every entry and
+// `compact` renamed an empty pool over the file. A missing or blank root with other blocks
+// allocated is now ECORRUPT: a store problem that no command repairs or compacts away.
+test('a zeroed root pointer or root block: reported as store damage; check --repair and compact leave the file alone', () => {
+  const rootBlock = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(512, true));
+  assert.ok(rootBlock > heapOffset, 'the base pool has a root block');
+  for (const d of [{ kind: 'zero', offset: 512, length: 8 }, { kind: 'zero', offset: rootBlock, length: 64 }] as const) {
+    const p = damaged(d);
+    const c = check(p);
+    assert.equal(c.code, 1, JSON.stringify(d));
+    assert.ok(c.kinds.includes('store'), c.text);
+    assert.ok(!c.kinds.every((k) => k === 'leak'), c.text);
+    assert.match(c.text, /root is (missing|blank), but its heap holds \d+ bytes of blocks/);
+    const digestBefore = digest(p);
+    const repair = run('check', p, '--repair');
+    assert.equal(repair.code, 1, repair.stdout + repair.stderr);
+    assert.doesNotMatch(repair.stdout, /freed/);
+    assert.equal(digest(p), digestBefore, 'the repair freed nothing');
+    const compact = run('compact', p);
+    assert.notEqual(compact.code, 0, compact.stdout);
+    assert.match(compact.stderr, /ECORRUPT/);
+    assert.equal(digest(p), digestBefore, 'the compaction replaced nothing');
+  }
+});

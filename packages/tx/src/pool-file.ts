@@ -13,7 +13,7 @@
  * temporary name and gets its name only once the pool is complete and durable.
  */
 import { existsSync, statSync, unlinkSync } from 'node:fs';
-import { FerriteError, isFerriteError } from '@ferrite/core';
+import { CorruptionError, FerriteError, isFerriteError } from '@ferrite/core';
 import type { FileIO, FileTarget, Region } from '@ferrite/core';
 import * as heap from '@ferrite/heap';
 import type { Pool } from '@ferrite/heap';
@@ -188,6 +188,9 @@ function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefin
     try {
       return map(path, options);
     } catch (err) {
+      // An empty file cannot be mapped (EINVAL from mmap): it is a damaged pool, as a file of
+      // one byte is (found in review: the two said different things).
+      if (isFerriteError(err, 'EINVAL') && isEmptyFile(path)) throw new CorruptionError('ECORRUPT', 'file of 0 bytes is shorter than a pool header');
       if (!isFerriteError(err, 'EBUSY') || Date.now() >= deadline) throw err;
       Atomics.wait(SLEEPER, 0, 0, Math.min(step, Math.max(1, deadline - Date.now())));
       step = Math.min(step * 2, 50);
@@ -196,6 +199,15 @@ function mapLocked(path: string, readOnly: boolean, forcePmem: boolean | undefin
 }
 
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+function isEmptyFile(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && st.size === 0;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * What a live reader of `path` holds beside its shared mapping: the file's identity (whose

@@ -11,7 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { types } from 'node:util';
-import { CorruptionError, FerriteError, booleanOption, integerOption, invalidArgument, invariant, readOptions, stringOption } from '@ferrite/core';
+import { CorruptionError, FerriteError, booleanOption, integerOption, invalidArgument, invariant, isFerriteError, readOptions, stringOption } from '@ferrite/core';
 import { isFileTarget } from '@ferrite/core';
 import type { FileTarget, Region } from '@ferrite/core';
 // A namespace import: the module links even while the heap package is being built.
@@ -307,6 +307,30 @@ interface OpenCollection {
  * A persistent store: a pool with named collections. Open it with `Store.open`.
  * One writer per pool: a second writable open of the same file fails with EBUSY.
  */
+/**
+ * A store root that is absent (`root` 0) or blank (its magic 0) is a pool that never had a
+ * store, or one whose first open crashed between making the root and stamping it: then the
+ * heap holds no block but the blank root's own. Anything more allocated means a store lived
+ * here and its root record was damaged: ECORRUPT, with nothing changed. Found in review: 8
+ * zeroed bytes (the root pointer) made a pool of 100 entries open as an empty store, a writable
+ * open re-rooted it, and `ferrite check --repair` freed every entry as a leak.
+ */
+function assertNeverHadStore(pool: Pool, root: number): void {
+  let rootBytes = 0;
+  if (root !== 0) {
+    try {
+      rootBytes = pool.usableSize(root);
+    } catch (err) {
+      if (!isFerriteError(err, 'EINVAL')) throw err;
+      throw new CorruptionError('ECORRUPT', `the pool's root record points at ${root}, which is not an allocated block (nothing was changed)`);
+    }
+  }
+  const used = pool.stats().used;
+  if (used > rootBytes) {
+    throw new CorruptionError('ECORRUPT', `the pool's store root is ${root === 0 ? 'missing' : 'blank'}, but its heap holds ${used} bytes of blocks: the root record was damaged (nothing was changed)`);
+  }
+}
+
 export class Store {
   /** @internal */ readonly pool: Pool;
   /** @internal */ readonly keyCodec: OrderedKeyCodec;
@@ -387,11 +411,13 @@ export class Store {
       return;
     }
     let root = pool.rootOffset();
+    if (root === 0) assertNeverHadStore(pool, 0);
     if (root === 0 && !pool.readOnly) root = pool.root(ROOT_SIZE);
     this.rootOffset = root;
     if (root !== 0) {
       const view = pool.view;
       const magic = view.getUint32(root + R_MAGIC, true);
+      if (magic === 0) assertNeverHadStore(pool, root);
       if (magic === 0 && !pool.readOnly) {
         // A fresh root: stamp it (atomically, so a crash leaves it either blank or stamped).
         pool.transaction((tx) => {
@@ -421,12 +447,16 @@ export class Store {
     if (root !== 0) {
       const view = pool.view;
       const magic = view.getUint32(root + R_MAGIC, true);
-      if (magic === 0) root = 0; // made, not stamped yet: as if absent
+      if (magic === 0) {
+        assertNeverHadStore(pool, root);
+        root = 0; // made, not stamped yet: as if absent
+      }
       else if (magic !== STORE_MAGIC) throw new CorruptionError('ECORRUPT', `the pool's root object is not a ferrite store (magic 0x${magic.toString(16)})`);
       else if (view.getUint32(root + R_VERSION, true) !== STORE_VERSION) {
         throw new CorruptionError('EVERSION', `store format version ${view.getUint32(root + R_VERSION, true)} is not ${STORE_VERSION}`);
       }
     }
+    else assertNeverHadStore(pool, 0);
     this.rootOffset = root;
     this.registry = root === 0 ? undefined : new Registry(pool, root + R_REGISTRY);
     this.valueCodec = new PoolValueCodec(pool, root === 0 ? 0 : root + R_STRUCTURES, this.limits.maxValueSize);

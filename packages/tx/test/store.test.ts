@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFerriteError, type ErrorCode } from '@ferrite/core';
+import { SimulatedRegion, forEveryCrashPoint } from '@ferrite/core/testing';
+import { Pool } from '@ferrite/heap';
+import { Store } from '../src/store.js';
 import { openHarness } from './store-harness.js';
 
 function code(c: ErrorCode) {
@@ -340,4 +343,57 @@ test('store.map expectedSize: the table made for that many entries at once; chec
   assert.equal(m2.get(4999), 4999);
   assert.throws(() => again.map('new', { expectedSize: 10 }), code('EROFS'));
   assert.ok(again.check().ok);
+});
+
+// A missing or blank store root is taken as "no store yet" only when nothing else is allocated
+// (a pool made by Pool.create, or a first open that crashed between making the root and
+// stamping it); else it is a damaged root record: ECORRUPT, nothing changed (found in review:
+// a zeroed root pointer opened as an empty store and was re-rooted).
+test('a store root that is missing or blank opens as an empty store only when the heap holds nothing else', () => {
+  // The first open of a bare pool, crashed at every point (its root made, then stamped), opens.
+  forEveryCrashPoint({
+    setup() {
+      const region = new SimulatedRegion(1 << 20);
+      Pool.create(region, { size: 1 << 20 }).close();
+      return { region, state: undefined };
+    },
+    run(region: SimulatedRegion) {
+      Store.open(region, {}).close();
+    },
+    recover(region: SimulatedRegion) {
+      const s = Store.open(region, {});
+      try {
+        s.map('m').set('k', 1);
+        return { ok: s.check().ok, names: s.collections().map((c) => c.name) };
+      } finally {
+        s.close();
+      }
+    },
+    check(r: { ok: boolean; names: string[] }) {
+      assert.ok(r.ok);
+      assert.deepEqual(r.names, ['m']);
+    },
+    recoveryCrashDepth: 1,
+    seeds: 2,
+  });
+  // A store with data whose root pointer, or root block, was zeroed: ECORRUPT, nothing written.
+  for (const damage of ['pointer', 'block'] as const) {
+    const region = new SimulatedRegion(1 << 20);
+    const s = Store.open(region, { create: true, size: 1 << 20 });
+    s.map<number, number>('m').set(1, 1);
+    s.close();
+    const view = new DataView(region.bytes.buffer, region.bytes.byteOffset);
+    const rootBlock = Number(view.getBigUint64(512, true));
+    if (damage === 'pointer') view.setBigUint64(512, 0n, true);
+    else region.bytes.fill(0, rootBlock, rootBlock + 64);
+    for (const readOnly of [true, false, true]) {
+      const image = region.bytes.slice();
+      assert.throws(() => Store.open(region, { readOnly }), (e: unknown) => isFerriteError(e, 'ECORRUPT') && /root is (missing|blank)/.test((e as Error).message), `${damage}, readOnly ${readOnly}`);
+      // A writable open of the pool updates its header (the open itself); the store's root
+      // record and every block stay as they were: nothing re-rooted, stamped or freed.
+      if (readOnly) assert.deepEqual(region.bytes, image, 'the failed read-only open wrote nothing');
+      assert.deepEqual(region.bytes.subarray(512, 528), image.subarray(512, 528), 'the root record is as it was');
+      assert.deepEqual(region.bytes.subarray(rootBlock), image.subarray(rootBlock), 'the heap is as it was');
+    }
+  }
 });
