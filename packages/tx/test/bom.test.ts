@@ -8,7 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimulatedRegion } from '@ferrite/core/testing';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Store } from '../src/index.js';
+import { BOM_VALUES } from './support/bom-values-child.js';
 
 test('keys that begin with U+FEFF come back with it: iteration, ranges, nested, after a reopen', () => {
   const region = new SimulatedRegion(4 << 20);
@@ -49,5 +52,24 @@ test('collection names and the layout name that begin with U+FEFF: kept, and tol
     assert.equal(store.map<string, string>('\uFEFFusers').get('a'), 'bom');
   } finally {
     store.close();
+  }
+});
+
+// Found in review: msgpackr decodes strings over 64 bytes with a TextDecoder that drops a leading
+// BOM when its native addon (msgpackr-extract, an optional dependency) is not installed: such
+// strings, and object keys, read back without it. They are stored as UTF-16 units now.
+test('values holding strings that begin with U+FEFF come back with it, with and without msgpackr-extract', () => {
+  const child = fileURLToPath(new URL('./support/bom-values-child.ts', import.meta.url));
+  const plain = (v: unknown): unknown => (v instanceof Map ? { map: [...v] } : v);
+  for (const disabled of [true, false]) {
+    const env = { ...process.env };
+    if (disabled) env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = 'true';
+    else delete env.MSGPACKR_NATIVE_ACCELERATION_DISABLED;
+    const r = spawnSync(process.execPath, ['--conditions=ferrite-source', '--import', 'tsx', child, 'run'], { encoding: 'utf8', env, timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { native: boolean; now: unknown[]; reopened: unknown[] };
+    if (disabled) assert.equal(out.native, false, 'the child decodes without msgpackr-extract');
+    assert.deepEqual(out.now, BOM_VALUES.map(plain), `native ${out.native}`);
+    assert.deepEqual(out.reopened, BOM_VALUES.map(plain), `native ${out.native}, reopened`);
   }
 });

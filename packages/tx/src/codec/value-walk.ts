@@ -91,6 +91,17 @@ const setValues = Set.prototype.values;
 const hasOwn = Object.prototype.hasOwnProperty;
 /** `String.prototype.isWellFormed` (ES2024; Node 20 has it, the project's TypeScript lib does not). */
 const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
+
+/**
+ * True when msgpackr may not give `s` back exactly, so it is stored as its UTF-16 units
+ * (TAG_UTF16): a lone surrogate (UTF-8 cannot hold it), or a leading U+FEFF. msgpackr decodes
+ * strings over 64 bytes with a TextDecoder that drops a leading byte order mark where its
+ * native addon (msgpackr-extract, an optional dependency) is not installed (found in review:
+ * '\uFEFF' + 70 characters read back without it, object keys likewise).
+ */
+function needsUnits(s: string): boolean {
+  return s.charCodeAt(0) === 0xfeff || !isWellFormed.call(s);
+}
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
 
 /** A typed array's element count and buffer by the built-in getters (own properties of `v` shadowing them are not read). */
@@ -215,7 +226,7 @@ export class ValueWalk {
         return v === 0 && 1 / v < 0 ? NEGATIVE_ZERO : v;
       case 'string':
         this.grow(1 + v.length);
-        return isWellFormed.call(v) ? v : new Tagged([TAG_UTF16, utf16Units(v)]);
+        return needsUnits(v) ? new Tagged([TAG_UTF16, utf16Units(v)]) : v;
       case 'boolean':
       case 'undefined':
         this.grow(1);
@@ -268,7 +279,7 @@ export class ValueWalk {
     let pairs: unknown[] | undefined = nullProto ? [TAG_OBJECT, OBJECT_NULL_PROTOTYPE] : undefined;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      if (pairs === undefined && (key === '__proto__' || key === 'constructor' || key === 'hasOwnProperty' || !isWellFormed.call(key))) {
+      if (pairs === undefined && (key === '__proto__' || key === 'constructor' || key === 'hasOwnProperty' || needsUnits(key))) {
         pairs = [TAG_OBJECT, 0];
         for (let j = 0; j < i; j++) pairs.push(keys[j], copy[keys[j]!]);
       }
@@ -282,7 +293,7 @@ export class ValueWalk {
         continue;
       }
       const y = this.walk(x, depth + 1);
-      if (pairs !== undefined) pairs.push(isWellFormed.call(key) ? key : new Tagged([TAG_UTF16, utf16Units(key)]), y);
+      if (pairs !== undefined) pairs.push(needsUnits(key) ? new Tagged([TAG_UTF16, utf16Units(key)]) : key, y);
       else if (y !== x) copy[key] = y;
     }
     return pairs === undefined ? copy : new Tagged(pairs);
