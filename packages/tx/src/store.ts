@@ -23,7 +23,7 @@ import { PoolValueCodec, DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './
 import { MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
 import { MAX_COLLECTIONS, Registry, encodeName } from './registry.js';
 import { leftPoolUntouched, rejection } from './internal/rejection.js';
-import { writeDuringEncoding } from './internal/encoding-guard.js';
+import { encodingInThisThread, writeDuringEncoding } from './internal/encoding-guard.js';
 import { PQueue } from './collections/queue.js';
 import { MAX_EXPECTED_SIZE, PMap } from './collections/hash-map.js';
 import { PSortedMap } from './collections/sorted-map.js';
@@ -685,7 +685,8 @@ export class Store {
    * (internal/encoding-guard.ts explains why).
    */
   private encoding(): boolean {
-    return this.valueCodec.isEncoding || this.keyCodec.isEncoding;
+    // Any store of this thread encoding, not only this one: they share msgpackr's buffer.
+    return encodingInThisThread();
   }
 
   /** @internal Throws ECLOSED when the store is closed. */

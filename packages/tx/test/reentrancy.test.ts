@@ -412,6 +412,39 @@ test('a composite key whose element access writes is refused: ETXSTATE out of th
   assertSoundAndDurable(h, before);
 });
 
+// Found in review: the refusal held only for the store encoding. A composite key's trap that wrote
+// to a SECOND store packed over the first store's value, waiting in msgpackr's buffer (shared by
+// every store of the thread), and the first store committed the other store's bytes.
+test('a getter or key trap that writes to another store of the thread is refused too; both stores stay exact', () => {
+  const h = prefilled();
+  const s = h.store;
+  const before = contentsOf(s);
+  const other = openHarness({ size: 1 << 20 });
+  const audit = other.store.map<string, unknown>('audit');
+  audit.set('seen', 0);
+  const writesOther = (): void => void audit.set('last-key-read', ['a longer value from the other store', 1, 2, 3]);
+  const value = ['the value written to the first store', 7];
+  assert.throws(() => s.map('m').set(trappedKey(['user', 42], writesOther) as unknown as string, value), isRefusal);
+  assert.throws(() => s.sortedMap('t').set(trappedKey(['user', 42], writesOther), value), isRefusal);
+  const getter = { get field(): number {
+    writesOther();
+    return 1;
+  } };
+  assert.throws(() => s.map('m').set('g', getter), isRefusal);
+  assert.throws(() => s.queue('q').push(getter), isRefusal);
+  assertSoundAndDurable(h, before);
+  assert.deepEqual([...audit.entries()], [['seen', 0]], 'the other store was not written');
+  // Outside encoding both stores write as usual (the first one reopened: the check above closed it).
+  const again = h.reopen();
+  const first = again.map<string, unknown>('m');
+  first.set('after', value);
+  writesOther();
+  assert.deepEqual(first.get('after'), value);
+  again.close();
+  assert.deepEqual(audit.get('last-key-read'), ['a longer value from the other store', 1, 2, 3]);
+  other.store.close();
+});
+
 test('key encodes nested through element accesses are bounded (EINVAL), and the codec recovers', () => {
   const h = prefilled();
   const s = h.store;

@@ -28,6 +28,7 @@
 import { FerriteError, TooBigError, invariant } from '@ferrite/core';
 import type { KeyCodec } from '../internal/context.js';
 import { leftUntouched, rejection } from '../internal/rejection.js';
+import { enterEncoding, leaveEncoding } from '../internal/encoding-guard.js';
 import { types } from 'node:util';
 import { isDetached, typedArrayBuffer, typedArrayLength } from './value-walk.js';
 
@@ -108,6 +109,7 @@ export class OrderedKeyCodec implements KeyCodec {
       this.writeNumber(key);
     } else {
       this.active = true;
+      enterEncoding();
       try {
         this.pos = 0;
         this.writeKey(key, false, 0);
@@ -116,6 +118,7 @@ export class OrderedKeyCodec implements KeyCodec {
         throw leftUntouched(err);
       } finally {
         this.active = false;
+        leaveEncoding();
       }
     }
     return this.view(this.pos);

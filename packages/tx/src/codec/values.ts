@@ -36,6 +36,7 @@ import { CorruptionError, FerriteError, TooBigError, crc32c, invariant, isFerrit
 import type { Pool, Transaction } from '@ferrite/heap';
 import type { ValueCodec } from '../internal/context.js';
 import { leftUntouched, rejection } from '../internal/rejection.js';
+import { enterEncoding, leaveEncoding } from '../internal/encoding-guard.js';
 import './proto-keys.js'; // registers the decoder of values with escaped `__proto__` keys
 import './tagged.js'; // registers ferrite's extension (value kinds msgpackr would change)
 import { pastExtractLimit } from './extract-limit.js';
@@ -149,6 +150,7 @@ export class PoolValueCodec implements ValueCodec {
     invariant(!this.encoding, 'value encoding is not re-entered (writes are refused during encoding)');
     this.pending = undefined;
     this.encoding = true;
+    enterEncoding();
     try {
       const structures = this.structures();
       // User code (getters, toJSON, Proxy traps) runs in the writer's field reads and in the
@@ -182,6 +184,7 @@ export class PoolValueCodec implements ValueCodec {
       throw err;
     } finally {
       this.encoding = false;
+      leaveEncoding();
     }
     const pending = this.pending;
     this.pending = undefined;

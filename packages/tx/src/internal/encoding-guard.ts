@@ -10,6 +10,9 @@
  * anything keeps the store unchanged by it, and lets the outer write fail cleanly (when the
  * getter lets the error through) or complete with what the getter returned.
  *
+ * The rule holds for every store of the thread (`encodingInThisThread`), not only the one
+ * encoding: they share msgpackr's buffer.
+ *
  * Reads stay correct because no read path uses a scratch that a write still needs after it
  * has encoded its value: PMap encodes the value before the key, PSortedMap copies the key
  * before encoding the value, and a key encode entered again from inside a key encode uses a
@@ -17,6 +20,28 @@
  */
 import { FerriteError } from '@ferrite/core';
 import { rejection } from './rejection.js';
+
+/**
+ * Encodes running in this thread that may run user code, in ANY store: the rule holds across
+ * stores, because msgpackr's buffer is shared by every Packr of the thread. Found in review: a
+ * composite key's Proxy trap that wrote to a second store packed over the first store's value
+ * waiting in that buffer, and the first store committed the other bytes (ECORRUPT on read).
+ */
+let encodingNow = 0;
+
+/** Marks the start of an encode that may run user code (pair with `leaveEncoding` in a finally). */
+export function enterEncoding(): void {
+  encodingNow++;
+}
+
+export function leaveEncoding(): void {
+  encodingNow--;
+}
+
+/** True while this thread runs an encode that may run user code, of any store. */
+export function encodingInThisThread(): boolean {
+  return encodingNow > 0;
+}
 
 const refusals = new WeakSet<FerriteError>();
 
@@ -29,7 +54,7 @@ export function writeDuringEncoding(operation: string): FerriteError {
   const err = new FerriteError(
     'ETXSTATE',
     `${operation} was refused: a value's getter/toJSON (or a key's element access) tried to write ` +
-      'to the store during encoding; only reads are allowed there (write after the outer write returns)',
+      'to a store (any store of this thread: they share the encoder) during encoding; only reads are allowed there (write after the outer write returns)',
   );
   refusals.add(err);
   return rejection(err);
