@@ -510,3 +510,38 @@ test('crash: a transaction writing every kind (new record shapes holding them) r
   });
   assert.ok(states > 20, `${states} crash states`);
 });
+
+// Found in review: a record's keys live in the pool's structures blob (at most 1 MiB), and long
+// keys made it overflow: an invariant Error, then for every later new shape too. A shape whose
+// keys would not fit is not shared now: its keys go inline, counted against maxValueSize.
+test('objects whose keys add up past the structures blob are stored exactly (or ETOOBIG), and later shapes still are', () => {
+  const region = new SimulatedRegion(64 << 20);
+  let s = Store.open(region, { create: true, size: 64 << 20, maxValueSize: 4 << 20 });
+  const expected: [string, unknown][] = [];
+  const wide: Record<string, number> = {};
+  for (let i = 0; i < 2000; i++) wide[`${String(i).padStart(4, '0')}${'k'.repeat(596)}`] = i;
+  s.map<string, unknown>('m').set('wide', wide);
+  expected.push(['wide', wide]);
+  for (let n = 0; n < 40; n++) {
+    const o: Record<string, number> = {};
+    for (let i = 0; i < 100; i++) o[`s${n}_${i}_${'q'.repeat(400)}`] = i;
+    s.map<string, unknown>('m').set(`shape${n}`, o);
+    expected.push([`shape${n}`, o]);
+  }
+  s.map<string, unknown>('m').set('small', { a: 1, b: 'two' });
+  expected.push(['small', { a: 1, b: 'two' }]);
+  const holds = (st: Store, when: string): void => {
+    const m = st.map<string, unknown>('m');
+    for (const [k, v] of expected) assert.deepStrictEqual(m.get(k), v, `${k} ${when}`);
+    assert.ok(st.check().ok, when);
+  };
+  holds(s, 'written');
+  // Over maxValueSize once the keys are inline: ETOOBIG, nothing written.
+  const small = Store.open(SimulatedRegion.fromImage(region.bytes.slice()), {});
+  assert.throws(() => small.map('m').set('too-wide', wide), (e: unknown) => isFerriteError(e, 'ETOOBIG'));
+  small.close();
+  s.close();
+  s = Store.open(region, {});
+  holds(s, 'reopened');
+  s.close();
+});

@@ -75,6 +75,17 @@ type StructureList = unknown[] & { uninitialized?: boolean; sharedLength?: numbe
 /** The payload coder for the structures blob itself: plain msgpack, no records. */
 const plain = new Packr({ useRecords: false, moreTypes: false });
 
+/**
+ * An upper bound of the bytes a structure takes in the blob (`plain.pack` of arrays of
+ * strings): an array header of at most 5 bytes, and per key a string header of at most 5 bytes
+ * and at most 3 UTF-8 bytes per UTF-16 unit.
+ */
+function structureBytesBound(keys: readonly unknown[]): number {
+  let bytes = 5;
+  for (const k of keys) bytes += 5 + 3 * String(k).length;
+  return bytes;
+}
+
 export class PoolValueCodec implements ValueCodec {
   readonly maxValueSize: number;
   private readonly pool: Pool;
@@ -119,6 +130,10 @@ export class PoolValueCodec implements ValueCodec {
       // into persistent memory outside any transaction, and would detach when the pool grows.
       copyBuffers: true,
       getStructures: (): {}[] => this.loadStructures() as {}[],
+      // A shape whose keys would take the blob past its bound is not shared: its keys are
+      // written inline in the value, which then counts them against maxValueSize (found in
+      // review: long keys failed an invariant, and every new shape after them too).
+      shouldShareStructure: (keys: string[]): boolean => this.sharedBytesBound() + structureBytesBound(keys) <= MAX_STRUCTURES_BLOB,
       saveStructures: (structures: {}[]) => {
         this.pending = structures as StructureList;
         return true;
@@ -302,6 +317,18 @@ export class PoolValueCodec implements ValueCodec {
   /** Number of shared structures currently stored in the pool. */
   structureCount(): number {
     return this.loadStructures().length;
+  }
+
+  /** An upper bound of the blob's bytes for the structures shared now (see structureBytesBound). */
+  private sharedBytesBound(): number {
+    const list = (this.packr as unknown as { structures: StructureList }).structures;
+    const shared = list.sharedLength ?? list.length;
+    let bytes = 5; // the outer array's header
+    for (let i = 0; i < shared && i < list.length; i++) {
+      const s = list[i];
+      if (Array.isArray(s)) bytes += structureBytesBound(s as unknown[]);
+    }
+    return bytes;
   }
 
   private persist(tx: Transaction, structures: StructureList): void {
