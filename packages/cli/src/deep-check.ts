@@ -37,6 +37,11 @@ export interface CheckResult {
   readonly problems: readonly Problem[];
   /** An interrupted transaction waits for rollback. */
   readonly recoveryPending: boolean;
+  /**
+   * Committed transactions in the redo log not yet copied into the pool file (a crash after
+   * their commit on an ordinary file): durable and checked; not a problem.
+   */
+  readonly redoRecordsPending?: number;
   /** Allocated and reachable block counts (store pools), when the check got that far. */
   readonly allocated?: number;
   readonly reachable?: number;
@@ -189,6 +194,7 @@ function checkOpened(path: string, opened: OpenedPool, problems: Problems, progr
     ok: problems.list.length === 0,
     problems: problems.list,
     recoveryPending: pending,
+    ...(opened.redoRecordsPending > 0 ? { redoRecordsPending: opened.redoRecordsPending } : {}),
     ...counts,
     entries,
   };

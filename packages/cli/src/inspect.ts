@@ -86,6 +86,8 @@ export interface PoolReport {
   readonly header?: HeaderReport;
   /** True when an interrupted transaction waits to be rolled back by a writable open. */
   readonly recoveryPending?: boolean;
+  /** Committed transactions in the redo log that the next writable open copies into the pool file (see OpenedPool). */
+  readonly redoRecordsPending?: number;
   readonly usage?: UsageReport;
   /** The store's collections; absent when the pool is not a store (or did not open). */
   readonly collections?: readonly CollectionReport[];
@@ -171,6 +173,11 @@ export interface OpenedPool {
   /** An interrupted transaction was found (read-only: rolled back in memory only). */
   readonly recoveryPending: boolean;
   /**
+   * Committed transactions in the redo log (`<pool>.wal`) not yet copied into the pool file (a
+   * crash after their commit: durable, and read; the next writable open copies them). Not damage.
+   */
+  readonly redoRecordsPending: number;
+  /**
    * True when a writer changed the pool since this read-only open (one that opened after it:
    * with a writer there already, the open reads a private copy of one committed state). A
    * command that read the pool meanwhile reads it again with `freeze` (see `readConsistently`).
@@ -230,7 +237,12 @@ export function openPool(
     throw err;
   }
   const openedAt = reader?.sequence() ?? 0;
-  const recoveryPending = options.readOnly ? pool.recoveredInMemory : pool.recovered;
+  // A read-only open recovers in memory: a redo log's committed records replayed (a crash after
+  // their commit, normal on an ordinary file), an interrupted transaction rolled back (damage
+  // of a kind: the one thing `check` reports). A writable open has done both in the file.
+  const pending = options.readOnly ? pool.pendingRecovery : undefined;
+  const recoveryPending = options.readOnly ? pending?.rollback === true : pool.recovered;
+  const redoRecordsPending = pending?.replayRecords ?? 0;
   let store: Store | undefined;
   let storeError: ErrorReport | undefined;
   const wantStore = options.heapOnly !== true && (options.readOnly || options.storeExpected === true);
@@ -250,6 +262,7 @@ export function openPool(
     storeError,
     scan,
     recoveryPending,
+    redoRecordsPending,
     changed: () => reader !== undefined && !reader.frozen && reader.sequence() !== openedAt,
     close() {
       if (store !== undefined) store.close();
@@ -326,7 +339,7 @@ function inspectOnce(path: string, heapOnly: boolean | undefined, freeze: boolea
         storeError = errorReport(err);
       }
     }
-    return { result: { ...base, recoveryPending: opened.recoveryPending, usage, collections, storeError }, changed: opened.changed() };
+    return { result: { ...base, recoveryPending: opened.recoveryPending, redoRecordsPending: opened.redoRecordsPending, usage, collections, storeError }, changed: opened.changed() };
   } finally {
     opened.close();
   }

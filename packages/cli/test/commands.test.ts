@@ -330,3 +330,40 @@ test('a pool held by a writer: the reading commands read its committed state; --
   }
   assert.equal(run('info', p).code, 0);
 });
+
+// Found in review: on an ordinary file, a crash after a commit leaves committed records in the
+// redo log that the next writable open copies into the pool file: a normal state, which `info`
+// called "a transaction will be rolled back" and `check` reported as a repairable problem
+// (exit 1). It is reported as what it is now, and `check` finds nothing wrong.
+test('a pool file with committed redo records not yet copied in: info says so, check is clean, dump reads them', async () => {
+  const { diskDir } = await import('../../tx/test/crash/kill-loop.js');
+  const d = mkdtempSync(join(diskDir(), 'ferrite-cli-redo-'));
+  try {
+    const live = join(d, 'live.pool');
+    const copy = join(d, 'crashed.pool');
+    const writer = Store.open(live, { create: true, size: 1 << 20 });
+    writer.map<string, string>('m').set('committed', 'yes');
+    // The files as a crash now leaves them: the log holds the commits, not yet checkpointed.
+    writeFileSync(copy, readFileSync(live));
+    writeFileSync(`${copy}.wal`, readFileSync(`${live}.wal`));
+    writer.close();
+    const info = run('info', copy, '--json');
+    assert.equal(info.code, 0, info.stderr);
+    const j = JSON.parse(info.stdout) as { recoveryPending: boolean; redoRecordsPending: number };
+    assert.equal(j.recoveryPending, false);
+    assert.ok(j.redoRecordsPending > 0, info.stdout);
+    assert.match(run('info', copy).stdout, /redo log: +\d+ committed transactions? to copy into the pool file at the next writable open/);
+    const check = run('check', copy, '--json');
+    assert.equal(check.code, 0, check.stdout);
+    const c = JSON.parse(check.stdout) as { ok: boolean; problems: unknown[]; redoRecordsPending: number };
+    assert.deepEqual([c.ok, c.problems, c.redoRecordsPending > 0], [true, [], true]);
+    assert.match(run('dump', copy).stdout, /"key":"committed","value":"yes"/);
+    const reopened = Store.open(copy);
+    assert.equal(reopened.map<string, string>('m').get('committed'), 'yes');
+    reopened.close();
+    const after = JSON.parse(run('info', copy, '--json').stdout) as { redoRecordsPending: number };
+    assert.equal(after.redoRecordsPending, 0, 'the writable open copied them in');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

@@ -5,6 +5,7 @@
 export { Pool } from './pool.js';
 export { setDebugChecks, debugChecks } from './debug.js';
 export type { PoolCreateOptions, PoolOpenOptions, PoolStats, ClassStats, DurabilityStats } from './pool.js';
+export type { PendingRecovery } from './private-region.js';
 export type { ShrinkResult } from './shrink.js';
 export { TransactionAbortedError } from './transaction.js';
 export type { DrainHook, Transaction } from './transaction.js';

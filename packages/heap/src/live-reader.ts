@@ -168,6 +168,11 @@ export class LiveReader {
     return this.snapshot !== undefined && this.snapshot.region !== undefined && !this.snapshot.frozen;
   }
 
+  /** The recovered copy reads go to while `recovering` (what made it: `Pool.pendingRecovery`). */
+  get recoveredCopy(): Region | undefined {
+    return this.recovering ? this.snapshot?.region : undefined;
+  }
+
   /** True while a writer has the pool open. */
   writerAlive(): boolean {
     return this.source.writerAlive();

@@ -27,6 +27,7 @@ import { RECORDS_START, encodeWalHeader, readWalHeader, scanWal } from './wal.js
 import type { ReplayRange, WalScan } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
+import type { PendingRecovery } from './private-region.js';
 import { TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
 import { bumpGeneration, inspectLog, pendingEntries, readGeneration, rollBack, UndoLog, writeGeneration } from './undo-log.js';
@@ -162,6 +163,22 @@ export class Pool {
   get recoveredInMemory(): boolean {
     return this.reader !== undefined ? this.reader.recovering : this.inMemory;
   }
+
+  /**
+   * What a writable open would still do to the file, for a pool recovered in memory
+   * (`recoveredInMemory`): replay committed redo records (a crash after their commit, a normal
+   * state of a pool on an ordinary file), roll back an interrupted transaction, or both.
+   * Undefined when nothing is pending.
+   */
+  get pendingRecovery(): PendingRecovery | undefined {
+    if (!this.recoveredInMemory) return undefined;
+    if (this.reader === undefined && this.pendingFound !== undefined) return this.pendingFound;
+    const region = this.reader !== undefined ? this.reader.recoveredCopy : this.mem.region;
+    return region instanceof PrivateRegion ? region.recovery : { replayRecords: 0, rollback: true };
+  }
+
+  /** `pendingRecovery` of a read-only open of a pool file (its private view is not a PrivateRegion). */
+  private pendingFound: PendingRecovery | undefined = undefined;
   /** Offset of chunk 0: user ranges (addRange) must lie in [heapOffset, size). */
   readonly heapOffset: number;
   /** @internal The region window and flush/drain counters. */
@@ -337,6 +354,7 @@ export class Pool {
       probe.log.load(header.size);
       if (!probe.hasPendingLog()) return probe.init(false);
       const copy = new PrivateRegion(region.bytes.subarray(0, header.size));
+      copy.recovery = { replayRecords: 0, rollback: true };
       const pool = new Pool(copy, header, { readOnly: true, ownsRegion: true, recovered: true, inMemory: true });
       return pool.init(true);
     }
@@ -469,7 +487,9 @@ export class Pool {
       const probe = new Pool(view, header, { readOnly: true, ownsRegion: true, recovered: false, inMemory: scan.records > 0 });
       probe.fileTarget = target;
       probe.log.load(header.size);
-      if (!probe.hasPendingLog()) return probe.init(false);
+      const rollback = probe.hasPendingLog();
+      probe.pendingFound = { replayRecords: scan.records, rollback };
+      if (!rollback) return probe.init(false);
       probe.wasRecovered = true;
       probe.inMemory = true;
       return probe.init(true);
@@ -584,6 +604,7 @@ export class Pool {
       const replayed = chooseHeader(copy.bytes, undefined, { anyLength: true }).fields.size;
       if (replayed > copy.length) copy = new PrivateRegion(copy.bytes, replayed);
       const inner = Pool.openRegion(copy, undefined, undefined, false, null);
+      copy.recovery = { replayRecords: records, rollback: inner.recovered };
       inner.detach();
       return copy;
     } finally {

@@ -5,8 +5,21 @@
 import { checkRange, FerriteError } from '@ferrite/core';
 import type { Granularity, Region } from '@ferrite/core';
 
+/**
+ * What a writable open would do to the pool file that a read-only open (or a reader) recovered
+ * in memory: copy `replayRecords` committed transactions from the redo log into the pool file
+ * (a crash after their commit: they are durable and the read sees them), and/or roll back an
+ * interrupted transaction (`rollback`: its partial stores are not seen).
+ */
+export interface PendingRecovery {
+  readonly replayRecords: number;
+  readonly rollback: boolean;
+}
+
 export class PrivateRegion implements Region {
   bytes: Uint8Array;
+  /** What the recovery into this copy did (set by the recovery that made it; see `Pool.pendingRecovery`). */
+  recovery: PendingRecovery = { replayRecords: 0, rollback: false };
   readonly granularity: Granularity = 'cache-line';
   readonly isPmem = false;
   readonly writable = true;

@@ -19,6 +19,10 @@ function human(r: PoolReport): string {
   }
   for (const c of r.headerCopies) fields.push([`header copy ${c.name}`, c.ok ? 'ok' : `DAMAGED (${c.reason})`]);
   fields.push(['recovery pending', r.recoveryPending === undefined ? 'unknown' : r.recoveryPending ? 'yes (a transaction will be rolled back at the next writable open)' : 'no']);
+  if (r.redoRecordsPending !== undefined && r.redoRecordsPending > 0) {
+    const n = r.redoRecordsPending;
+    fields.push(['redo log', `${n} committed transaction${n === 1 ? '' : 's'} to copy into the pool file at the next writable open (durable; read already)`]);
+  }
   if (r.usage !== undefined) {
     const u = r.usage;
     fields.push(

@@ -7,6 +7,8 @@ export interface StatsReport {
   readonly layout: string;
   readonly uuid: string;
   readonly recoveryPending: boolean;
+  /** Committed transactions in the redo log that the next writable open copies into the pool file. */
+  readonly redoRecordsPending: number;
   readonly usage: UsageReport;
   readonly collections?: { readonly total: number; readonly map: number; readonly sortedMap: number; readonly queue: number };
 }
@@ -64,6 +66,7 @@ cannot be read: the heap's statistics are still printed); 2 when it cannot be ex
           layout: opened.pool.layout,
           uuid: opened.pool.uuid,
           recoveryPending: opened.recoveryPending,
+          redoRecordsPending: opened.redoRecordsPending,
           usage: usageOf(opened.pool),
           ...(counts === undefined ? {} : { collections: counts }),
         };
