@@ -45,6 +45,17 @@ export interface HeaderScan {
   readonly header?: HeaderReport;
 }
 
+/**
+ * The damaged header copies of a scan, for stderr (undefined when both are sound). A damaged
+ * copy makes every command that examines the pool exit 1, whichever it is (command.ts), though
+ * the pool opens from the other copy.
+ */
+export function damagedHeaderCopies(scan: HeaderScan): string | undefined {
+  const bad = scan.copies.filter((c) => !c.ok);
+  if (bad.length === 0) return undefined;
+  return bad.map((c) => `header copy ${c.name} is damaged${c.reason === undefined ? '' : ` (${c.reason})`}`).join('; ') + ": 'ferrite check --repair' rewrites it from the other";
+}
+
 export interface SizeClassReport {
   readonly name: string;
   readonly blockSize: number;

@@ -75,6 +75,20 @@ test('both header copies damaged: every command exits 1 (dump exited 2)', () => 
   assert.deepEqual(codes(p), all(1));
 });
 
+// Found in review: one damaged header copy (the pool opens from the other) made info and check
+// exit 1 but dump and stats 0.
+test('one header copy damaged: every command exits 1 (dump and stats exited 0), and dump still prints the data', () => {
+  for (const at of [HEADER_A, HEADER_B]) {
+    const p = variant(`one-header-${at}`, (bytes) => {
+      bytes[at + H_LAYOUT] ^= 0xff;
+    });
+    assert.deepEqual(codes(p), all(1), `copy at ${at}`);
+    const dump = run('dump', p);
+    assert.ok(dump.stdout.length > 0, 'the entries are dumped');
+    assert.match(dump.stderr, /header copy [AB] is damaged/);
+  }
+});
+
 test('a pool whose store cannot be read: every command exits 1 (dump exited 2, stats 0)', () => {
   const pool = openPoolFile(base, { layout: LAYOUT, readOnly: true });
   const root = pool.rootOffset();

@@ -327,7 +327,7 @@ function assertNeverHadStore(pool: Pool, root: number): void {
   }
   const used = pool.stats().used;
   if (used > rootBytes) {
-    throw new CorruptionError('ECORRUPT', `the pool's store root is ${root === 0 ? 'missing' : 'blank'}, but its heap holds ${used} bytes of blocks: the root record was damaged (nothing was changed)`);
+    throw new CorruptionError('ECORRUPT', `the pool's store root is ${root === 0 ? 'missing' : 'blank'}, but its heap holds ${used} bytes of blocks: its root record was damaged, or the pool was made with @ferrite/heap and holds no store (nothing was changed)`);
   }
 }
 

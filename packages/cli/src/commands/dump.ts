@@ -2,7 +2,7 @@ import { isFerriteError } from '@ferrite/core';
 import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { BufferedWriter } from '../io.js';
 import { stringifyJson } from '../json.js';
-import { openPool } from '../inspect.js';
+import { damagedHeaderCopies, openPool } from '../inspect.js';
 
 /** A collection yielded more entries than its size says: damage that would loop forever. */
 class PastSizeError extends Error {}
@@ -21,7 +21,8 @@ typed arrays, DataView, ArrayBuffer), {"$regexp":"/a/g"}, {"$error":{...}}, {"$b
 Opens FILE read-only and never writes it; a pending transaction is rolled back in memory
 only, so the dump shows committed data.
 Exit code 0; 1 when the pool is damaged: it opens but a collection could not be read to its
-end (the lines before the damage are printed), or it does not open because of damage; 2 when
+end (the lines before the damage are printed), one header copy is damaged (everything is
+printed, read through the other), or it does not open because of damage; 2 when
 it cannot be examined (missing, locked, not a pool) or COLLECTION does not exist.`,
   options: { json: { type: 'boolean', description: 'accepted for uniformity: the output is always JSON lines' } },
   positionals: { min: 1, max: 2, names: 'FILE [COLLECTION]' },
@@ -43,6 +44,12 @@ it cannot be examined (missing, locked, not a pool) or COLLECTION does not exist
         return ExitCode.ERROR;
       }
       let status: ExitCode = ExitCode.OK;
+      const headers = damagedHeaderCopies(opened.scan);
+      if (headers !== undefined) {
+        // The same exit code as info and check give this file (command.ts).
+        io.stderr.write(`ferrite dump: ${file}: ${headers}\n`);
+        status = ExitCode.INCONSISTENT;
+      }
       for (const info of selected) {
         const prefix = `{"collection":${JSON.stringify(info.name)},"kind":${JSON.stringify(info.kind)},`;
         // A damaged collection must not make the dump run forever: stop after its size.

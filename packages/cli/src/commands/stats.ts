@@ -1,6 +1,6 @@
 import { ExitCode, exitCodeFor, type Command } from '../command.js';
 import { formatBytes, formatPercent, renderFields, renderTable } from '../format.js';
-import { openPool, readConsistently, usageOf, type UsageReport } from '../inspect.js';
+import { damagedHeaderCopies, openPool, readConsistently, usageOf, type UsageReport } from '../inspect.js';
 
 export interface StatsReport {
   readonly file: string;
@@ -47,8 +47,9 @@ export const statsCommand: Command = {
   description: `Prints the pool's space statistics: used and free bytes, blocks, large extents,
 undo-log overflow, fragmentation of the free space, and per size class the runs and the
 used and free blocks. Opens FILE read-only and never writes it.
-Exit code 0; 1 when the pool is damaged (it does not open because of damage, or its store
-cannot be read: the heap's statistics are still printed); 2 when it cannot be examined.`,
+Exit code 0; 1 when the pool is damaged (it does not open because of damage, one header copy
+is damaged, or its store cannot be read: the heap's statistics are still printed); 2 when it
+cannot be examined.`,
   options: {
     json: { type: 'boolean', description: 'print the statistics as one JSON object' },
     heap: { type: 'boolean', description: 'a plain @ferrite/heap pool: skip the store (collections, reachability)' },
@@ -57,7 +58,7 @@ cannot be read: the heap's statistics are still printed); 2 when it cannot be ex
   examinesPool: true,
   run(args, io) {
     const file = args.positionals[0];
-    const { report, storeError } = readConsistently((freeze) => {
+    const { report, storeError, headers } = readConsistently((freeze) => {
       const opened = openPool(file, { readOnly: true, heapOnly: args.values.heap === true, freeze });
       try {
         const counts = opened.store?.stats().collections;
@@ -70,7 +71,7 @@ cannot be read: the heap's statistics are still printed); 2 when it cannot be ex
           usage: usageOf(opened.pool),
           ...(counts === undefined ? {} : { collections: counts }),
         };
-        return { result: { report: r, storeError: opened.storeError }, changed: opened.changed() };
+        return { result: { report: r, storeError: opened.storeError, headers: damagedHeaderCopies(opened.scan) }, changed: opened.changed() };
       } finally {
         opened.close();
       }
@@ -80,6 +81,11 @@ cannot be read: the heap's statistics are still printed); 2 when it cannot be ex
       // The heap's statistics are printed; the store on top could not be read.
       io.stderr.write(`ferrite stats: ${file} holds no readable store: ${storeError.message} (${storeError.code})\n`);
       return exitCodeFor(storeError.code);
+    }
+    if (headers !== undefined) {
+      // The same exit code as info and check give this file (command.ts).
+      io.stderr.write(`ferrite stats: ${file}: ${headers}\n`);
+      return ExitCode.INCONSISTENT;
     }
     return ExitCode.OK;
   },
