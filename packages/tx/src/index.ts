@@ -19,7 +19,7 @@ export type { RangeOptions } from './collections/sorted-map.js';
 export { compareKeys, DEFAULT_MAX_KEY_SIZE, MAX_KEY_SIZE_LIMIT } from './codec/keys.js';
 export type { Key, KeyPrefix } from './codec/keys.js';
 export { DEFAULT_MAX_VALUE_SIZE, MAX_VALUE_SIZE_LIMIT } from './codec/values.js';
-export { ValueError, MAX_VALUE_DEPTH } from './codec/value-walk.js';
+export { ValueError, MAX_VALUE_DEPTH, MAX_VALUE_WEIGHT } from './codec/value-walk.js';
 export { MAX_NAME_BYTES, MAX_COLLECTIONS } from './registry.js';
 export { FerriteError, PoolFullError, TooBigError, CorruptionError, isFerriteError, ERROR_CODES } from '@ferrite/core';
 export type { ErrorCode } from '@ferrite/core';

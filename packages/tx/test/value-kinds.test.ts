@@ -11,7 +11,13 @@ import fc from 'fast-check';
 import { isFerriteError } from '@ferrite/core';
 import { SimulatedRegion, forEveryCrashPoint } from '@ferrite/core/testing';
 import type { Pool, Transaction } from '@ferrite/heap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Store } from '../src/store.js';
+import { MAX_VALUE_WEIGHT } from '../src/codec/value-walk.js';
 import { PoolValueCodec } from '../src/codec/values.js';
 import { openHarness, type Harness } from './store-harness.js';
 import { FakePool, type FakeTransaction } from './store-fake-pool.js';
@@ -544,4 +550,56 @@ test('objects whose keys add up past the structures blob are stored exactly (or 
   s = Store.open(region, {});
   holds(s, 'reopened');
   s.close();
+});
+
+// Found in review: how many levels of the kinds ferrite's extension encodes were accepted
+// depended on the stack (500 to 1,000, with the JIT's warmth), and a value a warm process
+// stored could not be encoded again by a compaction in a fresh one (EVALUE: stack exhausted).
+// Those levels count two against a fixed bound now.
+test('nesting of the costly kinds is bounded at 500 levels, whatever the stack; such a value compacts in a fresh process', () => {
+  const kinds: [string, (x: unknown) => unknown][] = [
+    ['Set', (x) => new Set([x])],
+    ['null-prototype object', (x) => Object.assign(Object.create(null) as object, { a: x })],
+    ['array with holes', (x) => { const a = new Array<unknown>(3); a[1] = x; return a; }],
+    ['object with a __proto__ key', (x) => JSON.parse(`{"__proto__": 1, "a": 0}`, (k, v: unknown) => (k === 'a' ? x : v)) as unknown],
+    ['Error', (x) => Object.assign(new Error('e'), { cause: x })],
+  ];
+  const nest = (wrap: (x: unknown) => unknown, n: number, inner: unknown = 1): unknown => {
+    let v = inner;
+    for (let i = 0; i < n; i++) v = wrap(v);
+    return v;
+  };
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ferrite-weight-'));
+  try {
+    const path = join(dir, 'w.pool');
+    const s = Store.open(path, { create: true, size: 32 << 20 });
+    const m = s.map<string, unknown>('m');
+    for (const [name, wrap] of kinds) {
+      // Many times each: a warm JIT must not move the bound.
+      for (let round = 0; round < 5; round++) {
+        assert.throws(() => m.set(`${name} 501`, nest(wrap, MAX_VALUE_WEIGHT / 2 + 1)), (e: unknown) => isFerriteError(e, 'EVALUE') && /weighted depth/.test((e as Error).message), name);
+        m.set(`${name} 500`, nest(wrap, MAX_VALUE_WEIGHT / 2));
+      }
+      assert.equal(m.has(`${name} 501`), false);
+    }
+    // Plain levels count one: 999 arrays inside, and 400 Sets with 200 arrays mixed.
+    m.set('plain 999', deep(999));
+    m.set('mixed', nest((x) => new Set([x]), 400, deep(200)));
+    assert.throws(() => m.set('mixed over', nest((x) => new Set([x]), 401, deep(199))), (e: unknown) => isFerriteError(e, 'EVALUE'));
+    const size = m.size;
+    s.close();
+    const child = spawnSync(process.execPath, ['--conditions=ferrite-source', '--import', 'tsx',
+      fileURLToPath(new URL('./support/compact-child.ts', import.meta.url)), path], { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { entries: size }, 'the fresh process compacted every value');
+    const after = Store.open(path, { readOnly: true });
+    try {
+      assert.deepStrictEqual(after.map('m').get('plain 999'), deep(999));
+      assert.equal(after.map('m').size, size);
+    } finally {
+      after.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -44,6 +44,17 @@ import {
 /** Deepest nesting of objects and arrays in a value. */
 export const MAX_VALUE_DEPTH = 1000;
 
+/**
+ * Bound of a value's weighted depth: every level of nesting counts 1, and a level of a kind
+ * msgpackr encodes through an extension (a Set, an Error, a boxed primitive, and what ferrite's
+ * extension carries: an array with holes, an object with a null prototype or a special key)
+ * counts 2, as it takes about twice the stack to encode. So at most 500 such levels. A fixed
+ * bound, where the stack used to decide (found in review: 500 to 1,000 levels of them were
+ * accepted or not depending on how warm the JIT was, and a value a warm process stored could
+ * not be encoded again by a compaction, which runs cold and from a deeper stack).
+ */
+export const MAX_VALUE_WEIGHT = 1000;
+
 /** A value refused by the walk: EVALUE, with the kind and the path inside the value. */
 export class ValueError extends FerriteError {
   constructor(
@@ -184,6 +195,8 @@ export class ValueWalk {
   private limit = 0;
   /** Deepest level used by this prepare (the stacks are cleared up to it afterwards). */
   private deepest = 0;
+  /** Weighted depth (MAX_VALUE_WEIGHT) of what the last `walk` call returned: 0 for a leaf. */
+  private sub = 0;
 
   /**
    * What msgpackr should pack for `value` (see the file comment). Throws ValueError (EVALUE)
@@ -196,7 +209,11 @@ export class ValueWalk {
     this.limit = maxValueSize;
     this.deepest = 0;
     try {
-      return this.walk(value, 0);
+      const prepared = this.walk(value, 0);
+      if (this.sub > MAX_VALUE_WEIGHT) {
+        return this.refuse('nested too deep', 0, `its weighted depth is ${this.sub}, over ${MAX_VALUE_WEIGHT} (a level counts 1, a level of a Set, an Error, a boxed primitive, an array with holes or an object with a null prototype or a special key counts 2)`);
+      }
+      return prepared;
     } finally {
       // Keep no reference to the user's objects.
       const n = Math.min(this.deepest + 1, this.ancestors.length);
@@ -219,6 +236,7 @@ export class ValueWalk {
   }
 
   private walk(v: unknown, depth: number): unknown {
+    this.sub = 0;
     switch (typeof v) {
       case 'number':
         this.grow(1);
@@ -277,6 +295,7 @@ export class ValueWalk {
     kinds[depth] = STEP_PROPERTY;
     // `pairs` instead of the record when a key or the prototype needs ferrite's extension.
     let pairs: unknown[] | undefined = nullProto ? [TAG_OBJECT, OBJECT_NULL_PROTOTYPE] : undefined;
+    let below = 0;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       if (pairs === undefined && (key === '__proto__' || key === 'constructor' || key === 'hasOwnProperty' || needsUnits(key))) {
@@ -293,9 +312,11 @@ export class ValueWalk {
         continue;
       }
       const y = this.walk(x, depth + 1);
+      if (this.sub > below) below = this.sub;
       if (pairs !== undefined) pairs.push(needsUnits(key) ? new Tagged([TAG_UTF16, utf16Units(key)]) : key, y);
       else if (y !== x) copy[key] = y;
     }
+    this.sub = below + (pairs === undefined ? 1 : 2);
     return pairs === undefined ? copy : new Tagged(pairs);
   }
 
@@ -317,6 +338,7 @@ export class ValueWalk {
     this.kinds[depth] = STEP_INDEX;
     let holes = false;
     let numbers = 0;
+    let below = 0;
     for (let i = 0; i < n; i++) {
       const x = out[i];
       if (typeof x === 'number') {
@@ -331,9 +353,11 @@ export class ValueWalk {
         continue;
       }
       const y = this.walk(x, depth + 1);
+      if (this.sub > below) below = this.sub;
       if (y !== x) out[i] = y;
     }
     this.grow(numbers);
+    this.sub = below + (holes ? 2 : 1);
     if (!holes) return out;
     const sparse: unknown[] = [TAG_SPARSE_ARRAY, n];
     for (let i = 0; i < n; i++) if (hasOwn.call(out, i)) sparse.push(i, out[i]);
@@ -406,13 +430,17 @@ export class ValueWalk {
     const kinds = this.kinds;
     const path = this.keys;
     let i = 0;
+    let below = 0;
     for (const [k, x] of mapEntries.call(m) as IterableIterator<[unknown, unknown]>) {
       path[depth] = i++;
       kinds[depth] = STEP_MAP_KEY;
       const key = this.walk(k, depth + 1);
+      if (this.sub > below) below = this.sub;
       kinds[depth] = STEP_MAP_VALUE;
       out.set(key, this.walk(x, depth + 1));
+      if (this.sub > below) below = this.sub;
     }
+    this.sub = below + 1;
     return out;
   }
 
@@ -421,22 +449,28 @@ export class ValueWalk {
     this.kinds[depth] = STEP_SET_ELEMENT;
     const path = this.keys;
     let i = 0;
+    let below = 0;
     for (const x of setValues.call(s) as IterableIterator<unknown>) {
       path[depth] = i++;
       out.add(this.walk(x, depth + 1));
+      if (this.sub > below) below = this.sub;
     }
+    this.sub = below + 2;
     return out;
   }
 
   private error(e: Error, name: string, depth: number): Tagged {
     const parts: unknown[] = [TAG_ERROR, name];
+    let below = 0;
     for (const key of Object.getOwnPropertyNames(e)) {
       this.grow(1 + key.length);
       this.kinds[depth] = STEP_PROPERTY;
       this.keys[depth] = key;
       const enumerable = propertyIsEnumerable.call(e, key);
       parts.push(key, enumerable, this.walk((e as unknown as Record<string, unknown>)[key], depth + 1));
+      if (this.sub > below) below = this.sub;
     }
+    this.sub = below + 2;
     return new Tagged(parts);
   }
 
@@ -449,6 +483,8 @@ export class ValueWalk {
     else if (types.isSymbolObject(v)) return this.refuse('a boxed symbol', depth, 'symbols have no stored form');
     else return this.refuse(kindOf(v, proto), depth, 'subclasses of boxed primitives are not stored');
     this.kinds[depth] = STEP_PRIMITIVE;
-    return new Tagged([TAG_BOXED, this.walk(primitive, depth + 1)]);
+    const inner = this.walk(primitive, depth + 1);
+    this.sub = 2;
+    return new Tagged([TAG_BOXED, inner]);
   }
 }
