@@ -7,7 +7,8 @@
  * `{ name: <20 characters>, n }`. Per size (100k and 1M entries; FERRITE_BENCH_QUICK=1: 100k
  * only), each round starts from an EMPTY map and measures:
  * - load: every key set into the empty map, one durable transaction each (PMDK: a lookup, then
- *   an insert in its own transaction, into a table sized for N from the start);
+ *   an insert in its own transaction, into a table sized for N from the start); and the same
+ *   into a ferrite map made for N entries (`store.map(name, { expectedSize: N })`), like for like;
  * - update: every key set again with a value of the same encoded size, one transaction each
  *   (PMDK: a lookup, then a transaction that snapshots and overwrites the value);
  * - 1,000 inserts in one transaction into the loaded map, against lmdb-js's transactionSync of
@@ -79,6 +80,7 @@ function load(map: { set(k: number, v: Value): unknown }, from: number, to: numb
 
 interface Samples {
   load: number[];
+  loadSized: number[];
   update: number[];
   pmdkLoad: number[];
   pmdkUpdate: number[];
@@ -102,6 +104,16 @@ function round(n: number, s: Samples, pmdkExe: string | undefined, r: number): v
     // The same encoded size: i ^ 1 has i's msgpack width.
     s.update.push(time(n, () => { for (let i = 0; i < n; i++) map.set(keyOf(i), { name: NAME, n: i ^ 1 }); }));
     if (map.size !== n) throw new Error(`the map holds ${map.size} entries, not ${n}`);
+    // The same load into a map made for n entries (store.map's expectedSize): no doubling, as
+    // PMDK's table here, which is sized for N from the start. Its own pool, closed after.
+    {
+      const sizedStore = Store.open(join(dir, 'sized.pool'), { create: true, size: Math.max(64 << 20, n * 320), maxSize: Math.max(64 << 20, n * 320) * 8, forcePmem: true });
+      const sized = sizedStore.map<number, Value>('load', { expectedSize: n });
+      s.loadSized.push(time(n, () => load(sized, 0, n)));
+      if (sized.size !== n) throw new Error(`the presized map holds ${sized.size} entries, not ${n}`);
+      sizedStore.close();
+      rmSync(join(dir, 'sized.pool'));
+    }
     for (let i = 0; i < n; i += BATCH) db.transactionSync(() => { for (let j = i; j < Math.min(n, i + BATCH); j++) db.put(keyOf(j), { name: NAME, n: j }); });
 
     // 1,000 inserts in one transaction, alternating with lmdb-js (fresh keys above n).
@@ -181,10 +193,11 @@ function main(): void {
     }
     for (const n of SIZES) {
       const label = n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`;
-      const s: Samples = { load: [], update: [], pmdkLoad: [], pmdkUpdate: [], batch: [], lmdbBatch: [], get: [], lmdbGet: [], bulk: [], lmdbBulk: [], batchDrains: [], bulkDrains: [] };
+      const s: Samples = { load: [], loadSized: [], update: [], pmdkLoad: [], pmdkUpdate: [], batch: [], lmdbBatch: [], get: [], lmdbGet: [], bulk: [], lmdbBulk: [], batchDrains: [], bulkDrains: [] };
       for (let r = 0; r < ROUNDS[n]!; r++) round(n, s, built.ok ? built.exe : undefined, r);
       console.log(`\n# ${label} entries, ${ROUNDS[n]} rounds`);
       line('map load from empty (1 tx each)', label, 'ferrite (tmpfs, forcePmem)', s.load);
+      line('map load from empty (1 tx each), table sized for N (expectedSize)', label, 'ferrite (tmpfs, forcePmem)', s.loadSized);
       line('map load from empty (1 tx each)', label, 'PMDK (tmpfs, table sized for N)', s.pmdkLoad);
       line('map update every key, same size (1 tx each)', label, 'ferrite (tmpfs, forcePmem)', s.update);
       line('map update every key, same size (1 tx each)', label, 'PMDK (tmpfs)', s.pmdkUpdate);
@@ -197,6 +210,7 @@ function main(): void {
       console.log(`# fences (drains) per transaction: ${BATCH} inserts ${median(s.batchDrains)}, ${BULK} inserts ${median(s.bulkDrains)}`);
       console.log(`# issue 21 targets @${label}, against this run`);
       target(`load from empty @${label}`, s.load, s.pmdkLoad, 'PMDK', 1.2);
+      target(`load from empty into a table sized for N (like for like) @${label}`, s.loadSized, s.pmdkLoad, 'PMDK', 1.2);
       target(`update @${label}`, s.update, s.pmdkUpdate, 'PMDK', 1);
       target(`${BATCH} inserts in one tx @${label}`, s.batch, s.lmdbBatch, 'lmdb-js', 1);
       target(`${BULK} inserts in one tx @${label}`, s.bulk, s.lmdbBulk, 'lmdb-js', 1);
