@@ -42,6 +42,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -168,12 +170,33 @@ struct Span {
   uint8_t* address;
   uint64_t length;  // page-rounded: what mmap returned
   int guard_slot = -1;
+  // Ranges past `length` that a shrink gave back as anonymous zero pages (ShrinkPrivate): a
+  // buffer over the old length that escaped detaching reads zeros there, and they go with us.
+  std::vector<std::pair<uint8_t*, uint64_t>> tails;
+  // Still the file's pages: never tombstoned (an open mapping, or one dropped without close).
+  bool maps_file = true;
+  // A buffer over it was detached by JavaScript, not by us: `ArrayBuffer.prototype.transfer`
+  // (Node 22+) moved its memory into a buffer we do not know, which may be posted to another
+  // thread and outlive every owner here.
+  bool escaped = false;
   Span(uint8_t* a, uint64_t n) : address(a), length(n) {}
   Span(const Span&) = delete;
   Span& operator=(const Span&) = delete;
+  // The last owner gone. A span that still maps the file, or whose buffer escaped, may be read
+  // through a buffer we cannot see: a mapping's buffer transfer()red to another thread, whose
+  // worker then ended (Node finalizes an ending environment's buffers whether or not their
+  // memory lives on elsewhere: found in review, a SIGSEGV on the next read). Such a range is
+  // tombstoned and kept, never unmapped: it costs address space (zero pages, MAP_NORESERVE),
+  // not memory. A mapping closed normally is unmapped as before.
   ~Span() {
     guard::Unregister(guard_slot);
-    if (address != nullptr) munmap(address, length);
+    if (address == nullptr) return;
+    if (maps_file || escaped) {
+      if (maps_file) (void)Tombstone();
+      return;  // kept, tails included
+    }
+    munmap(address, length);
+    for (const auto& t : tails) munmap(t.first, t.second);
   }
   // Replaces the file mapping with anonymous zero pages in place (see the file comment).
   // Returns 0 or an errno.
@@ -182,6 +205,7 @@ struct Span {
     guard_slot = -1;
     void* p = mmap(address, length, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    maps_file = false;
     if (p == MAP_FAILED) {
       const int err = errno;
       // MAP_FIXED failing may already have removed the old mapping; remove the rest so no
@@ -988,7 +1012,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     // A fresh mapping would drop the pages the fault guard made private: refuse instead.
     if (!CheckFaults(env, op)) return Napi::Value();
-    if (new_length == length_) return buffer_.Value();
+    if (new_length == length_) return LiveBuffer(env);
     if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
     if (cow_) return GrowPrivate(env, new_length);
 
@@ -1093,7 +1117,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     // The same length is mapped afresh too when the fault guard diverted pages of this one (a
     // read reached past an end the writer cut): those pages are private zeros, and the file
     // may hold data there again.
-    if (new_length == length_ && guard::Faults(guard_slot_) == 0) return buffer_.Value();
+    if (new_length == length_ && guard::Faults(guard_slot_) == 0) return LiveBuffer(env);
     struct stat st;
     if (fstat(file_->fd, &st) != 0) {
       ThrowErrno(env, op, path_, "fstat", errno);
@@ -1170,6 +1194,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
         if (t != MAP_FAILED) munmap(t, old_span);
         old->address = nullptr;
       }
+      old->maps_file = false;
       span_ = std::make_shared<Span>(static_cast<uint8_t*>(p), new_span);
       span_->guard_slot = old->guard_slot;  // the slot moves with the pages
       old->guard_slot = -1;
@@ -1217,7 +1242,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       guard::Update(guard_slot_, span_->address, span_->length);
       return Napi::Value();
     }
-    return ReplaceBufferInPlace(env, fresh);
+    return ReplaceBufferInPlace(env, fresh, old);
   }
 
   // shrink(newLength) -> the new ArrayBuffer; the old one is detached. Gives the mapping's tail
@@ -1247,7 +1272,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     }
     // A fresh mapping would drop the pages the fault guard made private: refuse instead.
     if (!CheckFaults(env, op)) return Napi::Value();
-    if (new_length == length_) return buffer_.Value();
+    if (new_length == length_) return LiveBuffer(env);
     if (cow_) return ShrinkPrivate(env, new_length);
 
     const int fd = file_->fd;
@@ -1312,16 +1337,38 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       }
       span_->length = new_span;  // the old buffer's owner shares this span: it unmaps the new span
       guard::Update(guard_slot_, span_->address, span_->length);
+      // The tail as zero pages at once, kept with the span: a view of the old buffer that
+      // escaped detaching (a transfer) reads zeros there instead of faulting (found in review:
+      // a SIGSEGV on Node 24). Should another thread have taken the address meanwhile, nothing.
+      uint8_t* const tail = span_->address + new_span;
+      void* t = mmap(tail, old_span - new_span, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+      if (t == tail) span_->tails.emplace_back(tail, old_span - new_span);
+      else if (t != MAP_FAILED) munmap(t, old_span - new_span);
     }
-    return ReplaceBufferInPlace(env, fresh);
+    return ReplaceBufferInPlace(env, fresh, span_);
   }
 
   // The end of a private mapping's grow or shrink in place: the old buffer is detached (its
   // memory, the span it shares when resized in place, goes when it is collected) and `fresh`,
   // over the same span, becomes the mapping's.
-  Napi::Value ReplaceBufferInPlace(const Napi::Env& env, Napi::ArrayBuffer fresh) {
+  // The buffer over the mapping now. JavaScript may have detached ours without us
+  // (`ArrayBuffer.prototype.transfer`, Node 22+, moves its memory into a new buffer): then a
+  // fresh one over the same pages, so the mapping stays usable (found in review: grow, shrink
+  // and remap at the current length handed the detached buffer back, and the TypeScript face
+  // failed on it with a raw TypeError).
+  Napi::Value LiveBuffer(const Napi::Env& env) {
+    if (!buffer_.IsEmpty() && !buffer_.Value().IsDetached()) return buffer_.Value();
+    Napi::ArrayBuffer fresh = NewBuffer(env);
+    if (env.IsExceptionPending()) return Napi::Value();
+    return ReplaceBufferInPlace(env, fresh, span_);
+  }
+
+  // `stale_span`: the span the current buffer covers (the old one after a move).
+  Napi::Value ReplaceBufferInPlace(const Napi::Env& env, Napi::ArrayBuffer fresh, const std::shared_ptr<Span>& stale_span) {
     if (!buffer_.IsEmpty()) {
       Napi::ArrayBuffer stale = buffer_.Value();
+      if (stale.IsDetached() && stale_span) stale_span->escaped = true;  // not by us (see Span)
       if (!stale.IsDetached()) stale.Detach();
       if (env.IsExceptionPending()) {
         Napi::Error e = env.GetAndClearPendingException();
@@ -1364,6 +1411,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   void RetireBuffer(const Napi::Env& env, const std::shared_ptr<Span>& span) {
     if (!buffer_.IsEmpty()) {
       Napi::ArrayBuffer old = buffer_.Value();
+      if (old.IsDetached() && span) span->escaped = true;  // not by us (see Span)
       if (!old.IsDetached()) old.Detach();
       if (env.IsExceptionPending()) {
         // Not detachable: clear it so that the tombstone below is all a stray view sees.
@@ -1393,7 +1441,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
 
   Napi::Value Buffer(const Napi::CallbackInfo& info) {
     if (!CheckOpen(info.Env(), "buffer")) return Napi::Value();
-    return buffer_.Value();
+    return LiveBuffer(info.Env());
   }
 
   // { dax, length, pageSize } of the open mapping.
