@@ -16,7 +16,7 @@ export { CHUNK_SIZE, FORMAT_VERSION, MAX_LAYOUT_BYTES, MAX_LOG_BYTES, MAX_POOL_S
 // Format inspection, for tools (the `ferrite` command) that must describe a pool without
 // opening it: a damaged header, or a layout name not yet known. Read-only helpers; they never
 // throw on damaged bytes (`readHeaderCopy` returns { ok: false, reason }).
-export { readHeaderCopy, stampUuid, uuidString } from './header.js';
+export { encodeLayout, readHeaderCopy, stampUuid, uuidString } from './header.js';
 export type { CopyStatus, HeaderFields } from './header.js';
 export { HEADER_A, HEADER_B, HEADER_COPY_SIZE, H_END, LOG_ENTRIES, LOG_HEADER } from './layout.js';
 export { LiveReader, DEFAULT_READ_TIMEOUT_MS } from './live-reader.js';

@@ -302,15 +302,16 @@ export class Pool {
    */
   static open(target: Region | FileTarget, options: PoolOpenOptions = {}): Pool {
     checkTarget('Pool.open', target);
-    const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'readOnly', 'ownRegion', 'checkpointBytes', 'readTimeout'] as const);
-    const readTimeout = integerOption('Pool.open', 'option readTimeout', o.readTimeout, 0, 2 ** 31 - 1);
-    const checkpointBytes = integerOption('Pool.open', 'option checkpointBytes', o.checkpointBytes, 64 * 1024, MAX_POOL_SIZE);
-    const ownRegion = booleanOption('Pool.open', 'ownRegion', o.ownRegion, false);
-    // Without a layout any pool opens (pmemobj_open(path, NULL)); with one it must match.
-    const layout = o.layout === undefined ? undefined : stringOption('Pool.open', 'layout', o.layout, '');
-    if (layout !== undefined) encodeLayout(layout);
-    const wantedMaxSize = integerOption('Pool.open', 'option maxSize', o.maxSize, 1, MAX_POOL_SIZE);
-    const readOnly = booleanOption('Pool.open', 'readOnly', o.readOnly, false);
+    let opts: ReturnType<typeof openOptions>;
+    try {
+      opts = openOptions(options);
+    } catch (err) {
+      // A FileTarget is ours from the call on: a refused option must not leave its files open
+      // (found in review: a bad layout kept the writer's lock, and every later open was EBUSY).
+      if (isFileTarget(target)) target.close(false);
+      throw err;
+    }
+    const { readTimeout, checkpointBytes, ownRegion, layout, wantedMaxSize, readOnly } = opts;
     if (isFileTarget(target)) {
       try {
         if (target.readOnly || readOnly) {
@@ -1175,6 +1176,23 @@ export class Pool {
   get inTransaction(): boolean {
     return this.tx.active;
   }
+}
+
+/** The options of Pool.open, checked (EINVAL), before anything is read. */
+function openOptions(options: PoolOpenOptions): {
+  readTimeout: number | undefined; checkpointBytes: number | undefined; ownRegion: boolean;
+  layout: string | undefined; wantedMaxSize: number | undefined; readOnly: boolean;
+} {
+  const o = readOptions('Pool.open', options, ['layout', 'maxSize', 'readOnly', 'ownRegion', 'checkpointBytes', 'readTimeout'] as const);
+  const readTimeout = integerOption('Pool.open', 'option readTimeout', o.readTimeout, 0, 2 ** 31 - 1);
+  const checkpointBytes = integerOption('Pool.open', 'option checkpointBytes', o.checkpointBytes, 64 * 1024, MAX_POOL_SIZE);
+  const ownRegion = booleanOption('Pool.open', 'ownRegion', o.ownRegion, false);
+  // Without a layout any pool opens (pmemobj_open(path, NULL)); with one it must match.
+  const layout = o.layout === undefined ? undefined : stringOption('Pool.open', 'layout', o.layout, '');
+  if (layout !== undefined) encodeLayout(layout);
+  const wantedMaxSize = integerOption('Pool.open', 'option maxSize', o.maxSize, 1, MAX_POOL_SIZE);
+  const readOnly = booleanOption('Pool.open', 'readOnly', o.readOnly, false);
+  return { readTimeout, checkpointBytes, ownRegion, layout, wantedMaxSize, readOnly };
 }
 
 /** The target of create/open: a pool file path or a Region (EINVAL for anything else). */

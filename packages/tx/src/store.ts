@@ -1225,6 +1225,8 @@ function checkOpenArguments(target: unknown, options: unknown): OpenArguments {
   const size = integerOption(fn, 'option size', o.size, 1, heap.MAX_POOL_SIZE);
   const maxSize = integerOption(fn, 'option maxSize', o.maxSize, 1, heap.MAX_POOL_SIZE);
   const layout = o.layout === undefined ? undefined : stringOption(fn, 'layout', o.layout, DEFAULT_LAYOUT);
+  // Its bounds too (EINVAL), before anything is opened or created.
+  if (layout !== undefined) heap.encodeLayout(layout);
   const forcePmem = o.forcePmem === undefined ? undefined : booleanOption(fn, 'forcePmem', o.forcePmem, false);
   const groupCommit = booleanOption(fn, 'groupCommit', o.groupCommit, false);
   const checkpointBytes = integerOption(fn, 'option checkpointBytes', o.checkpointBytes, 64 * 1024, heap.MAX_POOL_SIZE);

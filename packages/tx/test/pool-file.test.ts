@@ -221,3 +221,28 @@ test('a layout name with a lone surrogate is EINVAL and creates nothing; a well-
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Found in review: a layout over its bounds passed Store.open's check and failed inside the
+// heap's open after the pool file was opened: the writer's lock stayed held (every later open
+// in the process was EBUSY) and an empty redo log was left beside the pool.
+test('a layout refused by its bounds opens nothing: no lock kept, no redo log left, the pool opens after', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrite-badlayout-'));
+  try {
+    const path = join(dir, 'a.pool');
+    Store.open(path, { create: true, size: 1 << 20 }).close();
+    for (const [layout, readOnly] of [['x'.repeat(65), false], ['x'.repeat(65), true], ['bad\ud800', false], ['bad\ud800', true]] as const) {
+      assert.throws(() => Store.open(path, { layout, readOnly }), (e: unknown) => isFerriteError(e, 'EINVAL'), `${layout.length} ${readOnly}`);
+      assert.deepEqual(readdirSync(dir), ['a.pool'], 'nothing left beside the pool');
+    }
+    // The heap's open refuses it after the files are open (openPoolFile): it closes them.
+    for (const options of [{ layout: 'x'.repeat(65) }, { readTimeout: -1 }, { maxSize: 0.5 }]) {
+      assert.throws(() => openPoolFile(path, options), (e: unknown) => isFerriteError(e, 'EINVAL'), JSON.stringify(options));
+      assert.deepEqual(readdirSync(dir), ['a.pool'], 'nothing left beside the pool');
+    }
+    const s = Store.open(path, { lockTimeout: 0 });
+    s.map('m').set('k', 1);
+    s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
