@@ -714,20 +714,38 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     return 0;
   }
 
-  // The flush of one validated range; false (with an exception) on an msync failure.
+  // After a successful msync of the mapping's bytes below `end`: throws EIO (and returns false)
+  // when the file no longer holds them. Another program cut the file: the kernel dropped those
+  // pages, and msync of what is past the end succeeds with nothing written (found in review:
+  // persist reported success; the README promises a refusal). One fstat, next to an msync.
+  bool CheckFileCovers(const Napi::Env& env, const char* op, uint64_t end) {
+    if (!file_ || cow_) return true;
+    struct stat st;
+    if (fstat(file_->fd, &st) != 0 || !S_ISREG(st.st_mode)) return true;
+    const uint64_t need = file_offset_ + (end < length_ ? end : length_);
+    if (static_cast<uint64_t>(st.st_size) >= need) return true;
+    ThrowCode(env, "EIO", Prefix(op, path_) + "the file was truncated by another program to " +
+                              std::to_string(st.st_size) + " bytes: the mapped bytes past its end are gone and were "
+                              "not made durable. Close the mapping and map the file again (a pool reopened recovers "
+                              "its last committed state)");
+    return false;
+  }
+
+  // The flush of one validated range; false (with an exception) on an msync failure, a fault
+  // the flush itself met (a cache-line flush of a page the file lost), or a file cut under it.
   bool FlushChecked(const Napi::Env& env, const char* op, uint64_t offset, uint64_t length) {
     if (!CheckFaults(env, op)) return false;
     if (!flushes_) return true;
     if (line_granularity_ && kFlushKind != FlushKind::kNone) {
       FlushLines(base_ + offset, length);
-      return true;
+      return CheckFaults(env, op);
     }
     const int err = SyncPages(offset, length);
     if (err != 0) {
       ThrowCode(env, MsyncCode(err), Prefix(op, path_) + "msync: " + strerror(err));
       return false;
     }
-    return true;
+    return CheckFileCovers(env, op, offset + length);
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {
@@ -762,7 +780,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     // The commit path's shape, (Float64Array, count) on a usable mapping, read with one N-API
     // call per argument: the general path below costs about 120 ns more per call here (type
     // tests and repeated reads of the array's info), on a call every transaction makes twice.
-    if (PersistFloat64Fast(env, info)) return Napi::Value();
+    if (PersistFloat64Fast(env, info)) {
+      // A flush that met a page the file lost (the fault guard diverted it) made nothing durable.
+      if (guard::Faults(guard_slot_) != 0) CheckFaults(env, "persistRanges");
+      return Napi::Value();
+    }
     FlushRanges(info);
     if (env.IsExceptionPending()) return Napi::Value();
     if (flushes_ && line_granularity_) Fence();
@@ -905,6 +927,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
         pair_at(i, &o, &l);
         FlushLines(base_ + o, l);
       }
+      CheckFaults(env, "flushRanges");  // a flush that met a page the file lost
       return Napi::Value();
     }
     SyncPairs(env, pair_at, count);
@@ -959,7 +982,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       ThrowCode(env, MsyncCode(err), Prefix("flushRanges", path_) + "msync: " + strerror(err));
       return false;
     }
-    return true;
+    return CheckFileCovers(env, "flushRanges", end);
   }
 
   // protect(offset, length, writable: boolean)

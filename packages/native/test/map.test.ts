@@ -263,3 +263,39 @@ describe('flockHolders', () => {
     assert.deepEqual(flockHolders(path), []);
   });
 });
+
+// Found in review: after another program cut the file, persist of stores past the new end
+// returned success (msync of pages the kernel dropped writes nothing), and on persistent memory
+// the persist whose own flush met the lost page returned success too. The README promises a
+// refusal: EIO from the first persist on, every form of it.
+describe('a file cut under the mapping: persist refuses (EIO) from the first call', () => {
+  for (const forcePmem of [false, true]) {
+    it(`forcePmem ${String(forcePmem)}: persist, flush + drain, flushRanges, persistRanges`, () => {
+      const { dir, remove } = scratchDir(shmBase);
+      try {
+        const page = pageSize();
+        const calls: [string, (m: Mapping) => void][] = [
+          ['persist', (m) => m.persist(4 * page, page)],
+          ['flush', (m) => { m.flush(4 * page, page); m.drain(); }],
+          ['flushRanges', (m) => { m.flushRanges([4 * page, page]); m.drain(); }],
+          ['persistRanges', (m) => m.persistRanges(new Float64Array([4 * page, page]), 1)],
+        ];
+        for (const [name, call] of calls) {
+          const path = join(dir, `${name}-${String(forcePmem)}`);
+          const m = map(path, { create: { size: 8 * page }, forcePmem });
+          try {
+            m.bytes.fill(0xab, 4 * page, 5 * page);
+            m.persist(0, page); // the untouched head still persists
+            truncateSync(path, page); // another program cuts the file
+            throwsCode(() => call(m), 'EIO');
+            throwsCode(() => call(m), 'EIO');
+          } finally {
+            m.close();
+          }
+        }
+      } finally {
+        remove();
+      }
+    });
+  }
+});
