@@ -343,9 +343,7 @@ export class Pool {
   private static openRegion(region: Region, layout: string | undefined, wantedMaxSize: number | undefined, readOnly: boolean, seq?: CommitSeq | null): Pool {
     const chosen = chooseHeader(region.bytes, layout);
     let header = chosen.fields;
-    if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
-      throw new FerriteError('EINVAL', `Pool.open: option maxSize (${wantedMaxSize}) is below the pool's size (${header.size})`);
-    }
+    checkWantedMaxSize(header, wantedMaxSize);
     if (readOnly || !region.writable) {
       if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
         throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
@@ -395,7 +393,11 @@ export class Pool {
     try {
       // The header first: a file too short or not a pool is ECORRUPT / EBADMAGIC before
       // anything reads the reader words inside it.
-      const uuid = chooseHeader(recovery.bytes, layout).fields.uuid;
+      const fields = chooseHeader(recovery.bytes, layout).fields;
+      // Before the session: a refused open writes nothing (found in review: it bumped the
+      // epoch). A replayed growth may still take the size past it: refused after the replay.
+      checkWantedMaxSize(fields, wantedMaxSize);
+      const uuid = fields.uuid;
       // Readers map the file too: the recovery below changes what they see (commit-seq.ts).
       seq = target.shared !== undefined ? new CommitSeq(target.shared) : undefined;
       if (seq !== undefined) seq.uuid = uuidString(uuid);
@@ -447,7 +449,10 @@ export class Pool {
    * (the pool was last written as an ordinary file) is replayed into it first. Owns `target`.
    */
   private static openFilesPmem(target: FileTarget, shared: Region, layout: string | undefined, wantedMaxSize: number | undefined): Pool {
-    const uuid = chooseHeader(shared.bytes, layout).fields.uuid;
+    const fields = chooseHeader(shared.bytes, layout).fields;
+    // Before the session: a refused open writes nothing (found in review: it bumped the epoch).
+    checkWantedMaxSize(fields, wantedMaxSize);
+    const uuid = fields.uuid;
     const seq = new CommitSeq(shared, uuidString(uuid));
     seq.beginSession();
     const scan = replayWal(target, uuid, shared, true);
@@ -1175,6 +1180,13 @@ export class Pool {
 
   get inTransaction(): boolean {
     return this.tx.active;
+  }
+}
+
+/** EINVAL when a wanted maxSize is below the pool's size (`header`'s). */
+function checkWantedMaxSize(header: HeaderFields, wantedMaxSize: number | undefined): void {
+  if (wantedMaxSize !== undefined && wantedMaxSize < header.size) {
+    throw new FerriteError('EINVAL', `Pool.open: option maxSize (${wantedMaxSize}) is below the pool's size (${header.size})`);
   }
 }
 

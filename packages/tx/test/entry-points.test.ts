@@ -7,7 +7,7 @@
 import type { Key } from '../src/codec/keys.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFerriteError, type ErrorCode } from '@ferrite/core';
@@ -78,8 +78,14 @@ test('Store.open of an existing pool: maxSize is validated (-5, 1.5, a string, b
   withDir((dir) => {
     const path = join(dir, 'p.pool');
     Store.open(path, { create: true, size: 1 << 20 }).close();
-    for (const maxSize of [-5, 1.5, '1000000000', NaN, 1 << 10]) {
-      assert.throws(() => Store.open(path, { maxSize: maxSize as number }), refused('EINVAL', /maxSize/), String(maxSize));
+    // Byte for byte: a refused open bumped the writer-epoch and commit-sequence words (found
+    // in review), now it writes nothing, on persistent memory or a file.
+    for (const forcePmem of [true, false]) {
+      const before = readFileSync(path);
+      for (const maxSize of [-5, 1.5, '1000000000', NaN, 1 << 10, 1 << 19]) {
+        assert.throws(() => Store.open(path, { maxSize: maxSize as number, forcePmem }), refused('EINVAL', /maxSize/), String(maxSize));
+      }
+      assert.ok(readFileSync(path).equals(before), `the refused opens wrote nothing (forcePmem ${String(forcePmem)})`);
     }
     const s = Store.open(path);
     assert.equal(s.stats().pool.maxSize, 1 << 20, 'the refused opens changed nothing');
