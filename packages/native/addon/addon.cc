@@ -190,6 +190,7 @@ struct Span {
   // not memory. A mapping closed normally is unmapped as before.
   ~Span() {
     guard::Unregister(guard_slot);
+    guard_slot = -1;  // once: Tombstone below must not release a slot another mapping took since
     if (address == nullptr) return;
     if (maps_file || escaped) {
       if (maps_file) (void)Tombstone();
