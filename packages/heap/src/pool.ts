@@ -515,14 +515,19 @@ export class Pool {
   static openLive(source: ReaderSource, layout: string | undefined, wantedMaxSize: number | undefined, readTimeout: number | undefined, owner?: FileTarget): Pool {
     try {
       let header = chooseHeader(source.shared.bytes, layout, { anyLength: true }).fields;
-      if (header.size > source.shared.length) {
-        // A writer may have grown the pool since the file was mapped: map it as it is now.
+      // A writer may have grown the pool since the file was mapped: map it as it is now, and
+      // again if it grew once more meanwhile (found in a test run: a second growth between the
+      // two looks failed the open with ECORRUPT). The reader follows later growth by itself.
+      for (let round = 0; header.size > source.shared.length; round++) {
+        if (round === MAX_OPEN_FOLLOWS) {
+          throw new FerriteError('EBUSY', `the pool grew ${round} times while it was being opened (its header says ${header.size} bytes, ${source.shared.length} are mapped): open it again`);
+        }
         try {
           source.follow(header.size);
         } catch (err) {
           throw new CorruptionError('ECORRUPT', `file of ${source.shared.length} bytes is shorter than the ${header.size} bytes its header says (${err instanceof Error ? err.message : String(err)})`);
         }
-        header = chooseHeader(source.shared.bytes, layout).fields;
+        header = chooseHeader(source.shared.bytes, layout, { anyLength: true }).fields;
       }
       if (wantedMaxSize !== undefined && wantedMaxSize !== header.maxSize) {
         throw new FerriteError('EINVAL', `Pool.open: a read-only open cannot change maxSize (the pool's is ${header.maxSize})`);
@@ -1182,6 +1187,9 @@ export class Pool {
     return this.tx.active;
   }
 }
+
+/** Times a read-only open maps a pool again that a writer keeps growing, before EBUSY. */
+const MAX_OPEN_FOLLOWS = 16;
 
 /** EINVAL when a wanted maxSize is below the pool's size (`header`'s). */
 function checkWantedMaxSize(header: HeaderFields, wantedMaxSize: number | undefined): void {

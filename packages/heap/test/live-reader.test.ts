@@ -313,3 +313,48 @@ test("a section whose function commits through this thread's writer in every att
   assert.equal(m, 3);
   assert.equal(got, 202);
 });
+
+// Found in a test run: a read-only open maps the pool, reads its header and maps it again at the
+// size the header says; a writer that grew the pool once more between the two looks made the
+// open fail with ECORRUPT. It follows again now (a few rounds, then EBUSY).
+test('an open that the writer grows twice meanwhile follows both growths', () => {
+  // Images of one pool at three sizes: each header names a size the previous mapping lacks.
+  const region = new SimulatedRegion(SIZE);
+  const writer = Pool.create(region, { size: SIZE, maxSize: 8 * SIZE });
+  const root = writer.root(64);
+  put(writer, root, 1);
+  const grow = (): Uint8Array => {
+    writer.transaction((tx) => void tx.alloc(SIZE)); // past what is free: the pool grows
+    return region.bytes.slice();
+  };
+  const first = grow();
+  const second = grow();
+  put(writer, root, 2);
+  const last = region.bytes.slice();
+  writer.close();
+  const sizes = [SIZE, first.length, second.length];
+  assert.ok(sizes[0]! < sizes[1]! && sizes[1]! < sizes[2]!, `the pool grew twice: ${sizes.join(' < ')}`);
+  // The open maps SIZE bytes of `first`, whose header says first.length; by the time it maps
+  // that much, the writer grew again (`second`'s header), then committed (`last`).
+  const images = [first.subarray(0, SIZE), second.subarray(0, first.length), last];
+  let current = SimulatedRegion.fromImage(images[0]!.slice());
+  let follows = 0;
+  const shared = new Proxy({} as SimulatedRegion, {
+    get: (_t, p) => {
+      const v = (current as unknown as Record<PropertyKey, unknown>)[p];
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(current) : v;
+    },
+  });
+  const source = { ...regionReaderSource(shared, () => false), follow: (size: number) => {
+    follows++;
+    current = SimulatedRegion.fromImage(images[follows]!.slice());
+    assert.ok(current.length >= size, `mapped ${current.length} for ${size}`);
+  } };
+  const reader = Pool.openLive(source, undefined, undefined, 1000);
+  try {
+    assert.equal(follows, 2, 'both growths were followed');
+    assert.equal(reader.reader!.section({ run: () => reader.readU64(root) }), 2);
+  } finally {
+    reader.close();
+  }
+});
