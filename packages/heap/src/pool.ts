@@ -513,6 +513,11 @@ export class Pool {
    * the caller's section. `owner`: a FileTarget the pool closes with itself.
    */
   static openLive(source: ReaderSource, layout: string | undefined, wantedMaxSize: number | undefined, readTimeout: number | undefined, owner?: FileTarget): Pool {
+    if (typeof source !== 'object' || source === null || typeof source.follow !== 'function' || typeof source.writerAlive !== 'function' ||
+        typeof source.shared !== 'object' || source.shared === null || !(source.shared.bytes instanceof Uint8Array)) {
+      throw invalidArgument('Pool.openLive', 'source', 'a ReaderSource (shared, writerAlive, recover, follow, pauseWords, close)', source);
+    }
+    if (readTimeout !== undefined) integerOption('Pool.openLive', 'readTimeout', readTimeout, 0, 2 ** 31 - 1);
     try {
       let header = chooseHeader(source.shared.bytes, layout, { anyLength: true }).fields;
       // A writer may have grown the pool since the file was mapped: map it as it is now, and
@@ -722,14 +727,25 @@ export class Pool {
 
   /** Reads a little-endian u64 that must be a safe integer (ECORRUPT otherwise). */
   readU64(offset: number): number {
+    this.checkOpen();
     checkRange('readU64', offset, 8, this.mem.bytes.length);
     return readU64(this.mem.view, offset);
   }
 
-  /** Plain store of a u64 (no logging: inside a transaction, add the range first). */
+  /**
+   * Plain store of a u64 (no logging: inside a transaction, add the range first). EROFS on a
+   * read-only pool (found in review: on a read-only mapping the store killed the process with
+   * SIGSEGV), ECLOSED after close.
+   */
   writeU64(offset: number, value: number): void {
+    this.checkOpen();
+    if (this.readOnly) throw new FerriteError('EROFS', 'writeU64: the pool is open read-only');
     checkRange('writeU64', offset, 8, this.mem.bytes.length);
     if (!Number.isSafeInteger(value) || value < 0) throw new FerriteError('EINVAL', `writeU64: ${String(value)} is not a non-negative safe integer`);
+    // Outside a transaction, the last sealed commit's generation must be durable before any
+    // store: recovery checks that commit's seal against the media, and a store into its bytes
+    // reaching the media first made recovery roll the commit back (found in review).
+    if (!this.tx.active && this.mem.genUnfenced) this.mem.drain();
     writeU64(this.mem.view, offset, value);
   }
 

@@ -54,7 +54,7 @@
  * seal that did not match cannot come to match unless the ranges hold exactly the new bytes
  * (old equal to new), which is the committed state anyway.
  */
-import { FerriteError, PoolFullError, invariant } from '@ferrite/core';
+import { FerriteError, PoolFullError, invalidArgument, invariant } from '@ferrite/core';
 import { Allocator, OP_CLEAR_BIT, OP_HEADER, OP_SET_BIT, OP_U64, OP_ZERO } from './allocator.js';
 import type { AllocTx } from './allocator.js';
 import { headerCheck, KIND_LOG } from './chunks.js';
@@ -260,7 +260,11 @@ export class TxImpl implements Transaction, AllocTx {
   private checkUsable(): void {
     if (!this.active) throw new FerriteError('ETXSTATE', 'the transaction is over');
     if (this.isDoomed) throw new FerriteError('ETXSTATE', 'the transaction was rolled back');
+    if (this.inHooks) throw new FerriteError('ETXSTATE', 'an afterDrain hook may only store into the pool: it called the transaction');
   }
+
+  /** True while afterDrain hooks run (see drainAndApply). */
+  private inHooks = false;
 
   // ---- user API ----
 
@@ -274,6 +278,7 @@ export class TxImpl implements Transaction, AllocTx {
 
   addRanges(ranges: ArrayLike<number>): void {
     this.checkUsable();
+    checkPairs('addRanges', ranges);
     if (ranges.length % 2 !== 0) throw new FerriteError('EINVAL', 'addRanges takes (offset, length) pairs');
     for (let i = 0; i < ranges.length; i += 2) this.checkUserRange(ranges[i]!, ranges[i + 1]!);
     for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1]! > 0) this.logRange(ranges[i]!, ranges[i + 1]!);
@@ -282,6 +287,7 @@ export class TxImpl implements Transaction, AllocTx {
 
   logRanges(ranges: ArrayLike<number>): boolean {
     this.checkUsable();
+    checkPairs('logRanges', ranges);
     if (ranges.length % 2 !== 0) throw new FerriteError('EINVAL', 'logRanges takes (offset, length) pairs');
     for (let i = 0; i < ranges.length; i += 2) this.checkUserRange(ranges[i]!, ranges[i + 1]!);
     for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1]! > 0) this.logRange(ranges[i]!, ranges[i + 1]!);
@@ -301,7 +307,10 @@ export class TxImpl implements Transaction, AllocTx {
 
   afterDrain(hook: DrainHook): void {
     this.checkUsable();
-    invariant(this.undrained, 'afterDrain hooks wait for a drain that is owed');
+    if (typeof hook !== 'object' || hook === null || typeof hook.afterDrain !== 'function') {
+      throw invalidArgument('tx.afterDrain', 'hook', 'an object with an afterDrain method', hook);
+    }
+    if (!this.undrained) throw new FerriteError('ETXSTATE', 'tx.afterDrain: no drain is owed (logRanges returned true): store at once');
     this.hooks.push(hook);
   }
 
@@ -375,11 +384,13 @@ export class TxImpl implements Transaction, AllocTx {
 
   onCommit(fn: () => void): void {
     this.checkUsable();
+    if (typeof fn !== 'function') throw invalidArgument('tx.onCommit', 'fn', 'a function', fn);
     this.commitHooks.push(fn);
   }
 
   onAbort(fn: () => void): void {
     this.checkUsable();
+    if (typeof fn !== 'function') throw invalidArgument('tx.onAbort', 'fn', 'a function', fn);
     this.abortHooks.push(fn);
   }
 
@@ -608,8 +619,15 @@ export class TxImpl implements Transaction, AllocTx {
     if (this.nOps > 0) this.applyOps();
     const hooks = this.hooks;
     if (hooks.length > 0) {
-      // A hook only stores (it never calls the transaction), so none is added meanwhile.
-      for (let i = 0; i < hooks.length; i++) hooks[i]!.afterDrain();
+      // A hook only stores: a call of the transaction from one is refused (checkUsable; found
+      // in review: an alloc there was never applied while the DRAM index counted it, and
+      // committed blocks were free again after a reopen).
+      this.inHooks = true;
+      try {
+        for (let i = 0; i < hooks.length; i++) hooks[i]!.afterDrain();
+      } finally {
+        this.inHooks = false;
+      }
       hooks.length = 0;
     }
   }
@@ -709,13 +727,18 @@ export class TxImpl implements Transaction, AllocTx {
   /** Rolls back now (pool exactly as before the transaction); the outer function still runs. */
   rollbackAndDoom(reason: unknown): void {
     if (this.isDoomed) return;
-    this.rollback();
+    // Doomed before the hooks run: a hook that throws must not leave the transaction usable
+    // (found in review: later work committed, and transaction() returned normally).
     this.isDoomed = true;
     this.doomed = reason;
+    this.rollback(true);
   }
 
-  /** Undoes everything, then runs the abort hooks; leaves the transaction active. */
-  private rollback(): void {
+  /**
+   * Undoes everything, then runs the abort hooks; leaves the transaction active. Every hook
+   * runs even when one throws; with `hookErrors` the first error is thrown after the last.
+   */
+  private rollback(hookErrors: boolean): void {
     const { mem, log, alloc } = this.host;
     this.nOps = 0;
     if (this.touched) {
@@ -725,12 +748,22 @@ export class TxImpl implements Transaction, AllocTx {
     }
     const hooks = this.abortHooks;
     this.resetState();
-    for (const fn of hooks) fn();
+    let failure: { error: unknown } | undefined;
+    for (const fn of hooks) {
+      try {
+        fn();
+      } catch (err) {
+        failure ??= { error: err };
+      }
+    }
+    if (failure !== undefined && hookErrors) throw failure.error;
   }
 
   /** Ends the outermost transaction after a throw: rolls back unless already rolled back. */
   end(threw: boolean): void {
-    if (threw && !this.isDoomed) this.rollback();
+    // An abort hook's error is dropped here: the transaction failed already, and its caller
+    // gets that error. A failing rollback itself (EIO) still throws, leaving the pool broken.
+    if (threw && !this.isDoomed) this.rollback(false);
     this.finish();
   }
 
@@ -758,5 +791,12 @@ export class TxImpl implements Transaction, AllocTx {
     this.active = false;
     this.last.flushes = this.host.mem.flushes - this.startFlushes;
     this.last.drains = this.host.mem.drains - this.startDrains;
+  }
+}
+
+/** EINVAL unless `ranges` is an array-like of numbers (a raw TypeError escaped before). */
+function checkPairs(fn: string, ranges: unknown): void {
+  if (typeof ranges !== 'object' || ranges === null || typeof (ranges as { length?: unknown }).length !== 'number') {
+    throw invalidArgument(`tx.${fn}`, 'ranges', 'an array of (offset, length) pairs', ranges);
   }
 }
