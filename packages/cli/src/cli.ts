@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { isFerriteError } from '@ferrite/core';
 import { COMMON_OPTIONS, parseCommandArgs, UsageError, type OptionSpec } from './args.js';
 import { ExitCode, exitCodeFor, type Command } from './command.js';
-import { OutputClosedError, processIo, type Io } from './io.js';
+import { OutputClosedError, OutputFailedError, processIo, type Io } from './io.js';
 import { COMMANDS } from './commands/index.js';
 
 export const VERSION = '0.1.0';
@@ -72,6 +72,25 @@ export function commandHelp(command: Command): string {
  * unexpected exception (a bug in ferrite) is printed with its stack and returns 2.
  */
 export function main(argv: readonly string[], io: Io = processIo()): number {
+  // Its own arguments checked too: it never throws (found in review: main(null) did).
+  if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) {
+    processIo().stderr.write('ferrite: main(argv, io?): argv must be an array of strings\n');
+    return ExitCode.ERROR;
+  }
+  if (typeof io !== 'object' || io === null || typeof io.stdout?.write !== 'function' || typeof io.stderr?.write !== 'function') {
+    processIo().stderr.write('ferrite: main(argv, io?): io must have stdout.write and stderr.write\n');
+    return ExitCode.ERROR;
+  }
+  try {
+    return run(argv, io);
+  } catch (err) {
+    // Writing a message failed itself (the help to a full device, say): nothing more to say.
+    if (err instanceof OutputClosedError) return ExitCode.OK;
+    return ExitCode.ERROR;
+  }
+}
+
+function run(argv: readonly string[], io: Io): number {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
@@ -103,6 +122,14 @@ export function main(argv: readonly string[], io: Io = processIo()): number {
     return command.run(args, io);
   } catch (err) {
     if (err instanceof OutputClosedError) return ExitCode.OK;
+    if (err instanceof OutputFailedError) {
+      try {
+        io.stderr.write(`ferrite ${command.name}: cannot write the output: ${err.message} (${err.code})\n`);
+      } catch {
+        // stderr failed too: the exit code says it
+      }
+      return ExitCode.ERROR;
+    }
     if (err instanceof UsageError) {
       io.stderr.write(`ferrite ${command.name}: ${err.message}\nRun 'ferrite ${command.name} --help' for usage.\n`);
       return ExitCode.ERROR;

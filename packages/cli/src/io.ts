@@ -27,6 +27,18 @@ export class OutputClosedError extends Error {
   }
 }
 
+/**
+ * Output that cannot be written for another reason than a closed pipe (a full device, an I/O
+ * error, a closed descriptor): the command ends with one line on stderr and exit 2, not an
+ * "internal error" with a stack (found in review: `ferrite info P > /dev/full`).
+ */
+export class OutputFailedError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'OutputFailedError';
+  }
+}
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
@@ -44,7 +56,7 @@ function writeAllSync(fd: number, text: string): void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') throw new OutputClosedError();
-      if (code !== 'EAGAIN') throw err;
+      if (code !== 'EAGAIN') throw new OutputFailedError(code ?? 'EIO', (err as Error).message);
       Atomics.wait(pause, 0, 0, 1);
     }
   }

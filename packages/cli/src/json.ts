@@ -6,15 +6,22 @@
  * store holds: `{"$Float64Array":"<base64>"}` (any typed array but Uint8Array, `DataView`,
  * `ArrayBuffer`: its bytes), `{"$regexp":"/a+/g"}`, `{"$error":{"name",...own properties}}`,
  * `{"$boxed":v}`, `{"$number":"-0"}` (and NaN, Infinity), `{"$hole":true}` for a hole in an
- * array. Keys named `__proto__` stay ordinary data: the output objects are created without a
+ * array and `{"$holes":n}` for a run of n > 1 holes (a sparse array of 16M holes, 2.4 KB in a
+ * pool, took 4.5 GB as one object per hole: found in review). Keys named `__proto__` stay ordinary data: the output objects are created without a
  * prototype and the keys are defined, never assigned, so nothing a pool holds can reach
  * Object.prototype.
  */
 
+import { FerriteError } from '@ferrite/core';
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** Deepest nesting converted; deeper values print as `{"$truncated":true}` (no unbounded recursion). */
-export const MAX_JSON_DEPTH = 64;
+/**
+ * Deepest nesting converted: every value a store holds (it nests at most 1,000 levels); deeper
+ * values, which only other callers can pass, print as `{"$truncated":true}` (no unbounded
+ * recursion). It was 64, and `dump` cut stored values silently (found in review).
+ */
+export const MAX_JSON_DEPTH = 1001;
 
 function record(): { [key: string]: JsonValue } {
   return Object.create(null) as { [key: string]: JsonValue };
@@ -26,8 +33,26 @@ function tagged(tag: string, value: JsonValue): { [key: string]: JsonValue } {
   return out;
 }
 
-/** Converts `value` to a JSON value (see the module comment for the tags). */
+/** The objects on the path being converted (a cycle is refused, never followed forever). */
+const path = new Set<object>();
+
+/**
+ * Converts `value` to a JSON value (see the module comment for the tags). EVALUE for a value
+ * that contains itself (values read from a pool never do; a caller's may).
+ */
 export function toJsonValue(value: unknown, depth = 0): JsonValue {
+  if (depth === 0) path.clear();
+  if (value === null || typeof value !== 'object') return convert(value, depth);
+  if (path.has(value)) throw new FerriteError('EVALUE', 'toJsonValue: the value contains itself (a cycle)');
+  path.add(value);
+  try {
+    return convert(value, depth);
+  } finally {
+    path.delete(value);
+  }
+}
+
+function convert(value: unknown, depth: number): JsonValue {
   if (value === null) return null;
   if (depth >= MAX_JSON_DEPTH) return tagged('$truncated', true);
   switch (typeof value) {
@@ -49,7 +74,17 @@ export function toJsonValue(value: unknown, depth = 0): JsonValue {
   }
   if (Array.isArray(value)) {
     const out: JsonValue[] = [];
-    for (let i = 0; i < value.length; i++) out.push(i in value ? toJsonValue(value[i], depth + 1) : tagged('$hole', true));
+    for (let i = 0; i < value.length; ) {
+      if (i in value) {
+        out.push(toJsonValue(value[i], depth + 1));
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < value.length && !(j in value)) j++;
+      out.push(j - i === 1 ? tagged('$hole', true) : tagged('$holes', j - i));
+      i = j;
+    }
     return out;
   }
   if (value instanceof Uint8Array && (value.constructor === Uint8Array || value.constructor === Buffer)) {

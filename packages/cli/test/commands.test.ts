@@ -367,3 +367,28 @@ test('a pool file with committed redo records not yet copied in: info says so, c
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+// Found in review: main(null) threw a raw TypeError (it "never throws"), and output to a full
+// device was reported as an internal error with a stack trace.
+test('main checks its own arguments; output that cannot be written is one line on stderr and exit 2', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { openSync, closeSync } = await import('node:fs');
+  assert.equal(main(null as unknown as string[]), 2);
+  assert.equal(main([1 as unknown as string]), 2);
+  assert.equal(main(['--version'], null as never), 2);
+  const p = fresh('full-output.pool');
+  const out = openSync('/dev/full', 'w');
+  try {
+    const bin = new URL('../bin/ferrite.mjs', import.meta.url).pathname;
+    const child = spawnSync(process.execPath, [bin, 'info', p], {
+      env: { ...process.env, FERRITE_CLI_SOURCE: '1' },
+      stdio: ['ignore', out, 'pipe'],
+      encoding: 'utf8',
+    });
+    assert.equal(child.status, 2, child.stderr);
+    assert.match(child.stderr, /^ferrite info: cannot write the output: .*\(ENOSPC\)\n$/);
+    assert.doesNotMatch(child.stderr, /internal error/);
+  } finally {
+    closeSync(out);
+  }
+});

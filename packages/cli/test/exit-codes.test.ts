@@ -77,7 +77,7 @@ test('both header copies damaged: every command exits 1 (dump exited 2)', () => 
 
 // Found in review: one damaged header copy (the pool opens from the other) made info and check
 // exit 1 but dump and stats 0.
-test('one header copy damaged: every command exits 1 (dump and stats exited 0), and dump still prints the data', () => {
+test('one header copy damaged: every command exits 1 (dump, stats, backup and compact exited 0), and dump still prints the data', () => {
   for (const at of [HEADER_A, HEADER_B]) {
     const p = variant(`one-header-${at}`, (bytes) => {
       bytes[at + H_LAYOUT] ^= 0xff;
@@ -86,6 +86,14 @@ test('one header copy damaged: every command exits 1 (dump and stats exited 0), 
     const dump = run('dump', p);
     assert.ok(dump.stdout.length > 0, 'the entries are dumped');
     assert.match(dump.stderr, /header copy [AB] is damaged/);
+    // backup and compact do their work, and say so with the same code (they exited 0).
+    const backup = run('backup', p, `${p}.bak`);
+    assert.equal(backup.code, 1, backup.stderr);
+    assert.match(backup.stderr, /header copy [AB] is damaged/);
+    assert.equal(run('check', `${p}.bak`).code !== 2, true);
+    const compact = run('compact', p);
+    assert.equal(compact.code, 1, compact.stderr);
+    assert.equal(run('check', p).code, 0, 'the compacted pool has sound copies again');
   }
 });
 

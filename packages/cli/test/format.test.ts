@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { isFerriteError } from '@ferrite/core';
 import { formatBytes, formatOffset, formatPercent, renderFields, renderTable } from '../src/format.js';
 import { MAX_JSON_DEPTH, stringifyJson, toJsonValue } from '../src/json.js';
 import { parseMode, parseSize, parseCommandArgs, UsageError } from '../src/args.js';
@@ -122,4 +123,24 @@ test('BufferedWriter batches writes and Progress draws only on a TTY', () => {
   assert.ok(tty.some((s) => s.includes('check: 50% (1/2)')));
   assert.ok(tty.some((s) => s.includes('100%')));
   assert.equal(tty[tty.length - 1], '\r\u001b[K');
+});
+
+// Found in review: a sparse array of 16M holes (2.4 KB in a pool) took 4.5 GB as one object per
+// hole (out of memory at a 2 GiB heap); a cyclic object made stringifyJson run forever; values
+// nested 65 to 1,000 levels, which a store holds, were cut at 64 levels without a word.
+test('runs of holes print as one tag, a cycle is EVALUE, every nesting a store holds prints whole', () => {
+  // eslint-disable-next-line no-sparse-arrays
+  assert.equal(stringifyJson([1, , , , 5, , 7]), '[1,{"$holes":3},5,{"$hole":true},7]');
+  const huge: unknown[] = [];
+  huge.length = 16_000_000;
+  huge[5] = 'x';
+  assert.equal(stringifyJson(huge), '[{"$holes":5},"x",{"$holes":15999994}]');
+  const o: Record<string, unknown> = { a: 1 };
+  o.self = o;
+  assert.throws(() => stringifyJson(o), (e: unknown) => isFerriteError(e, 'EVALUE'));
+  assert.equal(stringifyJson({ a: [o.a, o.a] }), '{"a":[1,1]}', 'a shared value that is no cycle prints twice');
+  let deep: unknown = 'leaf';
+  for (let i = 0; i < 1000; i++) deep = [deep];
+  assert.doesNotMatch(stringifyJson(deep), /\$truncated/);
+  assert.match(stringifyJson(deep), /"leaf"/);
 });
