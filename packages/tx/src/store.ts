@@ -444,19 +444,17 @@ export class Store {
   private bindRoot(): void {
     const pool = this.pool;
     let root = pool.rootOffset();
-    if (root !== 0) {
-      const view = pool.view;
-      const magic = view.getUint32(root + R_MAGIC, true);
-      if (magic === 0) {
-        assertNeverHadStore(pool, root);
-        root = 0; // made, not stamped yet: as if absent
-      }
-      else if (magic !== STORE_MAGIC) throw new CorruptionError('ECORRUPT', `the pool's root object is not a ferrite store (magic 0x${magic.toString(16)})`);
-      else if (view.getUint32(root + R_VERSION, true) !== STORE_VERSION) {
-        throw new CorruptionError('EVERSION', `store format version ${view.getUint32(root + R_VERSION, true)} is not ${STORE_VERSION}`);
-      }
+    const view = pool.view;
+    const magic = root === 0 ? 0 : view.getUint32(root + R_MAGIC, true);
+    if (magic === 0) {
+      // Absent, or made and not stamped yet: as if absent (if nothing else is allocated).
+      assertNeverHadStore(pool, root);
+      root = 0;
+    } else if (magic !== STORE_MAGIC) {
+      throw new CorruptionError('ECORRUPT', `the pool's root object is not a ferrite store (magic 0x${magic.toString(16)})`);
+    } else if (view.getUint32(root + R_VERSION, true) !== STORE_VERSION) {
+      throw new CorruptionError('EVERSION', `store format version ${view.getUint32(root + R_VERSION, true)} is not ${STORE_VERSION}`);
     }
-    else assertNeverHadStore(pool, 0);
     this.rootOffset = root;
     this.registry = root === 0 ? undefined : new Registry(pool, root + R_REGISTRY);
     this.valueCodec = new PoolValueCodec(pool, root === 0 ? 0 : root + R_STRUCTURES, this.limits.maxValueSize);
