@@ -898,7 +898,10 @@ export class Pool {
         throw err;
       }
     }
-    this.guard(() => tx.commit());
+    let hooks: (() => void)[] = NO_HOOKS;
+    this.guard(() => {
+      hooks = tx.commit();
+    });
     seq?.leave();
     this.transactions++;
     let durable = RESOLVED;
@@ -913,6 +916,7 @@ export class Pool {
       durable = this.lastDeferred;
     }
     this.debugCheckAfterGrowth();
+    if (hooks.length > 0) runCommitHooks(hooks);
     return { result, durable };
   }
 
@@ -1245,6 +1249,20 @@ function checkTarget(fn: string, target: unknown): void {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const NO_HOOKS: (() => void)[] = [];
+
+/** Runs a committed transaction's onCommit hooks, every one; then throws the first error. */
+function runCommitHooks(hooks: readonly (() => void)[]): void {
+  let failure: { error: unknown } | undefined;
+  for (const fn of hooks) {
+    try {
+      fn();
+    } catch (err) {
+      failure ??= { error: err };
+    }
+  }
+  if (failure !== undefined) throw failure.error;
+}
 
 /**
  * Replays the redo log of `target` (pool `uuid`) into `region`, grown to what the records

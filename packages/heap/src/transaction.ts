@@ -149,7 +149,12 @@ export interface Transaction {
   free(offset: number): void;
   /** Rolls the whole transaction back and throws a TransactionAbortedError (code ETXSTATE). */
   abort(reason?: unknown): never;
-  /** Runs `fn` after the transaction has committed durably. */
+  /**
+   * Runs `fn` once the transaction has committed and is durable (for `transactionDeferred`:
+   * once committed; durability follows with its `durable` promise), after readers in other
+   * threads and processes can see the commit. Every hook runs even when one throws; the
+   * first error is then thrown by `pool.transaction`, with the commit in place.
+   */
   onCommit(fn: () => void): void;
   /**
    * Identifies the running transaction: constant from its start to its end, larger for every
@@ -668,7 +673,12 @@ export class TxImpl implements Transaction, AllocTx {
 
   // ---- end of a transaction ----
 
-  commit(): void {
+  /**
+   * Commits; returns the onCommit hooks for the caller to run once the commit is durable and
+   * readers may look again (pool.ts): a hook is user code, and one that throws must find a
+   * finished, usable pool, not fail the commit.
+   */
+  commit(): (() => void)[] {
     invariant(this.active && !this.isDoomed, 'commit of a live transaction');
     const { mem, log, alloc } = this.host;
     this.lastTouched = this.touched;
@@ -696,7 +706,7 @@ export class TxImpl implements Transaction, AllocTx {
     }
     const hooks = this.commitHooks;
     this.finish();
-    for (const fn of hooks) fn();
+    return hooks;
   }
 
   /** Bytes and ranges the commit will flush (an upper bound: before merging), for `Region.reserve`. */

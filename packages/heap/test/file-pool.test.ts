@@ -352,3 +352,48 @@ test('a commit whose record cannot fit in the log is refused before it happens (
   assert.equal(again.bytes[block + 64], 0, 'nothing of the refused commit');
   again.close();
 });
+
+test('onCommit hooks run after the commit is durable: the log sync came first', () => {
+  const { files, pool } = fresh();
+  const root = pool.root(64);
+  const seen: number[] = [];
+  const syncs = files.wal.syncs;
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 7);
+    tx.onCommit(() => seen.push(files.wal.syncs - syncs));
+  });
+  assert.deepEqual(seen, [1], 'the hook ran once, after the one log sync of the commit');
+  pool.close();
+});
+
+test('an onCommit hook that throws: every hook runs, transaction() throws its error, the commit stands and the pool stays usable', () => {
+  const { files, pool } = fresh();
+  const root = pool.root(64);
+  const ran: string[] = [];
+  const boom = new Error('hook failed');
+  assert.throws(
+    () =>
+      pool.transaction((tx) => {
+        tx.addRange(root, 8);
+        pool.writeU64(root, 9);
+        tx.onCommit(() => {
+          ran.push('first');
+          throw boom;
+        });
+        tx.onCommit(() => ran.push('second'));
+      }),
+    (err: unknown) => err === boom,
+  );
+  assert.deepEqual(ran, ['first', 'second']);
+  assert.equal(pool.readU64(root), 9);
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 10);
+  });
+  pool.close();
+  const again = Pool.open(memTarget(files), { layout: 'file' });
+  assert.equal(again.readU64(root), 10);
+  assert.ok(again.check().ok);
+  again.close();
+});

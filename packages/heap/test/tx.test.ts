@@ -285,3 +285,39 @@ test('readU64 rejects values above 2^53; writeU64 rejects non-safe values', () =
   throwsCode(() => pool.writeU64(root, 2 ** 53), 'EINVAL');
   throwsCode(() => pool.writeU64(root, -1), 'EINVAL');
 });
+
+test('an onCommit hook that throws does not break the pool: the commit is durable, the next transaction runs', () => {
+  const { region, pool, root } = fresh();
+  const boom = new Error('hook failed');
+  const ran: number[] = [];
+  assert.throws(
+    () =>
+      pool.transaction((tx) => {
+        tx.addRange(root, 8);
+        pool.writeU64(root, 3);
+        tx.onCommit(() => {
+          ran.push(1);
+          throw boom;
+        });
+        tx.onCommit(() => ran.push(2));
+      }),
+    (err: unknown) => err === boom,
+  );
+  assert.deepEqual(ran, [1, 2], 'every hook ran');
+  // Durable: what a crash now keeps has the commit.
+  const after = Pool.open(region.crashRegion({ seed: 1, mode: 'media' }), { layout: 'tx' });
+  assert.equal(after.readU64(root), 3);
+  after.close();
+  pool.transaction((tx) => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, 4);
+    // A hook may start the next transaction: the commit it follows is over.
+    tx.onCommit(() => pool.transaction((t2) => {
+      t2.addRange(root + 8, 8);
+      pool.writeU64(root + 8, 5);
+    }));
+  });
+  assert.equal(pool.readU64(root), 4);
+  assert.equal(pool.readU64(root + 8), 5);
+  assert.ok(pool.check().ok);
+});
