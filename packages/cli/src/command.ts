@@ -12,8 +12,9 @@ import type { Io } from './io.js';
  *   1  the file is a ferrite pool this build reads, and it is damaged: a header copy, the
  *      pool's metadata, its store or a collection (whichever command found it)
  *   2  the command could not examine the file: a usage error, a file that is missing,
- *      unreadable, locked by a writer, not a regular file, not a ferrite pool, of a format this
- *      build does not read; or an internal error (a bug in ferrite)
+ *      unreadable, locked by a writer, not a regular file, not a ferrite pool (no magic number
+ *      in either header copy, whatever the file's size: inspect.ts `refuseNonPool`), of a
+ *      format this build does not read; or an internal error (a bug in ferrite)
  */
 export const ExitCode = {
   /** The command succeeded and the pool is consistent. */

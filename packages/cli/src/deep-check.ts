@@ -29,7 +29,15 @@ export interface Problem {
   readonly offset: number;
   readonly kind: string;
   readonly message: string;
+  /**
+   * `check --repair` can fix it: its kind is one of REPAIRABLE_KINDS and the pool opens. A pool
+   * that does not open (both header copies damaged, say: no valid copy to rewrite them from)
+   * does not open for the repair either, so nothing in it is repairable.
+   */
+  readonly repairable: boolean;
 }
+
+type Found = Omit<Problem, 'repairable'>;
 
 export interface CheckResult {
   readonly file: string;
@@ -57,7 +65,7 @@ function isOpenError(err: unknown): boolean {
 }
 
 class Problems {
-  readonly list: Problem[] = [];
+  readonly list: Found[] = [];
   private readonly seen = new Set<string>();
   /** Most problems kept: a wrecked pool must not produce an unbounded report. */
   static readonly LIMIT = 1000;
@@ -73,6 +81,15 @@ class Problems {
   addError(offset: number, kind: string, err: unknown): void {
     const r: ErrorReport = errorReport(err);
     this.add(offset, r.code === 'INTERNAL' ? 'internal' : kind, `${r.message} (${r.code})`);
+  }
+
+  /**
+   * The problems as reported. `opened`: the pool opened (read-only, or for the repair). Found
+   * in review: with both header copies damaged they were marked repairable, and the report
+   * sent the user to a --repair that could do nothing.
+   */
+  report(opened: boolean): Problem[] {
+    return this.list.map((p) => ({ ...p, repairable: opened && REPAIRABLE_KINDS.has(p.kind) }));
   }
 }
 
@@ -160,7 +177,7 @@ function checkFileOnce(path: string, progress: Progress | undefined, heapOnly: b
     if (isOpenError(err) && !(isFerriteError(err, 'EBADMAGIC') && scan.copies.some((c) => !c.badMagic))) throw err;
     problems.addError(0, 'open', err);
     progress?.finish();
-    return { result: { file: path, ok: false, problems: problems.list, recoveryPending: false, entries: 0 }, changed: false };
+    return { result: { file: path, ok: false, problems: problems.report(false), recoveryPending: false, entries: 0 }, changed: false };
   }
   try {
     const result = checkOpened(path, opened, problems, progress);
@@ -192,7 +209,7 @@ function checkOpened(path: string, opened: OpenedPool, problems: Problems, progr
   return {
     file: path,
     ok: problems.list.length === 0,
-    problems: problems.list,
+    problems: problems.report(true),
     recoveryPending: pending,
     ...(opened.redoRecordsPending > 0 ? { redoRecordsPending: opened.redoRecordsPending } : {}),
     ...counts,
@@ -209,8 +226,9 @@ export const REPAIRABLE_KINDS: ReadonlySet<string> = new Set(['header', 'log-pen
  */
 export function repairFile(path: string, progress?: Progress, options: { heapOnly?: boolean } = {}): CheckResult {
   const before = checkFile(path, progress, options);
-  // Nothing to do, or nothing this repair knows how to fix: do not open for writing at all.
-  if (before.ok || !before.problems.some((p) => REPAIRABLE_KINDS.has(p.kind))) return { ...before, repaired: [] };
+  // Nothing to do, or nothing this repair can fix (a pool that does not open included): do not
+  // open for writing at all.
+  if (before.ok || !before.problems.some((p) => p.repairable)) return { ...before, repaired: [] };
   const scan = scanHeaders(path);
   if (scan.header === undefined) {
     // Both header copies are gone: nothing tells what the pool was; refuse to guess.

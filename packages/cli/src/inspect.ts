@@ -19,7 +19,10 @@ export interface HeaderCopyReport {
   readonly name: 'A' | 'B';
   readonly offset: number;
   readonly ok: boolean;
-  /** True when the copy does not even carry ferrite's magic number. */
+  /**
+   * True when the copy does not even carry ferrite's magic number (a copy the file is too short
+   * to hold whole is judged by the bytes it has: a pool cut short keeps its magic number).
+   */
   readonly badMagic: boolean;
   readonly reason?: string;
   readonly seq?: number;
@@ -147,7 +150,7 @@ export function decodeHeaders(bytes: Uint8Array, fileSize: number): HeaderScan {
   for (const [name, offset] of [['A', HEADER_A], ['B', HEADER_B]] as const) {
     const c = readHeaderCopy(bytes, view, offset);
     if (!c.ok) {
-      copies.push({ name, offset, ok: false, badMagic: c.badMagic, reason: c.reason });
+      copies.push({ name, offset, ok: false, badMagic: c.badMagic && !carriesMagic(bytes, offset), reason: c.reason });
       continue;
     }
     copies.push({ name, offset, ok: true, badMagic: false, seq: c.fields.seq });
@@ -165,6 +168,32 @@ export function decodeHeaders(bytes: Uint8Array, fileSize: number): HeaderScan {
     }
   }
   return best === undefined ? { fileSize, copies } : { fileSize, copies, header: best };
+}
+
+/**
+ * True when the header copy at `offset` begins with ferrite's magic number, whatever else is
+ * wrong with it. `readHeaderCopy` calls a copy the file is too short to hold "bad magic"
+ * before it looks at the magic; on the copy padded with zeros to its whole size its answer is
+ * the magic number's alone (a missing byte is a zero, which the magic number has none of).
+ */
+function carriesMagic(bytes: Uint8Array, offset: number): boolean {
+  const padded = new Uint8Array(offset + HEADER_COPY_SIZE);
+  padded.set(bytes.subarray(0, padded.length));
+  const c = readHeaderCopy(padded, new DataView(padded.buffer), offset);
+  return c.ok || !c.badMagic;
+}
+
+/**
+ * EBADMAGIC when neither header copy of the scanned file carries ferrite's magic number: it is
+ * not a pool, whatever its size, and every command exits 2 on it. The heap calls a file too
+ * short for a header ECORRUPT, damage (exit 1), magic number or not: found in review, a 6-byte
+ * text file gave 1 and a 5000-byte one 2. A file that has the magic number and is cut short
+ * stays a damaged pool.
+ */
+export function refuseNonPool(scan: HeaderScan): void {
+  if (!scan.copies.every((c) => c.badMagic)) return;
+  const why = scan.fileSize < HEADER_SPAN ? `a file of ${scan.fileSize} bytes without ferrite's magic number` : 'bad magic in both header copies';
+  throw new FerriteError('EBADMAGIC', `not a ferrite pool (${why})`);
 }
 
 function fsError(path: string, err: unknown): FerriteError {
@@ -228,13 +257,15 @@ export function errorReport(err: unknown): ErrorReport {
  * says why) when it does not. A writable open only wraps the pool in a store when
  * `storeExpected` (a store over a pool without a root would create one). `heapOnly` never
  * opens a store: for pools made with @ferrite/heap directly, whose root is the caller's own.
- * @throws FerriteError from the file system or the heap (EBADMAGIC, ECORRUPT, EBUSY, ...).
+ * @throws FerriteError from the file system or the heap (EBADMAGIC, ECORRUPT, EBUSY, ...);
+ *   EBADMAGIC for a file that is not a pool (`refuseNonPool`), whatever its size.
  */
 export function openPool(
   path: string,
   options: { readOnly: boolean; storeExpected?: boolean; scan?: HeaderScan; heapOnly?: boolean; freeze?: boolean },
 ): OpenedPool {
   const scan = options.scan ?? scanHeaders(path);
+  refuseNonPool(scan);
   // No layout given: a tool opens a pool of any layout, as PMDK's tools do.
   const pool = openPoolFile(path, { readOnly: options.readOnly });
   // A read-only open follows a live writer (the heap's live-reader.ts). A tool reads the pool

@@ -10,6 +10,11 @@
  * pool, took 4.5 GB as one object per hole: found in review). Keys named `__proto__` stay ordinary data: the output objects are created without a
  * prototype and the keys are defined, never assigned, so nothing a pool holds can reach
  * Object.prototype.
+ *
+ * A key of the data that begins with `$` is printed with one more `$` in front (`$bigint` as
+ * `$$bigint`, `$` as `$$`), so an object key made of one `$` and a name is always a tag: the
+ * plain object `{ $bigint: '12' }` prints as `{"$$bigint":"12"}`, never as the bigint 12n
+ * (they printed alike: found in review). Reading back, a key that begins with `$$` loses one `$`.
  */
 
 import { FerriteError } from '@ferrite/core';
@@ -31,6 +36,11 @@ function tagged(tag: string, value: JsonValue): { [key: string]: JsonValue } {
   const out = record();
   Object.defineProperty(out, tag, { value, enumerable: true, writable: true, configurable: true });
   return out;
+}
+
+/** A key of the data as printed: one more `$` in front of one that begins with `$` (see the module comment). */
+function escapeKey(key: string): string {
+  return key.startsWith('$') ? `$${key}` : key;
 }
 
 /** The objects on the path being converted (a cycle is refused, never followed forever). */
@@ -101,7 +111,7 @@ function convert(value: unknown, depth: number): JsonValue {
     Object.defineProperty(out, 'name', { value: value.name, enumerable: true, writable: true, configurable: true });
     for (const key of Object.getOwnPropertyNames(value)) {
       const v = (value as unknown as Record<string, unknown>)[key];
-      Object.defineProperty(out, key, { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, escapeKey(key), { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
     }
     return tagged('$error', out);
   }
@@ -116,7 +126,7 @@ function convert(value: unknown, depth: number): JsonValue {
   const out = record();
   for (const key of Object.keys(value as object)) {
     const v = (value as Record<string, unknown>)[key];
-    Object.defineProperty(out, key, { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, escapeKey(key), { value: toJsonValue(v, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,39 @@ test('create makes an empty store, mode 0600, exclusively', () => {
   const q = join(dir, 'mode.pool');
   assert.equal(run('create', q, '--size', '64K', '--layout', 'app', '--mode', '0640').code, 0);
   assert.equal(statSync(q).mode & 0o777, 0o640);
+});
+
+// Found in review: the mode of a created pool was --mode with the process's umask taken off
+// (--mode 0666 under umask 022 gave 0644) while create printed "mode: 0666". The mode asked
+// for is the file's mode, as `install -m` gives it; the default 0600 too.
+test('create: the file mode is --mode exactly (0600 without it), whatever the umask', () => {
+  const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+  const cases: [umask: number, mode: string | undefined, expected: number][] = [
+    [0o022, '0666', 0o666],
+    [0o022, '0644', 0o644],
+    [0o077, '0644', 0o644],
+    [0o027, '0660', 0o660],
+    [0o177, undefined, 0o600],
+    [0o000, undefined, 0o600],
+    [0o000, '0640', 0o640],
+  ];
+  for (const [umask, mode, expected] of cases) {
+    const p = join(dir, `umask-${umask.toString(8)}-${mode ?? 'default'}.pool`);
+    const argv = ['create', p, '--size', '64K', '--json', ...(mode === undefined ? [] : ['--mode', mode])];
+    // A child of its own: the umask is the process's.
+    const script = `process.umask(${umask}); const { main } = await import(${JSON.stringify(pathToFileURL(cli).href)}); process.exitCode = main(${JSON.stringify(argv)});`;
+    const r = spawnSync(process.execPath, ['--conditions=ferrite-source', '--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const what = `umask ${umask.toString(8)}, --mode ${mode ?? '(none)'}`;
+    assert.equal(r.status, 0, `${what}: ${r.stderr}`);
+    assert.equal((JSON.parse(r.stdout) as { mode: number }).mode, expected, what);
+    assert.equal(statSync(p).mode & 0o7777, expected, what);
+  }
+  // What the human output says is the file's mode, four digits.
+  const q = join(dir, 'mode-zero.pool');
+  const r = run('create', q, '--size', '64K', '--mode', '0000');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^mode: +0000$/m);
+  assert.equal(statSync(q).mode & 0o7777, 0);
 });
 
 test('create without --layout stamps "ferrite"; info reads a pool of any layout', () => {
@@ -162,6 +196,43 @@ test('a damaged header copy: check reports its offset, --repair restores it from
   assert.equal(run('check', p).code, 0);
 });
 
+// Found in review: with both header copies damaged, check marked them "repair yes" and told
+// the user to run --repair, which can do nothing without a valid copy to rewrite them from.
+test('both header copies damaged: check marks nothing repairable, --repair claims nothing and leaves the file alone', () => {
+  const p = fresh('headers-both.pool');
+  flipByte(p, 40); // copy A's layout field
+  flipByte(p, 256 + 40); // copy B's
+  const d = digest(p);
+  const check = run('check', p, '--json');
+  assert.equal(check.code, 1);
+  const res = JSON.parse(check.stdout) as { problems: { kind: string; repairable: boolean }[] };
+  assert.deepEqual(res.problems.map((x) => x.kind).sort(), ['header', 'header', 'open']);
+  assert.ok(res.problems.every((x) => x.repairable === false), JSON.stringify(res.problems));
+  const text = run('check', p);
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /0x00000000 +header +no +header copy A/);
+  assert.match(text.stdout, /0x00000100 +header +no +header copy B/);
+  assert.doesNotMatch(text.stdout, /\byes\b|--repair/);
+  for (const args of [[], ['--json']]) {
+    const repair = run('check', p, '--repair', ...args);
+    assert.equal(repair.code, 1, repair.stdout);
+    if (args.length === 0) {
+      assert.match(repair.stdout, /^repaired: nothing \(no problem found is repairable\)$/m);
+      assert.doesNotMatch(repair.stdout, /rewrote|consistent/);
+    } else {
+      const j = JSON.parse(repair.stdout) as { ok: boolean; repaired: string[] };
+      assert.equal(j.ok, false);
+      assert.deepEqual(j.repaired, []);
+    }
+    assert.equal(digest(p), d, 'the file is left alone');
+  }
+  // One damaged copy stays repairable (the other is valid), and is marked so.
+  const one = fresh('header-one.pool');
+  flipByte(one, 40);
+  const j = JSON.parse(run('check', one, '--json').stdout) as { problems: { kind: string; repairable: boolean }[] };
+  assert.deepEqual(j.problems, [{ offset: 0, kind: 'header', message: 'header copy A: checksum mismatch', repairable: true }]);
+});
+
 test('leaked blocks: check finds them, --repair frees them and nothing else', () => {
   const p = fresh('leak.pool');
   const leaks = leakBlocks(p, 2);
@@ -212,6 +283,30 @@ test('dump prints JSON lines of every collection, tagged types and __proto__ as 
   const missing = run('dump', p, 'nope');
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /no collection named "nope"/);
+});
+
+// Found in review: a stored plain object `{ $bigint: '12' }` dumped exactly as the bigint 12n.
+test('dump: a stored object whose keys look like tags is told from the tagged value', () => {
+  const p = join(dir, 'tag-like.pool');
+  const store = Store.open(p, { create: true, size: 1 << 20 });
+  const m = store.map<string, unknown>('m');
+  store.transaction(() => {
+    m.set('bigint', 12n);
+    m.set('object', { $bigint: '12' });
+    m.set('holes', [, ,]); // eslint-disable-line no-sparse-arrays
+    m.set('array', [{ $holes: 2 }]);
+  });
+  store.close();
+  const r = run('dump', p);
+  assert.equal(r.code, 0, r.stderr);
+  const values = new Map(r.stdout.trimEnd().split('\n').map((l) => {
+    const line = JSON.parse(l) as { key: string; value: unknown };
+    return [line.key, JSON.stringify(line.value)] as const;
+  }));
+  assert.equal(values.get('bigint'), '{"$bigint":"12"}');
+  assert.equal(values.get('object'), '{"$$bigint":"12"}');
+  assert.equal(values.get('holes'), '[{"$holes":2}]');
+  assert.equal(values.get('array'), '[{"$$holes":2}]');
 });
 
 test('check draws its progress on stderr only when stderr is a terminal, and erases it', () => {

@@ -67,6 +67,32 @@ test('a file that cannot be examined: every command exits 2 (missing, not a pool
   assert.deepEqual(codes(dir), all(2));
 });
 
+// Found in review: a text file shorter than a pool header (6 bytes, an empty file) made every
+// command exit 1 ("damaged", ECORRUPT from the heap's "shorter than a pool header") while a
+// longer one exited 2 (EBADMAGIC). A file without ferrite's magic number is not a pool,
+// whatever its size; one that has it and is cut short is a damaged pool.
+test('a file that is not a pool: every command exits 2 (EBADMAGIC) whatever its size, and nothing is written', () => {
+  const text = 'not a pool\n';
+  for (const size of [0, 1, 6, 100, 300, 4095, 5000, 1 << 20]) {
+    const p = join(dir, `text-${size}.txt`);
+    writeFileSync(p, text.repeat(Math.ceil(size / text.length)).slice(0, size));
+    const bytes = readFileSync(p);
+    for (const argv of [['info', p], ['stats', p], ['check', p], ['check', p, '--repair'], ['dump', p], ['backup', p, `${p}.bak`], ['backup', p, `${p}.bak`, '--compact'], ['compact', p]]) {
+      const r = run(...argv);
+      assert.equal(r.code, 2, `${size} bytes: ${argv.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout + r.stderr, /not a ferrite pool.*\(EBADMAGIC\)/, `${size} bytes: ${argv.join(' ')}`);
+    }
+    assert.deepEqual(readFileSync(p), bytes, `${size} bytes: the file is unchanged`);
+    assert.equal(existsSync(`${p}.bak`), false);
+  }
+  // The boundary: a pool cut short after its magic number is a damaged pool (1), short as it is.
+  for (const size of [8, 100, 300]) {
+    const p = join(dir, `cut-${size}.pool`);
+    writeFileSync(p, readFileSync(base).subarray(0, size));
+    assert.deepEqual(codes(p), all(1), `${size} bytes of a pool`);
+  }
+});
+
 test('both header copies damaged: every command exits 1 (dump exited 2)', () => {
   const p = variant('headers', (bytes) => {
     bytes[HEADER_A + H_LAYOUT] ^= 0xff;

@@ -3,7 +3,7 @@ import { backupPoolFile, type BackupInfo, type BackupProgress } from '@ferrite/t
 import { ExitCode, type Command } from '../command.js';
 import { formatBytes, renderFields } from '../format.js';
 import { Progress } from '../progress.js';
-import { damagedHeaderCopies, scanHeaders } from '../inspect.js';
+import { damagedHeaderCopies, refuseNonPool, scanHeaders, type HeaderScan } from '../inspect.js';
 import type { Io } from '../io.js';
 
 /**
@@ -78,6 +78,7 @@ a terminal.`,
   run(args, io) {
     const [src, dest] = args.positionals as [string, string];
     return destinationErrors('backup', io, () => {
+      refuseNonPoolFile(src);
       const progress = new Progress(io.stderr, `backing up ${src}`);
       let info: BackupInfo;
       try {
@@ -90,6 +91,22 @@ a terminal.`,
     });
   },
 };
+
+/**
+ * EBADMAGIC (exit 2) for a file that is not a pool, whatever its size, before the pool is
+ * opened: the same code and message as the other commands (`refuseNonPool`; the heap's open
+ * calls a short file ECORRUPT, exit 1). A file that cannot be scanned is left to the command's
+ * own open to report, as before.
+ */
+export function refuseNonPoolFile(path: string): void {
+  let scan: HeaderScan;
+  try {
+    scan = scanHeaders(path);
+  } catch {
+    return;
+  }
+  refuseNonPool(scan);
+}
 
 /**
  * False (with a line on stderr) when a header copy of `path` is damaged: the command did its

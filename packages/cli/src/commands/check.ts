@@ -1,5 +1,5 @@
 import { ExitCode, type Command } from '../command.js';
-import { checkFile, repairFile, REPAIRABLE_KINDS, type CheckResult } from '../deep-check.js';
+import { checkFile, repairFile, type CheckResult } from '../deep-check.js';
 import { formatOffset, renderTable } from '../format.js';
 import { Progress } from '../progress.js';
 
@@ -25,9 +25,9 @@ function human(r: CheckResult, repair: boolean): string {
   if (r.problems.length > 0) {
     out += renderTable(
       ['offset', 'kind', 'repair', 'problem'],
-      r.problems.map((p) => [formatOffset(p.offset), p.kind, REPAIRABLE_KINDS.has(p.kind) ? 'yes' : 'no', p.message]),
+      r.problems.map((p) => [formatOffset(p.offset), p.kind, p.repairable ? 'yes' : 'no', p.message]),
     );
-    if (!repair && r.problems.some((p) => REPAIRABLE_KINDS.has(p.kind))) out += "run 'ferrite check --repair' to fix the problems marked yes\n";
+    if (!repair && r.problems.some((p) => p.repairable)) out += "run 'ferrite check --repair' to fix the problems marked yes\n";
   }
   return out;
 }
@@ -44,8 +44,10 @@ its offset in the pool. Without --repair the file is opened read-only and never 
 With --repair, and only when problems were found: a damaged header copy is rewritten from the
 valid one, an interrupted transaction is rolled back (it was never committed), and leaked
 blocks are freed when leaks are the only problem (so no block of a collection that could not
-be walked is ever freed). Other damage is reported and left alone. The repairs are durable
-when the command returns; the result printed is a check made after them.
+be walked is ever freed). Other damage is reported and left alone, and so is a pool that does
+not open (both header copies damaged: no valid copy to rewrite them from): its problems are
+marked 'no' in the repair column. The repairs are durable when the command returns; the
+result printed is a check made after them.
 
 Exit code 0 when the pool is consistent (after repair, with --repair), 1 when problems
 remain, 2 when the file cannot be checked (missing, locked by a writer, not a pool).

@@ -2,7 +2,7 @@ import { compactPoolFile, type CompactInfo } from '@ferrite/tx';
 import { ExitCode, type Command } from '../command.js';
 import { formatBytes, renderFields } from '../format.js';
 import { Progress } from '../progress.js';
-import { destinationErrors, headerCopiesSound, progressReporter } from './backup.js';
+import { destinationErrors, headerCopiesSound, progressReporter, refuseNonPoolFile } from './backup.js';
 
 function human(info: CompactInfo): string {
   return renderFields([
@@ -38,6 +38,7 @@ locked, not a pool, no room for the copy). Progress is shown on stderr when it i
   run(args, io) {
     const [pool] = args.positionals as [string];
     return destinationErrors('compact', io, () => {
+      refuseNonPoolFile(pool);
       // Before: the compacted pool that replaces the file has sound copies again.
       const sound = headerCopiesSound('compact', pool, io);
       const progress = new Progress(io.stderr, `compacting ${pool}`);

@@ -17,7 +17,9 @@ order), {"collection","kind","index","value"} for queues (from the head). Values
 hold are tagged: {"$bigint":"12"}, {"$bytes":"<base64>"}, {"$date":"<ISO>"}, {"$map":[[k,v]]},
 {"$set":[...]}, {"$undefined":true}, {"$number":"-0"}, {"$Float64Array":"<base64>"} (other
 typed arrays, DataView, ArrayBuffer), {"$regexp":"/a/g"}, {"$error":{...}}, {"$boxed":v},
-{"$hole":true}, {"$holes":n} for a run of holes. A key named __proto__ stays an ordinary key.
+{"$hole":true}, {"$holes":n} for a run of holes. A key of the data that begins with $ gets
+one more $ ({ $bigint: '12' } prints as {"$$bigint":"12"}), so an object whose one key is one
+$ and a name is always a tag. A key named __proto__ stays an ordinary key.
 Opens FILE read-only and never writes it; a pending transaction is rolled back in memory
 only, so the dump shows committed data.
 Exit code 0; 1 when the pool is damaged: it opens but a collection could not be read to its
