@@ -89,7 +89,13 @@ class Problems {
    * sent the user to a --repair that could do nothing.
    */
   report(opened: boolean): Problem[] {
-    return this.list.map((p) => ({ ...p, repairable: opened && REPAIRABLE_KINDS.has(p.kind) }));
+    // Leaks are freed only when every other problem is one the open repairs (see
+    // `reclaimLeaks`): beside any other, a leak was marked yes that --repair then kept.
+    const leaksFreed = this.list.every((p) => REPAIRABLE_KINDS.has(p.kind));
+    return this.list.map((p) => ({
+      ...p,
+      repairable: opened && REPAIRABLE_KINDS.has(p.kind) && (p.kind !== 'leak' || leaksFreed),
+    }));
   }
 }
 
