@@ -28,9 +28,15 @@ import { Coverage, RangeList } from './coverage.js';
 import { encodeRecord, encodeWalHeader, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
 import type { CommitSeq } from './commit-seq.js';
 
-/** A view that can give its private pages back (a MAP_PRIVATE mapping: madvise DONTNEED). */
+/**
+ * The writer's private view: a Region that can give its private pages back (a MAP_PRIVATE
+ * mapping: madvise DONTNEED) and say whether its file still backs it (@ferrite/native's
+ * `Mapping.checkFile`: EIO when another program cut the file shorter than the view, or a page
+ * faulted).
+ */
 export interface DiscardableRegion extends Region {
   discard?(offset: number, length: number): void;
+  checkFile?(): void;
 }
 
 export interface StagedRegionOptions {
@@ -230,6 +236,9 @@ export class StagedRegion implements Region {
    */
   grow(newLength: number): void {
     this.checkUsable();
+    // A cut file would be extended again with zeros where its bytes were (the native grow
+    // refuses that too): the pool fails instead.
+    this.checkFileOrFail();
     invariant(this.view.grow !== undefined, 'the private view can grow');
     if (this.target.pool.length < newLength) this.target.growPool(newLength);
     this.view.grow(newLength);
@@ -381,6 +390,11 @@ export class StagedRegion implements Region {
     }
     const ranges = sorted.data.slice(0, 2 * count);
     const record = encodeRecord(ranges, count, this.view.bytes, this.epoch, this.seq);
+    // The record holds what the view held. If another program cut the pool file, the view's
+    // untouched pages past the cut read as zeros (the fault guard's private pages), and so may
+    // what the transaction computed from them: nothing of it may reach the log. Checked after
+    // the bytes were read, so a cut during the encoding is seen too. Callers fail the pool.
+    this.checkFile();
     const at = this.tail;
     this.ensureLog(at + record.length);
     this.seq++;
@@ -563,6 +577,11 @@ export class StagedRegion implements Region {
       try {
         this.copyToFile(g);
       } catch (err) {
+        // A file cut by another program is no full file system: the log is not the only copy
+        // of what the cut took (a checkpoint had synced it into the file and started the log
+        // over), so going on would lose it without a word. The pool fails (EIO); the log keeps
+        // this commit and every one before it.
+        this.checkFile();
         this.applyFailure = err;
       }
     }
@@ -620,11 +639,14 @@ export class StagedRegion implements Region {
   }
 
   private checkpointNow(): void {
+    // The log starts over only while the pool file holds everything it held (see checkFile).
+    this.checkFile();
     this.target.queue.runNow(this.checkpointOps());
     this.discardIfDue();
   }
 
   private checkpointLater(): void {
+    this.checkFile();
     this.checkpointing = true;
     this.target.queue.submit(this.checkpointOps()).then(
       () => {
@@ -646,6 +668,27 @@ export class StagedRegion implements Region {
     if (this.nDirty > 0 || this.ready.length > 0 || this.flying !== undefined) return;
     this.view.discard(0, this.view.length);
     this.appliedSinceDiscard = 0;
+  }
+
+  /**
+   * Throws EIO when the pool file no longer backs the view: another program cut it shorter
+   * (the pages past the cut, which a checkpoint may have made durable only there, are gone),
+   * or a page of the view faulted (it read zeros where the file had no page). The native view
+   * says (one fstat); other views (the simulator's) cannot lose their file. Every caller fails
+   * the pool on it: nothing more is logged, applied or checkpointed, and the log keeps the
+   * commits made durable before.
+   */
+  private checkFile(): void {
+    this.view.checkFile?.();
+  }
+
+  private checkFileOrFail(): void {
+    try {
+      this.checkFile();
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
   }
 
   private fail(err: unknown): void {

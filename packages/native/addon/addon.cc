@@ -160,6 +160,56 @@ static const char* MsyncCode(int err) {
 
 static uint64_t RoundUpToPage(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
+// Lines of a small /proc file (a count of /proc/self/maps is the process's mappings), read
+// with a buffer on the stack: it runs where an allocation may have just failed. -1 if unread.
+static int64_t CountLines(const char* path) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[16384];
+  int64_t lines = 0;
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
+  }
+  close(fd);
+  return lines;
+}
+
+// The failure of mmap, mremap or mprotect. ENOMEM has two causes, told apart for the reader:
+// no address space, or the kernel's limit on mappings per process (vm.max_map_count, 65530 by
+// default, which every mapping of the process counts against: Node's own, each split of one by
+// mprotect, and the ranges of mappings dropped unclosed, which stay reserved).
+static void ThrowMapErrno(Napi::Env env, const char* op, const std::string& path, const char* what, int err) {
+  if (err != ENOMEM) {
+    ThrowErrno(env, op, path, what, err);
+    return;
+  }
+  std::string limit = "?";
+  const int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[32];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 0) {
+      buf[n] = '\0';
+      limit = std::string(buf, strcspn(buf, "\n"));
+    }
+    close(fd);
+  }
+  const int64_t maps = CountLines("/proc/self/maps");
+  ThrowCode(env, "ENOMEM", Prefix(op, path) + what + ": " + strerror(err) +
+                               " (errno 12): no room for the mapping: the process has no address space left for "
+                               "it, or has reached the kernel's limit on mappings (vm.max_map_count = " + limit +
+                               "; it has " + (maps < 0 ? std::string("?") : std::to_string(maps)) +
+                               "). Close mappings it no longer needs (one dropped without close() keeps its range "
+                               "until the process exits). " +
+                               (strcmp(what, "mprotect") == 0
+                                    ? "Part of the range may have taken the new protection (mprotect stops at the "
+                                      "first kernel mapping it cannot split)"
+                                    : "The existing mappings are unchanged"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Owned resources.
 
@@ -204,8 +254,11 @@ struct Span {
   int Tombstone() {
     guard::Unregister(guard_slot);  // no file page is mapped from here on
     guard_slot = -1;
-    void* p = mmap(address, length, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    void* p = MAP_FAILED;
+    do {
+      p = mmap(address, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+      // A process at vm.max_map_count: one of the fault guard's spare mappings makes room.
+    } while (p == MAP_FAILED && errno == ENOMEM && guard::ReleaseSpare());
     maps_file = false;
     if (p == MAP_FAILED) {
       const int err = errno;
@@ -310,6 +363,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
                            InstanceMethod<&NativeMapping::Info>("info"),
                            InstanceMethod<&NativeMapping::PublishFile>("publish"),
                            InstanceMethod<&NativeMapping::Discard>("discard"),
+                           InstanceMethod<&NativeMapping::CheckFile>("checkFile"),
                        });
   }
 
@@ -451,7 +505,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     length_ = length;
     void* address = MapFile(fd, offset, RoundUpToPage(length), /*try_sync=*/!cow, &dax_);
     if (address == MAP_FAILED) {
-      ThrowErrno(env, op, path_, "mmap", errno);
+      ThrowMapErrno(env, op, path_, "mmap", errno);
       return;
     }
     span_ = std::make_shared<Span>(static_cast<uint8_t*>(address), RoundUpToPage(length));
@@ -720,7 +774,15 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   // pages, and msync of what is past the end succeeds with nothing written (found in review:
   // persist reported success; the README promises a refusal). One fstat, next to an msync.
   bool CheckFileCovers(const Napi::Env& env, const char* op, uint64_t end) {
-    if (!file_ || cow_) return true;
+    if (cow_) return true;
+    return CheckFileHolds(env, op, end);
+  }
+
+  // Throws EIO (and returns false) when the file, a regular one, ends before the mapping's byte
+  // `end` (clamped to the mapping): another program cut it, and the pages past its new end are
+  // gone (a private mapping's untouched pages too: they showed the file). One fstat.
+  bool CheckFileHolds(const Napi::Env& env, const char* op, uint64_t end) {
+    if (!file_) return true;
     struct stat st;
     if (fstat(file_->fd, &st) != 0 || !S_ISREG(st.st_mode)) return true;
     const uint64_t need = file_offset_ + (end < length_ ? end : length_);
@@ -747,6 +809,19 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
       return false;
     }
     return CheckFileCovers(env, op, offset + length);
+  }
+
+  // checkFile(): throws when the file no longer backs every page of the mapping: a page
+  // faulted (CheckFaults: ENOSPC or EIO), or another program cut the file shorter than the
+  // mapping (EIO) — what a write through a private view or a shared one can no longer be made
+  // durable past. No msync: one fstat, cheap enough for every commit of a pool file (the
+  // writer's private view reads zeros where the file lost its pages, and must not log them).
+  Napi::Value CheckFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "checkFile";
+    if (!CheckOpen(env, op) || !CheckFaults(env, op)) return Napi::Value();
+    CheckFileHolds(env, op, length_);
+    return Napi::Value();
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {
@@ -1007,7 +1082,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (length == 0) return Napi::Value();
     const int prot = want_write ? (PROT_READ | PROT_WRITE) : PROT_READ;
     if (mprotect(base_ + offset, RoundUpToPage(length), prot) != 0) {
-      ThrowErrno(env, op, path_, "mprotect", errno);
+      ThrowMapErrno(env, op, path_, "mprotect", errno);
     }
     return Napi::Value();
   }
@@ -1038,6 +1113,10 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (!CheckFaults(env, op)) return Napi::Value();
     if (new_length == length_) return LiveBuffer(env);
     if (!CheckRuntimeLength(env, op, new_length)) return Napi::Value();
+    // A file another program cut shorter than the mapping: growing would extend it again with
+    // zeros where its bytes were (a shared mapping), or call the cut a short file (a private
+    // one), and what was mapped there would read as zeros without a word. Refuse (EIO).
+    if (!CheckFileHolds(env, op, length_)) return Napi::Value();
     if (cow_) return GrowPrivate(env, new_length);
 
     const int fd = file_->fd;
@@ -1069,7 +1148,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     if (address == MAP_FAILED) {
       const int err = errno;
       if (extends) UndoExtend(fd, old_size, new_size);
-      ThrowErrno(env, op, path_, "mmap", err);
+      ThrowMapErrno(env, op, path_, "mmap", err);
       return Napi::Value();
     }
     // A fresh range first, then retire the old one: never a moment without a valid mapping.
@@ -1155,7 +1234,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     bool dax = false;
     void* address = MapFile(file_->fd, file_offset_, new_length, /*try_sync=*/false, &dax);
     if (address == MAP_FAILED) {
-      ThrowErrno(env, op, path_, "mmap", errno);
+      ThrowMapErrno(env, op, path_, "mmap", errno);
       return Napi::Value();
     }
     return AdoptSpan(env, op, address, new_length, new_length, [] {});
@@ -1200,7 +1279,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
         ThrowCode(env, "EINVAL", Prefix(op, path_) + "mremap: pages protected 'r' split the mapping; make every "
                                      "page 'rw' (protect) before growing it");
       } else {
-        ThrowErrno(env, op, path_, "mremap", err);
+        ThrowMapErrno(env, op, path_, "mremap", err);
       }
       return Napi::Value();
     }
@@ -1303,7 +1382,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
     bool dax = false;
     void* address = MapFile(fd, file_offset_, RoundUpToPage(new_length), /*try_sync=*/dax_, &dax);
     if (address == MAP_FAILED) {
-      ThrowErrno(env, op, path_, "mmap", errno);
+      ThrowMapErrno(env, op, path_, "mmap", errno);
       return Napi::Value();
     }
     Napi::Value fresh = AdoptSpan(env, op, address, RoundUpToPage(new_length), new_length, [] {});
@@ -1355,7 +1434,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
           ThrowCode(env, "EINVAL", Prefix(op, path_) + "mremap: pages protected 'r' split the mapping; make every "
                                        "page 'rw' (protect) before shrinking it");
         } else {
-          ThrowErrno(env, op, path_, "mremap", err);
+          ThrowMapErrno(env, op, path_, "mremap", err);
         }
         return Napi::Value();  // `fresh` is dropped; its owner keeps the span, which is intact
       }

@@ -36,6 +36,19 @@ struct Slot {
 };
 
 Slot slots[kMaxGuarded];
+
+// Spare mappings: a diversion splits a mapping (one kernel mapping more for a tail, two for a
+// page or a window), and a process at vm.max_map_count cannot make one: the kernel refuses,
+// and the fault then killed the process (found in review: a read past a cut file, in a process
+// near the limit, died with SIGBUS). So the guard holds a few one-page mappings of its own; a
+// diversion refused with ENOMEM unmaps one and tries again. Each is shared anonymous memory,
+// PROT_NONE, never touched: no memory, and (a file of its own) never merged with a neighbour,
+// so unmapping one always gives one mapping back. Refilled, best effort, whenever a range is
+// registered (a mapping made, grown, remapped or shrunk: not in the handler).
+constexpr int kSpares = 16;
+std::atomic<uintptr_t> spares[kSpares];
+std::mutex refill_mutex;
+
 // Slots at or past this index have never been taken: the handler scans [0, used).
 std::atomic<int> used{0};
 std::once_flag install_once;
@@ -56,6 +69,18 @@ void HandOver(int sig, siginfo_t* info, void* context) {
   }
   sigaction(sig, &previous, nullptr);
   if (info->si_code <= 0) raise(sig);
+}
+
+// Makes the spares that are missing (not in the handler). One that cannot be made (the process
+// is at its limit already) stays missing until a later call.
+void RefillSpares() {
+  std::lock_guard<std::mutex> lock(refill_mutex);
+  for (auto& spare : spares) {
+    if (spare.load(std::memory_order_acquire) != 0) continue;
+    void* p = mmap(nullptr, kPage, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return;
+    spare.store(reinterpret_cast<uintptr_t>(p), std::memory_order_release);
+  }
 }
 
 // Replaces the page at `page` of slot `s`; false when mmap itself failed.
@@ -141,9 +166,18 @@ void OnSigbus(int sig, siginfo_t* info, void* context) {
       const uintptr_t page = addr & ~(kPage - 1);
       // The second fault of one page (its private copy could not be read) is not counted.
       const bool again = s.copied_page.load(std::memory_order_relaxed) == page;
-      const bool diverted = PastEnd(fd, file_offset + (page - start)) ? DivertTail(page, end, prot)
-                            : shared && fd >= 0                    ? DivertWindow(page, start, end, fd, prot, file_offset)
-                                                                   : Divert(s, page, start, fd, prot, file_offset);
+      const bool past_end = PastEnd(fd, file_offset + (page - start));
+      bool diverted = false;
+      for (;;) {
+        diverted = past_end            ? DivertTail(page, end, prot)
+                   : shared && fd >= 0 ? DivertWindow(page, start, end, fd, prot, file_offset)
+                                       : Divert(s, page, start, fd, prot, file_offset);
+        // Refused for want of a mapping (vm.max_map_count): give one of ours back, try again.
+        if (diverted || errno != ENOMEM || !ReleaseSpare()) break;
+        // Divert's first attempt (a copy of the file's page) is spent; the retry must not take
+        // this page for one whose copy could not be read.
+        if (s.copied_page.load(std::memory_order_relaxed) == page && !again) s.copied_page.store(0, std::memory_order_relaxed);
+      }
       if (diverted) {
         if (!again && s.faults.fetch_add(1, std::memory_order_relaxed) == 0) {
           s.first_fault.store(page - start, std::memory_order_relaxed);
@@ -168,8 +202,20 @@ void Install() {
 
 }  // namespace
 
+bool ReleaseSpare() {
+  for (auto& spare : spares) {
+    const uintptr_t p = spare.exchange(0, std::memory_order_acq_rel);
+    if (p != 0) {
+      munmap(reinterpret_cast<void*>(p), kPage);
+      return true;
+    }
+  }
+  return false;
+}
+
 int Register(uint8_t* start, uint64_t length, int fd, uint64_t file_offset, int prot, bool shared) {
   std::call_once(install_once, Install);
+  RefillSpares();
   for (int i = 0; i < kMaxGuarded; i++) {
     Slot& s = slots[i];
     bool expected = false;

@@ -21,7 +21,9 @@
 // not two per page. The range counts the fault; the mapping checks the count before every flush, persist, drain and grow
 // and throws a FerriteError from then on, so nothing stored after the fault is ever reported
 // durable. Faults outside registered ranges, and hardware memory errors, go to the previous
-// handler (by default: the process dies, as without the guard).
+// handler (by default: the process dies, as without the guard). A diversion makes a kernel
+// mapping or two: in a process at vm.max_map_count the guard gives back one of a few spare
+// mappings it holds for this and tries again (ReleaseSpare), rather than let the fault kill.
 //
 // A registered range belongs to one thread (the one whose JavaScript holds its buffer), which
 // is the only thread that faults in it and the only one that unregisters it; the table is
@@ -55,6 +57,12 @@ uint64_t Faults(int slot);
 
 // The offset, from the range's start, of the page of the first fault caught.
 uint64_t FirstFaultOffset(int slot);
+
+// Gives back one of the guard's spare mappings (async-signal-safe): after an mmap refused for
+// want of a mapping (ENOMEM at vm.max_map_count), one more can then be made. A diversion in
+// the handler uses them; so does a range replaced in place that must not fail (a tombstone).
+// False when none is left. The spares are made again when a range is next registered.
+bool ReleaseSpare();
 
 }  // namespace guard
 }  // namespace ferrite

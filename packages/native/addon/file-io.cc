@@ -209,6 +209,24 @@ bool DoSync(FileCore& f, IoFailure* out) {
                        "file fails");
     return false;
   }
+  // A writable handle's file must still hold every byte the handle counts: another program
+  // that cut it (a pool file or its log truncated under the writer) took writes with it that
+  // no sync can make durable any more, and fdatasync says nothing of it (found in review: a
+  // writer kept committing to a log cut under it). One fstat, next to a device sync. Sticky,
+  // as a failed fdatasync is: what was cut away is lost whatever a later sync does. Not for
+  // read-only handles: they sync a file whose length its writer owns (a backup's syncer,
+  // whose destination a compaction cuts meanwhile).
+  struct stat st;
+  const uint64_t length = f.length.load(std::memory_order_relaxed);
+  if (f.writable && fstat(f.fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < length) {
+    int expected = 0;
+    f.sync_errno.compare_exchange_strong(expected, EIO, std::memory_order_acq_rel);
+    out->Set("EIO", Prefix("sync", f.path) + "the file is " + Bytes(static_cast<uint64_t>(st.st_size)) +
+                        ", shorter than its length " + Bytes(length) +
+                        ": it was truncated by another program, and the writes past its new end are lost; every "
+                        "later sync of this file fails. Close it and recover from what is durable");
+    return false;
+  }
   f.syncs.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -29,6 +29,7 @@ export interface NativeMapping {
   info(): { dax: boolean; length: number; closed: boolean; published: boolean; hiddenPath: string; faults: number; private: boolean };
   publish(): void;
   discard(offset: number, length: number): void;
+  checkFile(): void;
 }
 
 /** The C++ object behind a `FileHandle`. Every method validates its arguments itself. */

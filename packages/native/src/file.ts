@@ -121,6 +121,8 @@ export class FileHandle implements FileIO {
    * fdatasync: every write that returned before it is durable when it returns. Once a sync
    * of the file failed, every later one fails too (EIO or ENOSPC): Linux may have dropped
    * the pages it could not write, so a later success would not mean they are on the disk.
+   * A writable handle whose file turns out shorter than `length` (another program cut it:
+   * the writes past the cut are gone) fails with EIO, and every later sync too.
    * @throws FerriteError EIO, ENOSPC, ECLOSED.
    */
   sync(): void {

@@ -225,6 +225,19 @@ export class Mapping implements Region {
   }
 
   /**
+   * Throws when the file no longer backs every page of the mapping: another program cut it
+   * shorter than the mapping (EIO, "truncated by another program"), or a page faulted (see
+   * `faults`: ENOSPC or EIO). Flushes nothing: one fstat, cheap enough to call at every commit.
+   * A private (copyOnWrite) mapping's pages that were never stored into show the file, so a
+   * cut file makes them read as zeros: the writer of a pool file calls this before it logs
+   * what its view holds.
+   * @throws FerriteError EIO, ENOSPC, ECLOSED.
+   */
+  checkFile(): void {
+    this.#native.checkFile();
+  }
+
+  /**
    * Starts write-back of every cache line (or page, at page granularity) overlapping
    * [offset, offset + length). At page granularity the data is durable on return.
    * @throws FerriteError EINVAL (not a non-negative integer), ERANGE (outside the mapping),
@@ -342,8 +355,8 @@ function optionalBoolean(path: string, name: string, value: unknown): boolean | 
  * @throws FerriteError with code EINVAL (bad option, unaligned offset/length, zero-length
  *   file, a symlink where creation was asked), ENODEV (a directory, FIFO, socket, or a
  *   device that cannot be mapped), ENOENT, EACCES, EBUSY, EEXIST (exclusive create),
- *   ENOMEM (no address space), ENOSPC (create beyond the file system; a sparse file's holes
- *   that do not fit), ERANGE (offset/length past the end of the file; longer than
+ *   ENOMEM (no address space, or the process at vm.max_map_count), ENOSPC (create beyond
+ *   the file system; a sparse file's holes that do not fit), ERANGE (offset/length past the end of the file; longer than
  *   `maxMappingLength()`, e.g. above 4 GiB on Node 20).
  */
 export function map(path: string, options: MapOptions = {}): Mapping {
@@ -470,8 +483,10 @@ export function shrink(mapping: Mapping, newLength: number): void {
  * @throws FerriteError EACCES (a read-only mapping), EINVAL (bad length; a private mapping
  *   split by `protect`), ERANGE (longer than `maxMappingLength()`, or than the file system
  *   allows; a private mapping past the end of its file), ENOSPC (the file system is full; or
- *   a page faulted earlier, see `faults`), ENOMEM, ECLOSED, EBUSY (a submitted I/O program
- *   writes from the mapping's bytes and has not finished).
+ *   a page faulted earlier, see `faults`), EIO (another program cut the file shorter than the
+ *   mapping: growing would refill it with zeros; or a page faulted), ENOMEM (no address space,
+ *   or the process at vm.max_map_count), ECLOSED, EBUSY (a submitted I/O program writes from
+ *   the mapping's bytes and has not finished).
  */
 export function grow(mapping: Mapping, newLength: number): void {
   if (mapping.grow === undefined) {
