@@ -62,9 +62,17 @@ interface Segment {
   readonly capacity: number;
 }
 
+/** `n` rounded up to a multiple of 8; exact for every safe integer (a u32 length read from damaged bytes too). */
 function align8(n: number): number {
-  return (n + 7) & ~7;
+  // Not `(n + 7) & ~7`: 32-bit operators turn a length of 2^31 or more negative, and a damaged
+  // entry's length then made `entryAt` return its own position (or one before it) as the next
+  // one without noticing the overrun, so validate() — store.check() — looped forever (found by
+  // the damage property of check-damage.test.ts).
+  return Math.ceil(n / 8) * 8;
 }
+
+/** Smallest segment block: the header words and one entry. Bounds a walk of the chain by what the pool can hold. */
+const MIN_SEGMENT_BYTES = SEG_DATA + ENTRY_HEADER;
 
 /** An iterator of a PQueue (see `PQueue.iterStep`): the absolute index of the next value and its place. */
 class QueueIterator extends StepIterator<unknown> {
@@ -313,7 +321,7 @@ export class PQueue<T = unknown> implements Iterable<T> {
     let s = this.segment(it.seg);
     // Past the end of a segment: the next one (non-empty, unless the queue is damaged).
     // Bounded by what the pool could hold too (a count read mid-change by a reader's attempt).
-    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), pool.view.byteLength / 64);
+    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), this.segmentLimit());
     for (let hops = 0; it.pos >= s.used; hops++) {
       if (hops >= segments || s.next === 0) throw new CorruptionError('ECORRUPT', `queue at ${this.header}: fewer values than its length ${length}`);
       it.seg = s.next;
@@ -334,7 +342,7 @@ export class PQueue<T = unknown> implements Iterable<T> {
     let seg = pool.readU64(this.header + H_HEAD);
     let pos = pool.readU64(this.header + H_HEAD_POS);
     if (length === 0) return [seg, pos];
-    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), pool.view.byteLength / 64);
+    const segments = Math.min(pool.readU64(this.header + H_SEGMENTS), this.segmentLimit());
     let s = this.segment(seg);
     let hops = 0;
     for (let i = 0; i < k; i++) {
@@ -359,9 +367,11 @@ export class PQueue<T = unknown> implements Iterable<T> {
     yield this.header;
     const pool = this.ctx.pool;
     let seg = pool.readU64(this.header + H_HEAD);
-    const count = pool.readU64(this.header + H_SEGMENTS);
+    // A damaged count (up to 2^53) must not let a chain with a cycle run on: no pool holds
+    // more segments than fit in it.
+    const count = Math.min(pool.readU64(this.header + H_SEGMENTS), this.segmentLimit());
     for (let i = 0; seg !== 0; i++) {
-      if (i >= count) throw new CorruptionError('ECORRUPT', `queue at ${this.header} has more segments than its count ${count}`);
+      if (i >= count) throw new CorruptionError('ECORRUPT', `queue at ${this.header} has more segments than its count ${pool.readU64(this.header + H_SEGMENTS)} allows (or its chain has a cycle)`);
       yield seg;
       seg = this.segment(seg).next;
     }
@@ -392,9 +402,12 @@ export class PQueue<T = unknown> implements Iterable<T> {
     let entries = 0;
     let seen = 0;
     let last = 0;
+    // Bounded by what the pool can hold as well: a damaged count and a cycle in the chain
+    // would otherwise walk on for up to 2^53 segments.
+    const limit = Math.min(segments, this.segmentLimit());
     while (seg !== 0) {
-      if (++seen > segments) {
-        problems.push(`more segments than the count ${segments}`);
+      if (++seen > limit) {
+        problems.push(seen > segments ? `more segments than the count ${segments}` : `segment count ${segments} exceeds what the pool can hold, or the chain has a cycle`);
         return;
       }
       const s = this.segment(seg);
@@ -551,6 +564,11 @@ export class PQueue<T = unknown> implements Iterable<T> {
   private freeSegments(tx: Transaction): void {
     const segments = [...this.ownedBlocks()].slice(1);
     for (const seg of segments) tx.free(seg);
+  }
+
+  /** The most segments the pool could hold: a bound for every walk of the chain. */
+  private segmentLimit(): number {
+    return Math.floor(this.ctx.pool.size / MIN_SEGMENT_BYTES);
   }
 
   /** Reads a segment's header words, checking that they describe a block inside the pool. */
