@@ -888,9 +888,12 @@ export class Store {
     if (this.nWriters > 0) this.forgetWriters();
     if (this.dropped.length > 0) this.dropped = [];
     if (nested.length > 0) {
-      // transactionAsync calls nested in this one: durable with it.
+      // transactionAsync calls nested in this one: durable with it, and with every commit
+      // before it. Even when the outer transaction is synchronous: one that wrote nothing made
+      // nothing durable, and what its nested calls read may still wait for its log sync (found
+      // in review: they resolved at once, before an earlier transactionAsync was durable).
       this.nestedDeferred = [];
-      const durable = deferred ? this.lastDurable : Promise.resolve();
+      const durable = this.lastDurable;
       for (const n of nested) durable.then(n.resolve, n.reject);
     }
     return result;
