@@ -162,6 +162,8 @@ export interface Transaction {
    * its `onAbort` hook once per transaction without an `onCommit` hook to reset a flag.
    */
   readonly serial: number;
+  // One object serves every transaction of its pool (nothing is allocated per transaction): a
+  // reference kept past its function acts on whichever transaction runs (README, "pool.transaction").
   /** Runs `fn` after the transaction has been rolled back. */
   onAbort(fn: () => void): void;
 }

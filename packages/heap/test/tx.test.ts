@@ -321,3 +321,20 @@ test('an onCommit hook that throws does not break the pool: the commit is durabl
   assert.equal(pool.readU64(root + 8), 5);
   assert.ok(pool.check().ok);
 });
+
+test('a tx kept past its function: ETXSTATE outside a transaction; inside a later one it is that one (serial tells)', () => {
+  const { pool, root } = fresh();
+  let kept: Transaction | undefined;
+  let firstSerial = 0;
+  pool.transaction((tx) => {
+    kept = tx;
+    firstSerial = tx.serial;
+  });
+  assert.ok(kept !== undefined);
+  const stale = kept;
+  throwsCode(() => stale.addRange(root, 8), 'ETXSTATE');
+  pool.transaction((tx) => {
+    assert.equal(stale, tx, 'the one transaction object of the pool');
+    assert.ok(tx.serial > firstSerial);
+  });
+});
