@@ -149,7 +149,11 @@ export class StagedRegion implements Region {
   /** Captured groups not yet submitted, and the one whose write and sync are running. */
   private readonly ready: Group[] = [];
   private flying: Group | undefined = undefined;
-  private checkpointing = false;
+  /**
+   * The checkpoint submitted and not yet handled (an object of its own, so the completion of one
+   * that `finishFlying` handled already cannot mistake a later checkpoint for itself).
+   */
+  private checkpointing: object | undefined = undefined;
   /** The log's epoch, the next record's sequence number and offset. */
   private epoch: number;
   private seq = 1;
@@ -314,6 +318,7 @@ export class StagedRegion implements Region {
     const serial = ++this.ended;
     this.stats.deferred++;
     let w = this.openWaiter;
+    const fresh = w === undefined;
     if (w === undefined) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
@@ -332,7 +337,13 @@ export class StagedRegion implements Region {
       } catch (err) {
         // The transaction is in the view already: a failure here (the log could not grow) must
         // stop the pool, as a failed commit does, or it would become durable with a later one
-        // while its caller was told it failed.
+        // while its caller was told it failed. A promise made for this call alone is never
+        // returned (the caller gets the throw): it leaves the waiters first, or fail() would
+        // reject it with nobody to handle it (an unhandled rejection: a process death).
+        if (fresh) {
+          this.waiters.pop();
+          this.openWaiter = undefined;
+        }
         this.fail(err);
         throw err;
       }
@@ -396,7 +407,14 @@ export class StagedRegion implements Region {
     // the bytes were read, so a cut during the encoding is seen too. Callers fail the pool.
     this.checkFile();
     const at = this.tail;
-    this.ensureLog(at + record.length);
+    try {
+      this.ensureLog(at + record.length);
+    } catch (err) {
+      // Past the room `reserve` made (RESERVE_CAP), after these transactions committed in the
+      // view: no ENOSPC here, whose PoolFullError promises a rollback that can no longer be.
+      if (!isFerriteError(err, 'ENOSPC')) throw err;
+      throw new FerriteError('EIO', `the redo log cannot grow for transactions already committed (their changes outgrew the ${RESERVE_CAP / MIB} MiB of log room reserved before the commit): they are not durable; close and open the pool again: ${err.message}`, { cause: err });
+    }
     this.seq++;
     this.tail = at + record.length;
     this.coverage.clear();
@@ -514,14 +532,16 @@ export class StagedRegion implements Region {
     // logged as data: counting only entries and padding let a record outgrow its room).
     const bound = RECORD_HEADER + (this.nDirty + ranges) * (RANGE_ENTRY + 8 + GAP_JOIN) + this.dirtyBytes + bytes;
     // Capped: a large fresh block is counted whole here, yet logged only where it changed
-    // (elideUnchanged). A record that outgrows the room reserved still grows the log when it
-    // is captured; only then can a full file system fail the commit after the fact.
+    // (elideUnchanged), and the room asked for is allocated in the log file, not just checked.
+    // A record that outgrows the room reserved still grows the log when it is captured; only
+    // then can a full file system fail the commit after the fact (EIO, the pool unusable:
+    // docs/durability.md).
     this.ensureLog(this.tail + Math.min(bound, RESERVE_CAP));
   }
 
   /** Submits the next ready group when none is running. */
   private pump(): void {
-    if (this.flying !== undefined || this.checkpointing) return;
+    if (this.flying !== undefined || this.checkpointing !== undefined) return;
     const g = this.ready.shift();
     if (g === undefined) return;
     this.flying = g;
@@ -555,9 +575,13 @@ export class StagedRegion implements Region {
 
   /** Waits for the running group (if any) and handles its completion here, synchronously. */
   private finishFlying(): void {
-    if (this.flying === undefined && !this.checkpointing) return;
+    if (this.flying === undefined && this.checkpointing === undefined) return;
     this.target.queue.waitIdle();
-    if (this.checkpointing) this.checkpointing = false;
+    // waitIdle reports no failure (the programs' promises do, later, as microtasks): an empty
+    // program throws the one that poisoned the queue. Without it a group whose write or sync
+    // failed (EIO) was applied here, and its transactions told they were durable.
+    this.target.queue.runNow([]);
+    this.checkpointing = undefined;
     const g = this.flying;
     if (g !== undefined) {
       this.flying = undefined;
@@ -621,7 +645,7 @@ export class StagedRegion implements Region {
   }
 
   private shouldCheckpoint(): boolean {
-    return this.applyFailure === undefined && this.tail >= this.checkpointBytes && this.flying === undefined && this.ready.length === 0 && !this.checkpointing;
+    return this.applyFailure === undefined && this.tail >= this.checkpointBytes && this.flying === undefined && this.ready.length === 0 && this.checkpointing === undefined;
   }
 
   /** Ops of a checkpoint: the pool file synced, then the next epoch's header written and synced. */
@@ -647,12 +671,20 @@ export class StagedRegion implements Region {
 
   private checkpointLater(): void {
     this.checkFile();
-    this.checkpointing = true;
+    const mine = {};
+    this.checkpointing = mine;
     this.target.queue.submit(this.checkpointOps()).then(
       () => {
-        this.checkpointing = false;
-        this.discardIfDue();
-        this.pump();
+        // Handled already: a commit() or close() waited for it (finishFlying); after close the
+        // view is unmapped, and a throw here would be an unhandled rejection (a process death).
+        if (this.checkpointing !== mine || this.closed || this.failure !== undefined) return;
+        this.checkpointing = undefined;
+        try {
+          this.discardIfDue();
+          this.pump();
+        } catch (err) {
+          this.fail(err);
+        }
       },
       (err: unknown) => this.fail(err),
     );
@@ -717,15 +749,27 @@ export class StagedRegion implements Region {
   close(): void {
     if (this.closed) return;
     let clean = false;
+    let lost: unknown = undefined;
     if (this.failure === undefined) {
       try {
         if (this.nDirty > 0 || this.waiters.length > 0 || this.flying !== undefined || this.ready.length > 0) this.commit();
-        else this.finishFlying();
-        if (this.tail > RECORDS_START && this.applyFailure === undefined) this.checkpointNow();
-        // The log is the only copy of what the file could not take: it stays for the next open.
-        clean = this.applyFailure === undefined;
-      } catch {
-        // The failure is recorded (fail); the log keeps what recovery needs.
+      } catch (err) {
+        // Commits not made durable are lost: close() says so once the files are closed (a
+        // lone grouped write's caller holds no promise that would). The log keeps every
+        // commit made durable before.
+        this.fail(err);
+        lost = this.failure;
+      }
+      if (lost === undefined) {
+        try {
+          this.finishFlying(); // a checkpoint still running, if any
+          if (this.tail > RECORDS_START && this.applyFailure === undefined) this.checkpointNow();
+          // The log is the only copy of what the file could not take: it stays for the next open.
+          clean = this.applyFailure === undefined;
+        } catch (err) {
+          // Every commit is durable in the log, which stays: the next open replays it.
+          this.fail(err);
+        }
       }
     } else {
       try {
@@ -738,5 +782,8 @@ export class StagedRegion implements Region {
     for (const w of this.waiters.splice(0)) w.reject(new FerriteError('ECLOSED', 'the pool was closed before the commit'));
     this.view.close();
     this.target.close(clean);
+    if (lost !== undefined) {
+      throw new FerriteError('EIO', `close: making the last commits durable failed; they are lost (the pool file holds the last durable state): ${lost instanceof Error ? lost.message : String(lost)}`, { cause: lost });
+    }
   }
 }

@@ -65,7 +65,9 @@ export class NativeIoQueue implements IoQueue {
 
   /**
    * Blocks the calling thread until every submitted program has finished (their promises
-   * settle afterwards, when the event loop runs).
+   * settle afterwards, when the event loop runs). It reports no failure: a program that failed
+   * says so through its promise only, so a caller that must know at once runs `runNow([])`
+   * after it, which throws the failure that poisoned the queue (an empty program writes nothing).
    */
   waitIdle(): void {
     this.#native.waitIdle();
