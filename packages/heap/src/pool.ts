@@ -725,6 +725,14 @@ export class Pool {
     return this.closed;
   }
 
+  /**
+   * The error that made the pool unusable (a commit, a rollback or a durable write failed:
+   * every later call throws EIO), or undefined while it works.
+   */
+  get failure(): unknown {
+    return this.broken;
+  }
+
   /** Reads a little-endian u64 that must be a safe integer (ECORRUPT otherwise). */
   readU64(offset: number): number {
     this.checkOpen();

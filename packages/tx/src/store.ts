@@ -799,6 +799,10 @@ export class Store {
    */
   flushed(): Promise<void> {
     if (this.closed) return Promise.reject(new FerriteError('ECLOSED', 'the store is closed'));
+    // A synchronous commit that failed made nothing deferred fail (found in review: flushed()
+    // resolved on an unusable store).
+    const failure = this.pool.failure;
+    if (failure !== undefined) return Promise.reject(new FerriteError('EIO', 'a commit failed; the store is unusable (close and open it again)', { cause: failure }));
     return this.lastDurable;
   }
 
