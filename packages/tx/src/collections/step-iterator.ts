@@ -5,10 +5,12 @@
  * section that may run it again when a commit overtook it: the step saves its state first and
  * a retry puts it back, which a generator could not do (an exception ends a generator).
  *
- * Like a generator: `next()` after the end, or after a step threw, returns done; `return()`
+ * Like a generator: `next()` after the end, or after a step threw, returns done (but a live
+ * reader's EBUSY or ETXSTATE, thrown before the step could run, leaves it going); `return()`
  * ends it; it is its own iterable and inherits %IteratorPrototype% (the iterator helpers of
  * Node 22 and later: map, filter, take, toArray...).
  */
+import { isFerriteError } from '@ferrite/core';
 import type { LiveReader, ReadOp } from '@ferrite/heap';
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
@@ -21,6 +23,8 @@ export abstract class StepIterator<T> implements IterableIterator<T> {
   /** The outer attempt (store.read) whose start this iterator's state was saved at, for its undo. */
   private savedAttempt = -1;
   private finishedAtAttempt = false;
+  /** True while a live reader's step runs: an error then is the step's own (see `next`). */
+  private stepping = false;
 
   constructor(reader: LiveReader | undefined) {
     this.reader = reader;
@@ -60,16 +64,29 @@ export abstract class StepIterator<T> implements IterableIterator<T> {
         this.liveOp ??= {
           run: () => {
             this.save();
-            return this.step();
+            this.stepping = true;
+            const r = this.step();
+            this.stepping = false;
+            return r;
           },
-          retry: () => this.restore(),
+          retry: () => {
+            this.stepping = false;
+            this.restore();
+          },
         };
         r = this.reader.section(this.liveOp);
       }
       if (r.done === true) this.finished = true;
       return r;
     } catch (err) {
-      this.finished = true;
+      // A live reader that could not begin the step (EBUSY: the writer stayed inside one change
+      // past readTimeout; ETXSTATE: this thread's writer is inside a transaction) left the
+      // state as it was, or put it back: the iterator goes on at the next call (found in
+      // review: it ended, and the keys after it were never returned, with no error).
+      const intact = this.liveOp !== undefined && !this.stepping && this.reader?.attempt === undefined &&
+        (isFerriteError(err, 'EBUSY') || isFerriteError(err, 'ETXSTATE'));
+      this.stepping = false;
+      if (!intact) this.finished = true;
       throw err;
     }
   }
