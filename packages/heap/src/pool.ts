@@ -28,7 +28,7 @@ import type { ReplayRange, WalScan } from './wal.js';
 import { Mem } from './mem.js';
 import { PrivateRegion } from './private-region.js';
 import type { PendingRecovery } from './private-region.js';
-import { TxImpl } from './transaction.js';
+import { runEveryHook, TxImpl } from './transaction.js';
 import type { Transaction, TxHost } from './transaction.js';
 import { bumpGeneration, inspectLog, pendingEntries, readGeneration, rollBack, UndoLog, writeGeneration } from './undo-log.js';
 import { CommitSeq, wordsOf } from './commit-seq.js';
@@ -1261,14 +1261,7 @@ const NO_HOOKS: (() => void)[] = [];
 
 /** Runs a committed transaction's onCommit hooks, every one; then throws the first error. */
 function runCommitHooks(hooks: readonly (() => void)[]): void {
-  let failure: { error: unknown } | undefined;
-  for (const fn of hooks) {
-    try {
-      fn();
-    } catch (err) {
-      failure ??= { error: err };
-    }
-  }
+  const failure = runEveryHook(hooks);
   if (failure !== undefined) throw failure.error;
 }
 

@@ -760,14 +760,7 @@ export class TxImpl implements Transaction, AllocTx {
     }
     const hooks = this.abortHooks;
     this.resetState();
-    let failure: { error: unknown } | undefined;
-    for (const fn of hooks) {
-      try {
-        fn();
-      } catch (err) {
-        failure ??= { error: err };
-      }
-    }
+    const failure = runEveryHook(hooks);
     if (failure !== undefined && hookErrors) throw failure.error;
   }
 
@@ -804,6 +797,22 @@ export class TxImpl implements Transaction, AllocTx {
     this.last.flushes = this.host.mem.flushes - this.startFlushes;
     this.last.drains = this.host.mem.drains - this.startDrains;
   }
+}
+
+/**
+ * Runs every hook, even after one threw (user code: one failure must not skip the others);
+ * returns the first error, if any, for the caller to throw or drop.
+ */
+export function runEveryHook(hooks: readonly (() => void)[]): { error: unknown } | undefined {
+  let failure: { error: unknown } | undefined;
+  for (const fn of hooks) {
+    try {
+      fn();
+    } catch (err) {
+      failure ??= { error: err };
+    }
+  }
+  return failure;
 }
 
 /** EINVAL unless `ranges` is an array-like of numbers (a raw TypeError escaped before). */
