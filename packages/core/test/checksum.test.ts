@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { crc32c } from '@ferrite/core';
+import { ACCELERATE_FROM, accelerateCrc32c, crc32c } from '@ferrite/core';
 
 test('crc32c matches the published check value', () => {
   // The CRC-32C check value: crc of the ASCII string "123456789" is 0xE3069283.
@@ -28,4 +28,14 @@ test('crc32c detects every single-bit flip', () => {
     assert.notEqual(crc32c(bytes), base);
     bytes[bit >> 3]! ^= 1 << (bit & 7);
   }
+});
+
+test('accelerateCrc32c refuses an implementation that disagrees, and keeps the table version', () => {
+  const bytes = new Uint8Array(4 * ACCELERATE_FROM).map((_, i) => i * 13);
+  const before = crc32c(bytes);
+  // Off by one bit from some length on: caught by the probe, never installed.
+  assert.equal(accelerateCrc32c((b, o, l, s) => (l > 100 ? (crc32c(b.subarray(0, 0)) ^ 1) >>> 0 : 0)), false);
+  // One that throws is refused too.
+  assert.equal(accelerateCrc32c(() => { throw new Error('no'); }), false);
+  assert.equal(crc32c(bytes), before);
 });

@@ -25,7 +25,7 @@
 import { FerriteError, PoolFullError, invariant, isFerriteError } from '@ferrite/core';
 import type { FileTarget, Granularity, IoOp, Region } from '@ferrite/core';
 import { Coverage, RangeList } from './coverage.js';
-import { encodeRecord, encodeWalHeader, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
+import { copyBytes, encodeRecord, encodeWalHeader, RANGE_ENTRY, RECORD_HEADER, RECORDS_START } from './wal.js';
 import type { CommitSeq } from './commit-seq.js';
 
 /**
@@ -620,10 +620,13 @@ export class StagedRegion implements Region {
     // readers wait, then read a recovered copy once this writer is gone.
     this.commitSeq?.enter();
     let at = RECORD_HEADER + g.count * RANGE_ENTRY; // the data follows the range table
+    const recView = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    const sharedBytes = shared?.bytes;
+    const sharedView = sharedBytes === undefined ? undefined : new DataView(sharedBytes.buffer, sharedBytes.byteOffset, sharedBytes.byteLength);
     for (let i = 0; i < g.count; i++) {
       const off = g.ranges[2 * i]!;
       const len = g.ranges[2 * i + 1]!;
-      if (shared !== undefined) shared.bytes.set(rec.subarray(at, at + len), off);
+      if (sharedView !== undefined) copyBytes(sharedBytes!, sharedView, off, rec, recView, at, len);
       else this.target.pool.write(off, rec, at, len);
       at += len + ((8 - (len % 8)) % 8);
     }

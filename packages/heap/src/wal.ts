@@ -134,6 +134,7 @@ export function encodeRecord(
   writeU64(view, R_SEQ, seq);
   writeU64(view, R_LENGTH, length);
   let data = RECORD_HEADER + count * RANGE_ENTRY;
+  const sourceView = new DataView(source.buffer, source.byteOffset, source.byteLength);
   for (let i = 0; i < count; i++) {
     const off = ranges[2 * i]!;
     const len = ranges[2 * i + 1]!;
@@ -141,11 +142,30 @@ export function encodeRecord(
     const e = RECORD_HEADER + i * RANGE_ENTRY;
     writeU64(view, e, off);
     view.setUint32(e + 8, len, true);
-    rec.set(source.subarray(off, off + len), data);
+    copyBytes(rec, view, data, source, sourceView, off, len);
     data += pad8(len);
   }
   view.setUint32(R_CRC, recordCrc(rec, length), true);
   return rec;
+}
+
+/** Below this many bytes `copyBytes` copies by 4-byte words. */
+const WORD_COPY_BELOW = 128;
+
+/**
+ * Copies `src[srcAt, srcAt + len)` to `dst` at `dstAt` (`dstView`, `srcView`: DataViews of the
+ * same bytes). A subarray and a `set` cost ~60 ns whatever the size, and most ranges of a
+ * record are a few dozen bytes (a bucket slot, a count): those go by words, ~25-40 ns.
+ */
+export function copyBytes(dst: Uint8Array, dstView: DataView, dstAt: number, src: Uint8Array, srcView: DataView, srcAt: number, len: number): void {
+  // Outside either array: `set` throws (a RangeError), as it always did here.
+  if (len >= WORD_COPY_BELOW || dstAt + len > dst.length || srcAt + len > src.length) {
+    dst.set(src.subarray(srcAt, srcAt + len), dstAt);
+    return;
+  }
+  let i = 0;
+  for (; i + 4 <= len; i += 4) dstView.setUint32(dstAt + i, srcView.getUint32(srcAt + i, true), true);
+  for (; i < len; i++) dst[dstAt + i] = src[srcAt + i]!;
 }
 
 /** The record's checksum: crc32c of its bytes with the crc field taken as zero. */

@@ -48,6 +48,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "checksum.h"
 #include "common.h"
 #include "create-file.h"
 #include "fault-guard.h"
@@ -1670,6 +1671,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mediumOf", Napi::Function::New(env, MediumOf, "mediumOf"));
   InitFileIo(env, exports);
+  InitChecksum(env, exports);
   return exports;
 }
 

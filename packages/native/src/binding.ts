@@ -7,7 +7,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FerriteError } from '@ferrite/core';
+import { accelerateCrc32c, FerriteError } from '@ferrite/core';
 import type { ErrorCode } from '@ferrite/core';
 // A static import (not a created require): bundlers of programs that use this package (the
 // kill tests bundle their child with esbuild) then carry the loader along.
@@ -77,6 +77,10 @@ export interface NativeBinding {
   cpuFlushInstruction(): 'clwb' | 'clflushopt' | 'clflush' | 'none';
   pageSize(): number;
   mediumOf(path: string): 'tmpfs' | 'dax' | 'file';
+  /** True when the CPU has the crc32 instruction (SSE 4.2); `crc32c` throws ENOTSUP otherwise. */
+  crc32cHardware(): boolean;
+  /** CRC-32C of `bytes[offset, offset + length)` continuing from `seed`, as @ferrite/core's `crc32c`. */
+  crc32c(bytes: Uint8Array, offset: number, length: number, seed: number): number;
 }
 
 function load(): NativeBinding {
@@ -101,6 +105,9 @@ function load(): NativeBinding {
   // A mapping is one ArrayBuffer: the addon refuses, before creating or mapping anything, one
   // longer than this runtime makes (4 GiB on Node 20; 2^53 - 1 bytes from Node 22).
   binding.setRuntimeLimits(bufferConstants.MAX_LENGTH, process.versions.node);
+  // Checksums of large inputs (redo-log records) with the CPU's crc32 instruction; core checks
+  // it against its own before it uses it, and keeps its own below ACCELERATE_FROM bytes.
+  if (binding.crc32cHardware()) accelerateCrc32c(binding.crc32c);
   return binding;
 }
 
