@@ -69,7 +69,7 @@ static Napi::Value Crc32cHardware(const Napi::CallbackInfo& info) { return Napi:
 static Napi::Value Crc32c(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Hardware()) {
-    ThrowCode(env, "ENOTSUP", "crc32c: this CPU has no crc32 instruction");
+    ThrowCode(env, "ENODEV", "crc32c: this CPU has no crc32 instruction");
     return Napi::Value();
   }
   if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {

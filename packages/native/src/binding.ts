@@ -77,7 +77,7 @@ export interface NativeBinding {
   cpuFlushInstruction(): 'clwb' | 'clflushopt' | 'clflush' | 'none';
   pageSize(): number;
   mediumOf(path: string): 'tmpfs' | 'dax' | 'file';
-  /** True when the CPU has the crc32 instruction (SSE 4.2); `crc32c` throws ENOTSUP otherwise. */
+  /** True when the CPU has the crc32 instruction (SSE 4.2); `crc32c` throws ENODEV otherwise. */
   crc32cHardware(): boolean;
   /** CRC-32C of `bytes[offset, offset + length)` continuing from `seed`, as @ferrite/core's `crc32c`. */
   crc32c(bytes: Uint8Array, offset: number, length: number, seed: number): number;

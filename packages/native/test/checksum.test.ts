@@ -49,7 +49,7 @@ test('the accelerated crc32c equals the table version for every length, alignmen
 });
 
 test('the native crc32c refuses every range outside its array, and every wrong argument, with EINVAL', () => {
-  if (!binding.crc32cHardware()) return assert.throws(() => binding.crc32c(new Uint8Array(8), 0, 8, 0), (e: unknown) => e instanceof FerriteError && e.code === 'ENOTSUP');
+  if (!binding.crc32cHardware()) return assert.throws(() => binding.crc32c(new Uint8Array(8), 0, 8, 0), (e: unknown) => e instanceof FerriteError && e.code === 'ENODEV');
   const bytes = new Uint8Array(1000);
   const einval = (fn: () => unknown): void => assert.throws(fn, (e: unknown) => e instanceof FerriteError && e.code === 'EINVAL');
   einval(() => binding.crc32c(bytes, 0, 1001, 0));
