@@ -70,17 +70,41 @@ class Problems {
   /** Most problems kept: a wrecked pool must not produce an unbounded report. */
   static readonly LIMIT = 1000;
 
+  /**
+   * Problems found where their offset is not known (0) may be found again where it is: the
+   * store's check locates a damaged collection at its header, the read of every entry finds the
+   * same damage without an offset. Each problem is listed once, at its offset when one is known
+   * (found in review: a damaged collection was listed twice).
+   */
+  private readonly unlocated = new Map<string, number>();
+  private readonly located = new Set<string>();
+
   add(offset: number, kind: string, message: string): void {
     const key = `${offset}:${kind}:${message}`;
-    if (this.seen.has(key) || this.list.length >= Problems.LIMIT) return;
+    const what = `${kind}:${message}`;
+    if (this.seen.has(key)) return;
+    if (offset === 0 && this.located.has(what)) return;
+    const earlier = offset !== 0 ? this.unlocated.get(what) : undefined;
+    if (earlier !== undefined) {
+      // Known already without its offset: that entry gets it.
+      this.unlocated.delete(what);
+      this.list[earlier] = { offset, kind, message };
+    } else {
+      if (this.list.length >= Problems.LIMIT) return;
+      if (offset === 0) this.unlocated.set(what, this.list.length);
+      this.list.push({ offset, kind, message });
+    }
     this.seen.add(key);
-    this.list.push({ offset, kind, message });
+    if (offset !== 0) this.located.add(what);
   }
 
-  /** Records an error met while reading; one that is not a FerriteError gets kind 'internal'. */
-  addError(offset: number, kind: string, err: unknown): void {
+  /**
+   * Records an error met while reading (its message after `prefix`); one that is not a
+   * FerriteError gets kind 'internal'.
+   */
+  addError(offset: number, kind: string, err: unknown, prefix = ''): void {
     const r: ErrorReport = errorReport(err);
-    this.add(offset, r.code === 'INTERNAL' ? 'internal' : kind, `${r.message} (${r.code})`);
+    this.add(offset, r.code === 'INTERNAL' ? 'internal' : kind, `${prefix}${r.message} (${r.code})`);
   }
 
   /**
@@ -153,7 +177,7 @@ function readEverything(store: Store, problems: Problems, progress: Progress | u
         problems.add(0, 'collection', `collection "${info.name}": ${seen} entries iterated, its size says ${info.size}`);
       }
     } catch (err) {
-      problems.addError(0, 'collection', err);
+      problems.addError(0, 'collection', err, `collection "${info.name}": `);
     }
   }
   progress?.finish();

@@ -265,9 +265,15 @@ test('leaks beside a damaged collection: marked not repairable, and --repair fre
   }
   assert.ok(hits > 0, 'the value was found');
   writeFileSync(p, bytes);
-  const check = JSON.parse(run('check', p, '--json').stdout) as { problems: { kind: string; repairable: boolean }[] };
+  const check = JSON.parse(run('check', p, '--json').stdout) as { problems: { kind: string; message: string; offset: number; repairable: boolean }[] };
   const kinds = new Set(check.problems.map((x) => x.kind));
   assert.ok(kinds.has('leak') && kinds.has('collection'), JSON.stringify(check.problems));
+  // Each problem once: the store's check and the read of every entry both find the damaged
+  // collection; it was listed twice (at its header's offset, and again at offset 0).
+  const said = check.problems.map((x) => `${x.kind}: ${x.message}`);
+  assert.equal(new Set(said).size, said.length, JSON.stringify(check.problems));
+  assert.ok(check.problems.some((x) => x.kind === 'collection' && x.offset !== 0), 'the collection problem keeps its offset');
+  assert.ok(check.problems.filter((x) => x.kind === 'collection').every((x) => x.message.startsWith('collection "inodes": ')), 'each collection problem names its collection');
   assert.deepEqual(check.problems.filter((x) => x.repairable), [], 'nothing marked repairable');
   const d = digest(p);
   const repair = run('check', p, '--repair');
