@@ -827,7 +827,7 @@ export class Pool {
         throw err;
       }
     }
-    return this.outermost(fn, false).result;
+    return this.outermost(fn, false, undefined);
   }
 
   /**
@@ -847,7 +847,9 @@ export class Pool {
     }
     if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
     if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.transactionDeferred inside a running transaction');
-    return this.outermost(fn, true);
+    const out = { durable: RESOLVED };
+    const result = this.outermost(fn, true, out);
+    return { result, durable: out.durable };
   }
 
   /**
@@ -862,8 +864,13 @@ export class Pool {
     if (region.commit !== undefined && !this.readOnly) this.guard(() => region.commit!());
   }
 
-  /** The outermost transaction: run, commit (or roll back), and make it durable or defer it. */
-  private outermost<T>(fn: (tx: Transaction) => T, deferred: boolean): { result: T; durable: Promise<void> } {
+  /**
+   * The outermost transaction: run, commit (or roll back), and make it durable or defer it.
+   * `out.durable` receives the promise of its durability, set before the commit hooks run (a
+   * hook may run a transaction of its own); `transaction()` passes none: a returned pair was
+   * an object per transaction, dropped at once.
+   */
+  private outermost<T>(fn: (tx: Transaction) => T, deferred: boolean, out: { durable: Promise<void> } | undefined): T {
     const tx = this.tx;
     // Readers see the pool change from here to the end of the commit or rollback: the commit
     // sequence is odd meanwhile. It stays odd if that end fails (the pool is broken; readers
@@ -906,10 +913,14 @@ export class Pool {
         throw err;
       }
     }
-    let hooks: (() => void)[] = NO_HOOKS;
-    this.guard(() => {
+    let hooks: (() => void)[];
+    // `guard`, inline: a closure here would be allocated by every commit.
+    try {
       hooks = tx.commit();
-    });
+    } catch (err) {
+      this.broken = err;
+      throw err;
+    }
     seq?.leave();
     this.transactions++;
     let durable = RESOLVED;
@@ -924,8 +935,9 @@ export class Pool {
       durable = this.lastDeferred;
     }
     this.debugCheckAfterGrowth();
+    if (out !== undefined) out.durable = durable;
     if (hooks.length > 0) runCommitHooks(hooks);
-    return { result, durable };
+    return result;
   }
 
   /**
@@ -1257,7 +1269,6 @@ function checkTarget(fn: string, target: unknown): void {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
-const NO_HOOKS: (() => void)[] = [];
 
 /** Runs a committed transaction's onCommit hooks, every one; then throws the first error. */
 function runCommitHooks(hooks: readonly (() => void)[]): void {

@@ -414,6 +414,12 @@ export class TxImpl implements Transaction, AllocTx {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       throw new FerriteError('EINVAL', `addRange(${String(offset)}, ${String(length)}): not non-negative integers`);
     }
+    // The common case first, the same verdict: a range in the data space of the heap's chunks
+    // lies inside the heap (its chunks end at or before `size`: growth sets the header's size
+    // before it adds chunks, shrink cuts them right after it, and no transaction runs between).
+    // Reading `host.size` costs an allocation here: a u64 field read through a getter that
+    // is not inlined is boxed.
+    if (length > 0 && this.host.alloc.inDataSpace(offset, length)) return;
     if (offset < this.host.heapOffset || offset + length > this.host.size) {
       throw new FerriteError('ERANGE', `addRange(${offset}, ${length}) is outside the heap [${this.host.heapOffset}, ${this.host.size})`);
     }
@@ -421,7 +427,8 @@ export class TxImpl implements Transaction, AllocTx {
     // read through a damaged reference, or a caller's arithmetic slip) would corrupt the heap
     // itself, which check() trusts. The caller has stored nothing yet, so refusing is clean.
     // An empty range stores nothing: any offset in the heap will do.
-    if (length > 0 && !this.host.alloc.inDataSpace(offset, length)) {
+    if (length > 0) {
+      // inDataSpace said no, above.
       throw new FerriteError('EINVAL', `addRange(${offset}, ${length}) covers heap metadata (a chunk header, a run bitmap, the log or free chunks)`);
     }
   }
@@ -635,7 +642,8 @@ export class TxImpl implements Transaction, AllocTx {
       } finally {
         this.inHooks = false;
       }
-      hooks.length = 0;
+      // pop() is inlined; setting `length` is a builtin call on every transaction of a batching writer.
+      while (hooks.length > 0) hooks.pop();
     }
   }
 
@@ -773,7 +781,8 @@ export class TxImpl implements Transaction, AllocTx {
   }
 
   private resetState(): void {
-    if (this.hooks.length > 0) this.hooks.length = 0;
+    const hooks = this.hooks;
+    while (hooks.length > 0) hooks.pop();
     this.coverage.clear();
     this.undurable.clear();
     this.flushList.clear();

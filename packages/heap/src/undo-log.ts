@@ -164,13 +164,7 @@ export class UndoLog {
     invariant(length > 0 && pad8(length) <= this.room(), 'log entry must fit its segment');
     const { bytes, view } = this.mem;
     const p = this.pos;
-    if (length <= 64) {
-      // copyWithin's call overhead dominates for the small snapshots of the hot path.
-      const d = p + ENTRY_HEADER;
-      for (let i = 0; i < length; i++) bytes[d + i] = bytes[offset + i]!;
-    } else {
-      bytes.copyWithin(p + ENTRY_HEADER, offset, offset + length);
-    }
+    this.mem.copyBytes(p + ENTRY_HEADER, offset, length);
     writeU64(view, p, this.gen);
     writeU64(view, p + 8, offset);
     view.setUint32(p + 16, length, true);
