@@ -63,7 +63,39 @@ export const MAX_KEY_DEPTH = 16;
 
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
+const f64Words = new Uint32Array(f64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The encoded length of a number key: its tag and 8 bytes. */
+export const NUMBER_KEY_LENGTH = 9;
+
+/**
+ * Set by `numberKeyWords`: the 8 bytes after the tag of a number key's encoding, as two
+ * big-endian u32 words (NUMBER_KEY_WORDS[0]: bytes 1-4, NUMBER_KEY_WORDS[1]: bytes 5-8).
+ */
+export const NUMBER_KEY_WORDS = new Uint32Array(2);
+
+/**
+ * Puts the encoding of the number key `n` (not NaN, which `encode` refuses) into
+ * NUMBER_KEY_WORDS without writing it: what `writeNumber` writes after the tag, computed a word
+ * at a time (the same rule: -0 as 0, the sign bit flipped for a positive number, every bit for
+ * a negative one). A hash map reads a number key with these words, without encoding it
+ * (collections/pool-words.ts, `hashNumberKey`); test/hash-map-number-keys.test.ts checks them
+ * against `encode` for every kind of number.
+ */
+export function numberKeyWords(n: number): void {
+  invariant(n === n, 'a number key is not NaN');
+  f64[0] = n === 0 ? 0 : n;
+  const hi = f64Words[LITTLE_ENDIAN ? 1 : 0]!;
+  const lo = f64Words[LITTLE_ENDIAN ? 0 : 1]!;
+  if (hi >= 0x80000000) {
+    NUMBER_KEY_WORDS[0] = ~hi;
+    NUMBER_KEY_WORDS[1] = ~lo;
+  } else {
+    NUMBER_KEY_WORDS[0] = hi ^ 0x80000000;
+    NUMBER_KEY_WORDS[1] = lo;
+  }
+}
 
 /**
  * Encodes keys into a reusable scratch buffer. `encode` returns a view of that buffer, valid

@@ -30,6 +30,9 @@ export const MAX_FAST_FIELDS = 64;
 /** Longest string field decoded here (fixstr holds up to 31 bytes). */
 const MAX_FAST_STRING = 31;
 const FIRST_RECORD_TOKEN = 0x40;
+/** Misses in a row after which a field's last string is left alone for STRING_SKIP reads (see `stringSkips`). */
+const STRING_MISSES = 4;
+const STRING_SKIP = 64;
 
 type Builder = (values: unknown[]) => object;
 
@@ -42,6 +45,26 @@ export class RecordReader {
   /** The structure each builder was compiled from (a reset or new list invalidates it). */
   private sources: unknown[] = [];
   private readonly values: unknown[] = new Array<unknown>(MAX_FAST_FIELDS).fill(null);
+  /**
+   * The last string decoded for each field index (any structure): a field that holds the same
+   * string again (a name, a kind, a status) is compared in place and answered with that string
+   * (equal bytes, all ASCII: the string msgpackr would make), instead of a new one built per
+   * read. A get of a record with one 20-byte string field spent a fifth of its decode there.
+   */
+  private readonly lastStrings: string[] = new Array<string>(MAX_FAST_FIELDS).fill('');
+  /**
+   * Per field index: the misses of `lastStrings` in a row, and how many more reads skip it. A
+   * field whose strings differ read after read (ids, free text) would pay a comparison and a
+   * store of the new string (a pointer into a young object: the write barrier's slow path) on
+   * every read, 4% of a get: after STRING_MISSES misses in a row it is left alone for
+   * STRING_SKIP reads, then tried again.
+   */
+  private readonly stringMisses = new Int32Array(MAX_FAST_FIELDS);
+  /** The bytes of each `lastStrings[i]`, at i * 32: compared as bytes (cheaper than `charCodeAt`). */
+  private readonly lastBytes = new Uint8Array(MAX_FAST_FIELDS * (MAX_FAST_STRING + 1));
+  private readonly stringSkips = new Int32Array(MAX_FAST_FIELDS);
+  /** How many string fields `lastStrings` answered (tests prove that path is taken). */
+  stringsReused = 0;
   /** Scratch for big-endian floats. */
   private readonly f64 = new DataView(new ArrayBuffer(8));
   private readonly maxShared: number;
@@ -82,10 +105,32 @@ export class RecordReader {
       } else if (t >= 0xa0 && t < 0xc0) {
         const len = t - 0xa0; // fixstr
         if (len > MAX_FAST_STRING || p + len > end) return MISS;
-        let ascii = 0;
-        for (let j = 0; j < len; j++) ascii |= bytes[p + j]!;
-        if (ascii >= 0x80) return MISS; // non-ASCII: msgpackr's UTF-8 decoding
-        v[i] = asciiString(bytes, p, len);
+        const skips = this.stringSkips[i]!;
+        const last = this.lastStrings[i]!;
+        if (skips === 0 && last.length === len && sameBytes(bytes, p, this.lastBytes, i * (MAX_FAST_STRING + 1), len)) {
+          v[i] = last;
+          this.stringMisses[i] = 0;
+          this.stringsReused++;
+        } else {
+          let ascii = 0;
+          for (let j = 0; j < len; j++) ascii |= bytes[p + j]!;
+          if (ascii >= 0x80) return MISS; // non-ASCII: msgpackr's UTF-8 decoding
+          const str = asciiString(bytes, p, len);
+          v[i] = str;
+          if (skips > 0) {
+            this.stringSkips[i] = skips - 1;
+          } else {
+            this.lastStrings[i] = str;
+            const lb = this.lastBytes;
+            const at = i * (MAX_FAST_STRING + 1);
+            for (let j = 0; j < len; j++) lb[at + j] = bytes[p + j]!;
+            const misses = this.stringMisses[i]! + 1;
+            if (misses >= STRING_MISSES) {
+              this.stringMisses[i] = 0;
+              this.stringSkips[i] = STRING_SKIP;
+            } else this.stringMisses[i] = misses;
+          }
+        }
         p += len;
       } else {
         switch (t) {
@@ -201,6 +246,20 @@ function longString(b: Uint8Array, p: number, len: number): string {
       invariant(false, 'a fast-path string is at most 31 bytes');
       return '';
   }
+}
+
+/**
+ * True when b[p, p + n) equals c[q, q + n) (n >= 0). The last byte first: strings that differ
+ * (counters, ids) mostly differ there, so a miss costs one comparison, not a walk along a
+ * shared prefix.
+ */
+function sameBytes(b: Uint8Array, p: number, c: Uint8Array, q: number, n: number): boolean {
+  if (n === 0) return true;
+  if (b[p + n - 1] !== c[q + n - 1]) return false;
+  for (let j = 0; j < n - 1; j++) {
+    if (b[p + j] !== c[q + j]) return false;
+  }
+  return true;
 }
 
 /** The builder for `structure`, or null when it is not an array of distinct identifier keys. */

@@ -43,9 +43,9 @@ import type { DrainHook, LiveReader, ReadOp, Transaction } from '@ferrite/heap';
 import { StepIterator } from './step-iterator.js';
 import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
-import { OrderedKeyCodec, TAG_STRING } from '../codec/keys.js';
+import { NUMBER_KEY_LENGTH, NUMBER_KEY_WORDS, OrderedKeyCodec, TAG_NUMBER, TAG_STRING, numberKeyWords } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
-import { bytesEqual, checkInside, compareBytes, hashBytes, hashTaggedAscii, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
+import { NumberList, bytesEqual, checkInside, compareBytes, hashBytes, hashNumberKey, hashTaggedAscii, numberKeyEqual, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 import { OffsetSet } from './offset-set.js';
 import { leftPoolUntouched } from '../internal/rejection.js';
@@ -110,6 +110,9 @@ const SEG_SHIFT_MAX = 6;
  */
 const MIGRATE_STEP = 4;
 
+/** Up to this many bytes, a kept byte range is copied by a loop rather than through a view and `set`. */
+const COPY_LOOP_MAX = 64;
+
 const KEEP_U32 = 0;
 const KEEP_U64 = 1;
 const KEEP_BYTES = 2;
@@ -126,8 +129,8 @@ export function rev32(x: number): number {
   return ((x >>> 16) | (x << 16)) >>> 0;
 }
 
-// Scratch arrays are emptied with `if (a.length !== 0) a.length = 0`: setting an array's
-// length is a builtin call even when it changes nothing (3% of an insert in a profile).
+// The scratch lists of a write are NumberLists (pool-words.ts): emptying a JS array drops its
+// backing store, and the next push allocates another (a builtin call and garbage per write).
 
 function segShiftOf(capLog2: number): number {
   return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
@@ -253,6 +256,13 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    */
   private readonly asciiReadMax: number;
   /**
+   * Whether a number key (not NaN) is hashed and compared from its 8 payload bytes as two words
+   * (`numberKeyWords`), without writing its encoding: when the key codec is the
+   * OrderedKeyCodec, whose encoding of a number that is (tag and words, 9 bytes, within any
+   * maxKeySize). NaN goes to the codec, which refuses it as before.
+   */
+  private readonly numberKeys: boolean;
+  /**
    * Bumped by every write and after the rollback of a transaction that wrote to the map: an
    * iterator's shortcut to the next bucket (see `iterate`) holds only while it is unchanged.
    */
@@ -323,13 +333,13 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly emptied = new Set<number>();
   private emptiedSerial = 0;
   /** Scratch for the ranges of one write: the header's, and the buckets' (`logStores`). */
-  private readonly headerRanges: number[] = [];
-  private readonly ranges: number[] = [];
+  private readonly headerRanges = new NumberList();
+  private readonly ranges = new NumberList();
   /** Scratch for a migration step: the `next` words it changes (offset, value pairs), and the new slots whose chains they are in. */
-  private readonly links: number[] = [];
-  private readonly linkSlots: number[] = [];
+  private readonly links = new NumberList();
+  private readonly linkSlots = new NumberList();
   /** Scratch for a migration step: new segments to hook into the directory (dirWord, segment pairs). */
-  private readonly newSegs: number[] = [];
+  private readonly newSegs = new NumberList();
   /**
    * The transaction that upgraded this map from format 2 (its serial), or -1. Its steps write
    * the new table the format-2 way (zeroed segments, snapshotted slots and directory words): a
@@ -338,7 +348,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    */
   private upgradedIn = -1;
   /** Scratch: blocks a write frees once it has stored everything (it may still read them). */
-  private readonly pendingFrees: number[] = [];
+  private readonly pendingFrees = new NumberList();
 
   // Kept stores (batching, see `Transaction.logRanges`). A write whose snapshots are not durable
   // yet may not store into the live words it changes: it keeps those stores here, and
@@ -387,6 +397,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     this.format = version;
     this.seed = view.getUint32(headerOffset + H_SEED, true);
     this.asciiReadMax = ctx.keys instanceof OrderedKeyCodec ? ctx.keys.maxKeySize : 0;
+    this.numberKeys = ctx.keys instanceof OrderedKeyCodec && ctx.limits.maxKeySize >= NUMBER_KEY_LENGTH;
   }
 
   /**
@@ -720,6 +731,11 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     if (typeof key === 'string' && key.length < this.asciiReadMax) {
       const h = hashTaggedAscii(TAG_STRING, key, this.seed);
       if (h >= 0) return this.findAscii(key, h);
+    } else if (typeof key === 'number' && this.numberKeys && key === key) {
+      numberKeyWords(key);
+      const hi = NUMBER_KEY_WORDS[0]!;
+      const lo = NUMBER_KEY_WORDS[1]!;
+      return this.findNumber(hi, lo, hashNumberKey(TAG_NUMBER, hi, lo, this.seed));
     }
     const k = this.ctx.keys.encode(key);
     return this.find(k, hashBytes(k, 0, k.length, this.seed));
@@ -748,6 +764,40 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       }
       e = readRef(view, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
     }
+    return 0;
+  }
+
+  /**
+   * `find` for the number key whose encoding is TAG_NUMBER and the words `hi`, `lo`
+   * (`numberKeyWords`) and hashes to `h`, compared in place without the encoding; sets
+   * foundSlot and foundPred as `find` does (a write takes this path too). A copy of `find`'s
+   * walk, as `findAscii` is, so that neither walk tests the key's form per entry.
+   */
+  private findNumber(hi: number, lo: number, h: number): number {
+    this.readState();
+    const view = this.ctx.pool.view;
+    const bytes = this.ctx.pool.bytes;
+    const slot = this.homeSlot(view, h);
+    // A bucket whose stores this map still keeps must be read after them.
+    if (this.keptSlots.size > 0 && this.keptSlots.has(slot)) this.flushKept();
+    this.foundSlot = slot;
+    let pred = 0;
+    let e = slot;
+    const limit = this.st.count + 2;
+    let steps = 0;
+    while (e !== 0) {
+      if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
+      if (view.getUint32(e + E_HASH, true) === h && view.getUint32(e + E_KLEN, true) === NUMBER_KEY_LENGTH) {
+        checkInside(view, e + ENTRY_HEADER, NUMBER_KEY_LENGTH, 'hash map key');
+        if (numberKeyEqual(view, bytes, e + ENTRY_HEADER, TAG_NUMBER, hi, lo)) {
+          this.foundPred = pred;
+          return e;
+        }
+      }
+      pred = e + E_NEXT;
+      e = readRef(view, pred, ENTRY_HEADER, 'hash map entry');
+    }
+    this.foundPred = pred;
     return 0;
   }
 
@@ -1038,25 +1088,41 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     if (vlen > this.ctx.limits.maxValueSize) {
       throw new TooBigError(`value of ${vlen} bytes exceeds the limit of ${this.ctx.limits.maxValueSize}`);
     }
-    const k = this.encodeKey(key);
-    const klen = k.length;
-    const h = hashBytes(k, 0, klen, this.seed);
-    const e = this.find(k, h);
+    // A number key is found without its encoding (`findNumber`), which only an insert or a
+    // relocation writes: encoded below, once the update in place is ruled out (encoding a
+    // number runs no user code, so it may come after the value's).
+    let k: Uint8Array | undefined;
+    let klen: number;
+    let h: number;
+    let e: number;
+    if (typeof key === 'number' && this.numberKeys && key === key) {
+      numberKeyWords(key);
+      const hi = NUMBER_KEY_WORDS[0]!;
+      const lo = NUMBER_KEY_WORDS[1]!;
+      klen = NUMBER_KEY_LENGTH;
+      h = hashNumberKey(TAG_NUMBER, hi, lo, this.seed);
+      e = this.findNumber(hi, lo, h);
+    } else {
+      k = this.encodeKey(key);
+      klen = k.length;
+      h = hashBytes(k, 0, klen, this.seed);
+      e = this.find(k, h);
+    }
     const pred = this.foundPred;
     const slot = this.foundSlot;
     const inline = e !== 0 && pred === 0; // the entry found is the slot's inline one
     const ranges = this.ranges;
-    if (ranges.length !== 0) ranges.length = 0;
+    ranges.clear();
     this.touched(tx);
 
     if (e !== 0 && ENTRY_HEADER + klen + vlen <= (inline ? SLOT_SIZE : pool.usableSize(e))) {
       // Update in place: the value bytes, and their length word when it changes.
       const vstart = e + ENTRY_HEADER + klen;
       const sameLength = pool.view.getUint32(e + E_VLEN, true) === vlen;
-      if (!sameLength) ranges.push(e + E_VLEN, 4);
-      if (vlen > 0) ranges.push(vstart, vlen);
+      if (!sameLength) ranges.push2(e + E_VLEN, 4);
+      if (vlen > 0) ranges.push2(vstart, vlen);
       if (ranges.length === 0) return; // an empty value over an empty value: nothing changes
-      if (this.headerRanges.length !== 0) this.headerRanges.length = 0;
+      this.headerRanges.clear();
       this.logStores(tx, ranges);
       if (!sameLength) this.put32(e + E_VLEN, vlen);
       if (vlen > 0) this.putValue(vstart, vlen);
@@ -1064,11 +1130,15 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       return;
     }
 
+    if (k === undefined) {
+      k = this.encodeKey(key);
+      invariant(k.length === klen, 'a number key encodes to the length findNumber compared');
+    }
     // A new key goes into its home slot when that is empty and the entry fits; anything else
     // (a new key that does not, an entry that outgrew its place) gets a block of the chain.
     const intoSlot = e === 0 && ENTRY_HEADER + klen + vlen <= SLOT_SIZE && pool.view.getUint32(slot + E_KLEN, true) === 0;
     // Allocate everything first (allocation may grow and remap the pool).
-    if (this.pendingFrees.length !== 0) this.pendingFrees.length = 0;
+    this.pendingFrees.clear();
     const fresh = intoSlot ? 0 : tx.alloc(ENTRY_HEADER + klen + vlen);
     const st = this.st;
     let newDir = 0;
@@ -1103,16 +1173,16 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     // the table words, a plain insert only the count (8 logged bytes instead of 48), and a
     // relocation without a step none.
     const headerRanges = this.headerRanges;
-    if (headerRanges.length !== 0) headerRanges.length = 0;
-    if (newDir !== 0 || stepEnd >= 0) headerRanges.push(this.header + H_MUTABLE, H_MUTABLE_LEN);
-    else if (e === 0) headerRanges.push(this.header + H_COUNT, 8);
+    headerRanges.clear();
+    if (newDir !== 0 || stepEnd >= 0) headerRanges.push2(this.header + H_MUTABLE, H_MUTABLE_LEN);
+    else if (e === 0) headerRanges.push2(this.header + H_COUNT, 8);
     // A format-2 map becomes format 3 before its first step over dead slots (FORMAT_DEAD_SLOTS).
     const upgrade = (newDir !== 0 || stepEnd >= 0) && this.format < FORMAT_DEAD_SLOTS;
-    if (upgrade) headerRanges.push(this.header + H_VERSION, 4);
-    if (slotLive) ranges.push(slot + E_HASH, SLOT_SIZE - E_HASH); // hash/klen and payload
-    else if (intoSlot) ranges.push(slot + E_HASH, 8); // hash and klen
-    else if (inline) ranges.push(slot, 16); // the chain head and hash/klen: the slot empties
-    else ranges.push(pred, 8);
+    if (upgrade) headerRanges.push2(this.header + H_VERSION, 4);
+    if (slotLive) ranges.push2(slot + E_HASH, SLOT_SIZE - E_HASH); // hash/klen and payload
+    else if (intoSlot) ranges.push2(slot + E_HASH, 8); // hash and klen
+    else if (inline) ranges.push2(slot, 16); // the chain head and hash/klen: the slot empties
+    else ranges.push2(pred, 8);
     this.migrationRanges(tx, view, stepEnd);
     // Frees before the snapshot: their allocator snapshots share its drain, and a freed
     // block keeps its contents until commit (the step below still reads old segments).
@@ -1190,10 +1260,10 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * `prepareMigration`); the header's words are written from the mirror, so the last write
    * wins either way.
    */
-  private logStores(tx: Transaction, ranges: number[]): void {
+  private logStores(tx: Transaction, ranges: NumberList): void {
     const headerRanges = this.headerRanges;
-    const headerDirect = headerRanges.length === 0 || tx.logRanges(headerRanges);
-    const direct = tx.logRanges(ranges);
+    const headerDirect = headerRanges.length === 0 || tx.logRanges(headerRanges.array());
+    const direct = tx.logRanges(ranges.array());
     this.direct = direct;
     this.headerDirect = headerDirect;
     if ((!direct || !headerDirect) && !this.hookArmed) {
@@ -1251,7 +1321,9 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       return;
     }
     const at = this.keptRoom(length);
-    this.keptBytes.set(src.subarray(start, start + length), at);
+    const kept = this.keptBytes;
+    if (length <= COPY_LOOP_MAX) for (let j = 0; j < length; j++) kept[at + j] = src[start + j]!;
+    else kept.set(src.subarray(start, start + length), at);
     this.keep(KEEP_BYTES, offset, at, length);
   }
 
@@ -1297,7 +1369,15 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       const offset = ops[i + 1]!;
       if (kind === KEEP_U32) view.setUint32(offset, ops[i + 2]!, true);
       else if (kind === KEEP_U64) writeU64(view, offset, ops[i + 2]!);
-      else bytes.set(this.keptBytes.subarray(ops[i + 2]!, ops[i + 2]! + ops[i + 3]!), offset);
+      else {
+        // A kept byte range is usually short (a value, a key): a loop then, not a view made for `set`.
+        const kept = this.keptBytes;
+        const from = ops[i + 2]!;
+        const n = ops[i + 3]!;
+        invariant(from + n <= this.nKeptBytes && offset + n <= bytes.length, 'a kept byte range lies inside its buffers');
+        if (n <= COPY_LOOP_MAX) for (let j = 0; j < n; j++) bytes[offset + j] = kept[from + j]!;
+        else bytes.set(kept.subarray(from, from + n), offset);
+      }
     }
     if (this.keptHeader !== 0) this.writeHeaderWords(view, this.keptHeader);
     this.clearKept();
@@ -1357,8 +1437,9 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   }
 
   private freePending(tx: Transaction): void {
-    for (const b of this.pendingFrees) tx.free(b);
-    if (this.pendingFrees.length !== 0) this.pendingFrees.length = 0;
+    const frees = this.pendingFrees;
+    for (let i = 0; i < frees.length; i++) tx.free(frees.at(i));
+    frees.clear();
   }
 
   /**
@@ -1375,12 +1456,12 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const slot = this.foundSlot;
     this.touched(tx);
     const ranges = this.ranges;
-    if (ranges.length !== 0) ranges.length = 0;
+    ranges.clear();
     // A delete changes the count, no table word; then it empties the slot (its hash/klen word)
     // or unlinks and frees the block.
-    if (this.headerRanges.length !== 0) this.headerRanges.length = 0;
-    this.headerRanges.push(this.header + H_COUNT, 8);
-    ranges.push(pred === 0 ? e + E_HASH : pred, 8);
+    this.headerRanges.clear();
+    this.headerRanges.push2(this.header + H_COUNT, 8);
+    ranges.push2(pred === 0 ? e + E_HASH : pred, 8);
     if (pred !== 0) tx.free(e); // before the snapshot, sharing its drain; the block's contents last until commit
     this.logStores(tx, ranges);
     if (pred === 0) {
@@ -1405,9 +1486,9 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const seg = tx.alloc(SLOT_SIZE << INITIAL_CAP_LOG2, { zero: true });
     for (const b of old) tx.free(b);
     const ranges = this.ranges;
-    if (ranges.length !== 0) ranges.length = 0;
-    ranges.push(this.header + H_MUTABLE, H_MUTABLE_LEN);
-    tx.addRanges(ranges);
+    ranges.clear();
+    ranges.push2(this.header + H_MUTABLE, H_MUTABLE_LEN);
+    tx.addRanges(ranges.array());
     const view = this.ctx.pool.view;
     writeU64(view, dir, seg);
     writeU64(view, this.header + H_COUNT, 0);
@@ -1444,8 +1525,8 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       }
     }
     const newSegs = this.newSegs;
-    if (newSegs.length !== 0) newSegs.length = 0;
-    if (this.pendingFrees.length !== 0) this.pendingFrees.length = 0;
+    newSegs.clear();
+    this.pendingFrees.clear();
     // The step's new buckets are [cursor, end) and [cursor + oldCap, end + oldCap): a cursor
     // that is a multiple of MIGRATE_STEP and segments of at least 2^5 slots put each half in
     // one segment, entered when the cursor is at its start (a table of 2^5 or 2^6 buckets is one
@@ -1464,7 +1545,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
           // not hold waits for it: 8 such waits a step otherwise; 7-12% of a migrating insert).
           this.ctx.pool.bytes.fill(0, seg, seg + (SLOT_SIZE << segShift));
         }
-        newSegs.push(dirWord, seg);
+        newSegs.push2(dirWord, seg);
       }
     }
     // Free the old segment the step finishes (its directory word is dead from then on).
@@ -1487,7 +1568,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const dirWord = st.table + (b >>> segShift) * 8;
     const newSegs = this.newSegs;
     for (let i = 0; i < newSegs.length; i += 2) {
-      if (newSegs[i] === dirWord) return newSegs[i + 1]! + (b & ((1 << segShift) - 1)) * SLOT_SIZE;
+      if (newSegs.at(i) === dirWord) return newSegs.at(i + 1) + (b & ((1 << segShift) - 1)) * SLOT_SIZE;
     }
     return this.slotOf(view, st.table, st.capLog2, b);
   }
@@ -1509,12 +1590,12 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       // Snapshotted (their old bytes are zeros a format-2 map relies on; the segments are
       // fresh zeroed blocks): one transaction per map that was format 2 pays this once.
       const ranges: number[] = [];
-      for (let i = 0; i < this.newSegs.length; i += 2) ranges.push(this.newSegs[i]!, 8);
+      for (let i = 0; i < this.newSegs.length; i += 2) ranges.push(this.newSegs.at(i), 8);
       ranges.push(this.targetSlot(view, st.cursor), n * SLOT_SIZE, this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
       tx.addRanges(ranges);
       return;
     }
-    for (let i = 0; i < this.newSegs.length; i += 2) tx.addRangeNoSnapshot(this.newSegs[i]!, 8);
+    for (let i = 0; i < this.newSegs.length; i += 2) tx.addRangeNoSnapshot(this.newSegs.at(i), 8);
     // The new slots of the step: two runs of consecutive slots (one per half, each in one segment).
     tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor), n * SLOT_SIZE);
     tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
@@ -1541,13 +1622,13 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const oldLog = st.capLog2 - 1;
     const oldCap = 2 ** oldLog;
     const mask = 2 ** st.capLog2 - 1;
-    for (let i = 0; i < this.newSegs.length; i += 2) writeU64(view, this.newSegs[i]!, this.newSegs[i + 1]!);
+    for (let i = 0; i < this.newSegs.length; i += 2) writeU64(view, this.newSegs.at(i), this.newSegs.at(i + 1));
     // One segment per half holds the step's slots (prepareMigration): their first slots.
     const oldFirst = this.slotOf(view, st.old, oldLog, st.cursor);
     const loFirst = this.slotOf(view, st.table, st.capLog2, st.cursor);
     const hiFirst = this.slotOf(view, st.table, st.capLog2, st.cursor + oldCap);
     const links = this.links;
-    if (links.length !== 0) links.length = 0;
+    links.clear();
     for (let i = st.cursor; i < end; i++) {
       const at = (i - st.cursor) * SLOT_SIZE;
       const oldSlot = oldFirst + at;
@@ -1581,38 +1662,38 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
         // Link e after the last entry of its new chain; a `next` word changes only if it differs.
         if (b === i) {
           if (lo === 0) loHead = e;
-          else if (readU64(view, lo + E_NEXT) !== e) links.push(lo + E_NEXT, e);
+          else if (readU64(view, lo + E_NEXT) !== e) links.push2(lo + E_NEXT, e);
           lo = e;
         } else {
           if (hi === 0) hiHead = e;
-          else if (readU64(view, hi + E_NEXT) !== e) links.push(hi + E_NEXT, e);
+          else if (readU64(view, hi + E_NEXT) !== e) links.push2(hi + E_NEXT, e);
           hi = e;
         }
         e = next;
       }
-      if (lo !== 0 && readU64(view, lo + E_NEXT) !== 0) links.push(lo + E_NEXT, 0);
-      if (hi !== 0 && readU64(view, hi + E_NEXT) !== 0) links.push(hi + E_NEXT, 0);
+      if (lo !== 0 && readU64(view, lo + E_NEXT) !== 0) links.push2(lo + E_NEXT, 0);
+      if (hi !== 0 && readU64(view, hi + E_NEXT) !== 0) links.push2(hi + E_NEXT, 0);
       writeU64(view, loSlot + E_NEXT, loHead);
       writeU64(view, hiSlot + E_NEXT, hiHead);
       if (links.length > linksBefore) {
-        this.linkSlots.push(loSlot, hiSlot);
+        this.linkSlots.push2(loSlot, hiSlot);
       }
     }
     if (links.length > 0) {
       // The changed links: logged now (every one is a word of an old chain, live), then stored
       // at once or kept like the op's stores.
       const ranges = this.ranges;
-      if (ranges.length !== 0) ranges.length = 0;
-      for (let i = 0; i < links.length; i += 2) ranges.push(links[i]!, 8);
-      this.direct = tx.logRanges(ranges);
+      ranges.clear();
+      for (let i = 0; i < links.length; i += 2) ranges.push2(links.at(i), 8);
+      this.direct = tx.logRanges(ranges.array());
       if (!this.direct && !this.hookArmed) {
         this.hookArmed = true;
         tx.afterDrain(this.drainHook);
       }
-      for (let i = 0; i < links.length; i += 2) this.put64(links[i]!, links[i + 1]!);
+      for (let i = 0; i < links.length; i += 2) this.put64(links.at(i), links.at(i + 1));
       // Both new buckets of a bucket with kept links are read after them.
-      if (!this.direct) for (let i = 0; i < this.linkSlots.length; i++) this.keptSlots.add(this.linkSlots[i]!);
-      if (this.linkSlots.length !== 0) this.linkSlots.length = 0;
+      if (!this.direct) for (let i = 0; i < this.linkSlots.length; i++) this.keptSlots.add(this.linkSlots.at(i));
+      this.linkSlots.clear();
     }
     if (end === oldCap) {
       st.old = 0;
