@@ -120,6 +120,24 @@ static PMEMoid *bucket_in(PMEMoid *b, uint64_t mask, uint64_t key) {
 	return &b[mix(key) & mask];
 }
 
+/* Inserts (key, value) at the head of the chain at `slot` and counts it, in one transaction. */
+static void insert_head(PMEMobjpool *pop, PMEMoid *slot, uint64_t *count, uint64_t key, const char *value) {
+	TX_BEGIN(pop) {
+		PMEMoid oid = pmemobj_tx_alloc(sizeof(struct entry), 1);
+		struct entry *e = pmemobj_direct(oid);
+		e->key = key;
+		e->next = *slot;
+		memcpy(e->value, value, 32);
+		pmemobj_tx_add_range_direct(slot, sizeof(PMEMoid));
+		*slot = oid;
+		pmemobj_tx_add_range_direct(count, sizeof(uint64_t));
+		(*count)++;
+	} TX_ONABORT {
+		fprintf(stderr, "load: insert aborted\n");
+		exit(1);
+	} TX_END
+}
+
 /*
  * 3. The same load into a map that starts small and grows, as PMDK's own hashmap_tx example
  * does (examples/libpmemobj/hashmap): after an insert that walked a chain longer than 5 while
@@ -191,20 +209,7 @@ static int load_grown(const char *dir, long n) {
 			oid = e->next;
 			num++;
 		}
-		TX_BEGIN(pop) {
-			PMEMoid oid = pmemobj_tx_alloc(sizeof(struct entry), 1);
-			struct entry *e = pmemobj_direct(oid);
-			e->key = key;
-			e->next = *slot;
-			memcpy(e->value, value, 32);
-			pmemobj_tx_add_range_direct(slot, sizeof(PMEMoid));
-			*slot = oid;
-			pmemobj_tx_add_range_direct(&g->count, sizeof(uint64_t));
-			g->count++;
-		} TX_ONABORT {
-			fprintf(stderr, "load grown: insert aborted\n");
-			exit(1);
-		} TX_END
+		insert_head(pop, slot, &g->count, key, value);
 		num++;
 		if (num > 10 || (num > 5 && g->count > 2 * g->nbuckets)) {
 			grown_rebuild(pop, g, g->nbuckets * 2);
@@ -253,20 +258,7 @@ static int load_mode(const char *dir, long n) {
 			oid = e->next;
 		}
 		if (found != NULL) { fprintf(stderr, "load: duplicate key\n"); return 1; }
-		TX_BEGIN(pop) {
-			PMEMoid oid = pmemobj_tx_alloc(sizeof(struct entry), 1);
-			struct entry *e = pmemobj_direct(oid);
-			e->key = key;
-			e->next = *slot;
-			memcpy(e->value, value, 32);
-			pmemobj_tx_add_range_direct(slot, sizeof(PMEMoid));
-			*slot = oid;
-			pmemobj_tx_add_range_direct(&r->count, sizeof(uint64_t));
-			r->count++;
-		} TX_ONABORT {
-			fprintf(stderr, "load: insert aborted\n");
-			exit(1);
-		} TX_END
+		insert_head(pop, slot, &r->count, key, value);
 	}
 	printf("pmdk load 0 to %ld (upsert, 1 tx each): mean %.3f µs (%ld ops)\n", n, (now_us() - t0) / (double)n, n);
 
