@@ -107,7 +107,8 @@ function load(): NativeBinding {
   binding.setRuntimeLimits(bufferConstants.MAX_LENGTH, process.versions.node);
   // Checksums of large inputs (redo-log records) with the CPU's crc32 instruction; core checks
   // it against its own before it uses it, and keeps its own below ACCELERATE_FROM bytes.
-  if (binding.crc32cHardware()) accelerateCrc32c(binding.crc32c);
+  // An addon built before it had a checksum (a stale build/Release) simply leaves the table.
+  if (typeof binding.crc32cHardware === 'function' && binding.crc32cHardware()) accelerateCrc32c(binding.crc32c);
   return binding;
 }
 
