@@ -8,6 +8,8 @@
  * where this table version runs at ~0.7 GB/s). Below that size a native call costs more than
  * it saves. Either way the result is the same number.
  */
+import { invalidArgument } from './arguments.js';
+
 const TABLES: Uint32Array[] = makeTables();
 
 function makeTables(): Uint32Array[] {
@@ -44,8 +46,10 @@ let accelerated: Crc32cImpl | undefined;
  * ACCELERATE_FROM bytes or more. It is first checked against this module's own over inputs of
  * several lengths, alignments and seeds: one that disagrees anywhere is not installed (a
  * checksum that changed would make every pool read as damaged). Returns whether it was.
+ * @throws EINVAL when `impl` is not a function.
  */
 export function accelerateCrc32c(impl: Crc32cImpl): boolean {
+  if (typeof impl !== 'function') throw invalidArgument('accelerateCrc32c', 'impl', 'a function', impl);
   const probe = new Uint8Array(ACCELERATE_FROM * 2 + 13);
   for (let i = 0; i < probe.length; i++) probe[i] = (i * 167 + 13) & 0xff;
   const cases: [number, number, number][] = [

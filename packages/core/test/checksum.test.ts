@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ACCELERATE_FROM, accelerateCrc32c, crc32c } from '@ferrite/core';
+import { ACCELERATE_FROM, accelerateCrc32c, crc32c, crc32cAccelerated, FerriteError } from '@ferrite/core';
 
 test('crc32c matches the published check value', () => {
   // The CRC-32C check value: crc of the ASCII string "123456789" is 0xE3069283.
@@ -38,4 +38,9 @@ test('accelerateCrc32c refuses an implementation that disagrees, and keeps the t
   // One that throws is refused too.
   assert.equal(accelerateCrc32c(() => { throw new Error('no'); }), false);
   assert.equal(crc32c(bytes), before);
+  // Not a function: EINVAL, and nothing installed.
+  for (const bad of [undefined, null, 42, 'crc', {}]) {
+    assert.throws(() => accelerateCrc32c(bad as unknown as Parameters<typeof accelerateCrc32c>[0]), (e: unknown) => e instanceof FerriteError && e.code === 'EINVAL');
+  }
+  assert.equal(crc32cAccelerated(), false);
 });
