@@ -208,6 +208,13 @@ export class Pool {
   /** The durability of the last deferred transaction that wrote (a pool file's group commit). */
   private lastDeferred: Promise<void> = RESOLVED;
   /**
+   * The last function `transaction` or `transactionDeferred` found synchronous. A Store hands
+   * the same body to every transaction it runs, so the test of its kind (two calls into C++,
+   * about 20 ns, on every write) runs once for it; a function's kind never changes. At most
+   * this one function is kept alive by the pool (dropped at close).
+   */
+  private lastSyncFn: unknown = undefined;
+  /**
    * A pool opened read-only that follows a writer (a pool file's reader, or `openLive`): its
    * sections, in which every read of the pool must run (live-reader.ts). Undefined for a
    * writer, and for a read-only pool that is a snapshot taken at open.
@@ -673,6 +680,7 @@ export class Pool {
     if (this.tx.active && this.broken === undefined) throw new FerriteError('ETXSTATE', 'cannot close a pool inside a transaction');
     if (this.mem.genUnfenced && this.broken === undefined) this.mem.drain();
     this.closed = true;
+    this.lastSyncFn = undefined;
     this.reader?.close();
     try {
       // A file-backed writer's region commits what is pending, checkpoints and closes its files.
@@ -813,8 +821,11 @@ export class Pool {
   transaction<T>(fn: (tx: Transaction) => T): T {
     this.checkOpen();
     if (typeof fn !== 'function') throw invalidArgument('pool.transaction', 'fn', 'a function', fn);
-    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
-      throw new FerriteError('ETXSTATE', 'pool.transaction: fn must be synchronous (an async or generator function would write after the transaction ended); it was not run');
+    if (fn !== this.lastSyncFn) {
+      if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+        throw new FerriteError('ETXSTATE', 'pool.transaction: fn must be synchronous (an async or generator function would write after the transaction ended); it was not run');
+      }
+      this.lastSyncFn = fn;
     }
     if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
     const tx = this.tx;
@@ -842,8 +853,11 @@ export class Pool {
   transactionDeferred<T>(fn: (tx: Transaction) => T): { result: T; durable: Promise<void> } {
     this.checkOpen();
     if (typeof fn !== 'function') throw invalidArgument('pool.transactionDeferred', 'fn', 'a function', fn);
-    if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
-      throw new FerriteError('ETXSTATE', 'pool.transactionDeferred: fn must be synchronous; it was not run');
+    if (fn !== this.lastSyncFn) {
+      if (types.isAsyncFunction(fn) || types.isGeneratorFunction(fn)) {
+        throw new FerriteError('ETXSTATE', 'pool.transactionDeferred: fn must be synchronous; it was not run');
+      }
+      this.lastSyncFn = fn;
     }
     if (this.readOnly) throw new FerriteError('EROFS', 'the pool is open read-only');
     if (this.tx.active) throw new FerriteError('ETXSTATE', 'pool.transactionDeferred inside a running transaction');

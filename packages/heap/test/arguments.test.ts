@@ -83,3 +83,32 @@ test('pool.transaction refuses a non-function, an async and a generator function
   assert.equal(pool.readU64(root), 0);
   assert.ok(pool.check().ok);
 });
+
+test('pool.transaction and transactionDeferred remember only a synchronous function: an async one is refused after a sync one ran, every time', async () => {
+  const pool = Pool.create(new SimulatedRegion(64 * KB), { layout: 'x', size: 64 * KB });
+  const root = pool.root(16);
+  const body = (tx: Parameters<Parameters<typeof pool.transaction>[0]>[0]): void => {
+    tx.addRange(root, 8);
+    pool.writeU64(root, pool.readU64(root) + 1);
+  };
+  let ran = 0;
+  const asyncBody = (async () => {
+    ran++;
+    await null;
+  }) as never;
+  const genBody = function* gen() {
+    ran++;
+  } as never;
+  for (let i = 0; i < 3; i++) {
+    pool.transaction(body); // the remembered one
+    assert.throws(() => pool.transaction(asyncBody), refused('ETXSTATE', /synchronous/));
+    pool.transactionDeferred(body);
+    assert.throws(() => pool.transactionDeferred(genBody), refused('ETXSTATE', /synchronous/));
+    assert.throws(() => pool.transaction(genBody), refused('ETXSTATE', /synchronous/));
+    assert.throws(() => pool.transactionDeferred(asyncBody), refused('ETXSTATE', /synchronous/));
+  }
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(ran, 0);
+  assert.equal(pool.readU64(root), 6);
+  assert.ok(pool.check().ok);
+});
