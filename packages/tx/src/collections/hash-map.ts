@@ -103,12 +103,27 @@ export const MAX_EXPECTED_SIZE = 2 ** MAX_CAP_LOG2;
  */
 const SEG_SHIFT_MAX = 6;
 /**
- * Old buckets moved per insert (and per relocating update) while migrating. A table doubles
- * from C to 2C buckets when count exceeds C; moving the C old buckets takes C/MIGRATE_STEP
- * inserts, far fewer than the C inserts before count exceeds 2C, so migrations never overlap.
- * Deletes take no step: they must never allocate (a full pool must stay emptiable).
+ * Old buckets moved per insert (and per relocating update) while migrating, at least: every
+ * cursor is a multiple of it (format 3 requires it: `readState`). A table doubles from C to 2C
+ * buckets when count exceeds C; moving the C old buckets takes at most C/MIGRATE_STEP steps,
+ * far fewer than the C inserts before count exceeds 2C, so migrations never overlap (and a
+ * doubling waits for the migration before it in any case). Bigger tables take bigger steps
+ * (`stepSizeOf`). Deletes take no step: they must never allocate (a full pool must stay
+ * emptiable).
  */
 const MIGRATE_STEP = 4;
+/**
+ * A step moves at least oldCap / STEPS_PER_MIGRATION old buckets, up to MIGRATE_STEP_MAX: a
+ * step has fixed costs (the header's snapshot, the no-snapshot ranges, the links' logging,
+ * directory reads) that 4-bucket steps paid C/4 times per doubling; in one big transaction
+ * each also adds ranges that every later snapshot of the transaction searches. Up to 1024 old
+ * buckets a step stays at 4; from 8192 it moves 32. Not more: the step that enters two new
+ * segments (their first touch of fresh memory) is the slowest write of a doubling, measured
+ * p99 of a load's inserts 39-42 us with steps of 16-32, 50 us with 64 (4-bucket steps: 38);
+ * 64-bucket steps won nothing measurable over 32 (fixed costs are already paid C/32 times).
+ */
+const STEPS_PER_MIGRATION = 256;
+const MIGRATE_STEP_MAX = 32;
 
 /** Up to this many bytes, a kept byte range is copied by a loop rather than through a view and `set`. */
 const COPY_LOOP_MAX = 64;
@@ -134,6 +149,19 @@ export function rev32(x: number): number {
 
 function segShiftOf(capLog2: number): number {
   return capLog2 < SEG_SHIFT_MAX ? capLog2 : SEG_SHIFT_MAX;
+}
+
+/**
+ * Old buckets a migration step moves (see STEPS_PER_MIGRATION) while an old table of `oldCap`
+ * buckets migrates into one of 2^capLog2: a power of two from MIGRATE_STEP up to
+ * MIGRATE_STEP_MAX and to a segment of the new table (16 to 64 slots), so that steps aligned
+ * to it stay inside one segment per half.
+ */
+function stepSizeOf(oldCap: number, capLog2: number, stepsPerMigration: number): number {
+  const most = Math.min(MIGRATE_STEP_MAX, 1 << segShiftOf(capLog2));
+  let size = MIGRATE_STEP;
+  while (size < most && size * stepsPerMigration < oldCap) size *= 2;
+  return size;
 }
 
 /**
@@ -340,6 +368,15 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   private readonly linkSlots = new NumberList();
   /** Scratch for a migration step: new segments to hook into the directory (dirWord, segment pairs). */
   private readonly newSegs = new NumberList();
+  /** Set by `prepareMigration`: the slots of the step's first old bucket and of its first new bucket in each half. */
+  private stepOld = 0;
+  private stepLo = 0;
+  private stepHi = 0;
+  /**
+   * STEPS_PER_MIGRATION, a field so that the crash tests can take big steps on the small maps
+   * a simulated pool holds (any value gives steps a pool of every ferrite of format 3 reads).
+   */
+  private stepsPerMigration = STEPS_PER_MIGRATION;
   /**
    * The transaction that upgraded this map from format 2 (its serial), or -1. Its steps write
    * the new table the format-2 way (zeroed segments, snapshotted slots and directory words): a
@@ -1146,13 +1183,8 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       const newLog = st.capLog2 + 1;
       newDir = tx.alloc(8 << (newLog - segShiftOf(newLog)), { zero: true });
     }
-    // A migration step, unless the op changes one of the buckets it would move (rare:
-    // MIGRATE_STEP of the old buckets): the step would have to read the op's stores, which may
-    // be kept. The next write takes the step; the migration still ends long before the next
-    // doubling is due (a doubling waits for it in any case).
-    const oldCap = st.old !== 0 ? 2 ** (st.capLog2 - 1) : 0;
-    const inStep = st.old !== 0 && (h & (oldCap - 1)) >= st.cursor && (h & (oldCap - 1)) < st.cursor + MIGRATE_STEP;
-    const stepEnd = inStep ? -1 : this.prepareMigration(tx);
+    // A migration step, which stops before the op's own old bucket (see prepareMigration).
+    const stepEnd = st.old !== 0 ? this.prepareMigration(tx, h) : -1;
 
     // The entry's bytes but its hash/klen word: a fresh block, or the payload of an empty
     // slot. That payload is dead bytes if the slot was empty when the transaction began (a
@@ -1183,11 +1215,14 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     else if (intoSlot) ranges.push2(slot + E_HASH, 8); // hash and klen
     else if (inline) ranges.push2(slot, 16); // the chain head and hash/klen: the slot empties
     else ranges.push2(pred, 8);
-    this.migrationRanges(tx, view, stepEnd);
+    this.migrationRanges(tx, stepEnd);
     // Frees before the snapshot: their allocator snapshots share its drain, and a freed
     // block keeps its contents until commit (the step below still reads old segments).
     if (e !== 0 && !inline) this.pendingFrees.push(e);
     this.freePending(tx);
+    // The step's buckets move now (dead bytes, stored at once); the links it changes join the
+    // op's ranges: one logRanges for both.
+    this.moveBuckets(pool.view, stepEnd, ranges);
     this.logStores(tx, ranges);
     view = pool.view;
 
@@ -1224,7 +1259,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       this.put64(pred, fresh);
     }
     this.keptIn(slot);
-    this.applyMigration(tx, view, stepEnd);
+    this.finishStep(stepEnd);
     if (upgrade) {
       this.format = FORMAT_DEAD_SLOTS;
       this.upgradedIn = tx.serial;
@@ -1499,26 +1534,44 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   }
 
   /**
-   * First half of a migration step (st must be current): allocates the new table's segments
-   * the step enters and frees an old segment it finishes. Returns the new cursor, or -1 when
-   * not migrating. Must run before the op's snapshot (allocation first, one snapshot call).
-   * New segments are `noFlush`: their slots are dead until a step migrates them, and the step
-   * declares the slots it writes (`migrationRanges`). A directory word of the new table is
-   * dead until its segment is entered (`segmentLive`), so whether to allocate depends on the
-   * cursor alone, never on the word.
+   * First part of a migration step (st current, migrating): picks the step's old buckets,
+   * allocates the new table's segments the step enters and frees an old segment it finishes.
+   * Returns the new cursor, or -1 when the op takes no step. Must run before the op's snapshot
+   * (allocation first, one snapshot call). New segments are `noFlush`: their slots are dead
+   * until a step migrates them, and the step declares the slots it writes (`migrationRanges`).
+   * A directory word of the new table is dead until its segment is entered (`segmentLive`), so
+   * whether to allocate depends on the cursor alone, never on the word.
+   *
+   * The step moves old buckets [cursor, end), end the next multiple of `stepSizeOf` (a
+   * cursor another ferrite left is a multiple of MIGRATE_STEP only), but stops before the op's
+   * own old bucket `h mod oldCap` (rounded down to a multiple of MIGRATE_STEP; no step when
+   * that is the cursor): the step would have to read the op's stores, which may be kept. The
+   * next write goes on; the migration still ends long before the next doubling is due.
    */
-  private prepareMigration(tx: Transaction): number {
+  private prepareMigration(tx: Transaction, h: number): number {
     const st = this.st;
-    if (st.old === 0) return -1;
     const oldLog = st.capLog2 - 1;
     const oldCap = 2 ** oldLog;
-    const end = Math.min(st.cursor + MIGRATE_STEP, oldCap);
+    const size = stepSizeOf(oldCap, st.capLog2, this.stepsPerMigration);
+    let end = Math.min(st.cursor - (st.cursor % size) + size, oldCap);
+    const own = h & (oldCap - 1);
+    if (own >= st.cursor && own < end) end = own - (own % MIGRATE_STEP);
+    if (end === st.cursor) return -1;
     const segShift = segShiftOf(st.capLog2);
+    // The step's new buckets are [cursor, end) and [cursor + oldCap, end + oldCap): a step
+    // inside one aligned run of `size` buckets (a power of two up to a segment) keeps each half
+    // in one segment, entered when the cursor is at its start (a table of 2^5 or 2^6 buckets
+    // is one segment, which both halves share: entered at cursor 0).
+    invariant(
+      end > st.cursor && st.cursor % MIGRATE_STEP === 0 && end % MIGRATE_STEP === 0 && (end - 1) >>> segShift === st.cursor >>> segShift,
+      'a step moves whole groups of MIGRATE_STEP buckets inside one segment per half',
+    );
+    let view = this.ctx.pool.view;
     // The step's old buckets must be read as the pool holds them after every kept store.
+    const oldFirst = this.slotOf(view, st.old, oldLog, st.cursor);
     if (this.keptSlots.size > 0) {
-      const first = this.slotOf(this.ctx.pool.view, st.old, oldLog, st.cursor);
       for (let i = 0; i < end - st.cursor; i++) {
-        if (this.keptSlots.has(first + i * SLOT_SIZE)) {
+        if (this.keptSlots.has(oldFirst + i * SLOT_SIZE)) {
           this.flushKept();
           break;
         }
@@ -1527,11 +1580,6 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const newSegs = this.newSegs;
     newSegs.clear();
     this.pendingFrees.clear();
-    // The step's new buckets are [cursor, end) and [cursor + oldCap, end + oldCap): a cursor
-    // that is a multiple of MIGRATE_STEP and segments of at least 2^5 slots put each half in
-    // one segment, entered when the cursor is at its start (a table of 2^5 or 2^6 buckets is one
-    // segment, which both halves share: entered at cursor 0).
-    invariant(st.cursor % MIGRATE_STEP === 0 && (1 << segShift) % MIGRATE_STEP === 0, 'a step stays inside one segment per half');
     if (st.cursor % (1 << segShift) === 0) {
       const halves = (1 << segShift) > oldCap ? 1 : 2;
       for (let half = 0; half < halves; half++) {
@@ -1550,14 +1598,20 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     }
     // Free the old segment the step finishes (its directory word is dead from then on).
     const oldSegShift = segShiftOf(oldLog);
+    view = this.ctx.pool.view; // an allocation may have grown the pool
     if (end === oldCap || end % (1 << oldSegShift) === 0) {
       const s = (end - 1) >>> oldSegShift;
-      const seg = readRef(this.ctx.pool.view, st.old + s * 8, SLOT_SIZE << oldSegShift, 'hash map segment');
+      const seg = readRef(view, st.old + s * 8, SLOT_SIZE << oldSegShift, 'hash map segment');
       if (seg === 0) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: old segment ${s} missing before its migration`);
       // Freed just before the snapshot; the step still reads them (contents last until commit).
       this.pendingFrees.push(seg);
       if (end === oldCap) this.pendingFrees.push(st.old);
     }
+    // The step's first slots, read once: the old one, and the new one of each half (in a
+    // segment just allocated, not yet hooked, or through the directory).
+    this.stepOld = oldFirst;
+    this.stepLo = this.targetSlot(view, st.cursor);
+    this.stepHi = this.targetSlot(view, st.cursor + oldCap);
     return end;
   }
 
@@ -1578,27 +1632,25 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * before the op writes): the new slots of its buckets and the directory words of the
    * segments it enters (format 3: nothing reads them before this step, so it writes them whole
    * and nothing needs their old bytes). The live words it changes — the `next` words of chain
-   * entries whose successor changes, and the header — are logged by `applyMigration` and the
-   * caller.
+   * entries whose successor changes, and the header — are logged with the op's ranges
+   * (`moveBuckets`, the caller).
    */
-  private migrationRanges(tx: Transaction, view: DataView, end: number): void {
+  private migrationRanges(tx: Transaction, end: number): void {
     if (end < 0) return;
-    const st = this.st;
-    const oldCap = 2 ** (st.capLog2 - 1);
-    const n = end - st.cursor;
+    const n = end - this.st.cursor;
     if (this.stepsAsFormat2(tx)) {
       // Snapshotted (their old bytes are zeros a format-2 map relies on; the segments are
       // fresh zeroed blocks): one transaction per map that was format 2 pays this once.
       const ranges: number[] = [];
       for (let i = 0; i < this.newSegs.length; i += 2) ranges.push(this.newSegs.at(i), 8);
-      ranges.push(this.targetSlot(view, st.cursor), n * SLOT_SIZE, this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
+      ranges.push(this.stepLo, n * SLOT_SIZE, this.stepHi, n * SLOT_SIZE);
       tx.addRanges(ranges);
       return;
     }
     for (let i = 0; i < this.newSegs.length; i += 2) tx.addRangeNoSnapshot(this.newSegs.at(i), 8);
     // The new slots of the step: two runs of consecutive slots (one per half, each in one segment).
-    tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor), n * SLOT_SIZE);
-    tx.addRangeNoSnapshot(this.targetSlot(view, st.cursor + oldCap), n * SLOT_SIZE);
+    tx.addRangeNoSnapshot(this.stepLo, n * SLOT_SIZE);
+    tx.addRangeNoSnapshot(this.stepHi, n * SLOT_SIZE);
   }
 
   /** Whether a step in `tx` writes the new table as format 2 did (see `upgradedIn`). */
@@ -1607,28 +1659,30 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   }
 
   /**
-   * Second half of a migration step: moves old buckets [cursor, end) into the new table and
-   * moves the cursor (in the mirror; the header words are the caller's). Each new slot is
-   * written whole (chain head, hash/klen: an inline entry or empty); a chain is split keeping
-   * its order, so only the `next` words whose successor goes to the other new bucket change:
-   * those are gathered in one walk, logged (`logRanges`) and stored, or kept with the op's
-   * stores. The op never changes a bucket of
-   * its own step (`inStep` in setIn), so the walk reads only committed or stored links.
+   * Second part of a migration step (after `migrationRanges`, before the op's snapshot): moves
+   * old buckets [cursor, end) into the new table. Each new slot is written whole (chain head,
+   * hash/klen: an inline entry or empty) and the entered segments are hooked into the
+   * directory, at once (dead bytes declared no-snapshot); a chain is split keeping its order,
+   * so only the `next` words whose successor goes to the other new bucket change: those are
+   * gathered in one walk (`links`) and their ranges appended to `ranges`, which the op logs
+   * with its own; `finishStep` stores them. The op never changes a bucket of its own step
+   * (`prepareMigration`), so the walk reads only committed or stored links, and the op's
+   * stores touch none of the step's words. The stored hash of each entry picks its new
+   * bucket: no key is hashed again.
    */
-  private applyMigration(tx: Transaction, view: DataView, end: number): void {
+  private moveBuckets(view: DataView, end: number, ranges: NumberList): void {
     if (end < 0) return;
     const st = this.st;
     const bytes = this.ctx.pool.bytes;
-    const oldLog = st.capLog2 - 1;
-    const oldCap = 2 ** oldLog;
+    const oldCap = 2 ** (st.capLog2 - 1);
     const mask = 2 ** st.capLog2 - 1;
     for (let i = 0; i < this.newSegs.length; i += 2) writeU64(view, this.newSegs.at(i), this.newSegs.at(i + 1));
-    // One segment per half holds the step's slots (prepareMigration): their first slots.
-    const oldFirst = this.slotOf(view, st.old, oldLog, st.cursor);
-    const loFirst = this.slotOf(view, st.table, st.capLog2, st.cursor);
-    const hiFirst = this.slotOf(view, st.table, st.capLog2, st.cursor + oldCap);
+    const oldFirst = this.stepOld;
+    const loFirst = this.stepLo;
+    const hiFirst = this.stepHi;
     const links = this.links;
     links.clear();
+    this.linkSlots.clear();
     for (let i = st.cursor; i < end; i++) {
       const at = (i - st.cursor) * SLOT_SIZE;
       const oldSlot = oldFirst + at;
@@ -1675,27 +1729,27 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       if (hi !== 0 && readU64(view, hi + E_NEXT) !== 0) links.push2(hi + E_NEXT, 0);
       writeU64(view, loSlot + E_NEXT, loHead);
       writeU64(view, hiSlot + E_NEXT, hiHead);
-      if (links.length > linksBefore) {
-        this.linkSlots.push2(loSlot, hiSlot);
-      }
+      if (links.length > linksBefore) this.linkSlots.push2(loSlot, hiSlot);
     }
-    if (links.length > 0) {
-      // The changed links: logged now (every one is a word of an old chain, live), then stored
-      // at once or kept like the op's stores.
-      const ranges = this.ranges;
-      ranges.clear();
-      for (let i = 0; i < links.length; i += 2) ranges.push2(links.at(i), 8);
-      this.direct = tx.logRanges(ranges.array());
-      if (!this.direct && !this.hookArmed) {
-        this.hookArmed = true;
-        tx.afterDrain(this.drainHook);
-      }
-      for (let i = 0; i < links.length; i += 2) this.put64(links.at(i), links.at(i + 1));
-      // Both new buckets of a bucket with kept links are read after them.
-      if (!this.direct) for (let i = 0; i < this.linkSlots.length; i++) this.keptSlots.add(this.linkSlots.at(i));
-      this.linkSlots.clear();
-    }
-    if (end === oldCap) {
+    // The changed links: every one is a word of an old chain (live), logged with the op's ranges.
+    for (let i = 0; i < links.length; i += 2) ranges.push2(links.at(i), 8);
+  }
+
+  /**
+   * Last part of a migration step (after the op's snapshot): stores the links `moveBuckets`
+   * gathered, at once or kept like the op's stores (then both new buckets of a bucket with kept
+   * links are listed: reads find them there), and moves the cursor (in the mirror; the header
+   * words are the caller's snapshot).
+   */
+  private finishStep(end: number): void {
+    if (end < 0) return;
+    const st = this.st;
+    const links = this.links;
+    for (let i = 0; i < links.length; i += 2) this.put64(links.at(i), links.at(i + 1));
+    if (!this.direct) for (let i = 0; i < this.linkSlots.length; i++) this.keptSlots.add(this.linkSlots.at(i));
+    links.clear();
+    this.linkSlots.clear();
+    if (end === 2 ** (st.capLog2 - 1)) {
       st.old = 0;
       st.cursor = 0;
     } else {
