@@ -131,15 +131,45 @@ test('damaged or cut bytes: the reader never throws, never reads outside its ran
           },
         });
         const fast = reader.read(fenced, 8, 8 + end, packr.structures);
+        // The reader reads multi-byte fields and strings through a DataView on the array's
+        // buffer, which the Proxy does not see: the same bytes again as an array ending where the
+        // value ends, where a read past it throws (RangeError), and reading before it would mean
+        // reading before `start` (the reader only moves forward from it).
+        const exact = new Uint8Array(bytes.buffer, 8, end);
+        const again = reader.read(exact, 0, end, packr.structures);
+        assert.equal(again === MISS, fast === MISS);
         if (fast === MISS) return;
         hits++;
         const slice = bytes.slice(8, 8 + end);
         assertSame(fast, packr.unpack(slice));
+        assertSame(again, fast);
       },
     ),
     { numRuns: 2000 },
   );
   assert.ok(hits > tried / 5, `damaged values still took the fast path (${hits} of ${tried})`);
+});
+
+test('a range past the array\'s end, or an array detached since it was read, is a miss (never a throw)', () => {
+  const packr = packer();
+  const reader = new RecordReader(MAX_SHARED_STRUCTURES);
+  const value = { name: 'abcdefghijklmnopqrst', n: 100000, f: 0.5, s: -300 };
+  packr.pack(value);
+  const clean = packr.pack(value);
+  // At an odd offset of a larger buffer (byteOffset 3): the reader's DataView must honour it.
+  const buffer = new ArrayBuffer(clean.length + 8);
+  const bytes = new Uint8Array(buffer, 3, clean.length);
+  bytes.set(clean);
+  assertSame(reader.read(bytes, 0, bytes.length, packr.structures), value);
+  assertSame(reader.read(bytes, 0, bytes.length, packr.structures), value); // the last string again
+  assert.equal(reader.read(bytes, 0, bytes.length + 1, packr.structures), MISS);
+  // Another array of the same bytes: a new view (not the last array's).
+  const other = Uint8Array.from(clean);
+  assertSame(reader.read(other, 0, other.length, packr.structures), value);
+  structuredClone(buffer, { transfer: [buffer] }); // detaches `bytes`
+  assert.equal(bytes.length, 0);
+  assert.equal(reader.read(bytes, 0, clean.length, packr.structures), MISS);
+  assertSame(reader.read(other, 0, other.length, packr.structures), value);
 });
 
 test('structures whose keys are not plain identifiers are left to msgpackr', () => {

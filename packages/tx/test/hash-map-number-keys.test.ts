@@ -13,8 +13,8 @@ import fc from 'fast-check';
 import { Pool } from '@ferrite/heap';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import { PMap } from '../src/collections/hash-map.js';
-import { NUMBER_KEY_LENGTH, NUMBER_KEY_WORDS, OrderedKeyCodec, TAG_NUMBER, numberKeyWords, type Key } from '../src/codec/keys.js';
-import { bytesEqual, hashBytes, hashNumberKey, numberKeyEqual } from '../src/collections/pool-words.js';
+import { NUMBER_KEY_LENGTH, NUMBER_KEY_WORDS, OrderedKeyCodec, TAG_NUMBER, numberKeyHi, numberKeyLo, numberKeyWords, type Key } from '../src/codec/keys.js';
+import { bytesEqual, hashBytes, hashNumberKey, hashNumberKey32, numberKeyEqual } from '../src/collections/pool-words.js';
 import { allocStructuresSlot, makeContext, type TestContext } from './support/collections-context.js';
 import { aborted, runCrashCase, runSingleTearCase, type Maps } from './support/collections-crash.js';
 
@@ -51,11 +51,18 @@ function checkNumber(codec: OrderedKeyCodec, n: number, seed: number): void {
   const lo = NUMBER_KEY_WORDS[1]!;
   assert.deepEqual([hi, lo], wordsOfEncoding(codec, n), `words of ${Object.is(n, -0) ? '-0' : n}`);
   assert.equal(hashNumberKey(TAG_NUMBER, hi, lo, seed), hashBytes(k, 0, k.length, seed), `hash of ${n}`);
-  // In place, at an unaligned offset, as in an entry.
+  // The read path's forms (`PMap.lookupNumber`): the same words and hash, as signed integers.
+  const hi32 = numberKeyHi(n);
+  const lo32 = numberKeyLo();
+  assert.deepEqual([hi32, lo32], [hi | 0, lo | 0], `signed words of ${Object.is(n, -0) ? '-0' : n}`);
+  assert.equal(hashNumberKey32(TAG_NUMBER, hi32, lo32, seed), hashBytes(k, 0, k.length, seed) | 0, `signed hash of ${n}`);
+  assert.equal(hashNumberKey32(TAG_NUMBER, hi, lo, seed), hashNumberKey32(TAG_NUMBER, hi32, lo32, seed), 'words signed or not');
+  // In place, at an unaligned offset, as in an entry, with the words unsigned or signed.
   const bytes = new Uint8Array(5 + k.length + 3);
   bytes.set(k, 5);
   const view = new DataView(bytes.buffer);
   assert.equal(numberKeyEqual(view, bytes, 5, TAG_NUMBER, hi, lo), true);
+  assert.equal(numberKeyEqual(view, bytes, 5, TAG_NUMBER, hi32, lo32), true);
 }
 
 test('numberKeyWords and hashNumberKey are the codec encoding and hashBytes over it, for every kind of number', () => {
@@ -67,6 +74,7 @@ test('numberKeyWords and hashNumberKey are the codec encoding and hashBytes over
   const negZero = [NUMBER_KEY_WORDS[0], NUMBER_KEY_WORDS[1]];
   numberKeyWords(0);
   assert.deepEqual(negZero, [NUMBER_KEY_WORDS[0], NUMBER_KEY_WORDS[1]]);
+  assert.deepEqual([numberKeyHi(-0), numberKeyLo()], [numberKeyHi(0), numberKeyLo()]);
   // NaN is never a key: the codec refuses it, and the fast path leaves it to the codec.
   assert.throws(() => codec.encode(Number.NaN), { code: 'EINVAL' });
 });

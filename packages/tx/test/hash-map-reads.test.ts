@@ -11,13 +11,46 @@ import { Pool } from '@ferrite/heap';
 import { SimulatedRegion } from '@ferrite/core/testing';
 import { PMap } from '../src/collections/hash-map.js';
 import { OrderedKeyCodec, TAG_STRING, type Key } from '../src/codec/keys.js';
-import { bytesEqual, hashBytes, hashTaggedAscii, taggedAsciiEqual } from '../src/collections/pool-words.js';
+import { bytesEqual, checkInside, checkWithin, hashBytes, hashTaggedAscii, readRef, readRefIn, taggedAsciiEqual } from '../src/collections/pool-words.js';
 import { allocStructuresSlot, makeContext, TEST_LIMITS } from './support/collections-context.js';
 import { aborted } from './support/collections-crash.js';
 import { openSimulated } from './store-harness.js';
 
 const ascii = fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 60 });
 const anyString = fc.string({ unit: 'binary', maxLength: 20 });
+
+/** What `f` returns, or the message of the error it throws (ECORRUPT expected). */
+function outcome(f: () => number | void): string {
+  try {
+    return String(f());
+  } catch (err) {
+    assert.equal((err as { code?: string }).code, 'ECORRUPT');
+    return `ECORRUPT ${(err as Error).message}`;
+  }
+}
+
+test('readRefIn and checkWithin (the read path\'s forms, the pool size given) answer as readRef and checkInside do', () => {
+  const size = 4096;
+  const view = new DataView(new ArrayBuffer(size));
+  // References near every edge: 0, unaligned (by each low bit), at and past the end, high words at and past the limit.
+  const lows = [0, 1, 2, 4, 7, 8, 16, 24, 4000, 4064, 4072, 4080, 4088, 4095, 0xfffffff8, 0xffffffff];
+  const highs = [0, 1, 0x1fffff, 0x200000, 0xffffffff];
+  for (const lo of lows) {
+    for (const hi of highs) {
+      view.setUint32(8, lo, true);
+      view.setUint32(12, hi, true);
+      for (const minSize of [8, 24, 64]) {
+        assert.equal(outcome(() => readRefIn(view, size, 8, minSize, 'entry')), outcome(() => readRef(view, 8, minSize, 'entry')), `ref ${hi}:${lo} min ${minSize}`);
+      }
+    }
+  }
+  fc.assert(
+    fc.property(fc.integer({ min: -10, max: size + 10 }), fc.integer({ min: -10, max: 80 }), (start, length) => {
+      assert.equal(outcome(() => checkWithin(size, start, length, 'key')), outcome(() => checkInside(view, start, length, 'key')));
+    }),
+    { numRuns: 2000 },
+  );
+});
 
 test('hashTaggedAscii is hashBytes over the key encoding of an ASCII string, -1 otherwise', () => {
   const codec = new OrderedKeyCodec(4096);

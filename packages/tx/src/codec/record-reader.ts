@@ -20,8 +20,12 @@
  */
 import { invariant } from '@ferrite/core';
 
-/** Answer of `read` when the bytes are not on the fast path (nothing was decoded). */
-export const MISS: unique symbol = Symbol('record-reader miss');
+/**
+ * Answer of `read` when the bytes are not on the fast path (nothing was decoded): undefined,
+ * which no record decodes to. A symbol made every `decode` compare an object with a symbol,
+ * which V8 does with a call to its generic strict-equality builtin.
+ */
+export const MISS = undefined;
 
 /** Keys compiled into code: identifiers only (no quoting, no computed keys). */
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -62,11 +66,20 @@ export class RecordReader {
   private readonly stringMisses = new Int32Array(MAX_FAST_FIELDS);
   /** The bytes of each `lastStrings[i]`, at i * 32: compared as bytes (cheaper than `charCodeAt`). */
   private readonly lastBytes = new Uint8Array(MAX_FAST_FIELDS * (MAX_FAST_STRING + 1));
+  /** `lastBytes` as words: a string is compared four bytes per step (see `sameString`). */
+  private readonly lastView = new DataView(this.lastBytes.buffer);
+  /**
+   * The last `bytes` read (the pool's, renewed only when the pool is remapped) and a DataView
+   * on it, made once per array: every element access of a typed array checks its bounds and
+   * that its buffer is not detached (V8 cannot hoist the check out of a loop here), so a byte
+   * loop paid that per byte, half of a get's decode for a 20-byte string; multi-byte fields
+   * and strings are read through the DataView, 4 or 8 bytes per access.
+   */
+  private srcBytes: Uint8Array | undefined = undefined;
+  private srcView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   private readonly stringSkips = new Int32Array(MAX_FAST_FIELDS);
   /** How many string fields `lastStrings` answered (tests prove that path is taken). */
   stringsReused = 0;
-  /** Scratch for big-endian floats. */
-  private readonly f64 = new DataView(new ArrayBuffer(8));
   private readonly maxShared: number;
 
   /** @param maxShared  number of shared structure ids (record tokens 0x40 .. 0x40 + maxShared) */
@@ -79,8 +92,13 @@ export class RecordReader {
    * The value encoded in bytes[start, end) when it is a fast-path record of `structures`, else
    * MISS. Never throws on any bytes; never reads outside [start, end).
    */
-  read(bytes: Uint8Array, start: number, end: number, structures: Structures): unknown {
+  read(bytes: Uint8Array, start: number, end: number, structures: Structures): object | undefined {
     if (start >= end) return MISS;
+    // A range past the end of `bytes` (a caller's error, or bytes detached since: length 0)
+    // would make the DataView on them throw.
+    if (end > bytes.length) return MISS;
+    if (bytes !== this.srcBytes) this.viewOn(bytes);
+    const view = this.srcView;
     const id = bytes[start]! - FIRST_RECORD_TOKEN;
     if (id < 0 || id >= this.maxShared || structures.uninitialized === true) return MISS;
     if (id >= (structures.sharedLength ?? 0)) return MISS;
@@ -107,7 +125,7 @@ export class RecordReader {
         if (len > MAX_FAST_STRING || p + len > end) return MISS;
         const skips = this.stringSkips[i]!;
         const last = this.lastStrings[i]!;
-        if (skips === 0 && last.length === len && sameBytes(bytes, p, this.lastBytes, i * (MAX_FAST_STRING + 1), len)) {
+        if (skips === 0 && last.length === len && sameString(view, p, this.lastView, i * (MAX_FAST_STRING + 1), len)) {
           v[i] = last;
           this.stringMisses[i] = 0;
           this.stringsReused++;
@@ -140,33 +158,28 @@ export class RecordReader {
           case 0xcc:
             if (p + 1 > end) return MISS;
             v[i] = bytes[p]!; p += 1; break;
+          // Multi-byte fields big-endian, as msgpack writes them: one DataView read each.
           case 0xcd:
             if (p + 2 > end) return MISS;
-            v[i] = (bytes[p]! << 8) | bytes[p + 1]!; p += 2; break;
+            v[i] = view.getUint16(p); p += 2; break;
           case 0xce:
             if (p + 4 > end) return MISS;
-            v[i] = bytes[p]! * 0x1000000 + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!); p += 4; break;
+            v[i] = view.getUint32(p); p += 4; break;
           case 0xd0:
             if (p + 1 > end) return MISS;
-            v[i] = (bytes[p]! << 24) >> 24; p += 1; break;
+            v[i] = view.getInt8(p); p += 1; break;
           case 0xd1:
             if (p + 2 > end) return MISS;
-            v[i] = (((bytes[p]! << 8) | bytes[p + 1]!) << 16) >> 16; p += 2; break;
+            v[i] = view.getInt16(p); p += 2; break;
           case 0xd2:
             if (p + 4 > end) return MISS;
-            v[i] = (bytes[p]! << 24) | (bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!; p += 4; break;
-          case 0xca: {
+            v[i] = view.getInt32(p); p += 4; break;
+          case 0xca:
             if (p + 4 > end) return MISS;
-            const d = this.f64;
-            for (let j = 0; j < 4; j++) d.setUint8(j, bytes[p + j]!);
-            v[i] = d.getFloat32(0); p += 4; break;
-          }
-          case 0xcb: {
+            v[i] = view.getFloat32(p); p += 4; break;
+          case 0xcb:
             if (p + 8 > end) return MISS;
-            const d = this.f64;
-            for (let j = 0; j < 8; j++) d.setUint8(j, bytes[p + j]!);
-            v[i] = d.getFloat64(0); p += 8; break;
-          }
+            v[i] = view.getFloat64(p); p += 8; break;
           default:
             return MISS; // arrays, maps, nested records, binary, extensions, 64-bit integers, longer strings
         }
@@ -174,6 +187,12 @@ export class RecordReader {
     }
     if (p !== end) return MISS; // trailing bytes: msgpackr reports them
     return build(v);
+  }
+
+  /** Makes `srcView` a DataView on `bytes`. */
+  private viewOn(bytes: Uint8Array): void {
+    this.srcView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.srcBytes = bytes;
   }
 
   /** Forgets every compiled structure (the codec's structures were dropped). */
@@ -249,15 +268,22 @@ function longString(b: Uint8Array, p: number, len: number): string {
 }
 
 /**
- * True when b[p, p + n) equals c[q, q + n) (n >= 0). The last byte first: strings that differ
- * (counters, ids) mostly differ there, so a miss costs one comparison, not a walk along a
- * shared prefix.
+ * True when the bytes [p, p + n) of `b` equal [q, q + n) of `c` (0 <= n <= 31, both ranges
+ * inside their views), compared as 32-bit words (signed: integer compares). The last word
+ * first: strings that differ (counters, ids) mostly differ at their end, so a miss costs one
+ * comparison, not a walk along a shared prefix.
  */
-function sameBytes(b: Uint8Array, p: number, c: Uint8Array, q: number, n: number): boolean {
-  if (n === 0) return true;
-  if (b[p + n - 1] !== c[q + n - 1]) return false;
-  for (let j = 0; j < n - 1; j++) {
-    if (b[p + j] !== c[q + j]) return false;
+function sameString(b: DataView<ArrayBufferLike>, p: number, c: DataView<ArrayBufferLike>, q: number, n: number): boolean {
+  if (n < 4) {
+    for (let j = 0; j < n; j++) {
+      if (b.getUint8(p + j) !== c.getUint8(q + j)) return false;
+    }
+    return true;
+  }
+  if (b.getInt32(p + n - 4) !== c.getInt32(q + n - 4)) return false;
+  // Words from the start; the last one may overlap the word compared above.
+  for (let j = 0; j < n - 4; j += 4) {
+    if (b.getInt32(p + j) !== c.getInt32(q + j)) return false;
   }
   return true;
 }

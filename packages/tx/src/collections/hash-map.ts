@@ -43,9 +43,9 @@ import type { DrainHook, LiveReader, ReadOp, Transaction } from '@ferrite/heap';
 import { StepIterator } from './step-iterator.js';
 import { CorruptionError, FerriteError, TooBigError, invalidArgument, invariant } from '@ferrite/core';
 import type { CollectionContext, CollectionInternals, TxOp } from '../internal/context.js';
-import { NUMBER_KEY_LENGTH, NUMBER_KEY_WORDS, OrderedKeyCodec, TAG_NUMBER, TAG_STRING, numberKeyWords } from '../codec/keys.js';
+import { NUMBER_KEY_LENGTH, NUMBER_KEY_WORDS, OrderedKeyCodec, TAG_NUMBER, TAG_STRING, numberKeyHi, numberKeyLo, numberKeyWords } from '../codec/keys.js';
 import type { Key } from '../codec/keys.js';
-import { NumberList, bytesEqual, checkInside, compareBytes, hashBytes, hashNumberKey, hashTaggedAscii, numberKeyEqual, readRef, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
+import { NumberList, bytesEqual, checkInside, checkWithin, compareBytes, hashBytes, hashNumberKey, hashNumberKey32, hashTaggedAscii, numberKeyEqual, readRef, readRefIn, readU64, taggedAsciiEqual, writeU64 } from './pool-words.js';
 import { collectProblems } from './problems.js';
 import { OffsetSet } from './offset-set.js';
 import { leftPoolUntouched } from '../internal/rejection.js';
@@ -523,12 +523,14 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   private getNow(key: K): V | undefined {
     const e = this.lookup(key);
     if (e === 0) return undefined;
-    const view = this.ctx.pool.view;
+    const pool = this.ctx.pool;
+    const view = pool.view;
+    const bytes = pool.bytes;
     // The entry's line is in cache: lookup just compared its key (klen is checked there).
     const start = e + ENTRY_HEADER + view.getUint32(e + E_KLEN, true);
     const vlen = view.getUint32(e + E_VLEN, true);
-    checkInside(view, start, vlen, 'hash map value');
-    return this.ctx.values.decode(this.ctx.pool.bytes, start, start + vlen) as V;
+    checkWithin(bytes.length, start, vlen, 'hash map value');
+    return this.ctx.values.decode(bytes, start, start + vlen) as V;
   }
 
   /**
@@ -759,20 +761,89 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
   }
 
   /**
-   * The entry for `key`, or 0: the read path. An ASCII string key (the common case) is hashed
-   * and compared from the string itself, in one pass each and without writing its encoding
-   * (same bytes, same hash: pool-words.ts); any other key is encoded. Unlike `find`, it keeps
-   * no predecessor for a write.
+   * `homeSlot` when no doubling migrates and the segment is cached (`segs`), else 0: the common
+   * case of a lookup, small enough for V8 to inline into the walks (homeSlot is not).
+   */
+  private cachedHomeSlot(h: number): number {
+    const st = this.st;
+    if (st.old !== 0) return 0;
+    const segShift = segShiftOf(st.capLog2);
+    const b = h & ((1 << st.capLog2) - 1);
+    // Out of range (never: segs is sized for the table) reads undefined, which is not > 0.
+    const seg = this.segs[b >>> segShift]!;
+    return seg > 0 ? seg + (b & ((1 << segShift) - 1)) * SLOT_SIZE : 0;
+  }
+
+  /**
+   * The entry for `key`, or 0: the read path. A number key is hashed and compared from the
+   * words of its encoding (`lookupNumber`); an ASCII string key (the common case) from the
+   * string itself, in one pass each and without writing its encoding (same bytes, same hash:
+   * pool-words.ts); any other key is encoded. Unlike `find`, it keeps no predecessor for a
+   * write. Small on purpose: V8 inlines a get's calls only within a budget of bytecode (a warm
+   * `has` took 44 instead of 57 ns with every call inlined, measured 2026-12-08).
    */
   private lookup(key: K): number {
+    if (typeof key === 'number' && this.numberKeys && key === key) return this.lookupNumber(key);
+    return this.lookupOther(key);
+  }
+
+  /**
+   * `lookup` of a number key (not NaN) when `numberKeys`: `findNumber`'s walk for a read (no
+   * foundSlot, foundPred), its key's words and hash computed in place (`numberKeyHi`,
+   * `hashNumberKey32`: signed integers, never boxed), in one function on purpose (a copy, as
+   * `findAscii` is). A get on a large map waits for a cache miss on its bucket slot, and how
+   * much of that wait the CPU overlaps with the next get's miss depends on how few
+   * instructions lie between the two: calls, stores of the key's words and checks repeated per
+   * helper all count. Measured 2026-12-08 (100k entries, random order) against `findNumber`
+   * reached through calls: a warm `has` 40 against 50 ns, a cold `get` 0.27 against 0.31 µs.
+   */
+  private lookupNumber(n: number): number {
+    if (!this.stValid) this.readState();
+    const hi = numberKeyHi(n);
+    const lo = numberKeyLo();
+    const h = hashNumberKey32(TAG_NUMBER, hi, lo, this.seed);
+    const pool = this.ctx.pool;
+    const view = pool.view;
+    const bytes = pool.bytes;
+    const size = bytes.length;
+    const st = this.st;
+    // The home slot: `homeSlot`'s common case inline (no doubling migrating, segment cached).
+    let e = 0;
+    if (st.old === 0) {
+      const segShift = segShiftOf(st.capLog2);
+      const b = h & ((1 << st.capLog2) - 1);
+      // Out of range (never: segs is sized for the table) reads undefined, which is not > 0.
+      const seg = this.segs[b >>> segShift]!;
+      if (seg > 0) e = seg + (b & ((1 << segShift) - 1)) * SLOT_SIZE;
+    }
+    if (e === 0) e = this.homeSlot(view, h);
+    // A bucket whose stores this map still keeps must be read after them.
+    if (this.keptSlots.size > 0 && this.keptSlots.has(e)) this.flushKept();
+    const limit = st.count + 2;
+    let steps = 0;
+    while (e !== 0) {
+      if (++steps > limit) this.chainTooLong();
+      if (view.getInt32(e + E_HASH, true) === h && view.getUint32(e + E_KLEN, true) === NUMBER_KEY_LENGTH) {
+        const k = e + ENTRY_HEADER;
+        checkWithin(size, k, NUMBER_KEY_LENGTH, 'hash map key');
+        if (bytes[k] === TAG_NUMBER && view.getInt32(k + 1, false) === hi && view.getInt32(k + 5, false) === lo) return e;
+      }
+      // readRefIn inline (it is called only to throw its error): no call per chained entry.
+      const nlo = view.getUint32(e + E_NEXT, true);
+      const nhi = view.getUint32(e + E_NEXT + 4, true);
+      if (nlo === 0 && nhi === 0) return 0;
+      const next = nlo + nhi * 4294967296;
+      if (nhi >= 0x200000 || (nlo & 7) !== 0 || next + ENTRY_HEADER > size) readRefIn(view, size, e + E_NEXT, ENTRY_HEADER, 'hash map entry');
+      e = next;
+    }
+    return 0;
+  }
+
+  /** `lookup` of any key but a number one on the number path. */
+  private lookupOther(key: K): number {
     if (typeof key === 'string' && key.length < this.asciiReadMax) {
       const h = hashTaggedAscii(TAG_STRING, key, this.seed);
       if (h >= 0) return this.findAscii(key, h);
-    } else if (typeof key === 'number' && this.numberKeys && key === key) {
-      numberKeyWords(key);
-      const hi = NUMBER_KEY_WORDS[0]!;
-      const lo = NUMBER_KEY_WORDS[1]!;
-      return this.findNumber(hi, lo, hashNumberKey(TAG_NUMBER, hi, lo, this.seed));
     }
     const k = this.ctx.keys.encode(key);
     return this.find(k, hashBytes(k, 0, k.length, this.seed));
@@ -811,10 +882,17 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * walk, as `findAscii` is, so that neither walk tests the key's form per entry.
    */
   private findNumber(hi: number, lo: number, h: number): number {
-    this.readState();
-    const view = this.ctx.pool.view;
-    const bytes = this.ctx.pool.bytes;
-    const slot = this.homeSlot(view, h);
+    if (!this.stValid) this.readState();
+    const pool = this.ctx.pool;
+    const view = pool.view;
+    const bytes = pool.bytes;
+    const size = bytes.length;
+    // Compared as signed words: `h`, `hi`, `lo` may come unsigned (a write's), and an unsigned
+    // word of 2^31 or more is compared as a double (see hashNumberKey32).
+    const h32 = h | 0;
+    const hi32 = hi | 0;
+    const lo32 = lo | 0;
+    const slot = this.cachedHomeSlot(h32) || this.homeSlot(view, h32);
     // A bucket whose stores this map still keeps must be read after them.
     if (this.keptSlots.size > 0 && this.keptSlots.has(slot)) this.flushKept();
     this.foundSlot = slot;
@@ -823,19 +901,24 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const limit = this.st.count + 2;
     let steps = 0;
     while (e !== 0) {
-      if (++steps > limit) throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
-      if (view.getUint32(e + E_HASH, true) === h && view.getUint32(e + E_KLEN, true) === NUMBER_KEY_LENGTH) {
-        checkInside(view, e + ENTRY_HEADER, NUMBER_KEY_LENGTH, 'hash map key');
-        if (numberKeyEqual(view, bytes, e + ENTRY_HEADER, TAG_NUMBER, hi, lo)) {
+      if (++steps > limit) this.chainTooLong();
+      if (view.getInt32(e + E_HASH, true) === h32 && view.getUint32(e + E_KLEN, true) === NUMBER_KEY_LENGTH) {
+        checkWithin(size, e + ENTRY_HEADER, NUMBER_KEY_LENGTH, 'hash map key');
+        if (numberKeyEqual(view, bytes, e + ENTRY_HEADER, TAG_NUMBER, hi32, lo32)) {
           this.foundPred = pred;
           return e;
         }
       }
       pred = e + E_NEXT;
-      e = readRef(view, pred, ENTRY_HEADER, 'hash map entry');
+      e = readRefIn(view, size, pred, ENTRY_HEADER, 'hash map entry');
     }
     this.foundPred = pred;
     return 0;
+  }
+
+  /** A walk's error (a function of its own: the walks stay small enough for V8 to inline). */
+  private chainTooLong(): never {
+    throw new CorruptionError('ECORRUPT', `hash map at ${this.header}: chain longer than the map`);
   }
 
   /**

@@ -28,10 +28,38 @@ export function readRef(view: DataView, at: number, minSize: number, what: strin
   const hi = view.getUint32(at + 4, true);
   if (lo === 0 && hi === 0) return 0;
   const ref = lo + hi * TWO_32;
-  if (hi >= 0x200000 || ref % 8 !== 0 || ref + minSize > view.byteLength) {
+  // (lo & 7) is ref % 8 (2^32 is a multiple of 8): `%` of a double is a slow fmod loop.
+  if (hi >= 0x200000 || (lo & 7) !== 0 || ref + minSize > view.byteLength) {
     throw new CorruptionError('ECORRUPT', `${what}: reference ${ref} at offset ${at} is outside the pool`);
   }
   return ref;
+}
+
+/**
+ * `readRef` against a pool of `size` bytes (the caller's `bytes.length`, read once): the read
+ * path's form. `view.byteLength` is a builtin call in Node 20 (not inlined), and a lookup that
+ * asked it per entry and again per key and value paid it three times.
+ */
+export function readRefIn(view: DataView, size: number, at: number, minSize: number, what: string): number {
+  const lo = view.getUint32(at, true);
+  const hi = view.getUint32(at + 4, true);
+  if (lo === 0 && hi === 0) return 0;
+  const ref = lo + hi * TWO_32;
+  if (hi >= 0x200000 || (lo & 7) !== 0 || ref + minSize > size) outsidePool(what, ref, at);
+  return ref;
+}
+
+function outsidePool(what: string, ref: number, at: number): never {
+  throw new CorruptionError('ECORRUPT', `${what}: reference ${ref} at offset ${at} is outside the pool`);
+}
+
+/** `checkInside` against a pool of `size` bytes (see `readRefIn`). */
+export function checkWithin(size: number, start: number, length: number, what: string): void {
+  if (start < 0 || length < 0 || start + length > size) rangeOutside(what, start, length);
+}
+
+function rangeOutside(what: string, start: number, length: number): never {
+  throw new CorruptionError('ECORRUPT', `${what}: range [${start}, ${start + length}) is outside the pool`);
 }
 
 /** Throws ECORRUPT unless [start, start + length) lies inside the pool. */
@@ -81,6 +109,16 @@ export function hashTaggedAscii(tag: number, s: string, seed: number): number {
  * encoding. Must stay equal to `hashBytes` over the encoding (test/hash-map-number-keys.test.ts).
  */
 export function hashNumberKey(tag: number, hi: number, lo: number, seed: number): number {
+  return hashNumberKey32(tag, hi, lo, seed) >>> 0;
+}
+
+/**
+ * `hashNumberKey` as a signed 32-bit integer (the same bits): what a lookup compares with
+ * `getInt32` of an entry's hash word. An unsigned hash of 2^31 or more is no small integer, so
+ * V8 boxed it (a heap number, garbage) at every call that did not inline, and compared it as a
+ * double; a signed one stays an integer in a register.
+ */
+export function hashNumberKey32(tag: number, hi: number, lo: number, seed: number): number {
   let h = Math.imul((0x811c9dc5 ^ seed) ^ tag, 0x01000193);
   h = Math.imul(h ^ (hi >>> 24), 0x01000193);
   h = Math.imul(h ^ ((hi >>> 16) & 0xff), 0x01000193);
@@ -90,7 +128,7 @@ export function hashNumberKey(tag: number, hi: number, lo: number, seed: number)
   h = Math.imul(h ^ ((lo >>> 16) & 0xff), 0x01000193);
   h = Math.imul(h ^ ((lo >>> 8) & 0xff), 0x01000193);
   h = Math.imul(h ^ (lo & 0xff), 0x01000193);
-  return fmix32(h);
+  return fmix32(h) | 0;
 }
 
 /**
@@ -99,7 +137,8 @@ export function hashNumberKey(tag: number, hi: number, lo: number, seed: number)
  * both cover).
  */
 export function numberKeyEqual(view: DataView, bytes: Uint8Array, at: number, tag: number, hi: number, lo: number): boolean {
-  return bytes[at] === tag && view.getUint32(at + 1, false) === hi && view.getUint32(at + 5, false) === lo;
+  // Signed words on both sides (`hi`, `lo` may come signed or unsigned): integer compares.
+  return bytes[at] === tag && view.getInt32(at + 1, false) === (hi | 0) && view.getInt32(at + 5, false) === (lo | 0);
 }
 
 /**
