@@ -288,7 +288,7 @@ for (const forcePmem of [true, false]) {
     const rand = (): number => prng.nextU32() / 4294967296;
     // The worker compiles its sources first (a second or so); it reads for 1.5 s after that.
     const until = Date.now() + 4000;
-    const worker = new Worker(new URL('./support/reader-worker.mjs', import.meta.url), { workerData: { path: p, until }, execArgv: ['--conditions=ferrite-source'] });
+    const worker = new Worker(new URL('./support/reader-worker.mjs', import.meta.url), { workerData: { path: p, readMs: 4000 }, execArgv: ['--conditions=ferrite-source'] });
     let settled = false;
     const result = new Promise<{ reads: number; seq: number; error?: string }>((resolve, reject) => {
       worker.once('message', resolve);
@@ -323,7 +323,7 @@ for (const forcePmem of [true, false]) {
     const rand = (): number => prng.nextU32() / 4294967296;
     const until = Date.now() + 5000;
     const worker = new Worker(new URL('./support/reader-worker.mjs', import.meta.url), {
-      workerData: { path: p, until, ballast: BALLAST },
+      workerData: { path: p, readMs: 5000, ballast: BALLAST },
       execArgv: ['--conditions=ferrite-source'],
     });
     let settled = false;

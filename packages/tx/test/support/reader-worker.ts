@@ -1,6 +1,6 @@
 /**
  * A reader in a worker thread, for readers.test.ts: opens the bank pool read-only and checks
- * the bank's invariants with `store.read` until `until`, while the main thread of the same
+ * the bank's invariants with `store.read` for `readMs` from its open, while the main thread of the same
  * process writes. With `ballast`, each read also checks the map 'ballast', which the writer
  * fills whole and clears in single transactions (and then shrinks the pool): all of its values
  * of one generation, and either none or `ballast` of them. Posts { reads, seq, stats } when
@@ -10,7 +10,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Store } from '../../src/index.js';
 import { checkBank } from '../crash/bank.js';
 
-const { path, until, ballast } = workerData as { path: string; until: number; ballast?: number };
+// `readMs` counts from the open, not from the worker's creation: a worker that took seconds to
+// start (tsx compiling the sources on a loaded machine) still reads for the whole window, while
+// the writer goes on until it reports (found in review: a slow start left a test's reader with
+// nothing to see, and its remap count at 0).
+const { path, readMs, ballast } = workerData as { path: string; readMs: number; ballast?: number };
 
 /** The ballast map's state: all or nothing, one generation, every value whole. */
 function checkBallast(s: Store, expected: number): void {
@@ -33,6 +37,7 @@ let store: Store | undefined;
 try {
   store = Store.open(path, { readOnly: true });
   const s = store;
+  const until = Date.now() + readMs;
   while (Date.now() < until) {
     const now = s.read(() => {
       if (ballast !== undefined) checkBallast(s, ballast);
