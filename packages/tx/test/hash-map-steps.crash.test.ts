@@ -15,7 +15,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aborted, runCrashCase, runSingleTearCase, type CrashCase, type Maps } from './support/collections-crash.js';
+import { CRASH_POOL_SIZE, aborted, runCrashCase, runSingleTearCase, type CrashCase, type Maps } from './support/collections-crash.js';
+import { allocStructuresSlot, makeContext } from './support/collections-context.js';
+import { Pool } from '@ferrite/heap';
+import { SimulatedRegion } from '@ferrite/core/testing';
+import { PMap } from '../src/collections/hash-map.js';
 import { hashBytes } from '../src/collections/pool-words.js';
 
 interface MapInternals {
@@ -23,6 +27,7 @@ interface MapInternals {
   seed: number;
   header: number;
   stepsPerMigration: number;
+  bigStepsAfter: number;
   find(k: Uint8Array, h: number): number;
 }
 
@@ -33,6 +38,8 @@ const BIG = 1;
 const SMALL = 2 ** 40;
 function stepsOf(m: Maps, perMigration: number): void {
   internals(m).stepsPerMigration = perMigration;
+  // Big steps from a transaction's first write (a lone write takes 4-bucket steps otherwise).
+  internals(m).bigStepsAfter = 0;
 }
 
 /** The migration's state from the pool's header (committed): old table size and cursor. */
@@ -185,13 +192,15 @@ const cases: CrashCase[] = [
     },
   },
   {
-    // Default sizes: past 1024 old buckets a step moves oldCap/256, here 8 buckets.
+    // Default sizes: past 1024 old buckets a step moves oldCap/256, here 8 buckets (in a
+    // transaction that wrote enough already: bigStepsAfter 0 stands for its earlier writes).
     name: 'PMap 8-bucket step of a 2048-bucket table (default step size)',
     prefill: (m) => {
       fill(m, 2049);
       assert.deepEqual(migration(m), { oldCap: 2048, cursor: 0 });
     },
     op: (m) => {
+      internals(m).bigStepsAfter = 0;
       m.map.set(absentKey(m, 'g', (b) => b >= 8), 'step');
       assert.equal(migration(m).cursor, 8);
     },
@@ -212,3 +221,34 @@ for (const name of ['PMap big step entering a new segment in each half', 'PMap b
     assert.ok(runSingleTearCase(c) > 0);
   });
 }
+
+// With the defaults, a lone insert takes a 4-bucket step even in a big table (its latency, and
+// an event-loop turn of many lone writes, stay as short as before), and a transaction's writes
+// take oldCap/256-bucket steps once it has inserted more than BIG_STEPS_AFTER (64) entries.
+test('PMap steps by default: 4 buckets for a lone insert, oldCap/256 after the 64th insert of a transaction', () => {
+  const region = new SimulatedRegion(CRASH_POOL_SIZE);
+  const pool = Pool.create(region, { layout: 'steps', size: CRASH_POOL_SIZE });
+  const slot = allocStructuresSlot(pool);
+  const ctx = makeContext(pool, slot);
+  const header = pool.transaction((tx) => PMap.create(ctx, tx));
+  const m = { pool, map: new PMap(ctx, header) } as unknown as Maps;
+  fill(m, 2049);
+  assert.deepEqual(migration(m), { oldCap: 2048, cursor: 0 });
+  // Keys whose old bucket lies past every step taken here, so that no step stops short.
+  const far = (prefix: string): string => absentKey(m, prefix, (b) => b >= 1024);
+  m.map.set(far('lone'), 'lone');
+  assert.equal(migration(m).cursor, 4, 'a lone insert moved 4 buckets');
+  const keys = Array.from({ length: 65 }, (_, i) => far(`t${i}-`));
+  m.pool.transaction(() => {
+    for (let i = 0; i < 64; i++) m.map.set(keys[i]!, i);
+  });
+  assert.equal(migration(m).cursor, 4 + 64 * 4, 'the first 64 inserts of a transaction took 4-bucket steps');
+  const more = Array.from({ length: 65 }, (_, i) => far(`u${i}-`));
+  m.pool.transaction(() => {
+    for (let i = 0; i < 65; i++) m.map.set(more[i]!, i);
+  });
+  // 4 + 256 + 64 * 4 = 516, then the 65th insert's 8-bucket step ends at the next multiple of 8.
+  assert.equal(migration(m).cursor, 520, 'the 65th insert took an 8-bucket step');
+  assert.deepEqual(m.map.validate(), []);
+  assert.ok(pool.check().ok);
+});

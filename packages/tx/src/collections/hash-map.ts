@@ -124,6 +124,16 @@ const MIGRATE_STEP = 4;
  */
 const STEPS_PER_MIGRATION = 256;
 const MIGRATE_STEP_MAX = 32;
+/**
+ * Steps bigger than MIGRATE_STEP are taken only by a transaction that has already inserted
+ * (or relocated) more than this many entries of the map: there no single write's latency is
+ * seen, and the fewer, bigger steps cost less in all. A lone write, or a small transaction (each
+ * `transactionAsync` of a server, say), keeps 4-bucket steps, so that an event-loop turn of
+ * many of them does not gather the work of a whole migration: with 32-bucket steps for every
+ * write, the worst event-loop delay of 20,000 `transactionAsync` writes on ext4 doubled (15 to
+ * 28-34 ms, durable-writes benchmark, 2026-12-08), and their throughput did not improve.
+ */
+const BIG_STEPS_AFTER = 64;
 
 /** Up to this many bytes, a kept byte range is copied by a loop rather than through a view and `set`. */
 const COPY_LOOP_MAX = 64;
@@ -377,6 +387,11 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
    * a simulated pool holds (any value gives steps a pool of every ferrite of format 3 reads).
    */
   private stepsPerMigration = STEPS_PER_MIGRATION;
+  /** BIG_STEPS_AFTER, a field for the crash tests (0: big steps from a transaction's first write). */
+  private bigStepsAfter = BIG_STEPS_AFTER;
+  /** Inserts and relocations of this map in the transaction `writesSerial` (see BIG_STEPS_AFTER). */
+  private writesInTx = 0;
+  private writesSerial = -1;
   /**
    * The transaction that upgraded this map from format 2 (its serial), or -1. Its steps write
    * the new table the format-2 way (zeroed segments, snapshotted slots and directory words): a
@@ -1267,6 +1282,11 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
       newDir = tx.alloc(8 << (newLog - segShiftOf(newLog)), { zero: true });
     }
     // A migration step, which stops before the op's own old bucket (see prepareMigration).
+    if (this.writesSerial !== tx.serial) {
+      this.writesSerial = tx.serial;
+      this.writesInTx = 0;
+    }
+    this.writesInTx++;
     const stepEnd = st.old !== 0 ? this.prepareMigration(tx, h) : -1;
 
     // The entry's bytes but its hash/klen word: a fresh block, or the payload of an empty
@@ -1635,7 +1655,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const st = this.st;
     const oldLog = st.capLog2 - 1;
     const oldCap = 2 ** oldLog;
-    const size = stepSizeOf(oldCap, st.capLog2, this.stepsPerMigration);
+    const size = this.writesInTx > this.bigStepsAfter ? stepSizeOf(oldCap, st.capLog2, this.stepsPerMigration) : MIGRATE_STEP;
     let end = Math.min(st.cursor - (st.cursor % size) + size, oldCap);
     const own = h & (oldCap - 1);
     if (own >= st.cursor && own < end) end = own - (own % MIGRATE_STEP);
