@@ -108,7 +108,7 @@ const SEG_SHIFT_MAX = 6;
  * buckets when count exceeds C; moving the C old buckets takes at most C/MIGRATE_STEP steps,
  * far fewer than the C inserts before count exceeds 2C, so migrations never overlap (and a
  * doubling waits for the migration before it in any case). Bigger tables take bigger steps
- * (`stepSizeOf`). Deletes take no step: they must never allocate (a full pool must stay
+ * (`stepSizeOf`) inside big transactions (BIG_STEPS_AFTER). Deletes take no step: they must never allocate (a full pool must stay
  * emptiable).
  */
 const MIGRATE_STEP = 4;
