@@ -822,16 +822,7 @@ export class PMap<K extends Key, V> implements Iterable<[K, V]> {
     const bytes = pool.bytes;
     const size = bytes.length;
     const st = this.st;
-    // The home slot: `homeSlot`'s common case inline (no doubling migrating, segment cached).
-    let e = 0;
-    if (st.old === 0) {
-      const segShift = segShiftOf(st.capLog2);
-      const b = h & ((1 << st.capLog2) - 1);
-      // Out of range (never: segs is sized for the table) reads undefined, which is not > 0.
-      const seg = this.segs[b >>> segShift]!;
-      if (seg > 0) e = seg + (b & ((1 << segShift) - 1)) * SLOT_SIZE;
-    }
-    if (e === 0) e = this.homeSlot(view, h);
+    let e = this.cachedHomeSlot(h) || this.homeSlot(view, h);
     // A bucket whose stores this map still keeps must be read after them.
     if (this.keptSlots.size > 0 && this.keptSlots.has(e)) this.flushKept();
     const limit = st.count + 2;
